@@ -1,0 +1,28 @@
+"""recsys: classic and deep recommenders behind one API, on one data layer."""
+
+from recsys._version import __version__
+from recsys.data import IdMap, Interactions
+from recsys.errors import (
+    ArtifactError,
+    DataError,
+    DataWarning,
+    NotFittedError,
+    NotSupportedError,
+    ParameterError,
+    RecsysError,
+    UnknownIdError,
+)
+
+__all__ = [
+    "__version__",
+    "ArtifactError",
+    "DataError",
+    "DataWarning",
+    "IdMap",
+    "Interactions",
+    "NotFittedError",
+    "NotSupportedError",
+    "ParameterError",
+    "RecsysError",
+    "UnknownIdError",
+]

@@ -1,0 +1,247 @@
+"""Mapping between external ids and contiguous int32 indices."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, overload
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from recsys.errors import DataError, UnknownIdError
+
+Missing = Literal["error", "skip", "negative"]
+
+_MAX_SHOWN = 5
+
+
+def _as_id_array(values: Any) -> NDArray[Any]:
+    """Ids as a 1-D numpy array: int64 for integers, object otherwise."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        arr = values.to_numpy()
+    elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # polars
+        arr = values.to_numpy()
+    else:
+        arr = np.asarray(values)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise DataError(f"ids must be one-dimensional; got an array of shape {arr.shape}")
+    if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise DataError("unsigned ids above 2**63-1 are not supported")
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind in "USO":
+        return arr.astype(object, copy=False)
+    if arr.dtype.kind == "f":
+        raise DataError(
+            f"ids must be integers or strings; got float dtype {arr.dtype} "
+            "(a float id column usually means missing values: fill or drop them first)"
+        )
+    if arr.dtype.kind == "b":
+        raise DataError("ids must be integers or strings; got bool")
+    return arr.astype(object, copy=False)
+
+
+class IdMap:
+    """Bijection between external ids and indices ``0..n-1`` (int32).
+
+    Indices follow the order in which ids were first seen. External ids may
+    be integers or strings (any hashable); lookups are vectorised through a
+    hash index.
+
+    Parameters
+    ----------
+    ids : array-like
+        The distinct external ids, in index order.
+    name : str, default "id"
+        What the ids are ("user", "item"); used in error messages.
+
+    Examples
+    --------
+    >>> m = IdMap.from_values(["b", "a", "b", "c"], name="item")
+    >>> len(m), m.to_index(["c", "b"]).tolist(), m.to_ids([1]).tolist()
+    (3, [2, 0], ['a'])
+    >>> m.to_index(["a", "zz"], missing="negative").tolist()
+    [1, -1]
+    """
+
+    __slots__ = ("_ids", "_index", "name")
+
+    def __init__(self, ids: ArrayLike, *, name: str = "id") -> None:
+        arr = _as_id_array(ids)
+        index = pd.Index(arr, copy=False)
+        if not index.is_unique:
+            dup = index[index.duplicated()][0]
+            raise DataError(f"{name} ids of an IdMap must be unique; {dup!r} appears twice")
+        if len(arr) > np.iinfo(np.int32).max:
+            raise DataError(f"at most 2**31-1 {name} ids are supported; got {len(arr)}")
+        if arr.dtype == object and len(arr) and index.hasnans:
+            raise DataError(f"{name} ids must not be null")
+        arr.setflags(write=False)
+        self._ids: NDArray[Any] = arr
+        self._index = index
+        self.name = name
+
+    @classmethod
+    def from_values(cls, values: ArrayLike, *, name: str = "id") -> IdMap:
+        """Build a map from values that may repeat, keeping first-seen order.
+
+        Examples
+        --------
+        >>> IdMap.from_values([10, 30, 10]).ids.tolist()
+        [10, 30]
+        """
+        arr = _as_id_array(values)
+        uniques = pd.unique(arr)
+        return cls(np.asarray(uniques), name=name)
+
+    @property
+    def ids(self) -> NDArray[Any]:
+        """External ids in index order (read-only)."""
+        return self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, item: object) -> bool:
+        try:
+            return item in self._index
+        except TypeError:
+            return False
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, IdMap):
+            return NotImplemented
+        return len(self) == len(other) and bool(self._index.equals(other._index))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        head = ", ".join(repr(x) for x in self._ids[:3])
+        more = ", ..." if len(self) > 3 else ""
+        return f"IdMap({self.name}: {len(self)} ids [{head}{more}])"
+
+    @overload
+    def to_index(self, ids: ArrayLike, missing: Literal["error", "negative"] = ...) -> NDArray[np.int32]: ...
+
+    @overload
+    def to_index(self, ids: ArrayLike, missing: Literal["skip"]) -> NDArray[np.int32]: ...
+
+    def to_index(self, ids: ArrayLike, missing: Missing = "error") -> NDArray[np.int32]:
+        """Indices of external ids.
+
+        Parameters
+        ----------
+        ids : array-like
+            External ids (a scalar is treated as a list of one).
+        missing : {"error", "skip", "negative"}
+            What to do with ids not in the map: raise :class:`UnknownIdError`,
+            drop them from the result, or return -1 in their place.
+
+        Returns
+        -------
+        numpy.ndarray of int32
+
+        Examples
+        --------
+        >>> m = IdMap([7, 8, 9], name="user")
+        >>> m.to_index([9, 5, 7], missing="skip").tolist()
+        [2, 0]
+        """
+        if missing not in ("error", "skip", "negative"):
+            raise ValueError(f"missing must be 'error', 'skip' or 'negative'; got {missing!r}")
+        query = _query_array(ids)
+        if query.dtype == object and self._ids.dtype != object:
+            pos = self._index.get_indexer(pd.Index(query, dtype=object))
+        else:
+            pos = self._index.get_indexer(query)
+        pos = pos.astype(np.int32, copy=False)
+        unknown = pos < 0
+        if unknown.any():
+            if missing == "error":
+                raise self.unknown_error(query[unknown])
+            if missing == "skip":
+                pos = pos[~unknown]
+        return pos
+
+    def index_of(self, id_: Any) -> int:
+        """Index of one external id (fast path, no array built).
+
+        Raises
+        ------
+        UnknownIdError
+            If the id is not in the map.
+
+        Examples
+        --------
+        >>> IdMap(["x", "y"]).index_of("y")
+        1
+        """
+        try:
+            loc = self._index.get_loc(id_)
+        except (KeyError, TypeError, pd.errors.InvalidIndexError):
+            raise self.unknown_error(np.array([id_], dtype=object)) from None
+        if not isinstance(loc, (int, np.integer)):
+            raise self.unknown_error(np.array([id_], dtype=object))
+        return int(loc)
+
+    def to_ids(self, index: ArrayLike) -> NDArray[Any]:
+        """External ids of indices.
+
+        Raises
+        ------
+        IndexError
+            If an index is negative or not below ``len(self)``.
+
+        Examples
+        --------
+        >>> IdMap(["x", "y"]).to_ids([1, 0]).tolist()
+        ['y', 'x']
+        """
+        idx = np.asarray(index)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            bad = idx[(idx < 0) | (idx >= len(self))].ravel()[0]
+            raise IndexError(f"{self.name} index {int(bad)} out of range [0, {len(self)})")
+        return self._ids[idx]
+
+    def unknown_error(self, unknown: NDArray[Any]) -> UnknownIdError:
+        """The error that reports unknown ids: their count and the first few."""
+        uniq = pd.unique(np.asarray(unknown, dtype=object))
+        shown = ", ".join(repr(_py(x)) for x in uniq[:_MAX_SHOWN])
+        return UnknownIdError(
+            f"{len(uniq)} {self.name} id{'s' if len(uniq) != 1 else ''} not in the training data "
+            f"(first: {shown})"
+        )
+
+    def extend(self, values: ArrayLike) -> IdMap:
+        """A new map with the ids of ``values`` not yet present appended.
+
+        Examples
+        --------
+        >>> IdMap([1, 2]).extend([2, 5, 1, 6]).ids.tolist()
+        [1, 2, 5, 6]
+        """
+        arr = _as_id_array(values)
+        new = pd.unique(arr)
+        new = new[self._index.get_indexer(new) < 0]
+        if len(new) == 0:
+            return self
+        dtype = self._ids.dtype if np.asarray(new).dtype == self._ids.dtype else object
+        return IdMap(np.concatenate([self._ids.astype(dtype), np.asarray(new, dtype=dtype)]), name=self.name)
+
+
+def _py(x: Any) -> Any:
+    """Numpy scalars as Python scalars so reprs read naturally."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _query_array(ids: ArrayLike) -> NDArray[Any]:
+    if isinstance(ids, (str, bytes)) or np.isscalar(ids):
+        return np.array([ids], dtype=object if isinstance(ids, (str, bytes)) else None)
+    arr = ids.to_numpy() if hasattr(ids, "to_numpy") else np.asarray(ids)
+    if arr.ndim != 1:
+        arr = arr.ravel()
+    if arr.dtype.kind in "US":
+        arr = arr.astype(object)
+    return arr

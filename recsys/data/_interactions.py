@@ -1,0 +1,704 @@
+"""The one interaction-matrix data layer every model consumes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import cached_property
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+from recsys.data._features import FeatureKind, align_features, take_rows
+from recsys.data._idmap import IdMap, _py
+from recsys.data._validation import (
+    check_ids,
+    check_numeric,
+    check_timestamps,
+    column,
+    first_true,
+)
+from recsys.errors import DataError, DataTypeError, DataWarning, ParameterError
+
+Duplicates = Literal["error", "sum", "last", "max"]
+
+
+class Histories(NamedTuple):
+    """Per-user interaction sequences in time order (CSR-style layout).
+
+    The items of user ``u`` are ``items[indptr[u]:indptr[u+1]]``, sorted by
+    (timestamp, external item id); ``rows`` are the positions of those
+    interactions in the :class:`Interactions` rows.
+    """
+
+    indptr: NDArray[np.int64]
+    items: NDArray[np.int32]
+    timestamps: NDArray[Any]
+    rows: NDArray[np.int64]
+
+
+def _freeze(a: NDArray[Any] | None) -> Any:
+    if a is not None:
+        a.setflags(write=False)
+    return a
+
+
+class Interactions:
+    """Users x items interactions with id maps, weights, ratings, timestamps and features.
+
+    Rows keep their input order (splits depend on it). Every row is a distinct
+    (user, item) pair; duplicates are merged or rejected when the object is
+    built. Objects are immutable: every transformation returns a new one.
+    Build them with :meth:`from_frame`, :meth:`from_arrays` or :meth:`from_file`.
+
+    Attributes
+    ----------
+    users, items : IdMap
+        External id <-> contiguous int32 index. Items seen only in the item
+        features (a catalogue item nobody has interacted with yet) have an
+        index too.
+    user_index, item_index : ndarray of int32
+        Per row, the user and item index.
+    weights : ndarray of float32
+        Per row interaction strength (1.0 unless given).
+    ratings : ndarray of float32 or None
+        Per row explicit rating.
+    timestamps : ndarray of int64 / float64 or None
+        Per row time; datetimes are stored as int64 nanoseconds.
+    user_features, item_features : pandas.DataFrame or None
+        One row per index (row ``i`` describes index ``i``); rows of ids
+        without features hold nulls.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"user": ["a", "a", "b"], "item": [1, 2, 2], "rating": [5, 3, 4]})
+    >>> data = Interactions.from_frame(df, rating_col="rating")
+    >>> data
+    Interactions(2 users x 2 items, 3 interactions, density 0.75, ratings)
+    >>> data.matrix().toarray()
+    array([[1., 1.],
+           [0., 1.]], dtype=float32)
+    >>> data.users.to_index(["b"]).tolist()
+    [1]
+    """
+
+    def __init__(
+        self,
+        *,
+        users: IdMap,
+        items: IdMap,
+        user_index: NDArray[np.int32],
+        item_index: NDArray[np.int32],
+        weights: NDArray[np.float32],
+        ratings: NDArray[np.float32] | None = None,
+        timestamps: NDArray[Any] | None = None,
+        timestamp_unit: str | None = None,
+        user_features: pd.DataFrame | None = None,
+        item_features: pd.DataFrame | None = None,
+        user_feature_kinds: dict[str, FeatureKind] | None = None,
+        item_feature_kinds: dict[str, FeatureKind] | None = None,
+        csr: sp.csr_matrix | None = None,
+    ) -> None:
+        # Private: arrays are trusted here; the public builders validate.
+        self.users = users
+        self.items = items
+        self.user_index = _freeze(user_index)
+        self.item_index = _freeze(item_index)
+        self.weights = _freeze(weights)
+        self.ratings = _freeze(ratings)
+        self.timestamps = _freeze(timestamps)
+        self.timestamp_unit = timestamp_unit
+        self.user_features = user_features
+        self.item_features = item_features
+        self.user_feature_kinds = dict(user_feature_kinds or {})
+        self.item_feature_kinds = dict(item_feature_kinds or {})
+        self._matrices: dict[tuple[str, str], sp.spmatrix] = {}
+        if csr is not None:
+            self._matrices[("csr", "weight")] = csr
+
+    # -- builders -------------------------------------------------------------
+
+    @classmethod
+    def from_frame(
+        cls,
+        df: Any,
+        *,
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str | None = None,
+        timestamp_col: str | None = None,
+        weight_col: str | None = None,
+        user_features: Any = None,
+        item_features: Any = None,
+        duplicates: Duplicates = "error",
+    ) -> Interactions:
+        """Build from a pandas or polars DataFrame.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame or polars.DataFrame
+            One row per interaction.
+        user_col, item_col : str
+            Columns of the external user and item ids (int or str).
+        rating_col : str, optional
+            Explicit ratings (finite numbers).
+        timestamp_col : str, optional
+            Numbers, datetimes or parseable strings.
+        weight_col : str, optional
+            Interaction strengths (finite, >= 0); all 1.0 when absent.
+        user_features, item_features : DataFrame, optional
+            Keyed by a column named ``user_col`` / ``item_col``. Ids that appear
+            only here still get an index.
+        duplicates : {"error", "sum", "last", "max"}
+            Repeated (user, item) rows: raise; sum the weights (keeping the
+            last rating and the latest timestamp); keep the last row's values;
+            or keep the maximum of each value. A merged pair stays at the
+            position of its first row and a :class:`DataWarning` says how many
+            rows were merged.
+
+        Raises
+        ------
+        MissingColumnError
+            A named column is absent.
+        DataError, DataTypeError
+            Null ids, empty input, non-numeric / NaN / inf ratings or weights,
+            negative weights, unparseable timestamps, bad feature rows; the
+            message names the column and the first bad row.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"u": [1, 1, 2], "i": ["x", "x", "y"]})
+        >>> Interactions.from_frame(df, user_col="u", item_col="i", duplicates="sum").nnz
+        2
+        """
+        if isinstance(df, (str, os.PathLike)):
+            raise DataTypeError("from_frame takes a DataFrame; use Interactions.from_file for a path")
+        if not hasattr(df, "columns"):
+            raise DataTypeError(f"df must be a pandas or polars DataFrame; got {type(df).__name__}")
+        users = column(df, user_col, "interactions")
+        items = column(df, item_col, "interactions")
+        return cls.from_arrays(
+            users,
+            items,
+            ratings=None if rating_col is None else column(df, rating_col, "interactions"),
+            timestamps=None if timestamp_col is None else column(df, timestamp_col, "interactions"),
+            weights=None if weight_col is None else column(df, weight_col, "interactions"),
+            user_features=user_features,
+            item_features=item_features,
+            duplicates=duplicates,
+            user_col=user_col,
+            item_col=item_col,
+            rating_col=rating_col or "rating",
+            timestamp_col=timestamp_col or "timestamp",
+            weight_col=weight_col or "weight",
+        )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        separator: str = ",",
+        **kwargs: Any,
+    ) -> Interactions:
+        """Build from a CSV or Parquet file (read with polars).
+
+        Keyword arguments are those of :meth:`from_frame`.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "r.csv"
+        >>> _ = p.write_text("user,item\\n1,10\\n2,10\\n")
+        >>> Interactions.from_file(p).n_users
+        2
+        """
+        import polars as pl
+
+        p = os.fspath(path)
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"interactions file not found: {p}")
+        lower = p.lower()
+        if lower.endswith((".parquet", ".pq")):
+            frame = pl.read_parquet(p)
+        elif lower.endswith((".csv", ".tsv", ".txt", ".csv.gz")):
+            frame = pl.read_csv(p, separator="\t" if lower.endswith(".tsv") else separator)
+        else:
+            raise DataError(f"cannot tell the format of {p!r}: expected .csv, .tsv or .parquet")
+        return cls.from_frame(frame, **kwargs)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        users: ArrayLike,
+        items: ArrayLike,
+        *,
+        ratings: ArrayLike | None = None,
+        timestamps: ArrayLike | None = None,
+        weights: ArrayLike | None = None,
+        user_features: Any = None,
+        item_features: Any = None,
+        duplicates: Duplicates = "error",
+        user_col: str = "user",
+        item_col: str = "item",
+        rating_col: str = "rating",
+        timestamp_col: str = "timestamp",
+        weight_col: str = "weight",
+    ) -> Interactions:
+        """Build from parallel arrays of user ids, item ids and optional values.
+
+        The ``*_col`` names are used in error messages and to find the id
+        column of the feature frames.
+
+        Examples
+        --------
+        >>> d = Interactions.from_arrays([1, 2, 2], [5, 5, 6], ratings=[4.0, 3.0, 5.0])
+        >>> d.to_frame()
+           user  item  rating
+        0     1     5     4.0
+        1     2     5     3.0
+        2     2     6     5.0
+        """
+        if duplicates not in ("error", "sum", "last", "max"):
+            raise ParameterError(
+                f"The 'duplicates' parameter must be 'error', 'sum', 'last' or 'max'. Got {duplicates!r} instead."
+            )
+        u_raw = check_ids(_array(users), user_col)
+        i_raw = check_ids(_array(items), item_col)
+        n = len(u_raw)
+        if n == 0:
+            raise DataError("no interactions: the input is empty")
+        lengths = {user_col: n, item_col: len(i_raw)}
+        r = None if ratings is None else check_numeric(_array(ratings), rating_col)
+        w = (
+            np.ones(n, dtype=np.float32)
+            if weights is None
+            else check_numeric(_array(weights), weight_col, non_negative=True)
+        )
+        t, unit = (None, None) if timestamps is None else check_timestamps(_array(timestamps), timestamp_col)
+        for name, arr in ((rating_col, r), (timestamp_col, t), (weight_col, w)):
+            if arr is not None:
+                lengths[name] = len(arr)
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"columns must have the same length; got {lengths}")
+
+        u_codes, u_uniques = pd.factorize(u_raw)
+        i_codes, i_uniques = pd.factorize(i_raw)
+        user_map = IdMap(u_uniques, name="user")
+        item_map = IdMap(i_uniques, name="item")
+        uidx = u_codes.astype(np.int32)
+        del u_codes
+        iidx = i_codes.astype(np.int32)
+        del i_codes
+
+        ufeat = ifeat = None
+        ukinds: dict[str, FeatureKind] = {}
+        ikinds: dict[str, FeatureKind] = {}
+        if user_features is not None:
+            user_map, ufeat, ukinds = align_features(user_features, user_col, user_map, "user_features")
+        if item_features is not None:
+            item_map, ifeat, ikinds = align_features(item_features, item_col, item_map, "item_features")
+
+        shape = (len(user_map), len(item_map))
+        csr = sp.csr_matrix((w, (uidx, iidx)), shape=shape)
+        if csr.nnz != n:
+            uidx, iidx, w, r, t = _merge_duplicates(
+                uidx, iidx, w, r, t, duplicates, user_map, item_map, user_col, item_col
+            )
+            csr = None
+        else:
+            csr.sort_indices()
+        return cls(
+            users=user_map,
+            items=item_map,
+            user_index=uidx,
+            item_index=iidx,
+            weights=w,
+            ratings=r,
+            timestamps=t,
+            timestamp_unit=unit,
+            user_features=ufeat,
+            item_features=ifeat,
+            user_feature_kinds=ukinds,
+            item_feature_kinds=ikinds,
+            csr=csr,
+        )
+
+    # -- sizes ----------------------------------------------------------------
+
+    @property
+    def n_users(self) -> int:
+        """Number of users in the id map (including those without rows here)."""
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        """Number of items in the id map (including catalogue-only items)."""
+        return len(self.items)
+
+    @property
+    def nnz(self) -> int:
+        """Number of interactions (distinct user, item pairs)."""
+        return len(self.user_index)
+
+    def __len__(self) -> int:
+        return self.nnz
+
+    @property
+    def density(self) -> float:
+        """``nnz / (n_users * n_items)``."""
+        return self.nnz / max(1, self.n_users * self.n_items)
+
+    @property
+    def has_ratings(self) -> bool:
+        return self.ratings is not None
+
+    @property
+    def has_timestamps(self) -> bool:
+        return self.timestamps is not None
+
+    def __repr__(self) -> str:
+        extras = [
+            name
+            for name, present in (
+                ("ratings", self.ratings is not None),
+                ("timestamps", self.timestamps is not None),
+                ("user features", self.user_features is not None),
+                ("item features", self.item_features is not None),
+            )
+            if present
+        ]
+        tail = (", " + ", ".join(extras)) if extras else ""
+        return (
+            f"Interactions({self.n_users} users x {self.n_items} items, {self.nnz} interactions, "
+            f"density {self.density:.3g}{tail})"
+        )
+
+    # -- matrices ---------------------------------------------------------------
+
+    def matrix(
+        self, kind: Literal["csr", "csc"] = "csr", values: Literal["weight", "rating", "binary"] = "weight"
+    ) -> sp.csr_matrix | sp.csc_matrix:
+        """The users x items sparse matrix (float32), built once and cached.
+
+        Parameters
+        ----------
+        kind : {"csr", "csc"}
+            Row-major (per-user access) or column-major (per-item access).
+        values : {"weight", "rating", "binary"}
+            Which values fill the matrix.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix or csc_matrix
+            Shape ``(n_users, n_items)``, canonical (sorted, no duplicates).
+            Treat it as read-only: it is shared by every caller.
+        """
+        if kind not in ("csr", "csc"):
+            raise ParameterError(f"The 'kind' parameter of matrix must be 'csr' or 'csc'. Got {kind!r} instead.")
+        if values not in ("weight", "rating", "binary"):
+            raise ParameterError(
+                f"The 'values' parameter of matrix must be 'weight', 'rating' or 'binary'. Got {values!r} instead."
+            )
+        key = (kind, values)
+        cached = self._matrices.get(key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        if kind == "csc":
+            m = self.matrix("csr", values).tocsc()
+            m.sort_indices()
+        else:
+            if values == "rating":
+                if self.ratings is None:
+                    raise DataError("these interactions have no ratings (pass rating_col when building them)")
+                data = self.ratings
+            elif values == "binary":
+                data = np.ones(self.nnz, dtype=np.float32)
+            else:
+                data = self.weights
+            m = sp.csr_matrix((data, (self.user_index, self.item_index)), shape=(self.n_users, self.n_items))
+            m.sort_indices()
+        self._matrices[key] = m
+        return m
+
+    @cached_property
+    def user_counts(self) -> NDArray[np.int64]:
+        """Interactions per user index."""
+        return np.bincount(self.user_index, minlength=self.n_users).astype(np.int64)
+
+    @cached_property
+    def item_counts(self) -> NDArray[np.int64]:
+        """Interactions per item index (0 for catalogue-only items)."""
+        return np.bincount(self.item_index, minlength=self.n_items).astype(np.int64)
+
+    @cached_property
+    def item_sort_rank(self) -> NDArray[np.int64]:
+        """Rank of each item's external id in sorted order (ties between int and str by str form)."""
+        ids = self.items.ids
+        try:
+            order = np.argsort(ids, kind="stable")
+        except TypeError:  # mixed int / str ids
+            order = np.argsort(ids.astype(str), kind="stable")
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[order] = np.arange(len(ids))
+        return rank
+
+    def histories(self) -> Histories:
+        """Per-user time-ordered histories (for sequence models such as DIN).
+
+        Each user's rows are sorted by (timestamp, external item id).
+
+        Raises
+        ------
+        DataError
+            If the interactions have no timestamps.
+
+        Examples
+        --------
+        >>> d = Interactions.from_arrays(["a", "a", "b"], [1, 2, 3], timestamps=[20, 10, 5])
+        >>> h = d.histories()
+        >>> d.items.to_ids(h.items[h.indptr[0]:h.indptr[1]]).tolist()
+        [2, 1]
+        """
+        cached = self.__dict__.get("_histories")
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        if self.timestamps is None:
+            raise DataError("these interactions have no timestamps (pass timestamp_col when building them)")
+        order = np.lexsort((self.item_sort_rank[self.item_index], self.timestamps, self.user_index))
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(self.user_counts, out=indptr[1:])
+        h = Histories(
+            indptr=_freeze(indptr),
+            items=_freeze(self.item_index[order]),
+            timestamps=_freeze(self.timestamps[order]),
+            rows=_freeze(order.astype(np.int64)),
+        )
+        self.__dict__["_histories"] = h
+        return h
+
+    # -- conversion -------------------------------------------------------------
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows with external ids: ``user``, ``item`` and, when present,
+        ``rating``, ``timestamp`` and ``weight`` (only when not all 1).
+
+        Examples
+        --------
+        >>> Interactions.from_arrays(["u"], ["i"], weights=[2.0]).to_frame()
+          user item  weight
+        0    u    i     2.0
+        """
+        out: dict[str, Any] = {
+            "user": self.users.to_ids(self.user_index),
+            "item": self.items.to_ids(self.item_index),
+        }
+        if self.ratings is not None:
+            out["rating"] = self.ratings
+        if self.timestamps is not None:
+            ts = self.timestamps
+            out["timestamp"] = ts.astype("datetime64[ns]") if self.timestamp_unit == "ns" else ts
+        if not np.all(self.weights == 1.0):
+            out["weight"] = self.weights
+        return pd.DataFrame(out)
+
+    # -- transformations (all return new objects) ---------------------------------
+
+    def take(self, rows: ArrayLike) -> Interactions:
+        """The given rows (positions or a boolean mask), keeping the id maps and features.
+
+        Keeping the maps means indices stay comparable between the result
+        and ``self`` (what splits need).
+
+        Examples
+        --------
+        >>> d = Interactions.from_arrays([1, 2, 3], [7, 7, 8])
+        >>> t = d.take([2, 0])
+        >>> t.nnz, t.n_users, t.to_frame()["user"].tolist()
+        (2, 3, [3, 1])
+        """
+        sel = np.asarray(rows)
+        if sel.dtype == bool:
+            if len(sel) != self.nnz:
+                raise DataError(f"a row mask must have {self.nnz} entries; got {len(sel)}")
+            sel = np.flatnonzero(sel)
+        elif sel.size and sel.dtype.kind not in "iu":
+            raise DataTypeError(f"rows must be integer positions or a boolean mask; got dtype {sel.dtype}")
+        return self._replace_rows(sel.astype(np.int64, copy=False))
+
+    def _replace_rows(self, sel: NDArray[np.int64]) -> Interactions:
+        return Interactions(
+            users=self.users,
+            items=self.items,
+            user_index=self.user_index[sel],
+            item_index=self.item_index[sel],
+            weights=self.weights[sel],
+            ratings=None if self.ratings is None else self.ratings[sel],
+            timestamps=None if self.timestamps is None else self.timestamps[sel],
+            timestamp_unit=self.timestamp_unit,
+            user_features=self.user_features,
+            item_features=self.item_features,
+            user_feature_kinds=self.user_feature_kinds,
+            item_feature_kinds=self.item_feature_kinds,
+        )
+
+    def subset(self, users: ArrayLike | None = None, items: ArrayLike | None = None) -> Interactions:
+        """Rows whose user is in ``users`` and item in ``items`` (external ids), keeping the id maps.
+
+        Raises
+        ------
+        UnknownIdError
+            If a given id is not in the maps.
+
+        Examples
+        --------
+        >>> d = Interactions.from_arrays([1, 2, 3], [7, 7, 8])
+        >>> d.subset(items=[7]).nnz
+        2
+        """
+        mask = np.ones(self.nnz, dtype=bool)
+        if users is not None:
+            keep = np.zeros(self.n_users, dtype=bool)
+            keep[self.users.to_index(users)] = True
+            mask &= keep[self.user_index]
+        if items is not None:
+            keep = np.zeros(self.n_items, dtype=bool)
+            keep[self.items.to_index(items)] = True
+            mask &= keep[self.item_index]
+        return self.take(mask)
+
+    def binarize(self, threshold: float) -> Interactions:
+        """Rows with ``rating >= threshold``, with weight 1; ratings are kept.
+
+        Examples
+        --------
+        >>> d = Interactions.from_arrays([1, 1, 2], [7, 8, 8], ratings=[5, 2, 4])
+        >>> d.binarize(4).nnz
+        2
+        """
+        if self.ratings is None:
+            raise DataError("binarize needs ratings; these interactions have none")
+        out = self.take(self.ratings >= threshold)
+        out.weights = _freeze(np.ones(out.nnz, dtype=np.float32))
+        return out
+
+    def filter(self, min_user: int = 1, min_item: int = 1) -> Interactions:
+        """k-core filtering: repeatedly drop users with fewer than ``min_user``
+        interactions and items with fewer than ``min_item``, until stable.
+
+        Unlike :meth:`take`, the id maps are compacted to the surviving users
+        and items (catalogue-only items go too), so indices change.
+
+        Examples
+        --------
+        >>> d = Interactions.from_arrays([1, 1, 2, 2, 3], [7, 8, 7, 8, 9])
+        >>> f = d.filter(min_user=2, min_item=2)
+        >>> f.n_users, f.n_items, f.nnz
+        (2, 2, 4)
+        """
+        for name, v in (("min_user", min_user), ("min_item", min_item)):
+            if not isinstance(v, (int, np.integer)) or v < 0:
+                raise ParameterError(f"The '{name}' parameter of filter must be an int >= 0. Got {v!r} instead.")
+        mask = np.ones(self.nnz, dtype=bool)
+        while True:
+            uc = np.bincount(self.user_index[mask], minlength=self.n_users)
+            ic = np.bincount(self.item_index[mask], minlength=self.n_items)
+            new = mask & (uc[self.user_index] >= min_user) & (ic[self.item_index] >= min_item)
+            if new.sum() == mask.sum():
+                break
+            mask = new
+        rows = np.flatnonzero(mask)
+        keep_u = np.flatnonzero(np.bincount(self.user_index[rows], minlength=self.n_users) > 0)
+        keep_i = np.flatnonzero(np.bincount(self.item_index[rows], minlength=self.n_items) > 0)
+        if len(rows) == 0:
+            raise DataError(
+                f"filter(min_user={min_user}, min_item={min_item}) leaves no interactions"
+            )
+        return self._compact(rows, keep_u, keep_i)
+
+    def _compact(self, rows: NDArray[np.int64], keep_u: NDArray[np.int64], keep_i: NDArray[np.int64]) -> Interactions:
+        unew = np.full(self.n_users, -1, dtype=np.int32)
+        unew[keep_u] = np.arange(len(keep_u), dtype=np.int32)
+        inew = np.full(self.n_items, -1, dtype=np.int32)
+        inew[keep_i] = np.arange(len(keep_i), dtype=np.int32)
+        return Interactions(
+            users=IdMap(self.users.ids[keep_u], name="user"),
+            items=IdMap(self.items.ids[keep_i], name="item"),
+            user_index=unew[self.user_index[rows]],
+            item_index=inew[self.item_index[rows]],
+            weights=self.weights[rows],
+            ratings=None if self.ratings is None else self.ratings[rows],
+            timestamps=None if self.timestamps is None else self.timestamps[rows],
+            timestamp_unit=self.timestamp_unit,
+            user_features=take_rows(self.user_features, keep_u),
+            item_features=take_rows(self.item_features, keep_i),
+            user_feature_kinds=self.user_feature_kinds,
+            item_feature_kinds=self.item_feature_kinds,
+        )
+
+
+def _array(values: ArrayLike) -> NDArray[Any]:
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        return values.to_numpy()  # type: ignore[no-any-return]
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"expected a one-dimensional column; got shape {arr.shape}")
+    return arr
+
+
+def _merge_duplicates(
+    uidx: NDArray[np.int32],
+    iidx: NDArray[np.int32],
+    w: NDArray[np.float32],
+    r: NDArray[np.float32] | None,
+    t: NDArray[Any] | None,
+    policy: Duplicates,
+    user_map: IdMap,
+    item_map: IdMap,
+    user_col: str,
+    item_col: str,
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32], NDArray[np.float32] | None, NDArray[Any] | None]:
+    """Merge repeated (user, item) rows by ``policy``; vectorised with a groupby."""
+    key = uidx.astype(np.int64) * len(item_map) + iidx
+    dup = pd.Series(key).duplicated().to_numpy()
+    n_dup = int(dup.sum())
+    if policy == "error":
+        second = first_true(dup)
+        first = first_true(key == key[second])
+        raise DataError(
+            f"duplicate ({user_col}, {item_col}) pair {_py(user_map.ids[uidx[second]])!r}, "
+            f"{_py(item_map.ids[iidx[second]])!r} in rows {first} and {second} ({n_dup} repeated rows in all); "
+            "pass duplicates='sum', 'last' or 'max' to merge them"
+        )
+    frame = pd.DataFrame({"key": key, "pos": np.arange(len(key)), "w": w})
+    if r is not None:
+        frame["r"] = r
+    if t is not None:
+        frame["t"] = t
+    g = frame.groupby("key", sort=False)
+    agg: dict[str, str] = {"pos": "first"}
+    if policy == "sum":
+        agg.update(w="sum", r="last", t="max")
+    elif policy == "last":
+        agg.update(w="last", r="last", t="last")
+    else:
+        agg.update(w="max", r="max", t="max")
+    merged = g.agg({k: v for k, v in agg.items() if k in frame.columns}).sort_values("pos")
+    pos = merged["pos"].to_numpy()
+    warnings.warn(
+        f"merged {n_dup} duplicate ({user_col}, {item_col}) rows with duplicates={policy!r}",
+        DataWarning,
+        stacklevel=4,
+    )
+    return (
+        uidx[pos],
+        iidx[pos],
+        merged["w"].to_numpy(dtype=np.float32),
+        None if r is None else merged["r"].to_numpy(dtype=np.float32),
+        None if t is None else merged["t"].to_numpy(dtype=t.dtype),
+    )
