@@ -1,0 +1,115 @@
+"""Timing and memory measurement shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakMemory:
+    """Peak RSS above the RSS at entry, sampled every ``interval`` seconds by a thread.
+
+    >>> with PeakMemory() as pm:
+    ...     x = bytearray(50_000_000)
+    >>> pm.peak_above_start > 40_000_000
+    True
+    """
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.start = 0
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self.start = rss_bytes()
+        self.peak = self.start
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+    @property
+    def peak_above_start(self) -> int:
+        return self.peak - self.start
+
+
+@dataclass
+class Timing:
+    """Seconds of repeated runs after warm-up."""
+
+    runs: list[float] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.runs)
+
+    @property
+    def std(self) -> float:
+        return statistics.pstdev(self.runs) if len(self.runs) > 1 else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f}s ±{self.std:.3f}"
+
+
+def repeat(fn: Callable[[], Any], *, runs: int = 3, warmup: int = 1) -> Timing:
+    """Time ``fn`` ``runs`` times after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    t = Timing()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        t.runs.append(time.perf_counter() - t0)
+    return t
+
+
+def latency_percentiles(fn: Callable[[Any], Any], args: list[Any]) -> tuple[float, float]:
+    """p50 and p99 latency in milliseconds of ``fn(a)`` for each ``a``."""
+    times = []
+    for a in args:
+        t0 = time.perf_counter()
+        fn(a)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def machine() -> str:
+    """One line describing the machine, printed by every benchmark."""
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    except ImportError:
+        gpu = "torch not installed"
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, {gpu}, Python {platform.python_version()}"
