@@ -151,7 +151,7 @@ class IdMap:
         """
         if missing not in ("error", "skip", "negative"):
             raise ValueError(f"missing must be 'error', 'skip' or 'negative'; got {missing!r}")
-        query = _query_array(ids)
+        query = query_array(ids)
         if query.dtype == object and self._ids.dtype != object:
             pos = self._index.get_indexer(pd.Index(query, dtype=object))
         else:
@@ -236,12 +236,22 @@ def _py(x: Any) -> Any:
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _query_array(ids: ArrayLike) -> NDArray[Any]:
+def query_array(ids: Any) -> NDArray[Any]:
+    """Ids to look up as a 1-D array; a scalar is a list of one.
+
+    Lists are converted without numpy's coercion of mixed ints and strs to
+    strs (``[0, "x"]`` stays ``[0, "x"]``); all-int input becomes int64.
+    """
     if isinstance(ids, (str, bytes)) or np.isscalar(ids):
-        return np.array([ids], dtype=object if isinstance(ids, (str, bytes)) else None)
-    arr = ids.to_numpy() if hasattr(ids, "to_numpy") else np.asarray(ids)
+        ids = [ids]
+    if isinstance(ids, (list, tuple, range)):
+        arr = pd.Index(list(ids)).to_numpy() if len(ids) else np.empty(0, dtype=np.int64)
+    elif hasattr(ids, "to_numpy") and not isinstance(ids, np.ndarray):
+        arr = ids.to_numpy()
+    else:
+        arr = np.asarray(ids)
     if arr.ndim != 1:
-        arr = arr.ravel()
+        raise ValueError(f"ids must be one-dimensional; got shape {arr.shape}")
     if arr.dtype.kind in "US":
         arr = arr.astype(object)
     return arr

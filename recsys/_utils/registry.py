@@ -1,0 +1,59 @@
+"""Registry of configurable classes, so configs and artifacts never import a name they contain.
+
+A class is registered by being defined (Recommender subclasses) or by the
+``register_component`` decorator (encoders and other parts of a model's
+config). Lookups accept the full ``module.Class`` path or, when unique, the
+bare class name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from recsys.errors import ParameterError
+
+T = TypeVar("T", bound=type)
+
+_CLASSES: dict[str, type] = {}
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register(cls: T) -> T:
+    """Make ``cls`` buildable from a config (``{"class": ..., "params": ...}``)."""
+    _CLASSES[class_path(cls)] = cls
+    return cls
+
+
+register_component = register
+
+
+def resolve(name: str) -> type:
+    """The registered class called ``name`` (full path, or unique bare name)."""
+    cls = _CLASSES.get(name)
+    if cls is not None:
+        return cls
+    matches = [c for p, c in _CLASSES.items() if p.rsplit(".", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(sorted({p.rsplit(".", 1)[-1] for p in _CLASSES}))
+    raise ParameterError(
+        f"unknown class {name!r} in a config; import the module that defines it first (known: {known})"
+    )
+
+
+def registered() -> dict[str, type]:
+    return dict(_CLASSES)
+
+
+def build_component(config: dict[str, Any]) -> Any:
+    """Instantiate a registered class from ``{"class": ..., "params": ...}``."""
+    if not isinstance(config, dict) or "class" not in config:
+        raise ParameterError(f"a config needs a 'class' entry; got {config!r:.200}")
+    cls = resolve(config["class"])
+    from_config = getattr(cls, "from_config", None)
+    if callable(from_config):
+        return from_config(config)
+    return cls(**config.get("params", {}))

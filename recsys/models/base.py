@@ -1,0 +1,609 @@
+"""The one base class every recommender derives from.
+
+The public methods do the bookkeeping once, for every model: input checks,
+id mapping, unknown users, seen-item exclusion, candidate restriction,
+chunking, top-k with deterministic ties, and packaging. A model implements
+only ``_fit`` and ``_score`` on internal indices (plus, where it can,
+``_score_history`` for fold-in, ``_similar_items`` and ``_score_pairs``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from recsys._utils.params import check_choice, check_int
+from recsys._utils.registry import build_component, class_path, register, registered, resolve
+from recsys._utils.topk import topk
+from recsys.data import IdMap, Interactions
+from recsys.data._idmap import query_array
+from recsys.errors import (
+    DataError,
+    DataTypeError,
+    NotFittedError,
+    NotSupportedError,
+    ParameterError,
+    RecsysError,
+    UnknownIdError,
+)
+
+OnUnknown = Literal["error", "skip", "popular"]
+Self = TypeVar("Self", bound="Recommender")
+
+# Dense score blocks are cut to about this many float32 entries (64 MiB).
+_BLOCK_ENTRIES = 1 << 24
+
+
+
+def _as_query(values: Any, what: str) -> NDArray[Any]:
+    """A 1-D array of external ids from a scalar, list, array or Series."""
+    try:
+        return query_array(values)
+    except ValueError:
+        raise DataError(f"{what} must be a scalar id or a one-dimensional sequence of ids") from None
+
+
+class Recommender(ABC):
+    """Base class of every recommender: fit on :class:`~recsys.Interactions`, recommend external ids.
+
+    Subclasses store hyper-parameters in ``__init__`` (nothing else), validate
+    them in ``_validate_params``, learn in ``_fit`` and score in ``_score``.
+    Learned attributes end in ``_`` and are saved by :meth:`save`.
+
+    Class attributes a subclass may set:
+
+    ``scores_cold_items``
+        True when the model can score items without train interactions
+        (content models); otherwise such items are never candidates.
+    """
+
+    scores_cold_items: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not inspect.isabstract(cls):
+            register(cls)
+
+    # -- hooks for subclasses ---------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        """Check hyper-parameters (called by :meth:`fit`); raise ParameterError."""
+
+    @abstractmethod
+    def _fit(self, data: Interactions) -> None:
+        """Learn from ``data``; set attributes ending in ``_``."""
+
+    @abstractmethod
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        """Scores of users (rows) for all items, or for ``item_idx`` (columns); higher is better."""
+
+    def _score_history(
+        self,
+        item_idx: NDArray[np.int32],
+        ratings: NDArray[np.float32] | None,
+        timestamps: NDArray[Any] | None,
+    ) -> NDArray[np.float32]:
+        """Scores of all items for a user known only by a history (fold-in)."""
+        raise NotSupportedError(f"{type(self).__name__} cannot recommend from a history (no fold-in)")
+
+    def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        """Similarity of the given items (rows) to every item (columns)."""
+        raise NotSupportedError(f"{type(self).__name__} has no item similarity")
+
+    def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        """Scores of (user, item) pairs; the default scores each distinct user once, in blocks."""
+        out = np.empty(len(user_idx), dtype=np.float32)
+        uniq, inverse = np.unique(user_idx, return_inverse=True)
+        per_block = max(1, _BLOCK_ENTRIES // max(1, self.n_items_))
+        for start in range(0, len(uniq), per_block):
+            block = uniq[start : start + per_block].astype(np.int32)
+            s = self._score(block, None)
+            sel = (inverse >= start) & (inverse < start + len(block))
+            out[sel] = s[inverse[sel] - start, item_idx[sel]]
+        return out
+
+    # -- parameters and config ------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters, read from the ``__init__`` signature.
+
+        Examples
+        --------
+        >>> from recsys.models import Popular
+        >>> Popular(half_life=10.0).get_params()
+        {'half_life': 10.0}
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self: Self, **params: Any) -> Self:
+        """Set hyper-parameters (validated at the next ``fit``); returns ``self``."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ParameterError(
+                    f"{type(self).__name__} has no parameter {name!r}; valid parameters: {', '.join(valid)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def get_config(self) -> dict[str, Any]:
+        """A JSON-serialisable ``{"class": ..., "params": ...}`` that :meth:`from_config` rebuilds.
+
+        Examples
+        --------
+        >>> from recsys.models import Popular
+        >>> import json
+        >>> cfg = Popular(half_life=5.0).get_config()
+        >>> Recommender.from_config(json.loads(json.dumps(cfg))).get_params()
+        {'half_life': 5.0}
+        """
+        return {"class": class_path(type(self)), "params": _jsonable(self.get_params(), type(self).__name__)}
+
+    @staticmethod
+    def from_config(config: dict[str, Any]) -> Recommender:
+        """Build an unfitted model from :meth:`get_config` output.
+
+        The class is looked up among registered Recommender subclasses only;
+        nothing named in a config is imported.
+        """
+        if not isinstance(config, dict) or "class" not in config:
+            raise ParameterError(f"a model config needs a 'class' entry; got {config!r:.200}")
+        cls = resolve(config["class"])
+        if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+            raise ParameterError(f"{config['class']!r} is not a Recommender")
+        params = {k: _from_jsonable(v) for k, v in dict(config.get("params") or {}).items()}
+        try:
+            return cls(**params)
+        except TypeError as e:
+            raise ParameterError(f"config for {cls.__name__} does not match its parameters: {e}") from None
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # -- fitting ----------------------------------------------------------------------------
+
+    def fit(self: Self, data: Interactions) -> Self:
+        """Learn from ``data`` and return ``self``; a second call refits from scratch.
+
+        Parameters
+        ----------
+        data : Interactions
+            Training interactions.
+
+        Raises
+        ------
+        ParameterError
+            A hyper-parameter is invalid.
+        """
+        if not isinstance(data, Interactions):
+            raise DataTypeError(
+                f"{type(self).__name__}.fit expects recsys.Interactions; got {type(data).__name__} "
+                "(build one with Interactions.from_frame)"
+            )
+        self._validate_params()
+        for name in list(self._learned_state()):
+            delattr(self, name)
+        self.users_ = data.users
+        self.items_ = data.items
+        self.n_items_ = data.n_items
+        self.seen_ = data.matrix("csr", "binary")
+        self.item_popularity_ = data.item_counts.astype(np.float32)
+        self.cold_items_ = np.flatnonzero(data.item_counts == 0).astype(np.int32)
+        self._fit(data)
+        self._prepare()
+        return self
+
+    def _prepare(self) -> None:
+        """Derive caches from learned state (after fit and after load); nothing here is saved."""
+        excluded = np.zeros(self.n_items_, dtype=bool)
+        if not self.scores_cold_items:
+            excluded[self.cold_items_] = True
+        self._never: NDArray[np.bool_] = excluded
+        pop = np.where(excluded, -np.inf, self.item_popularity_).astype(np.float32)
+        self._popular_order = topk(pop[None, :], self.n_items_)[0][0]
+
+    def _learned_state(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+        self._prepare()
+
+    @property
+    def is_fitted(self) -> bool:
+        return "items_" in vars(self)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet: call fit(data) first.")
+
+    # -- recommending --------------------------------------------------------------------
+
+    def _check_k(self, k: Any, method: str) -> int:
+        return check_int(method, "k", k, low=1)
+
+    def _allowed(self, items: ArrayLike | None, exclude_items: ArrayLike | None) -> NDArray[np.bool_] | None:
+        """Mask of candidate items, or None when every scorable item is a candidate."""
+        if items is None and exclude_items is None:
+            return None
+        allowed = ~self._never
+        if items is not None:
+            keep = np.zeros(self.n_items_, dtype=bool)
+            keep[self.items_.to_index(_as_query(items, "items"))] = True
+            allowed &= keep
+        if exclude_items is not None:
+            # Unknown ids can never be recommended, so excluding them needs no check.
+            drop = self.items_.to_index(_as_query(exclude_items, "exclude_items"), missing="skip")
+            allowed[drop] = False
+        return allowed
+
+    def _topk_users(
+        self, uidx: NDArray[np.int32], k: int, exclude_seen: bool, allowed: NDArray[np.bool_] | None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Top-k internal items and scores for known users, in blocks; padded with -1 / -inf."""
+        mask = self._never if allowed is None else ~allowed
+        cand = None
+        if allowed is not None and allowed.sum() * 2 < self.n_items_:
+            cand = np.flatnonzero(allowed).astype(np.int32)  # few candidates: score only those
+        n_cols = self.n_items_ if cand is None else len(cand)
+        kk = min(k, self.n_items_)
+        ids = np.empty((len(uidx), kk), dtype=np.int64)
+        vals = np.empty((len(uidx), kk), dtype=np.float32)
+        per_block = max(1, _BLOCK_ENTRIES // max(1, n_cols))
+        indptr, indices = self.seen_.indptr, self.seen_.indices
+        for start in range(0, len(uidx), per_block):
+            block = uidx[start : start + per_block]
+            s = np.array(self._score(block, cand), dtype=np.float32, copy=True)
+            if s.shape != (len(block), n_cols):
+                raise RecsysError(
+                    f"{type(self).__name__}._score returned shape {s.shape}; expected {(len(block), n_cols)}"
+                )
+            if np.isnan(s).any():
+                raise RecsysError(f"{type(self).__name__} produced NaN scores; the model is broken")
+            if cand is None:
+                s[:, mask] = -np.inf
+                if exclude_seen:
+                    if len(block) == 1:  # the single-user fast path avoids a sparse slice
+                        u = block[0]
+                        s[0, indices[indptr[u] : indptr[u + 1]]] = -np.inf
+                    else:
+                        sub = self.seen_[block]
+                        s[np.repeat(np.arange(len(block)), np.diff(sub.indptr)), sub.indices] = -np.inf
+                c, v = topk(s, kk)
+            else:
+                if exclude_seen:
+                    seen = self.seen_[block][:, cand]
+                    s[seen.nonzero()] = -np.inf
+                c, v = topk(s, kk)
+                c = np.where(c >= 0, cand[np.maximum(c, 0)], -1)
+            ids[start : start + len(block)] = c
+            vals[start : start + len(block)] = v
+        return ids, vals
+
+    def _topk_popular(self, n_rows: int, k: int, allowed: NDArray[np.bool_] | None) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        order = self._popular_order
+        if allowed is not None:
+            order = order[allowed[np.maximum(order, 0)] & (order >= 0)]
+        order = order[order >= 0][:k]
+        ids = np.full((n_rows, min(k, self.n_items_)), -1, dtype=np.int64)
+        vals = np.full(ids.shape, -np.inf, dtype=np.float32)
+        ids[:, : len(order)] = order
+        vals[:, : len(order)] = self.item_popularity_[order]
+        return ids, vals
+
+    def recommend(
+        self,
+        users: Any,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: ArrayLike | None = None,
+        exclude_items: ArrayLike | None = None,
+        on_unknown: OnUnknown = "error",
+    ) -> pd.DataFrame:
+        """Top-``k`` recommendations for users known at fit time.
+
+        Parameters
+        ----------
+        users : id or sequence of ids
+            External user ids (no repeats).
+        k : int, default 10
+            Length of each list; a list is shorter when fewer candidates remain.
+        exclude_seen : bool, default True
+            Never recommend items the user interacted with in the training data.
+        items : sequence of ids, optional
+            Restrict candidates to these items (unknown ids are an error).
+        exclude_items : sequence of ids, optional
+            Never recommend these items (unknown ids are ignored).
+        on_unknown : {"error", "skip", "popular"}
+            Users not in the training data: raise :class:`UnknownIdError`
+            (listing the first few), leave them out, or give them the most
+            popular candidates (score = train interaction count).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user, item, score, rank``: external ids, rank 1..k,
+            scores non-increasing within a user, ties broken by the lower
+            internal item index. Users keep the order given.
+
+        Notes
+        -----
+        Items without any train interaction are never recommended, except by
+        models that can score them (``scores_cold_items``, e.g. content models).
+
+        Examples
+        --------
+        >>> from recsys.models import Popular
+        >>> from recsys.testing import tiny_interactions
+        >>> model = Popular().fit(tiny_interactions())
+        >>> model.recommend([0, 1], k=2).columns.tolist()
+        ['user', 'item', 'score', 'rank']
+        """
+        self._check_fitted()
+        k = self._check_k(k, "recommend")
+        check_choice("recommend", "on_unknown", on_unknown, ("error", "skip", "popular"))
+        query = _as_query(users, "users")
+        if len(query) and pd.Index(query).has_duplicates:
+            dup = pd.Index(query)[pd.Index(query).duplicated()][0]
+            raise DataError(f"users must not repeat; {dup!r} appears more than once")
+        uidx = self.users_.to_index(query, missing="negative")
+        unknown = uidx < 0
+        if unknown.any() and on_unknown == "error":
+            raise self.users_.unknown_error(query[unknown])
+        allowed = self._allowed(items, exclude_items)
+        kk = min(k, self.n_items_)
+        ids = np.full((len(query), kk), -1, dtype=np.int64)
+        vals = np.full((len(query), kk), -np.inf, dtype=np.float32)
+        known = np.flatnonzero(~unknown)
+        ids[known], vals[known] = self._topk_users(uidx[known], k, exclude_seen, allowed)
+        if unknown.any() and on_unknown == "popular":
+            unk = np.flatnonzero(unknown)
+            ids[unk], vals[unk] = self._topk_popular(len(unk), k, allowed)
+        valid = ids >= 0
+        counts = valid.sum(axis=1)
+        return pd.DataFrame(
+            {
+                "user": np.repeat(query, counts),
+                "item": self.items_.to_ids(ids[valid]),
+                "score": vals[valid],
+                "rank": np.broadcast_to(np.arange(1, kk + 1), ids.shape)[valid],
+            }
+        )
+
+    def recommend_one(
+        self,
+        user: Any,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: ArrayLike | None = None,
+        exclude_items: ArrayLike | None = None,
+        on_unknown: OnUnknown = "error",
+    ) -> tuple[NDArray[Any], NDArray[np.float32]]:
+        """Fast path for one user: ``(item_ids, scores)`` as numpy arrays, best first.
+
+        Same rules as :meth:`recommend` (and the same results), without
+        building a DataFrame; ``on_unknown="skip"`` returns empty arrays.
+
+        Examples
+        --------
+        >>> from recsys.models import Popular
+        >>> from recsys.testing import tiny_interactions
+        >>> ids, scores = Popular().fit(tiny_interactions()).recommend_one(0, k=3)
+        >>> len(ids), bool(scores[0] >= scores[-1])
+        (3, True)
+        """
+        self._check_fitted()
+        k = self._check_k(k, "recommend_one")
+        try:
+            u = self.users_.index_of(user)
+        except UnknownIdError:
+            if on_unknown == "error":
+                raise
+            check_choice("recommend_one", "on_unknown", on_unknown, ("error", "skip", "popular"))
+            if on_unknown == "skip":
+                return self.items_.ids[:0], np.empty(0, dtype=np.float32)
+            ids, vals = self._topk_popular(1, k, self._allowed(items, exclude_items))
+        else:
+            ids, vals = self._topk_users(
+                np.array([u], dtype=np.int32), k, exclude_seen, self._allowed(items, exclude_items)
+            )
+        row = ids[0]
+        n = int((row >= 0).sum())
+        return self.items_.ids[row[:n]], vals[0, :n]
+
+    def recommend_history(
+        self,
+        items: ArrayLike,
+        k: int = 10,
+        *,
+        ratings: ArrayLike | None = None,
+        timestamps: ArrayLike | None = None,
+        exclude_seen: bool = True,
+        candidates: ArrayLike | None = None,
+        exclude_items: ArrayLike | None = None,
+        on_unknown_items: Literal["error", "skip"] = "error",
+    ) -> tuple[NDArray[Any], NDArray[np.float32]]:
+        """Recommend for a user absent from the training data, from their item history (fold-in).
+
+        Parameters
+        ----------
+        items : sequence of ids
+            The user's history (external item ids).
+        ratings, timestamps : sequence, optional
+            Aligned with ``items``, for models that use them.
+        exclude_seen : bool, default True
+            Never recommend the history's items.
+        candidates, exclude_items : sequence of ids, optional
+            As ``items`` / ``exclude_items`` of :meth:`recommend`.
+        on_unknown_items : {"error", "skip"}
+            History items the model does not know.
+
+        Returns
+        -------
+        (item_ids, scores) : tuple of numpy arrays
+
+        Raises
+        ------
+        NotSupportedError
+            The model cannot fold in a new user.
+        """
+        self._check_fitted()
+        k = self._check_k(k, "recommend_history")
+        check_choice("recommend_history", "on_unknown_items", on_unknown_items, ("error", "skip"))
+        hist = _as_query(items, "items")
+        idx = self.items_.to_index(hist, missing="negative")
+        if (idx < 0).any() and on_unknown_items == "error":
+            raise self.items_.unknown_error(hist[idx < 0])
+        keep = idx >= 0
+        r = None if ratings is None else _aligned(ratings, len(hist), "ratings")[keep].astype(np.float32)
+        t = None if timestamps is None else _aligned(timestamps, len(hist), "timestamps")[keep]
+        idx = idx[keep]
+        s = np.array(self._score_history(idx, r, t), dtype=np.float32, copy=True).reshape(1, -1)
+        if s.shape[1] != self.n_items_:
+            raise RecsysError(f"{type(self).__name__}._score_history returned {s.shape[1]} scores; expected {self.n_items_}")
+        allowed = self._allowed(candidates, exclude_items)
+        s[0, self._never if allowed is None else ~allowed] = -np.inf
+        if exclude_seen:
+            s[0, idx] = -np.inf
+        c, v = topk(s, k)
+        n = int((c[0] >= 0).sum())
+        return self.items_.ids[c[0, :n]], v[0, :n]
+
+    def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
+        """The ``k`` items most similar to each given item (the item itself excluded).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``item, similar_item, score, rank``.
+
+        Raises
+        ------
+        NotSupportedError
+            The model has no item similarity.
+        """
+        self._check_fitted()
+        k = self._check_k(k, "similar_items")
+        query = _as_query(items, "items")
+        idx = self.items_.to_index(query)
+        s = np.array(self._similar_items(idx), dtype=np.float32, copy=True)
+        s[:, self._never] = -np.inf
+        s[np.arange(len(idx)), idx] = -np.inf
+        c, v = topk(s, k)
+        valid = c >= 0
+        return pd.DataFrame(
+            {
+                "item": np.repeat(query, valid.sum(axis=1)),
+                "similar_item": self.items_.to_ids(c[valid]),
+                "score": v[valid],
+                "rank": np.broadcast_to(np.arange(1, c.shape[1] + 1), c.shape)[valid],
+            }
+        )
+
+    def score(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
+        """Scores of (user, item) pairs given as two equal-length sequences of external ids.
+
+        Raises
+        ------
+        UnknownIdError
+            A user or item is not in the training data.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from recsys import Interactions
+        >>> from recsys.models import Popular
+        >>> data = Interactions.from_frame(pd.DataFrame({"user": [1, 2, 2], "item": ["a", "a", "b"]}))
+        >>> Popular().fit(data).score([1, 2], ["a", "b"]).tolist()
+        [2.0, 1.0]
+        """
+        self._check_fitted()
+        u = _as_query(users, "users")
+        i = _as_query(items, "items")
+        if len(u) != len(i):
+            raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
+        uidx = self.users_.to_index(u)
+        iidx = self.items_.to_index(i)
+        return np.asarray(self._score_pairs(uidx, iidx), dtype=np.float32)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save to the artifact directory ``path`` (atomic; no pickle). See :mod:`recsys.persistence`."""
+        from recsys.persistence import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls: type[Self], path: str | os.PathLike[str], *, mmap: bool = True) -> Self:
+        """Load an artifact saved by :meth:`save`, checking it holds a ``cls``."""
+        from recsys.persistence import load_model
+
+        model = load_model(path, mmap=mmap)
+        if not isinstance(model, cls):
+            from recsys.errors import ArtifactError
+
+            raise ArtifactError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+
+def _aligned(values: ArrayLike, n: int, name: str) -> NDArray[Any]:
+    arr = np.asarray(values)
+    if arr.shape != (n,):
+        raise DataError(f"{name} must align with items: expected {n} values, got shape {arr.shape}")
+    return arr
+
+
+def _jsonable(value: Any, owner: str) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, owner) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, owner) for k, v in value.items()}
+    if hasattr(value, "get_config"):
+        return {"__config__": value.get_config()}
+    raise ParameterError(f"parameter value {value!r} of {owner} cannot be written to JSON")
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        if "__config__" in value:
+            cfg = value["__config__"]
+            return build_component(cfg)
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def registered_models() -> dict[str, type[Recommender]]:
+    """Every concrete Recommender subclass defined so far, by class path."""
+    return {p: c for p, c in registered().items() if issubclass(c, Recommender)}
+
+
+__all__ = ["Recommender", "OnUnknown", "registered_models"]

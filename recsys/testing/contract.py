@@ -1,0 +1,237 @@
+"""The contract every recommender passes, runnable on third-party models too.
+
+Each ``check_*`` function takes a :class:`ContractCase` and raises
+``AssertionError`` when the model breaks the contract. ``check_recommender``
+runs them all; the project's own tests run each check for every model in
+:data:`CONTRACT_CASES`, and a test asserts that every model exported from
+:mod:`recsys.models` has a case there.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.data import Interactions
+from recsys.errors import ArtifactError, NotFittedError, NotSupportedError, UnknownIdError
+from recsys.models.base import Recommender
+from recsys.testing._data import tiny_interactions
+
+
+@dataclass(frozen=True)
+class ContractCase:
+    """How to build a small, fast, single-threaded instance of a model for the contract checks.
+
+    Parameters
+    ----------
+    factory : callable
+        Returns a new unfitted model (seeded; small hyper-parameters).
+    learns_preferences : bool
+        The model should rank each checkerboard user's own group first.
+    data : callable
+        Returns the training data (default: :func:`tiny_interactions`).
+    """
+
+    factory: Callable[[], Recommender]
+    learns_preferences: bool = True
+    data: Callable[[], Interactions] = tiny_interactions
+
+
+def _fitted(case: ContractCase) -> tuple[Recommender, Interactions]:
+    data = case.data()
+    return case.factory().fit(data), data
+
+
+def _seen(data: Interactions) -> set[tuple[object, object]]:
+    f = data.to_frame()
+    return set(zip(f["user"].tolist(), f["item"].tolist()))
+
+
+def check_unfitted_raises(case: ContractCase) -> None:
+    model = case.factory()
+    for call in (
+        lambda: model.recommend([0]),
+        lambda: model.recommend_one(0),
+        lambda: model.score([0], [0]),
+        lambda: model.save(tempfile.mkdtemp() + "/m"),
+    ):
+        try:
+            call()
+        except NotFittedError as e:
+            assert type(model).__name__ in str(e), "NotFittedError should name the model"
+        else:
+            raise AssertionError(f"{type(model).__name__} did not raise NotFittedError before fit")
+
+
+def check_recommend_frame(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    users = data.users.ids
+    recs = model.recommend(users, k=5)
+    assert list(recs.columns) == ["user", "item", "score", "rank"]
+    assert set(recs["user"]) <= set(users)
+    for _, g in recs.groupby("user", sort=False):
+        assert len(g) <= 5
+        assert g["rank"].tolist() == list(range(1, len(g) + 1)), "ranks must be 1..n"
+        assert np.all(np.diff(g["score"].to_numpy()) <= 0), "scores must be non-increasing"
+        assert g["item"].is_unique
+
+
+def check_batch_equals_single(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    users = data.users.ids
+    recs = model.recommend(users, k=7)
+    for u in users:
+        ids, scores = model.recommend_one(u, k=7)
+        g = recs[recs["user"] == u]
+        assert g["item"].tolist() == ids.tolist(), f"batch and single differ for user {u!r}"
+        np.testing.assert_array_equal(g["score"].to_numpy(), scores)
+
+
+def check_exclusions(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    seen = _seen(data)
+    recs = model.recommend(data.users.ids, k=data.n_items)
+    pairs = set(zip(recs["user"].tolist(), recs["item"].tolist()))
+    assert not (pairs & seen), "seen items must never be recommended"
+    if not model.scores_cold_items:
+        cold = set(data.items.ids[data.item_counts == 0].tolist())
+        assert not (set(recs["item"]) & cold), "items without train interactions must not be recommended"
+    blocked = data.items.ids[:5]
+    r2 = model.recommend(data.users.ids, k=10, exclude_items=blocked)
+    assert not set(r2["item"]) & set(blocked.tolist())
+    allowed = data.items.ids[::3]
+    r3 = model.recommend(data.users.ids, k=10, items=allowed, exclude_seen=False)
+    assert set(r3["item"]) <= set(allowed.tolist())
+    # restricting candidates keeps each candidate's score
+    full = model.recommend(data.users.ids[:3], k=data.n_items, exclude_seen=False)
+    for u in data.users.ids[:3]:
+        a = full[(full["user"] == u) & full["item"].isin(allowed)]
+        b = r3[r3["user"] == u]
+        top = a.head(len(b))
+        np.testing.assert_allclose(np.sort(top["score"].to_numpy()), np.sort(b["score"].to_numpy()), rtol=1e-5, atol=1e-6)
+
+
+def check_score_matches_recommend(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    recs = model.recommend(data.users.ids[:5], k=5)
+    s = model.score(recs["user"].to_numpy(), recs["item"].to_numpy())
+    np.testing.assert_allclose(s, recs["score"].to_numpy(), rtol=1e-5, atol=1e-5)
+
+
+def check_unknown_users(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    known = data.users.ids[0]
+    try:
+        model.recommend([known, "no-such-user"])
+    except UnknownIdError as e:
+        assert "no-such-user" in str(e)
+    else:
+        raise AssertionError("an unknown user must raise UnknownIdError by default")
+    skipped = model.recommend([known, "no-such-user"], on_unknown="skip")
+    assert set(skipped["user"]) == {known}
+    pop = model.recommend(["no-such-user"], k=3, on_unknown="popular")
+    counts = pd.Series(data.item_counts, index=data.items.ids)
+    assert len(pop) == 3 and pop["item"].tolist() == counts.sort_values(ascending=False, kind="stable").index[:3].tolist()
+    ids, _ = model.recommend_one("no-such-user", on_unknown="skip")
+    assert len(ids) == 0
+
+
+def check_params_round_trip(case: ContractCase) -> None:
+    model = case.factory()
+    params = model.get_params()
+    again = type(model)(**json.loads(json.dumps(model.get_config()["params"])))
+    assert json.dumps(again.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
+    rebuilt = Recommender.from_config(json.loads(json.dumps(model.get_config())))
+    assert type(rebuilt) is type(model)
+    assert model.set_params(**params) is model
+
+
+def check_refit_equals_fresh_fit(case: ContractCase) -> None:
+    data = case.data()
+    a = case.factory().fit(data)
+    a.fit(data)
+    b = case.factory().fit(data)
+    ra, rb = a.recommend(data.users.ids, k=5), b.recommend(data.users.ids, k=5)
+    assert ra["item"].tolist() == rb["item"].tolist(), "a second fit must equal a fresh fit"
+    np.testing.assert_allclose(ra["score"].to_numpy(), rb["score"].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def check_save_load(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = model.save(Path(tmp) / "model")
+        loaded = type(model).load(path)
+        ra = model.recommend(data.users.ids, k=5)
+        rb = loaded.recommend(data.users.ids, k=5)
+        pd.testing.assert_frame_equal(ra, rb)
+        assert loaded.get_params() == model.get_params()
+        # flip one byte of one array file: loading must refuse it
+        victim = sorted((path / "arrays").glob("*.npy"))[-1]
+        raw = bytearray(victim.read_bytes())
+        raw[-1] ^= 0xFF
+        victim.write_bytes(bytes(raw))
+        try:
+            type(model).load(path)
+        except ArtifactError:
+            pass
+        else:
+            raise AssertionError("a tampered artifact must be refused")
+
+
+def check_fold_in(case: ContractCase) -> None:
+    model, data = _fitted(case)
+    csr = data.matrix()
+    u = 0
+    hist = data.items.ids[csr.indices[csr.indptr[u] : csr.indptr[u + 1]]]
+    try:
+        ids, scores = model.recommend_history(hist, k=5)
+    except NotSupportedError as e:
+        assert type(model).__name__ in str(e)
+        return
+    assert len(ids) <= 5 and not set(ids.tolist()) & set(hist.tolist())
+    assert np.all(np.diff(scores) <= 0)
+
+
+def check_learns_preferences(case: ContractCase) -> None:
+    if not case.learns_preferences:
+        return
+    model, data = _fitted(case)
+    recs = model.recommend(data.users.ids, k=1)
+    same = [(int(u) % 2) == (int(i) % 2) for u, i in zip(recs["user"], recs["item"]) if int(i) < 1000]
+    assert np.mean(same) >= 0.8, f"top-1 should be in the user's own group for most users; got {np.mean(same):.2f}"
+
+
+CHECKS: dict[str, Callable[[ContractCase], None]] = {
+    f.__name__: f
+    for f in (
+        check_unfitted_raises,
+        check_recommend_frame,
+        check_batch_equals_single,
+        check_exclusions,
+        check_score_matches_recommend,
+        check_unknown_users,
+        check_params_round_trip,
+        check_refit_equals_fresh_fit,
+        check_save_load,
+        check_fold_in,
+        check_learns_preferences,
+    )
+}
+
+
+def check_recommender(case: ContractCase) -> None:
+    """Run every contract check on a model.
+
+    Examples
+    --------
+    >>> from recsys.models import Popular
+    >>> check_recommender(ContractCase(Popular, learns_preferences=False))
+    """
+    for check in CHECKS.values():
+        check(case)
