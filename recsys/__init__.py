@@ -2,6 +2,7 @@
 
 from recsys._version import __version__
 from recsys.data import IdMap, Interactions
+from recsys.persistence import load_model
 from recsys.errors import (
     ArtifactError,
     DataError,
@@ -15,6 +16,7 @@ from recsys.errors import (
 
 __all__ = [
     "__version__",
+    "load_model",
     "ArtifactError",
     "DataError",
     "DataWarning",

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from recsys._version import __version__
 from recsys.data import IdMap
-from recsys.errors import ArtifactError
+from recsys.errors import ArtifactError, ParameterError
 
 if TYPE_CHECKING:
     from recsys.models.base import Recommender
@@ -343,6 +343,9 @@ def load_model(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
         state_spec = json.loads((root / _STATE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ArtifactError(f"cannot read {_STATE} of {root}: {e}") from None
-    model = Recommender.from_config(manifest["model"])
+    try:
+        model = Recommender.from_config(manifest["model"])
+    except ParameterError as e:
+        raise ArtifactError(f"artifact {root} names a model this recsys cannot build: {e}") from None
     model._restore_state({k: decode_value(v, reader) for k, v in state_spec.items()})
     return model
