@@ -1,0 +1,477 @@
+"""Vectorised metric kernels behind :class:`recsys.evaluation.Evaluator`.
+
+Every kernel works on internal integer indices: a user's top-k list is one
+row of a dense ``(n_users, kmax)`` int64 matrix padded with ``-1`` at the end
+(valid slots always form a prefix), and relevance is a boolean matrix of the
+same shape. Users are processed in chunks of rows so memory stays bounded
+however many users or how long the lists are; there is no per-user Python
+loop. The definitions are those of the :mod:`recsys.evaluation` module
+docstring; :mod:`recsys.evaluation.reference` implements the same
+definitions with plain loops and the tests check both agree to 1e-9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+__all__ = [
+    "RANKING_METRICS",
+    "ranking_metrics",
+    "relevance_matrix",
+    "set_metrics",
+    "novelty_sums",
+    "serendipity",
+    "popularity_rank",
+    "diversity_cooccurrence",
+    "diversity_features",
+    "bootstrap_estimates",
+]
+
+#: The per-user accuracy metrics computed by :func:`ranking_metrics`.
+RANKING_METRICS = ("precision", "recall", "hit_rate", "mrr", "ndcg", "map")
+
+# Keys of (user position, item index) pairs: item indices are int32, so 31 bits hold them.
+KEY_SHIFT = 31
+
+# Elements of the largest temporary per chunk (kept module-level so tests can force chunking).
+_CHUNK_ELEMENTS = 1 << 22
+# Estimated multiply-adds per item block of the co-occurrence product (bounds its memory).
+_PAIR_BLOCK_BUDGET = 1 << 26
+
+
+def _chunks(n: int, per_row: int) -> list[tuple[int, int]]:
+    step = max(1, _CHUNK_ELEMENTS // max(1, per_row))
+    return [(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+def pair_keys(user_pos: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One int64 key per (user position, item index) pair; sorting keys sorts by user then item."""
+    return (user_pos.astype(np.int64) << KEY_SHIFT) | items.astype(np.int64)
+
+
+def relevance_matrix(recs: NDArray[np.int64], relevant_keys: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """``rel[u, r]``: whether the item at slot ``r`` of row ``u`` is relevant to that user.
+
+    Parameters
+    ----------
+    recs : ndarray of int64, shape (n_users, kmax)
+        Item indices, ``-1`` for empty slots.
+    relevant_keys : ndarray of int64
+        Sorted keys ``(row << 31) | item`` of the relevant (row, item) pairs.
+
+    Examples
+    --------
+    >>> recs = np.array([[3, 1, -1], [0, 2, 5]])
+    >>> keys = np.sort(pair_keys(np.array([0, 1, 1]), np.array([1, 5, 4])))
+    >>> relevance_matrix(recs, keys).astype(int).tolist()
+    [[0, 1, 0], [0, 0, 1]]
+    """
+    n, kmax = recs.shape
+    rel = np.zeros((n, kmax), dtype=bool)
+    if len(relevant_keys) == 0 or n == 0:
+        return rel
+    for s, e in _chunks(n, kmax):
+        block = recs[s:e]
+        rows = np.arange(s, e, dtype=np.int64)[:, None]
+        q = (rows << KEY_SHIFT) | np.maximum(block, 0)
+        pos = np.searchsorted(relevant_keys, q)
+        np.minimum(pos, len(relevant_keys) - 1, out=pos)
+        rel[s:e] = (relevant_keys[pos] == q) & (block >= 0)
+    return rel
+
+
+def ranking_metrics(
+    rel: NDArray[np.bool_],
+    n_relevant: NDArray[np.int64],
+    ks: Sequence[int],
+    names: Collection[str] = RANKING_METRICS,
+) -> dict[str, NDArray[np.float64]]:
+    """Per-user precision, recall, hit rate, MRR, NDCG and MAP at each k.
+
+    Parameters
+    ----------
+    rel : ndarray of bool, shape (n_users, kmax)
+        Relevance of each slot of each user's list (``False`` for empty slots).
+    n_relevant : ndarray of int, shape (n_users,)
+        ``|T_u|``, at least 1 for every row.
+    ks : sequence of int
+        Cut-offs, each ``<= kmax``.
+    names : collection of str
+        Which of :data:`RANKING_METRICS` to compute.
+
+    Returns
+    -------
+    dict
+        ``"name@k"`` -> float64 array of per-user values.
+
+    Examples
+    --------
+    A 3-item list with hits at ranks 1 and 3 for a user with 2 relevant items:
+    DCG = 1 + 1/log2(4) = 1.5, IDCG = 1 + 1/log2(3) = 1.63093, NDCG = 0.91972;
+    AP = (1/1 + 2/3) / 2 = 0.83333.
+
+    >>> m = ranking_metrics(np.array([[True, False, True]]), np.array([2]), [3])
+    >>> {name: round(float(v[0]), 5) for name, v in m.items()}
+    {'precision@3': 0.66667, 'recall@3': 1.0, 'hit_rate@3': 1.0, 'mrr@3': 1.0, 'ndcg@3': 0.91972, 'map@3': 0.83333}
+    """
+    n, kmax = rel.shape
+    wanted = [m for m in RANKING_METRICS if m in names]
+    out = {f"{m}@{k}": np.zeros(n, dtype=np.float64) for k in ks for m in wanted}
+    ranks = np.arange(1, kmax + 1, dtype=np.float64)
+    disc = 1.0 / np.log2(ranks + 1.0)
+    ideal = np.cumsum(disc)
+    for s, e in _chunks(n, kmax):
+        r = rel[s:e]
+        nrel = n_relevant[s:e].astype(np.int64)
+        cum = np.cumsum(r, axis=1, dtype=np.int64)
+        rf = r.astype(np.float64)
+        prec_r = cum / ranks if "map" in names else None
+        any_hit = r.any(axis=1)
+        first = np.argmax(r, axis=1)
+        for k in ks:
+            hits = cum[:, k - 1].astype(np.float64) if kmax else np.zeros(e - s)
+            if "precision" in names:
+                out[f"precision@{k}"][s:e] = hits / k
+            if "recall" in names:
+                out[f"recall@{k}"][s:e] = hits / nrel
+            if "hit_rate" in names:
+                out[f"hit_rate@{k}"][s:e] = hits > 0
+            if "mrr" in names:
+                found = any_hit & (first < k)
+                out[f"mrr@{k}"][s:e] = np.where(found, 1.0 / (first + 1.0), 0.0)
+            if "ndcg" in names:
+                dcg = rf[:, :k] @ disc[:k]
+                idcg = ideal[np.minimum(nrel, k) - 1]
+                out[f"ndcg@{k}"][s:e] = dcg / idcg
+            if "map" in names:
+                assert prec_r is not None
+                ap = (rf[:, :k] * prec_r[:, :k]).sum(axis=1)
+                out[f"map@{k}"][s:e] = ap / np.minimum(nrel, k)
+    return out
+
+
+def slot_counts(recs: NDArray[np.int64], k: int, n_items: int) -> NDArray[np.int64]:
+    """How many of the top-k slots (over all rows) each item fills."""
+    top = recs[:, :k]
+    return np.bincount(top[top >= 0], minlength=n_items).astype(np.int64)
+
+
+def set_metrics(counts: NDArray[np.int64], in_train: NDArray[np.bool_]) -> dict[str, float]:
+    """Coverage, distributional coverage and Gini index of one top-k list set.
+
+    Parameters
+    ----------
+    counts : ndarray of int64, shape (n_items,)
+        Recommendation slots given to each item (see :func:`slot_counts`).
+    in_train : ndarray of bool, shape (n_items,)
+        Whether each item has at least one train interaction (``I_train``).
+
+    Returns
+    -------
+    dict with keys ``coverage``, ``distributional_coverage``, ``gini``.
+
+    Examples
+    --------
+    Four train items; item 0 gets 3 slots, item 1 gets 1, items 2 and 3 none:
+    entropy = -(0.75 log2 0.75 + 0.25 log2 0.25) = 0.81128; sorted counts
+    0, 0, 1, 3 give Gini = (-3*0 - 1*0 + 1*1 + 3*3) / (4 * 4) = 0.625.
+
+    >>> m = set_metrics(np.array([3, 1, 0, 0]), np.ones(4, dtype=bool))
+    >>> {name: round(v, 5) for name, v in m.items()}
+    {'coverage': 0.5, 'distributional_coverage': 0.81128, 'gini': 0.625}
+    """
+    recommended = counts > 0
+    catalogue = in_train | recommended
+    n_cat = int(catalogue.sum())
+    total = int(counts.sum())
+    coverage = float(recommended.sum()) / n_cat if n_cat else float("nan")
+    if total:
+        p = counts[recommended] / total
+        entropy = float(-(p * np.log2(p)).sum())
+        c = np.sort(counts[catalogue]).astype(np.float64)
+        i = np.arange(1, n_cat + 1, dtype=np.float64)
+        gini = float(((2.0 * i - n_cat - 1.0) * c).sum() / (n_cat * c.sum()))
+    else:
+        entropy = 0.0
+        gini = float("nan")
+    return {"coverage": coverage, "distributional_coverage": entropy, "gini": gini}
+
+
+def novelty_sums(
+    recs: NDArray[np.int64], item_counts: NDArray[np.int64], n_interactions: int, ks: Sequence[int]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-user sum of slot novelties and number of slots, one column per k.
+
+    Slot novelty is ``-log2(max(n_i, 1) / N)``; novelty@k is
+    ``sums[:, j].sum() / counts[:, j].sum()`` (a mean over all slots).
+
+    Examples
+    --------
+    N = 8 train interactions; item 0 has 4 (novelty 1 bit), item 1 has 1 (3 bits):
+
+    >>> s, c = novelty_sums(np.array([[0, 1], [1, -1]]), np.array([4, 1]), 8, [2])
+    >>> s.ravel().tolist(), c.ravel().tolist()
+    ([4.0, 3.0], [2.0, 1.0])
+    """
+    item_nov = -np.log2(np.maximum(item_counts, 1) / float(n_interactions))
+    n, kmax = recs.shape
+    sums = np.zeros((n, len(ks)), dtype=np.float64)
+    cnts = np.zeros((n, len(ks)), dtype=np.float64)
+    for s, e in _chunks(n, kmax):
+        block = recs[s:e]
+        valid = block >= 0
+        nov = np.where(valid, item_nov[np.maximum(block, 0)], 0.0)
+        for j, k in enumerate(ks):
+            sums[s:e, j] = nov[:, :k].sum(axis=1)
+            cnts[s:e, j] = valid[:, :k].sum(axis=1)
+    return sums, cnts
+
+
+def popularity_rank(item_counts: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Dense popularity rank of each item: 1 for the largest train count, items with equal
+    counts share a rank; 0 for items without train interactions.
+
+    Examples
+    --------
+    >>> popularity_rank(np.array([5, 0, 2, 5, 1])).tolist()
+    [1, 0, 2, 1, 3]
+    """
+    rank = np.zeros(len(item_counts), dtype=np.int64)
+    seen = item_counts > 0
+    if seen.any():
+        distinct = np.unique(item_counts[seen])[::-1]  # descending
+        rank[seen] = np.searchsorted(-distinct, -item_counts[seen]) + 1
+    return rank
+
+
+def serendipity(
+    recs: NDArray[np.int64],
+    rel: NDArray[np.bool_],
+    pop_rank: NDArray[np.int64],
+    n_catalogue: int,
+    ks: Sequence[int],
+) -> NDArray[np.float64]:
+    """Per-user serendipity (RecTools' definition), one column per k.
+
+    Slot ``r`` holding item ``i`` scores ``max(p(r) - pu(i), 0) * rel_r`` with
+    ``p(r) = (n + 1 - r) / n``, ``pu(i) = (n + 1 - pop_rank(i)) / n`` (0 for an
+    item without train interactions) and ``n = n_catalogue``; a user's value is
+    the mean over the slots of the list (0 for an empty list).
+
+    Examples
+    --------
+    Catalogue of 4; the list holds item 0 (popularity rank 2) relevant at rank 1
+    and item 1 (rank 1) not relevant: (max(1 - 0.75, 0) + 0) / 2 = 0.125.
+
+    >>> serendipity(np.array([[0, 1]]), np.array([[True, False]]), np.array([2, 1]), 4, [2]).tolist()
+    [[0.125]]
+    """
+    n, kmax = recs.shape
+    out = np.zeros((n, len(ks)), dtype=np.float64)
+    p_slot = (n_catalogue + 1.0 - np.arange(1, kmax + 1)) / n_catalogue
+    pu_item = np.where(pop_rank > 0, (n_catalogue + 1.0 - pop_rank) / n_catalogue, 0.0)
+    for s, e in _chunks(n, kmax):
+        block = recs[s:e]
+        valid = block >= 0
+        val = np.maximum(p_slot[None, :] - pu_item[np.maximum(block, 0)], 0.0) * rel[s:e]
+        for j, k in enumerate(ks):
+            cnt = valid[:, :k].sum(axis=1)
+            out[s:e, j] = np.where(cnt > 0, val[:, :k].sum(axis=1) / np.maximum(cnt, 1), 0.0)
+    return out
+
+
+def _pair_positions(kmax: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Slot pairs (a, b), a < b, ordered by b so the pairs inside the top k are a prefix."""
+    b = np.concatenate([np.full(j, j) for j in range(kmax)]) if kmax > 1 else np.zeros(0)
+    a = np.concatenate([np.arange(j) for j in range(kmax)]) if kmax > 1 else np.zeros(0)
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def _diversity_from_sums(sim_sums: NDArray[np.float64], lengths: NDArray[np.int64]) -> NDArray[np.float64]:
+    n_pairs = lengths * (lengths - 1) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(lengths >= 2, 1.0 - sim_sums / n_pairs, np.nan)
+
+
+def _list_lengths(recs: NDArray[np.int64], ks: Sequence[int]) -> NDArray[np.int64]:
+    valid = recs >= 0
+    return np.stack([valid[:, :k].sum(axis=1) for k in ks], axis=1).astype(np.int64)
+
+
+def diversity_cooccurrence(
+    recs: NDArray[np.int64], train: sp.csr_matrix, ks: Sequence[int]
+) -> NDArray[np.float64]:
+    """Per-user intra-list diversity with co-occurrence cosine similarity, one column per k.
+
+    ``sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| |U_j|)`` over the train users
+    (0 when either is empty); a user's value is ``1 - mean sim`` over the
+    unordered pairs of the list, NaN for lists shorter than 2.
+
+    Only the co-occurrence counts of recommended items are computed, as a
+    sparse product in blocks of items sized to a fixed budget of
+    multiply-adds, so memory stays bounded.
+
+    Parameters
+    ----------
+    recs : ndarray of int64, shape (n_users, kmax)
+    train : scipy.sparse.csr_matrix
+        Train users x items; nonzero = interaction. Item indices of ``recs``
+        at or beyond its width have no train users.
+    ks : sequence of int
+
+    Examples
+    --------
+    Items 0 and 1 share one of their two train users each (sim 1/2), item 2
+    shares none: a list [0, 1, 2] has diversity 1 - (1/2 + 0 + 0) / 3 = 5/6.
+
+    >>> X = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]))
+    >>> diversity_cooccurrence(np.array([[0, 1, 2], [2, -1, -1]]), X, [3]).round(5).tolist()
+    [[0.83333], [nan]]
+    """
+    n, kmax = recs.shape
+    n_train_items = train.shape[1]
+    lengths = _list_lengths(recs, ks)
+    sums = np.zeros((n, len(ks)), dtype=np.float64)
+    if kmax < 2 or n == 0:
+        return _diversity_from_sums(sums, lengths)
+    binary = train.astype(bool).astype(np.float32)  # counts are exact in float32 below 2**24
+    if binary.shape[0] >= 1 << 24:
+        binary = binary.astype(np.float64)
+    item_users = np.asarray(binary.sum(axis=0)).ravel()
+    # Compact the recommended items that have train users: only their co-occurrences matter.
+    in_range = recs[(recs >= 0) & (recs < n_train_items)]
+    cand = np.unique(in_range)
+    cand = cand[item_users[cand] > 0]
+    compact = np.full(n_train_items, -1, dtype=np.int64)
+    compact[cand] = np.arange(len(cand))
+    if len(cand) == 0:
+        return _diversity_from_sums(sums, lengths)
+    xr = binary[:, cand].tocsr()  # users x m
+    xr_t = xr.T.tocsr()  # m x users
+    norm = 1.0 / np.sqrt(item_users[cand].astype(np.float64))
+    # Cost of row a of the product: sum over its users of their recommended-item counts.
+    row_cost = xr_t @ np.diff(xr.indptr).astype(np.float64)
+    bounds = _blocks(row_cost, _PAIR_BLOCK_BUDGET)
+    pa, pb = _pair_positions(kmax)
+    prefix = [k * (k - 1) // 2 for k in ks]
+    ccomp = np.where(recs >= 0, compact[np.clip(recs, 0, n_train_items - 1)], -1)
+    ccomp[recs >= n_train_items] = -1
+    for lo, hi in bounds:
+        block = (xr_t[lo:hi] @ xr).tocsr()
+        block.sort_indices()
+        for s, e in _chunks(n, len(pa)):
+            ia = ccomp[s:e][:, pa]
+            ib = ccomp[s:e][:, pb]
+            first = np.minimum(ia, ib)
+            second = np.maximum(ia, ib)
+            sel = (first >= lo) & (first < hi) & (ia >= 0) & (ib >= 0)
+            if not sel.any():
+                continue
+            vals = np.zeros(ia.shape, dtype=np.float64)
+            f, g = first[sel], second[sel]
+            co = np.asarray(block[f - lo, g]).ravel().astype(np.float64)
+            vals[sel] = co * norm[f] * norm[g]
+            csum = np.cumsum(vals, axis=1)
+            for j, p in enumerate(prefix):
+                if p:
+                    sums[s:e, j] += csum[:, p - 1]
+    return _diversity_from_sums(sums, lengths)
+
+
+def _blocks(cost: NDArray[np.float64], budget: float) -> list[tuple[int, int]]:
+    """Contiguous index ranges whose summed cost stays near ``budget`` (at least one index each)."""
+    out: list[tuple[int, int]] = []
+    lo, n = 0, len(cost)
+    cum = np.cumsum(cost)
+    while lo < n:
+        base = cum[lo - 1] if lo else 0.0
+        hi = int(np.searchsorted(cum, base + budget, side="right"))
+        hi = max(hi, lo + 1)
+        out.append((lo, min(hi, n)))
+        lo = hi
+    return out
+
+
+def diversity_features(
+    recs: NDArray[np.int64], features: NDArray[np.float64], ks: Sequence[int]
+) -> NDArray[np.float64]:
+    """Per-user intra-list diversity with the cosine of item feature vectors, one column per k.
+
+    Uses ``sum over pairs a<b of f_a.f_b = (|sum f|^2 - sum |f|^2) / 2`` on
+    unit-normalised vectors, so no pair is materialised. Items without a
+    vector (rows of zeros, or indices beyond ``features``) have similarity 0.
+
+    Examples
+    --------
+    Orthogonal items 0 and 1, item 2 at 45 degrees to both:
+    1 - (0 + 0.70711 + 0.70711) / 3 = 0.5286.
+
+    >>> F = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> diversity_features(np.array([[0, 1, 2]]), F, [2, 3]).round(4).tolist()
+    [[1.0, 0.5286]]
+    """
+    n, kmax = recs.shape
+    lengths = _list_lengths(recs, ks)
+    sums = np.zeros((n, len(ks)), dtype=np.float64)
+    norms = np.linalg.norm(features, axis=1)
+    unit = np.zeros((len(features) + 1, features.shape[1]), dtype=np.float64)
+    ok = norms > 0
+    unit[:-1][ok] = features[ok] / norms[ok, None]
+    zero_row = len(features)  # padding and unknown items map to a zero vector
+    d = features.shape[1]
+    for s, e in _chunks(n, kmax * max(d, 1)):
+        block = recs[s:e]
+        idx = np.where((block >= 0) & (block < len(features)), block, zero_row)
+        vec = unit[idx]  # chunk x kmax x d
+        cs = np.cumsum(vec, axis=1)
+        self_sq = np.cumsum((vec * vec).sum(axis=2), axis=1)
+        for j, k in enumerate(ks):
+            total = cs[:, k - 1]
+            sums[s:e, j] = ((total * total).sum(axis=1) - self_sq[:, k - 1]) / 2.0
+    return _diversity_from_sums(sums, lengths)
+
+
+def bootstrap_estimates(
+    num: NDArray[np.float64], den: NDArray[np.float64], n_boot: int, seed: int
+) -> NDArray[np.float64]:
+    """Bootstrap replicates of ratio estimates ``sum(num) / sum(den)`` over resampled rows.
+
+    Rows (users) are drawn with replacement, ``n_boot`` times, as a matrix of
+    multinomial counts built in chunks and applied with one matrix product
+    per chunk. A per-user mean is the case ``den == 1``.
+
+    Parameters
+    ----------
+    num, den : ndarray of float64, shape (n_rows, n_estimates)
+    n_boot : int
+    seed : int
+        The same seed and ``n_rows`` give the same resamples (paired comparisons
+        rely on it).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_boot, n_estimates); NaN where a replicate's
+    denominator is 0.
+
+    Examples
+    --------
+    >>> est = bootstrap_estimates(np.array([[0.0], [1.0]]), np.ones((2, 1)), 200, seed=0)
+    >>> est.shape, bool(((est >= 0) & (est <= 1)).all())
+    ((200, 1), True)
+    """
+    n = num.shape[0]
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, num.shape[1]), dtype=np.float64)
+    step = max(1, _CHUNK_ELEMENTS // max(1, n))
+    for s in range(0, n_boot, step):
+        b = min(step, n_boot - s)
+        draws = rng.integers(0, n, size=(b, n))
+        draws += np.arange(b)[:, None] * n
+        weights = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[s : s + b] = (weights @ num) / (weights @ den)
+    return out
