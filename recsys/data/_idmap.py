@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from recsys.errors import DataError, UnknownIdError
+from recsys.errors import DataError, DataTypeError, ParameterError, UnknownIdError
 
 Missing = Literal["error", "skip", "negative"]
 
@@ -21,12 +21,16 @@ def _as_id_array(values: Any) -> NDArray[Any]:
         arr = values.to_numpy()
     elif hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):  # polars
         arr = values.to_numpy()
+    elif isinstance(values, (list, tuple, range)):
+        arr = query_array(values)  # keeps [1, "a"] mixed instead of numpy's ["1", "a"]
     else:
         arr = np.asarray(values)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
         raise DataError(f"ids must be one-dimensional; got an array of shape {arr.shape}")
+    if arr.size == 0 and arr.dtype.kind == "f":  # np.asarray([]) is float64
+        return np.empty(0, dtype=np.int64)
     if arr.dtype.kind in "iu":
         if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise DataError("unsigned ids above 2**63-1 are not supported")
@@ -34,12 +38,12 @@ def _as_id_array(values: Any) -> NDArray[Any]:
     if arr.dtype.kind in "USO":
         return arr.astype(object, copy=False)
     if arr.dtype.kind == "f":
-        raise DataError(
+        raise DataTypeError(
             f"ids must be integers or strings; got float dtype {arr.dtype} "
             "(a float id column usually means missing values: fill or drop them first)"
         )
     if arr.dtype.kind == "b":
-        raise DataError("ids must be integers or strings; got bool")
+        raise DataTypeError("ids must be integers or strings; got bool")
     return arr.astype(object, copy=False)
 
 
@@ -150,7 +154,9 @@ class IdMap:
         [2, 0]
         """
         if missing not in ("error", "skip", "negative"):
-            raise ValueError(f"missing must be 'error', 'skip' or 'negative'; got {missing!r}")
+            raise ParameterError(
+                f"The 'missing' parameter of to_index must be 'error', 'skip' or 'negative'. Got {missing!r} instead."
+            )
         query = query_array(ids)
         if query.dtype == object and self._ids.dtype != object:
             pos = self._index.get_indexer(pd.Index(query, dtype=object))
@@ -193,6 +199,8 @@ class IdMap:
         ------
         IndexError
             If an index is negative or not below ``len(self)``.
+        DataTypeError
+            If ``index`` does not hold integers.
 
         Examples
         --------
@@ -200,6 +208,10 @@ class IdMap:
         ['y', 'x']
         """
         idx = np.asarray(index)
+        if idx.dtype.kind not in "iu":
+            if idx.size:
+                raise DataTypeError(f"{self.name} indices must be integers; got dtype {idx.dtype}")
+            idx = idx.astype(np.intp)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             bad = idx[(idx < 0) | (idx >= len(self))].ravel()[0]
             raise IndexError(f"{self.name} index {int(bad)} out of range [0, {len(self)})")

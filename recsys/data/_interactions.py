@@ -19,6 +19,7 @@ from recsys.data._validation import (
     check_numeric,
     check_timestamps,
     column,
+    factorize_ids,
     first_true,
 )
 from recsys.errors import DataError, DataTypeError, DataWarning, ParameterError
@@ -119,6 +120,15 @@ class Interactions:
         self._matrices: dict[tuple[str, str], sp.spmatrix] = {}
         if csr is not None:
             self._matrices[("csr", "weight")] = csr
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # immutable: cached matrices, counts and histories must never go stale
+        if self.__dict__.get("_frozen", False):
+            raise AttributeError(
+                f"Interactions objects are immutable; cannot set {name!r} (use take, subset, filter... to derive one)"
+            )
+        object.__setattr__(self, name, value)
 
     # -- builders -------------------------------------------------------------
 
@@ -172,22 +182,30 @@ class Interactions:
         Examples
         --------
         >>> import pandas as pd
+        >>> import warnings
         >>> df = pd.DataFrame({"u": [1, 1, 2], "i": ["x", "x", "y"]})
-        >>> Interactions.from_frame(df, user_col="u", item_col="i", duplicates="sum").nnz
-        2
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     data = Interactions.from_frame(df, user_col="u", item_col="i", duplicates="sum")
+        >>> data.nnz, data.weights.tolist(), str(caught[0].message)
+        (2, [2.0, 1.0], "merged 1 duplicate (u, i) rows with duplicates='sum'")
         """
         if isinstance(df, (str, os.PathLike)):
             raise DataTypeError("from_frame takes a DataFrame; use Interactions.from_file for a path")
+        if hasattr(df, "collect") and not hasattr(df, "get_column"):  # polars LazyFrame
+            df = df.collect()
         if not hasattr(df, "columns"):
             raise DataTypeError(f"df must be a pandas or polars DataFrame; got {type(df).__name__}")
-        users = column(df, user_col, "interactions")
-        items = column(df, item_col, "interactions")
+        # every named column must exist before any work starts
+        names = [user_col, item_col] + [c for c in (rating_col, timestamp_col, weight_col) if c is not None]
+        cols = {c: column(df, c, "interactions") for c in names}
+        users, items = cols[user_col], cols[item_col]
         return cls.from_arrays(
             users,
             items,
-            ratings=None if rating_col is None else column(df, rating_col, "interactions"),
-            timestamps=None if timestamp_col is None else column(df, timestamp_col, "interactions"),
-            weights=None if weight_col is None else column(df, weight_col, "interactions"),
+            ratings=None if rating_col is None else cols[rating_col],
+            timestamps=None if timestamp_col is None else cols[timestamp_col],
+            weights=None if weight_col is None else cols[weight_col],
             user_features=user_features,
             item_features=item_features,
             duplicates=duplicates,
@@ -268,33 +286,34 @@ class Interactions:
             raise ParameterError(
                 f"The 'duplicates' parameter must be 'error', 'sum', 'last' or 'max'. Got {duplicates!r} instead."
             )
-        u_raw = check_ids(_array(users), user_col)
-        i_raw = check_ids(_array(items), item_col)
-        n = len(u_raw)
+        u_raw = check_ids(users, user_col)
+        i_raw = check_ids(items, item_col)
+        n = _length(u_raw, user_col)
+        lengths = {user_col: n, item_col: _length(i_raw, item_col)}
+        for name, values in ((rating_col, ratings), (timestamp_col, timestamps), (weight_col, weights)):
+            if values is not None:
+                lengths[name] = _length(values, name)
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"columns must have the same length; got {lengths}")
         if n == 0:
             raise DataError("no interactions: the input is empty")
-        lengths = {user_col: n, item_col: len(i_raw)}
-        r = None if ratings is None else check_numeric(_array(ratings), rating_col)
+        r = None if ratings is None else check_numeric(ratings, rating_col)
         w = (
             np.ones(n, dtype=np.float32)
             if weights is None
-            else check_numeric(_array(weights), weight_col, non_negative=True)
+            else check_numeric(weights, weight_col, non_negative=True)
         )
-        t, unit = (None, None) if timestamps is None else check_timestamps(_array(timestamps), timestamp_col)
-        for name, arr in ((rating_col, r), (timestamp_col, t), (weight_col, w)):
-            if arr is not None:
-                lengths[name] = len(arr)
-        if len(set(lengths.values())) > 1:
-            raise DataError(f"columns must have the same length; got {lengths}")
+        t, unit = (None, None) if timestamps is None else check_timestamps(timestamps, timestamp_col)
 
-        u_codes, u_uniques = pd.factorize(u_raw)
-        i_codes, i_uniques = pd.factorize(i_raw)
+        # int32 codes right after each factorization: never two int64 code arrays alive at once
+        codes, u_uniques = factorize_ids(u_raw, user_col)
+        uidx = codes.astype(np.int32)
+        del codes, u_raw
+        codes, i_uniques = factorize_ids(i_raw, item_col)
+        iidx = codes.astype(np.int32)
+        del codes, i_raw
         user_map = IdMap(u_uniques, name="user")
         item_map = IdMap(i_uniques, name="item")
-        uidx = u_codes.astype(np.int32)
-        del u_codes
-        iidx = i_codes.astype(np.int32)
-        del i_codes
 
         ufeat = ifeat = None
         ukinds: dict[str, FeatureKind] = {}
@@ -429,12 +448,12 @@ class Interactions:
     @cached_property
     def user_counts(self) -> NDArray[np.int64]:
         """Interactions per user index."""
-        return np.bincount(self.user_index, minlength=self.n_users).astype(np.int64)
+        return _freeze(np.bincount(self.user_index, minlength=self.n_users).astype(np.int64))
 
     @cached_property
     def item_counts(self) -> NDArray[np.int64]:
         """Interactions per item index (0 for catalogue-only items)."""
-        return np.bincount(self.item_index, minlength=self.n_items).astype(np.int64)
+        return _freeze(np.bincount(self.item_index, minlength=self.n_items).astype(np.int64))
 
     @cached_property
     def item_sort_rank(self) -> NDArray[np.int64]:
@@ -446,7 +465,7 @@ class Interactions:
             order = np.argsort(ids.astype(str), kind="stable")
         rank = np.empty(len(ids), dtype=np.int64)
         rank[order] = np.arange(len(ids))
-        return rank
+        return _freeze(rank)
 
     def histories(self) -> Histories:
         """Per-user time-ordered histories (for sequence models such as DIN).
@@ -529,15 +548,25 @@ class Interactions:
             sel = np.flatnonzero(sel)
         elif sel.size and sel.dtype.kind not in "iu":
             raise DataTypeError(f"rows must be integer positions or a boolean mask; got dtype {sel.dtype}")
+        else:
+            sel = sel.astype(np.int64, copy=False).ravel()
+            if sel.size:
+                if sel.min() < 0 or sel.max() >= self.nnz:
+                    bad = sel[(sel < 0) | (sel >= self.nnz)][0]
+                    raise IndexError(f"row position {int(bad)} out of range [0, {self.nnz})")
+                # a repeated row would repeat a (user, item) pair
+                seen = np.bincount(sel, minlength=self.nnz)
+                if seen.max() > 1:
+                    raise DataError(f"row {int(np.argmax(seen > 1))} is taken more than once; rows must be distinct")
         return self._replace_rows(sel.astype(np.int64, copy=False))
 
-    def _replace_rows(self, sel: NDArray[np.int64]) -> Interactions:
+    def _replace_rows(self, sel: NDArray[np.int64], weights: NDArray[np.float32] | None = None) -> Interactions:
         return Interactions(
             users=self.users,
             items=self.items,
             user_index=self.user_index[sel],
             item_index=self.item_index[sel],
-            weights=self.weights[sel],
+            weights=self.weights[sel] if weights is None else weights,
             ratings=None if self.ratings is None else self.ratings[sel],
             timestamps=None if self.timestamps is None else self.timestamps[sel],
             timestamp_unit=self.timestamp_unit,
@@ -583,9 +612,8 @@ class Interactions:
         """
         if self.ratings is None:
             raise DataError("binarize needs ratings; these interactions have none")
-        out = self.take(self.ratings >= threshold)
-        out.weights = _freeze(np.ones(out.nnz, dtype=np.float32))
-        return out
+        rows = np.flatnonzero(self.ratings >= threshold)
+        return self._replace_rows(rows, weights=np.ones(len(rows), dtype=np.float32))
 
     def filter(self, min_user: int = 1, min_item: int = 1) -> Interactions:
         """k-core filtering: repeatedly drop users with fewer than ``min_user``
@@ -642,13 +670,10 @@ class Interactions:
         )
 
 
-def _array(values: ArrayLike) -> NDArray[Any]:
-    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
-        return values.to_numpy()  # type: ignore[no-any-return]
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise DataError(f"expected a one-dimensional column; got shape {arr.shape}")
-    return arr
+def _length(values: Any, name: str) -> int:
+    if np.ndim(values) == 0 and not hasattr(values, "__len__"):
+        raise DataError(f"column {name!r} must be one-dimensional; got a scalar {values!r}")
+    return len(values)
 
 
 def _merge_duplicates(

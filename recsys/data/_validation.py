@@ -2,118 +2,230 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from recsys.data._idmap import _py
 from recsys.errors import DataError, DataTypeError, MissingColumnError
 
+# pandas.api.types.infer_dtype results that are plain numbers
+_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"})
 
-def column(frame: Any, name: str, what: str = "frame") -> NDArray[Any]:
-    """The values of column ``name`` of a pandas or polars frame as a numpy array."""
+
+def column(frame: Any, name: str, what: str = "frame") -> Any:
+    """Column ``name`` of a pandas or polars frame: a pandas Series, or a numpy array for polars."""
     if name not in frame.columns:
         cols = ", ".join(repr(c) for c in list(frame.columns)[:12])
         raise MissingColumnError(f"{what} has no column {name!r} (columns: {cols})")
     col = frame[name]
+    if isinstance(col, pd.DataFrame):
+        raise DataError(f"{what} has more than one column named {name!r}")
+    if isinstance(col, pd.Series):
+        return col
     return col.to_numpy() if hasattr(col, "to_numpy") else np.asarray(col)
+
+
+def as_array(values: Any, name: str) -> NDArray[Any]:
+    """A 1-D numpy array from a Series, polars Series, list or array."""
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        arr = values.to_numpy()
+    else:
+        arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise DataError(f"column {name!r} must be one-dimensional; got shape {arr.shape}")
+    return arr  # type: ignore[no-any-return]
+
+
+def owned(out: NDArray[Any], source: NDArray[Any]) -> NDArray[Any]:
+    """``out``, copied if it may share memory with the caller's ``source`` (so freezing or
+    keeping it never ties us to, or locks, the caller's array)."""
+    return out.copy() if np.may_share_memory(out, source) else out
 
 
 def first_true(mask: NDArray[np.bool_]) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def check_ids(values: NDArray[Any], col: str) -> NDArray[Any]:
-    """Ids as int64 or object; null ids are an error naming the first row."""
+def _where(col: str, what: str | None) -> str:
+    return f"{what} column {col!r}" if what else f"column {col!r}"
+
+
+def check_ids(values: Any, col: str, what: str | None = None) -> Any:
+    """Ids ready for hashing: int64 numpy, object numpy, or a pandas string Series.
+
+    Null ids of object / string columns are NOT looked for here (that would be
+    a slow pass over Python objects): :func:`factorize_ids` finds them for free.
+    Float columns must hold whole numbers (a float id column usually comes from
+    integers with missing values); NaN there is reported as a null id.
+    """
+    where = _where(col, what)
+    if isinstance(values, pd.Series):
+        dtype = values.dtype
+        if isinstance(dtype, pd.StringDtype) or (dtype == object):
+            return values  # factorized as is (no copy to an object array)
+        if isinstance(dtype, pd.CategoricalDtype):
+            return values.astype(object)
+        values = as_array(values, col)
+    elif not isinstance(values, np.ndarray):
+        values = as_array(values, col)
+    if values.ndim != 1:
+        raise DataError(f"{where} must be one-dimensional; got shape {values.shape}")
     kind = values.dtype.kind
-    if kind in "iu":
+    if kind == "u":
+        if values.dtype.itemsize == 8 and values.size and values.max() > np.iinfo(np.int64).max:
+            r = first_true(values > np.iinfo(np.int64).max)
+            raise DataError(f"{where} has id {_py(values[r])!r} at row {r}; unsigned ids above 2**63-1 are not supported")
+        return values.astype(np.int64)
+    if kind == "i":
         return values.astype(np.int64, copy=False)
     if kind == "f":
-        bad = ~np.isfinite(values)
-        if bad.any():
-            r = first_true(bad)
-            raise DataError(f"column {col!r} has a null id at row {r} (value {values[r]!r})")
-        if not np.all(values == np.floor(values)):
-            r = first_true(values != np.floor(values))
-            raise DataTypeError(
-                f"column {col!r} must hold integer or string ids; got float {values[r]!r} at row {r}"
-            )
+        finite = np.isfinite(values)
+        if not finite.all():
+            r = first_true(~finite)
+            raise DataError(f"{where} has a null id at row {r} (value {_py(values[r])!r})")
+        whole = values == np.floor(values)
+        if not whole.all():
+            r = first_true(~whole)
+            raise DataTypeError(f"{where} must hold integer or string ids; got float {_py(values[r])!r} at row {r}")
         return values.astype(np.int64)
     if kind == "b":
-        raise DataTypeError(f"column {col!r} must hold integer or string ids; got bool")
+        raise DataTypeError(f"{where} must hold integer or string ids; got bool")
     if kind in "US":
         return values.astype(object)
-    nulls = pd.isna(values)
-    if nulls.any():
-        r = first_true(nulls)
-        raise DataError(f"column {col!r} has a null id at row {r}")
+    if kind in "mM":
+        raise DataTypeError(f"{where} must hold integer or string ids; got dtype {values.dtype}")
     return values.astype(object, copy=False)
 
 
+def factorize_ids(values: Any, col: str, what: str | None = None) -> tuple[NDArray[np.intp], NDArray[Any]]:
+    """Codes (first-seen order) and uniques of ids checked by :func:`check_ids`.
+
+    Nulls get the code -1 from the factorization itself, so finding them costs
+    a min() over the codes rather than a pass over Python objects.
+    """
+    where = _where(col, what)
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError as e:  # unhashable values (lists, dicts...)
+        arr = np.asarray(values, dtype=object)
+        r = next(i for i, v in enumerate(arr) if not _hashable(v))
+        raise DataTypeError(
+            f"{where} must hold integer or string ids; got {type(arr[r]).__name__} {arr[r]!r} at row {r}"
+        ) from e
+    if len(codes) and codes.min() < 0:
+        r = first_true(codes < 0)
+        raise DataError(f"{where} has a null id at row {r}")
+    uniq = uniques.to_numpy() if hasattr(uniques, "to_numpy") else np.asarray(uniques)
+    if uniq.dtype.kind not in "iO":
+        uniq = uniq.astype(object)
+    return codes, uniq
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
 def check_numeric(
-    values: NDArray[Any], col: str, *, non_negative: bool = False, dtype: type = np.float32
+    values: Any, col: str, *, non_negative: bool = False, dtype: type = np.float32
 ) -> NDArray[Any]:
     """A finite numeric column; NaN, inf, negatives (when forbidden) and non-numbers name the first row."""
-    if values.dtype.kind not in "iuf":
-        if values.dtype.kind == "b":
-            values = values.astype(np.float64)
-        elif values.dtype.kind == "O":
-            conv = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
-            bad = np.isnan(conv) & ~pd.isna(values)
+    values = source = as_array(values, col)
+    kind = values.dtype.kind
+    if kind == "b":
+        values = values.astype(dtype)
+    elif kind == "O":
+        inferred = pd.api.types.infer_dtype(values, skipna=True)
+        if inferred not in _NUMERIC_INFERRED:
+            r = next(
+                i
+                for i, v in enumerate(values)
+                if not (v is None or isinstance(v, (int, float, np.number)) or pd.isna(v))
+            )
+            raise DataTypeError(
+                f"column {col!r} must be numeric; got {type(values[r]).__name__} {values[r]!r} at row {r}"
+            )
+        values = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    elif kind not in "iuf":
+        raise DataTypeError(f"column {col!r} must be numeric; got dtype {values.dtype}")
+    if values.dtype.kind == "f":
+        # sum is NaN iff some value is NaN or inf (or they overflow), cheaper than isfinite's mask
+        if not np.isfinite(values.sum(dtype=np.float64)):
+            bad = ~np.isfinite(values)
             if bad.any():
                 r = first_true(bad)
-                raise DataTypeError(
-                    f"column {col!r} must be numeric; got {values[r]!r} at row {r}"
-                )
-            values = conv
-        else:
-            raise DataTypeError(f"column {col!r} must be numeric; got dtype {values.dtype}")
-    if values.dtype.kind == "f":
-        bad = ~np.isfinite(values)
-        if bad.any():
-            r = first_true(bad)
-            raise DataError(f"column {col!r} must be finite; got {values[r]!r} at row {r}")
-    if non_negative:
-        neg = values < 0
-        if neg.any():
-            r = first_true(neg)
-            raise DataError(f"column {col!r} must be >= 0; got {values[r]!r} at row {r}")
-    return values.astype(dtype, copy=False)
+                raise DataError(f"column {col!r} must be finite; got {_py(values[r])!r} at row {r}")
+    if non_negative and values.size and values.min() < 0:
+        r = first_true(values < 0)
+        raise DataError(f"column {col!r} must be >= 0; got {_py(values[r])!r} at row {r}")
+    return owned(values.astype(dtype, copy=False), source)
 
 
-def check_timestamps(values: NDArray[Any], col: str) -> tuple[NDArray[Any], str | None]:
+def check_timestamps(values: Any, col: str) -> tuple[NDArray[Any], str | None]:
     """Timestamps as int64 (or float64) numbers plus the datetime unit they came from.
 
     Datetimes become int64 nanoseconds since the epoch (unit ``"ns"``) so
-    nothing is lost; ``to_frame`` turns them back into datetimes.
-    Strings are parsed; any string that does not parse is an error.
+    nothing is lost; ``to_frame`` turns them back into datetimes. Time-zone
+    aware datetimes are converted to UTC. Strings are parsed; any string that
+    does not parse is an error.
     """
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = source = as_array(values, col)
     kind = values.dtype.kind
     if kind == "M":
-        if np.isnat(values).any():
-            r = first_true(np.isnat(values))
-            raise DataError(f"column {col!r} has a null timestamp at row {r}")
-        return values.astype("datetime64[ns]").astype(np.int64), "ns"
+        nat = np.isnat(values)
+        if nat.any():
+            raise DataError(f"column {col!r} has a null timestamp at row {first_true(nat)}")
+        ns = values.astype("datetime64[ns]")
+        if values.dtype != ns.dtype and not np.array_equal(ns.astype(values.dtype), values):
+            r = first_true(ns.astype(values.dtype) != values)
+            raise DataError(f"column {col!r}: timestamp {values[r]} at row {r} is outside the nanosecond range")
+        return owned(ns.view(np.int64), source), "ns"
     if kind in "iu":
-        return values.astype(np.int64, copy=False), None
+        return owned(values.astype(np.int64, copy=False), source), None
     if kind == "f":
-        bad = ~np.isfinite(values)
-        if bad.any():
-            r = first_true(bad)
-            raise DataError(f"column {col!r} has a null or infinite timestamp at row {r}")
-        if np.all(values == np.floor(values)):
+        finite = np.isfinite(values)
+        if not finite.all():
+            r = first_true(~finite)
+            raise DataError(f"column {col!r} has a null or infinite timestamp at row {r} (value {_py(values[r])!r})")
+        if np.all(values == np.floor(values)) and np.abs(values).max(initial=0) < 2**63:
             return values.astype(np.int64), None
-        return values.astype(np.float64, copy=False), None
-    if kind == "m":
-        raise DataTypeError(f"column {col!r} must hold timestamps; got durations ({values.dtype})")
+        return owned(values.astype(np.float64, copy=False), source), None
+    if kind in "mb":
+        raise DataTypeError(f"column {col!r} must hold timestamps (numbers, datetimes or strings); got {values.dtype}")
+    if kind in "US":
+        values = values.astype(object)
     nulls = pd.isna(values)
     if nulls.any():
         r = first_true(np.asarray(nulls))
         raise DataError(f"column {col!r} has a null timestamp at row {r}")
-    parsed = pd.to_datetime(pd.Series(values), errors="coerce", utc=True, format="mixed")
+    inferred = pd.api.types.infer_dtype(values, skipna=False)
+    if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return check_timestamps(pd.to_numeric(pd.Series(values, dtype=object)).to_numpy(), col)
+    if inferred not in ("string", "datetime", "datetime64", "date"):
+        r = next((i for i, v in enumerate(values) if not isinstance(v, (str, datetime.date, np.datetime64))), -1)
+        if r >= 0:
+            raise DataTypeError(
+                f"column {col!r} must hold timestamps (numbers, datetimes or strings); "
+                f"got {type(values[r]).__name__} {values[r]!r} at row {r}"
+            )
+    try:
+        parsed = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", utc=True, format="mixed")
+    except (TypeError, ValueError, OverflowError) as e:
+        raise DataError(f"column {col!r}: cannot parse timestamps ({e})") from e
     bad = parsed.isna().to_numpy()
     if bad.any():
         r = first_true(bad)
         raise DataError(f"column {col!r}: cannot parse timestamp {values[r]!r} at row {r}")
-    return parsed.dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype(np.int64), "ns"
+    naive = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    return naive.view(np.int64), "ns"
