@@ -42,6 +42,18 @@ def parse_md5(text: str, filename: str | None = None) -> str:
     ``<hash>  name`` (or ``<hash> *name``) and a bare hash. When the file lists
     several names, the line for ``filename`` is used.
 
+    Parameters
+    ----------
+    text : str
+        Contents of the checksum file.
+    filename : str, optional
+        Name of the archive the digest is wanted for.
+
+    Returns
+    -------
+    str
+        32 lower-case hex digits.
+
     Raises
     ------
     DownloadError
@@ -91,6 +103,20 @@ def _open(url: str, timeout: float) -> http.client.HTTPResponse:
 
 def fetch_text(url: str, *, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = 1 << 16) -> str:
     """The body of a small text resource (a checksum file).
+
+    Parameters
+    ----------
+    url : str
+        What to fetch.
+    timeout : float
+        Seconds a socket operation may wait.
+    max_bytes : int
+        Larger bodies are refused.
+
+    Returns
+    -------
+    str
+        The body decoded as UTF-8 (undecodable bytes replaced).
 
     Raises
     ------
