@@ -193,8 +193,8 @@ def _check_metrics(metrics: Any) -> list[str] | None:
     return [m for m in METRICS if m in names]
 
 
-def _item_feature_matrix(item_features: Any, lookup: _Lookup, n_items: int) -> NDArray[np.float64]:
-    """Feature vectors aligned to item indices (zeros for items without a row)."""
+def _read_item_features(item_features: Any) -> tuple[NDArray[Any], NDArray[np.float64]]:
+    """Item ids and their feature vectors (one row each), validated."""
     frame = _to_pandas(item_features)
     if "item" not in frame.columns:
         raise MissingColumnError(
@@ -227,11 +227,7 @@ def _item_feature_matrix(item_features: Any, lookup: _Lookup, n_items: int) -> N
     if pd.Index(ids).has_duplicates:
         dup = pd.Index(ids)[pd.Index(ids).duplicated()][0]
         raise DataError(f"item_features has two rows for item {_py(dup)!r}")
-    idx = lookup(ids)
-    out = np.zeros((n_items, mat.shape[1]), dtype=np.float64)
-    known = idx >= 0
-    out[idx[known]] = mat[known]
-    return out
+    return ids, mat
 
 
 class EvaluationResult:
@@ -521,6 +517,9 @@ class Evaluator:
         # Id maps: train's, extended with test-only users and items.
         self.user_map = tr.users if te.users is tr.users else tr.users.extend(te.users.ids)
         self.item_map = tr.items if te.items is tr.items else tr.items.extend(te.items.ids)
+        features = None if item_features is None else _read_item_features(item_features)
+        if features is not None:  # items known only from their features still have a vector
+            self.item_map = self.item_map.extend(features[0])
         self._user_lookup = _Lookup(self.user_map)
         self._item_lookup = _Lookup(self.item_map)
         tu = self._remap(te.user_index, te.users, tr.users, self._user_lookup)
@@ -562,9 +561,10 @@ class Evaluator:
             self._rating_rows = (tu[ok], ti[ok], te.ratings[ok].astype(np.float64))
             self._n_rating_skipped = int((~ok).sum())
 
-        self.item_feature_matrix = (
-            None if item_features is None else _item_feature_matrix(item_features, self._item_lookup, n_items)
-        )
+        self.item_feature_matrix: NDArray[np.float64] | None = None
+        if features is not None:
+            self.item_feature_matrix = np.zeros((n_items, features[1].shape[1]), dtype=np.float64)
+            self.item_feature_matrix[self._item_lookup(features[0])] = features[1]
 
     @staticmethod
     def _remap(index: NDArray[np.int32], own: IdMap, base: IdMap, lookup: _Lookup) -> NDArray[np.int64]:
