@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import urllib.request
 from pathlib import Path
@@ -10,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recsys.datasets.movielens import (
     ML100K_GENRES,
@@ -398,3 +402,54 @@ def test_real_ml100k(ml100k_dir: str) -> None:
     data = ml.interactions()
     assert (data.n_users, data.n_items, data.nnz) == (943, 1682, 100_000)
     assert data.matrix().shape == (943, 1682)
+
+
+# -- round trips of free text ------------------------------------------------------------------
+
+_free_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters='\n,"'),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(titles=st.lists(_free_text, min_size=1, max_size=6), tags=st.lists(_free_text, min_size=1, max_size=6))
+def test_csv_free_text_round_trips(tmp_path_factory: pytest.TempPathFactory, titles: list[str], tags: list[str]) -> None:
+    """Titles and tags with commas, quotes, accents or newlines come back exactly as csv.writer wrote them."""
+    root = tmp_path_factory.mktemp("csv")
+
+    def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+        return buf.getvalue()
+
+    movies = csv_text(["movieId", "title", "genres"], [[i + 1, t, "Drama"] for i, t in enumerate(titles)])
+    tag_rows = csv_text(["userId", "movieId", "tag", "timestamp"], [[9, 1, t, 100 + k] for k, t in enumerate(tags)])
+    write_csv_release(root, "ml-latest-small", movies=movies, tags=tag_rows)
+    ml = load_movielens("ml-latest-small", data_dir=root, download=False)
+    assert ml.items["title"].tolist() == titles
+    assert ml.tags is not None and ml.tags["tag"].tolist() == tags
+    assert ml.items["tags"].tolist()[0] == list(dict.fromkeys(tags))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    titles=st.lists(
+        st.text(alphabet=st.characters(max_codepoint=255, blacklist_categories=("Cc",)), min_size=1, max_size=30).filter(
+            lambda s: s.strip() == s  # ml-1m is latin-1; one line per movie
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_dat_titles_with_colons_round_trip(tmp_path_factory: pytest.TempPathFactory, titles: list[str]) -> None:
+    """A '::'-separated movies.dat title may contain ':' or even '::'; genres never do."""
+    root = tmp_path_factory.mktemp("dat")
+    movies = "".join(f"{i + 1}::{t}::Comedy|Drama\n" for i, t in enumerate(titles))
+    write_ml1m(root, movies=movies)
+    ml = load_movielens("ml-1m", data_dir=root, download=False)
+    assert ml.items["title"].tolist() == titles
+    assert ml.items["genres"].tolist() == [["Comedy", "Drama"]] * len(titles)
