@@ -122,7 +122,7 @@ class IdMap:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        head = ", ".join(repr(x) for x in self._ids[:3])
+        head = ", ".join(repr(_py(x)) for x in self._ids[:3])
         more = ", ..." if len(self) > 3 else ""
         return f"IdMap({self.name}: {len(self)} ids [{head}{more}])"
 
@@ -187,9 +187,9 @@ class IdMap:
         try:
             loc = self._index.get_loc(id_)
         except (KeyError, TypeError, pd.errors.InvalidIndexError):
-            raise self.unknown_error(np.array([id_], dtype=object)) from None
+            raise self.unknown_error(_one(id_)) from None
         if not isinstance(loc, (int, np.integer)):
-            raise self.unknown_error(np.array([id_], dtype=object))
+            raise self.unknown_error(_one(id_))
         return int(loc)
 
     def to_ids(self, index: ArrayLike) -> NDArray[Any]:
@@ -219,7 +219,10 @@ class IdMap:
 
     def unknown_error(self, unknown: NDArray[Any]) -> UnknownIdError:
         """The error that reports unknown ids: their count and the first few."""
-        uniq = pd.unique(np.asarray(unknown, dtype=object))
+        try:
+            uniq = pd.unique(np.asarray(unknown, dtype=object))
+        except TypeError:  # unhashable values
+            uniq = np.asarray(unknown, dtype=object)
         shown = ", ".join(repr(_py(x)) for x in uniq[:_MAX_SHOWN])
         return UnknownIdError(
             f"{len(uniq)} {self.name} id{'s' if len(uniq) != 1 else ''} not in the training data "
@@ -241,6 +244,13 @@ class IdMap:
             return self
         dtype = self._ids.dtype if np.asarray(new).dtype == self._ids.dtype else object
         return IdMap(np.concatenate([self._ids.astype(dtype), np.asarray(new, dtype=dtype)]), name=self.name)
+
+
+def _one(x: Any) -> NDArray[Any]:
+    """A one-element object array holding ``x`` as is (even a list or tuple)."""
+    arr = np.empty(1, dtype=object)
+    arr[0] = x
+    return arr
 
 
 def _py(x: Any) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recsys.data._idmap import _py
+from recsys.data._idmap import _py, query_array
 from recsys.errors import DataError, DataTypeError, MissingColumnError
 
 # pandas.api.types.infer_dtype results that are plain numbers
@@ -70,6 +70,8 @@ def check_ids(values: Any, col: str, what: str | None = None) -> Any:
         if isinstance(dtype, pd.CategoricalDtype):
             return values.astype(object)
         values = as_array(values, col)
+    elif isinstance(values, (list, tuple, range)):
+        values = query_array(values)  # [1, "a"] stays mixed (numpy would make it ["1", "a"])
     elif not isinstance(values, np.ndarray):
         values = as_array(values, col)
     if values.ndim != 1:
