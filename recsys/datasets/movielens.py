@@ -10,6 +10,7 @@ in a local data directory, never in a repository.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 from collections.abc import Callable, Sequence
@@ -356,28 +357,43 @@ def _zip_url(name: str, base_url: Any) -> str:
 # -- low-level readers ----------------------------------------------------------------
 
 
-def _text(path: str) -> str:
-    """File contents as str: UTF-8 if it decodes, else latin-1 (ml-100k and ml-1m are latin-1)."""
+def _latin1_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    return err.object[err.start : err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("recsys-latin1-fallback", _latin1_fallback)
+
+
+def _text(path: str, encoding: str = "utf-8") -> str:
+    """File contents as str.
+
+    ``"latin-1"`` for ml-100k and ml-1m, which are latin-1 throughout. Otherwise
+    UTF-8 where the bytes are valid UTF-8 and latin-1 for the bytes that are
+    not, which also copes with a file that mixes both.
+    """
     with open(path, "rb") as f:
         raw = f.read()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    if encoding == "latin-1":
         return raw.decode("latin-1")
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    return raw.decode("utf-8", errors="recsys-latin1-fallback")
 
 
 def _first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else message
 
 
-def _match(path: str, pattern: str, what: str) -> pl.DataFrame:
+def _match(path: str, pattern: str, what: str, *, encoding: str = "utf-8") -> pl.DataFrame:
     """Parse a line-oriented file with a regex of named groups (all str columns).
 
     Blank lines are skipped; any other line that does not match is an error
     naming the file and line. Used for files whose text fields may contain
     the separator (``::`` titles, ``:`` tags).
     """
-    lines = pl.Series("line", _text(path).split("\n")).str.strip_suffix("\r")
+    lines = pl.Series("line", _text(path, encoding).split("\n")).str.strip_suffix("\r")
     df = pl.DataFrame({"line": lines}).with_row_index("lineno", offset=1)
     df = df.filter(pl.col("line").str.strip_chars() != "")
     parts = df.get_column("line").str.extract_groups(pattern).struct.unnest()
@@ -552,6 +568,7 @@ def _read_ml100k(release: Release, folder: str) -> MovieLens:
         path,
         r"^(?P<item>\d+)\|(?P<title>[^|]*)\|(?P<release>[^|]*)\|(?P<video>[^|]*)\|(?P<url>[^|]*)" + flags + r"\s*$",
         "movie id|title|release date|video release date|IMDb URL|19 genre flags (0/1)",
+        encoding="latin-1",
     )
     genres = pl.concat_list(
         [pl.when(pl.col(f"g{i}") == "1").then(pl.lit(g)) for i, g in enumerate(ML100K_GENRES)]
@@ -564,6 +581,7 @@ def _read_ml100k(release: Release, folder: str) -> MovieLens:
         path,
         r"^(?P<user>\d+)\|(?P<age>\d+)\|(?P<gender>[^|]*)\|(?P<occupation>[^|]*)\|(?P<zip>[^|]*?)\s*$",
         "user id|age|gender|occupation|zip code",
+        encoding="latin-1",
     ).with_columns(pl.col("user").cast(pl.Int64), pl.col("age").cast(pl.Int64))
     _check_unique(u, "user", path)
     users = _pandas(u, categorical=("gender", "occupation"))
@@ -576,9 +594,9 @@ def _dat_ratings(path: str) -> pl.DataFrame:
     return _read_table(path, schema, sep=":", fillers=("_1", "_2", "_3"), what="UserID::MovieID::Rating::Timestamp")
 
 
-def _dat_movies(path: str) -> pl.DataFrame:
+def _dat_movies(path: str, encoding: str) -> pl.DataFrame:
     # the title may itself contain ':' (even '::'), genres never do: greedy title, genres after the last '::'
-    raw = _match(path, r"^(?P<item>\d+)::(?P<title>.*)::(?P<genres>[^:]*?)\s*$", "MovieID::Title::Genres")
+    raw = _match(path, r"^(?P<item>\d+)::(?P<title>.*)::(?P<genres>[^:]*?)\s*$", "MovieID::Title::Genres", encoding=encoding)
     movies = raw.select(pl.col("item").cast(pl.Int64), "title", _genre_lists(pl.col("genres")).alias("genres"))
     _check_unique(movies, "item", path)
     return movies
@@ -586,13 +604,14 @@ def _dat_movies(path: str) -> pl.DataFrame:
 
 def _read_ml1m(release: Release, folder: str) -> MovieLens:
     ratings = _dat_ratings(os.path.join(folder, "ratings.dat"))
-    movies = _dat_movies(os.path.join(folder, "movies.dat"))
+    movies = _dat_movies(os.path.join(folder, "movies.dat"), "latin-1")
 
     path = os.path.join(folder, "users.dat")
     u = _match(
         path,
         r"^(?P<user>\d+)::(?P<gender>[^:]*)::(?P<age>\d+)::(?P<occupation>\d+)::(?P<zip>[^:]*?)\s*$",
         "UserID::Gender::Age::Occupation::Zip-code",
+        encoding="latin-1",
     ).with_columns(pl.col("user").cast(pl.Int64), pl.col("age").cast(pl.Int64), pl.col("occupation").cast(pl.Int64))
     _check_unique(u, "user", path)
     codes = u.get_column("occupation").to_numpy()
@@ -610,7 +629,7 @@ def _read_ml1m(release: Release, folder: str) -> MovieLens:
 
 def _read_ml10m(release: Release, folder: str) -> MovieLens:
     ratings = _dat_ratings(os.path.join(folder, "ratings.dat"))
-    movies = _dat_movies(os.path.join(folder, "movies.dat"))
+    movies = _dat_movies(os.path.join(folder, "movies.dat"), "utf-8")
     raw = _match(
         os.path.join(folder, "tags.dat"),
         r"^(?P<user>\d+)::(?P<item>\d+)::(?P<tag>.*)::(?P<timestamp>\d+)\s*$",

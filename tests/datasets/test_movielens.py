@@ -216,6 +216,14 @@ def test_ml10m_reads_the_ml10M100K_directory_with_tags(tmp_path: Path) -> None:
     assert data.user_features is None and data.item_feature_kinds["tags"] == "multi"
 
 
+def test_ml10m_file_mixing_utf8_and_latin1_decodes_each_run(tmp_path: Path) -> None:
+    d = write_ml10m(tmp_path)
+    raw = "15::122::".encode() + "café".encode("utf-8") + b"::1\n" + b"16::122::" + "crème".encode("latin-1") + b"::2\n"
+    (d / "tags.dat").write_bytes(raw)
+    ml = load_movielens("ml-10m", data_dir=tmp_path, download=False)
+    assert ml.tags is not None and ml.tags["tag"].tolist() == ["café", "crème"]
+
+
 def test_ml10m_malformed_tag_line(tmp_path: Path) -> None:
     write_ml10m(tmp_path, tags=ML10M_TAGS + "15::122::no timestamp\n")
     with pytest.raises(DatasetError, match=r"tags\.dat, line 5: expected UserID::MovieID::Tag::Timestamp"):
