@@ -65,7 +65,7 @@ def infer_kind(values: pd.Series, name: str, what: str) -> FeatureKind:
         bad = np.isinf(arr)
         if bad.any():
             r = first_true(bad)
-            raise DataError(f"{what} column {name!r} must be finite; got {arr[r]!r} at row {r}")
+            raise DataError(f"{what} column {name!r} must be finite; got {_py(arr[r])!r} at row {r}")
         return "numeric"
     if values.dtype.kind in "mM":
         return "numeric"
