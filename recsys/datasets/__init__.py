@@ -1,0 +1,5 @@
+"""Datasets: MovieLens releases (download, parse) and synthetic data."""
+
+from recsys.datasets.movielens import RELEASES, MovieLens, load_movielens
+
+__all__ = ["RELEASES", "MovieLens", "load_movielens"]
