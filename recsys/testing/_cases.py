@@ -5,9 +5,12 @@ Every model exported from :mod:`recsys.models` must have an entry here (a test c
 
 from __future__ import annotations
 
-from recsys.models import Popular
+from recsys.models import EASE, ItemKNN, Popular, UserKNN
 from recsys.testing.contract import ContractCase
 
 CONTRACT_CASES: dict[str, ContractCase] = {
     "Popular": ContractCase(Popular, learns_preferences=False),
+    "ItemKNN": ContractCase(lambda: ItemKNN(k=10)),
+    "UserKNN": ContractCase(lambda: UserKNN(k=5)),
+    "EASE": ContractCase(lambda: EASE(reg=10.0)),
 }

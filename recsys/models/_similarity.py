@@ -1,0 +1,239 @@
+"""Sparse, blocked k-nearest-neighbour graphs shared by ItemKNN and UserKNN.
+
+A "profile" matrix ``M`` has one row per entity compared (items for ItemKNN,
+users for UserKNN) and one column per feature (the other side). The graph
+keeps, for every row, its ``k`` most similar OTHER rows:
+
+* similarity ``sim(a, b) = <m_a, m_b> / (|m_a| |m_b| + shrinkage)`` (cosine,
+  shrunk towards 0 for pairs with small norms, as in Dacrema et al. 2019);
+* only strictly positive similarities are kept (a negative or zero similarity
+  is never a neighbour);
+* truncation: the ``k`` largest per row; ties at the k-th value go to the
+  lower column index, so the graph is deterministic.
+
+The products ``M[block] @ M.T`` are computed in blocks of rows sized by their
+estimated output, so memory is ``O(nnz(M) + n * k)`` plus one block (about
+``_BLOCK_ENTRIES`` entries), never a dense ``n x n`` matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from recsys._utils.progress import progress
+
+Weighting = Literal["none", "tfidf", "bm25"]
+
+# Entries of one block of the similarity product (dense or sparse): 16 Mi, ~64 MiB of float32.
+_BLOCK_ENTRIES = 1 << 24
+
+
+def row_ids(m: sp.csr_matrix) -> NDArray[np.int64]:
+    """The row of every stored entry of a CSR matrix."""
+    return np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+
+
+def centre_rows(m: sp.csr_matrix) -> tuple[sp.csr_matrix, NDArray[np.float64]]:
+    """Subtract from every stored entry the mean of the stored entries of its row.
+
+    Returns the centred copy (float32, explicit zeros kept so the sparsity
+    pattern is unchanged) and the row means (0 for empty rows).
+    """
+    counts = np.diff(m.indptr)
+    sums = np.add.reduceat(m.data.astype(np.float64), m.indptr[:-1]) if m.nnz else np.zeros(m.shape[0])
+    sums = np.where(counts > 0, sums, 0.0)
+    means = np.divide(sums, counts, out=np.zeros(m.shape[0]), where=counts > 0)
+    out = m.astype(np.float32, copy=True)
+    out.data = (m.data - means[row_ids(m)]).astype(np.float32)
+    return out, means
+
+
+def centre_cols(m: sp.csr_matrix) -> tuple[sp.csr_matrix, NDArray[np.float64]]:
+    """Subtract from every stored entry the mean of the stored entries of its column."""
+    counts = np.bincount(m.indices, minlength=m.shape[1])
+    sums = np.bincount(m.indices, weights=m.data.astype(np.float64), minlength=m.shape[1])
+    means = np.divide(sums, counts, out=np.zeros(m.shape[1]), where=counts > 0)
+    out = m.astype(np.float32, copy=True)
+    out.data = (m.data - means[m.indices]).astype(np.float32)
+    return out, means
+
+
+def idf_of(m: sp.csr_matrix) -> NDArray[np.float64]:
+    """``log(n_rows / df(f))`` per feature (column), ``df`` the number of rows holding it (0 when none)."""
+    df = np.bincount(m.indices, minlength=m.shape[1])
+    return np.where(df > 0, np.log(m.shape[0] / np.maximum(df, 1)), 0.0)
+
+
+def mean_length_of(m: sp.csr_matrix) -> float:
+    """Mean over non-empty rows of the row's sum of absolute values (the BM25 average length)."""
+    lengths = abs(m).sum(axis=1).A1
+    return float(lengths[lengths > 0].mean()) if (lengths > 0).any() else 1.0
+
+
+def weight_profiles(
+    m: sp.csr_matrix,
+    weighting: Weighting,
+    idf: NDArray[np.float64],
+    mean_length: float,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> sp.csr_matrix:
+    """Re-weight profile rows (documents) by their features (terms), as in text retrieval.
+
+    ``tfidf``: ``sign(x) sqrt(|x|) idf``; ``bm25``: ``x (k1 + 1) / (k1 L + |x|) idf`` with
+    the row length norm ``L = 1 - b + b |row| / mean_length``. ``idf`` comes from
+    :func:`idf_of` on the training profiles (so a feature held by every row weighs 0).
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 1], [1, 0]], dtype=np.float32))
+    >>> weight_profiles(m, "tfidf", idf_of(m), 1.5).toarray().round(3).tolist()
+    [[0.0, 0.693], [0.0, 0.0]]
+    """
+    if weighting == "none":
+        return sp.csr_matrix(m, dtype=np.float32, copy=True)
+    x = m.data.astype(np.float64)
+    if weighting == "tfidf":
+        data = np.sign(x) * np.sqrt(np.abs(x)) * idf[m.indices]
+    else:
+        norm = (1.0 - b) + b * abs(m).sum(axis=1).A1 / mean_length
+        data = x * (k1 + 1.0) / (k1 * norm[row_ids(m)] + np.abs(x)) * idf[m.indices]
+    out = sp.csr_matrix((data.astype(np.float32), m.indices.copy(), m.indptr.copy()), shape=m.shape)
+    out.eliminate_zeros()
+    return out
+
+
+def _blocks(cost: NDArray[np.float64], budget: float) -> Iterator[tuple[int, int]]:
+    """Consecutive row ranges whose summed cost stays within ``budget`` (at least one row each)."""
+    n = len(cost)
+    cum = np.cumsum(cost)
+    start = 0
+    while start < n:
+        base = cum[start - 1] if start else 0.0
+        stop = int(np.searchsorted(cum, base + budget, side="right"))
+        stop = min(n, max(stop, start + 1))
+        yield start, stop
+        start = stop
+
+
+def _select_dense(d: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """Entries kept from a dense block: the k largest positive per row, ties to the lower column."""
+    n_rows, n_cols = d.shape
+    if k < n_cols:
+        t = -np.partition(-d, k - 1, axis=1)[:, k - 1]
+        above = d > t[:, None]
+        room = k - above.sum(axis=1)
+        ties = d == t[:, None]
+        keep = above | (ties & (np.cumsum(ties, axis=1) <= room[:, None]))
+        keep &= d > 0
+    else:
+        keep = d > 0
+    rows, cols = np.nonzero(keep)  # row-major: sorted by row then column
+    return rows.astype(np.int64), cols.astype(np.int64), d[rows, cols]
+
+
+def _select_sparse(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float32], k: int, n_rows: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+    """The k largest positive entries per row of a COO block, ties to the lower column, sorted by (row, col)."""
+    pos = vals > 0
+    rows, cols, vals = rows[pos], cols[pos], vals[pos]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    keep = (np.arange(len(rows)) - starts[rows]) < k
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((cols, rows))
+    return rows[order], cols[order], vals[order]
+
+
+def knn_graph(
+    profiles: sp.csr_matrix,
+    k: int,
+    shrinkage: float = 0.0,
+    *,
+    desc: str = "similarity",
+    block_entries: int = _BLOCK_ENTRIES,
+) -> sp.csr_matrix:
+    """Each row's ``k`` most similar other rows (shrunk cosine), as an ``n x n`` CSR matrix.
+
+    Parameters
+    ----------
+    profiles : scipy.sparse.csr_matrix, shape (n, d)
+    k : int >= 1
+    shrinkage : float >= 0
+        Added to the product of the norms in the cosine's denominator.
+    desc : str
+        Progress-bar label.
+    block_entries : int
+        Target size of one block of the product (entries).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, float32, shape (n, n)
+        Row ``a`` holds ``sim(a, b)`` for the neighbours ``b`` of ``a``
+        (sorted column indices; int64 index arrays when nnz >= 2**31).
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=np.float32))
+    >>> g = knn_graph(m, k=1)
+    >>> g.indices.tolist(), np.round(g.data, 3).tolist()
+    ([1, 0, 3, 2], [1.0, 1.0, 0.707, 0.707])
+    """
+    m = sp.csr_matrix(profiles, dtype=np.float32)
+    m.sum_duplicates()
+    n = m.shape[0]
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel()).astype(np.float32)
+    mt = m.T.tocsr()
+    # Output nnz of a row is at most min(n, sum of its features' degrees): size blocks by that.
+    feat_deg = np.diff(mt.indptr).astype(np.float64)
+    work = np.asarray(sp.csr_matrix((np.ones(m.nnz), m.indices, m.indptr), shape=m.shape) @ feat_deg).ravel()
+    cost = np.minimum(work, n) + 1.0
+    all_r: list[NDArray[np.int64]] = []
+    all_c: list[NDArray[np.int64]] = []
+    all_v: list[NDArray[np.float32]] = []
+    blocks = list(_blocks(cost, float(block_entries)))
+    for start, stop in progress(blocks, desc=desc, total=len(blocks)):
+        p = m[start:stop] @ mt
+        n_rows = stop - start
+        if p.nnz * 4 >= n_rows * n and n_rows * n <= 2 * block_entries:
+            d = p.toarray()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d /= norms[start:stop, None] * norms[None, :] + np.float32(shrinkage)
+            np.nan_to_num(d, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # zero norm rows
+            d[np.arange(n_rows), np.arange(start, stop)] = 0.0
+            r, c, v = _select_dense(d, k)
+        else:
+            p = p.tocoo()
+            r, c = p.row.astype(np.int64), p.col.astype(np.int64)
+            den = norms[start + r] * norms[c] + np.float32(shrinkage)
+            v = np.divide(p.data, den, out=np.zeros(len(r), np.float32), where=den > 0)
+            v[c == start + r] = 0.0
+            r, c, v = _select_sparse(r, c, v, k, n_rows)
+        all_r.append(r + start)
+        all_c.append(c)
+        all_v.append(v.astype(np.float32))
+    rows = np.concatenate(all_r) if all_r else np.empty(0, np.int64)
+    cols = np.concatenate(all_c) if all_c else np.empty(0, np.int64)
+    vals = np.concatenate(all_v) if all_v else np.empty(0, np.float32)
+    return csr_from_sorted(rows, cols, vals, (n, n))
+
+
+def csr_from_sorted(
+    rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float32], shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """A CSR matrix from entries already sorted by (row, col); int64 indptr only when needed."""
+    idx_dtype = np.int64 if len(vals) >= 2**31 - 1 or max(shape) >= 2**31 - 1 else np.int32
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    out = sp.csr_matrix(
+        (vals.astype(np.float32), cols.astype(idx_dtype), indptr.astype(idx_dtype)), shape=shape, copy=False
+    )
+    out.has_sorted_indices = True
+    return out

@@ -1,0 +1,127 @@
+"""EASE: embarrassingly shallow autoencoder (Steck 2019), a closed-form item-item model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.linalg import lapack
+
+from recsys._utils.params import check_float, check_int
+from recsys._utils.progress import progress
+from recsys.data import Interactions
+from recsys.errors import ParameterError, RecsysError
+from recsys.models.base import Recommender
+
+# Columns of the Gram matrix are built in blocks of about this many entries.
+_BLOCK_ENTRIES = 1 << 24
+_SYM_BLOCK = 1024
+
+
+def ease_bytes(n_items: int) -> int:
+    """Estimated peak bytes of an EASE fit: the dense float32 item x item matrix
+    (inverted in place) plus one column block of the Gram product."""
+    return 4 * n_items * n_items + 16 * min(n_items * n_items, _BLOCK_ENTRIES)
+
+
+class EASE(Recommender):
+    """Embarrassingly Shallow AutoEncoder: item-item weights in closed form.
+
+    ``B = argmin ||X - X B||^2 + reg ||B||^2`` subject to ``diag(B) = 0``, i.e.
+    with ``P = (X^T X + reg I)^-1``, ``B_ij = -P_ij / P_jj`` and ``B_jj = 0``.
+    The score of item ``j`` for user ``u`` is ``(x_u B)_j``. The inverse comes
+    from a float32 Cholesky factorisation (LAPACK ``potrf`` / ``potri``) done in
+    place, so the fit holds one dense ``n_items x n_items`` float32 matrix.
+
+    Parameters
+    ----------
+    reg : float > 0, default 500.0
+        L2 regularisation (lambda) added to the diagonal of ``X^T X``.
+    max_items : int >= 1, default 20000
+        Memory guard: a catalogue larger than this raises ParameterError
+        before anything is allocated. At 20,000 items the dense matrix is
+        1.6 GB of float32 (the fit peaks near 1.9 GB); raise it if the memory
+        is there (about ``4 * n_items**2`` bytes).
+
+    Notes
+    -----
+    Fold-in (:meth:`recommend_history`) is ``x_history @ B``, exact for a new
+    user. :meth:`similar_items` ranks items ``j`` by ``B_ij``, the weight of
+    item ``i`` in predicting ``j``.
+
+    Examples
+    --------
+    >>> from recsys.testing import tiny_interactions
+    >>> model = EASE(reg=10.0).fit(tiny_interactions())
+    >>> items, scores = model.recommend_one(0, k=3)
+    >>> [int(i) % 2 for i in items]
+    [0, 0, 0]
+    """
+
+    def __init__(self, reg: float = 500.0, max_items: int = 20_000) -> None:
+        self.reg = reg
+        self.max_items = max_items
+
+    def _validate_params(self) -> None:
+        check_float("EASE", "reg", self.reg, low=0.0, low_open=True)
+        check_int("EASE", "max_items", self.max_items, low=1)
+
+    def _fit(self, data: Interactions) -> None:
+        n = data.n_items
+        if n > self.max_items:
+            raise ParameterError(
+                f"EASE needs a dense {n:,} x {n:,} item matrix (about {ease_bytes(n) / 2**30:.1f} GiB) but "
+                f"max_items={self.max_items:,}: raise max_items if that much memory is free, or drop rare "
+                "items first (Interactions.filter(min_item=...))"
+            )
+        x = data.matrix("csr", "weight")
+        self.user_items_ = sp.csr_matrix(x, dtype=np.float32, copy=True)
+        g = _gram(x)
+        g[np.diag_indices(n)] += np.float32(self.reg)
+        # g is symmetric, so its Fortran view is the same matrix: LAPACK works in place.
+        c, info = lapack.spotrf(g.T, lower=False, overwrite_a=True, clean=False)
+        if info != 0:
+            raise RecsysError(f"EASE: X^T X + reg I is not positive definite (LAPACK potrf info={info})")
+        p, info = lapack.spotri(c, lower=False, overwrite_c=True)
+        if info != 0:
+            raise RecsysError(f"EASE: inverting X^T X + reg I failed (LAPACK potri info={info})")
+        p = p.T  # C-ordered view; p's LOWER triangle (the Fortran upper one) holds the inverse
+        for s in range(0, n, _SYM_BLOCK):
+            e = min(n, s + _SYM_BLOCK)
+            p[:s, s:e] = p[s:e, :s].T
+            blk = p[s:e, s:e]
+            blk[np.triu_indices(e - s, 1)] = blk.T[np.triu_indices(e - s, 1)]
+        d = np.diagonal(p).copy()
+        p /= -d[None, :]
+        p[np.diag_indices(n)] = 0.0
+        self.weights_ = np.ascontiguousarray(p, dtype=np.float32)
+
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        w = self.weights_ if item_idx is None else self.weights_[:, item_idx]
+        x = self.user_items_[user_idx]
+        return np.asarray(x @ w, dtype=np.float32)
+
+    def _score_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
+    ) -> NDArray[np.float32]:
+        x = np.bincount(item_idx, minlength=self.n_items_).astype(np.float32)
+        nz = np.flatnonzero(x)
+        return np.asarray(x[nz] @ self.weights_[nz], dtype=np.float32)
+
+    def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        return np.asarray(self.weights_[item_idx], dtype=np.float32)
+
+
+def _gram(x: sp.csr_matrix) -> NDArray[np.float32]:
+    """Dense ``X^T X`` (float32), built in column blocks so no sparse n x n product is held."""
+    n = x.shape[1]
+    g = np.empty((n, n), dtype=np.float32)
+    xt = x.T.tocsr()
+    xc = x.tocsc()
+    step = max(1, _BLOCK_ENTRIES // max(1, n))
+    for s in progress(range(0, n, step), desc="EASE gram", total=(n + step - 1) // step):
+        e = min(n, s + step)
+        g[:, s:e] = (xt @ xc[:, s:e]).toarray()
+    return g

@@ -1,0 +1,413 @@
+"""Neighbourhood collaborative filtering: item-based and user-based k-nearest neighbours.
+
+Both models build a sparse k-nearest-neighbour graph (see
+:mod:`recsys.models._similarity`) in blocks, never a dense users x users or
+items x items matrix.
+
+Truncation rule (both models): every item (ItemKNN) or user (UserKNN) keeps
+its ``k`` most similar OTHER items / users with a strictly positive
+similarity; ties at the k-th similarity go to the lower internal index. The
+graph is fixed at fit time (it does not depend on the user being scored).
+
+Implicit mode (default) scores
+
+* ItemKNN: ``score(u, j) = sum_{i in N_k(j)} x_ui sim(j, i)``: the neighbours of
+  the TARGET item that the user interacted with vote with their similarity
+  (Sarwar et al. 2001; RecBole's ItemKNN);
+* UserKNN: ``score(u, j) = sum_{v in N_k(u)} sim(u, v) x_vj``.
+
+Explicit mode (``feedback="explicit"``) predicts ratings with mean-centred
+neighbours; :meth:`ItemKNN.predict` / :meth:`UserKNN.predict` return them and
+``recommend`` ranks by them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+
+from recsys._utils.params import check_choice, check_float, check_int
+from recsys.data import Interactions
+from recsys.errors import DataError, NotSupportedError
+from recsys.models._similarity import (
+    centre_cols,
+    centre_rows,
+    idf_of,
+    knn_graph,
+    mean_length_of,
+    weight_profiles,
+)
+from recsys.models.base import Recommender, _as_query
+
+Similarity = Literal["cosine", "adjusted_cosine", "pearson"]
+WeightingName = Literal["none", "tfidf", "bm25"]
+Feedback = Literal["implicit", "explicit"]
+
+
+class _Neighbourhood(Recommender):
+    """Parameter checks, data preparation and rating prediction shared by ItemKNN and UserKNN."""
+
+    k: int
+    similarity: str
+    weighting: str
+    shrinkage: float
+    feedback: str
+    bm25_k1: float
+    bm25_b: float
+
+    def _validate_params(self) -> None:
+        name = type(self).__name__
+        check_int(name, "k", self.k, low=1)
+        check_choice(name, "similarity", self.similarity, ("cosine", "adjusted_cosine", "pearson"))
+        check_choice(name, "weighting", self.weighting, ("none", "tfidf", "bm25"))
+        check_float(name, "shrinkage", self.shrinkage, low=0.0)
+        check_choice(name, "feedback", self.feedback, ("implicit", "explicit"))
+        check_float(name, "bm25_k1", self.bm25_k1, low=0.0)
+        check_float(name, "bm25_b", self.bm25_b, low=0.0, high=1.0)
+
+    def _values(self, data: Interactions) -> sp.csr_matrix:
+        """users x items: ratings in explicit mode, weights in implicit mode."""
+        if self.feedback == "explicit":
+            if data.ratings is None:
+                raise DataError(
+                    f"{type(self).__name__}(feedback='explicit') needs ratings; these interactions have none "
+                    "(pass rating_col to Interactions.from_frame, or use feedback='implicit')"
+                )
+            return data.matrix("csr", "rating")
+        return data.matrix("csr", "weight")
+
+    def _check_profiles(self, profiles: sp.csr_matrix) -> None:
+        if profiles.nnz == 0 or not np.any(profiles.data):
+            raise DataError(
+                f"{type(self).__name__}: every profile value is 0 after similarity={self.similarity!r} and "
+                f"weighting={self.weighting!r} (e.g. centring equal implicit weights leaves nothing); "
+                "use similarity='cosine', or feedback='explicit' with ratings"
+            )
+
+    def _fit_explicit_stats(self, values: sp.csr_matrix) -> sp.csr_matrix:
+        """User means, rating range and user-centred residuals (explicit mode)."""
+        residuals, means = centre_rows(values)
+        self.user_means_ = means.astype(np.float32)
+        self.rating_range_ = np.array([values.data.min(), values.data.max()], dtype=np.float32)
+        return residuals
+
+    def _predict_from(
+        self, num: NDArray[np.float32], den: NDArray[np.float32], base: NDArray[np.float32] | np.float32
+    ) -> NDArray[np.float32]:
+        """``base + num / den`` where some neighbour contributed (``den > 0``), else ``base``; clipped."""
+        out = np.broadcast_to(base, num.shape).astype(np.float32, copy=True)
+        ok = den > 0
+        out[ok] += num[ok] / den[ok]
+        return np.clip(out, self.rating_range_[0], self.rating_range_[1]).astype(np.float32)
+
+    def predict(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
+        """Predicted ratings of (user, item) pairs (explicit mode only).
+
+        The prediction is the user's mean rating plus the similarity-weighted
+        mean of the mean-centred ratings of the neighbours that apply, clipped
+        to the training rating range; a pair no neighbour applies to gets the
+        user's mean (the baseline).
+
+        Parameters
+        ----------
+        users, items : sequences of ids of equal length
+
+        Returns
+        -------
+        numpy.ndarray of float32
+
+        Raises
+        ------
+        NotSupportedError
+            The model was built with ``feedback="implicit"``.
+        UnknownIdError
+            A user or item is not in the training data.
+        """
+        self._check_fitted()
+        if self.feedback != "explicit":
+            raise NotSupportedError(
+                f"{type(self).__name__}.predict needs feedback='explicit' (ratings); this model is implicit: "
+                "use recommend() or score()"
+            )
+        u = _as_query(users, "users")
+        i = _as_query(items, "items")
+        if len(u) != len(i):
+            raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
+        return self._score_pairs(self.users_.to_index(u), self.items_.to_index(i))
+
+    def _history_row(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None) -> tuple[sp.csr_matrix, float]:
+        """A new user's history as a 1 x n_items row (duplicates summed) and its mean rating (explicit mode)."""
+        if self.feedback == "explicit":
+            if ratings is None:
+                raise DataError(f"{type(self).__name__}(feedback='explicit').recommend_history needs ratings")
+            vals = ratings.astype(np.float32)
+        else:
+            vals = np.ones(len(item_idx), dtype=np.float32)
+        row = sp.csr_matrix(
+            (vals, (np.zeros(len(item_idx), dtype=np.int32), item_idx)), shape=(1, self.n_items_), dtype=np.float32
+        )
+        row.sum_duplicates()
+        mean = float(row.data.mean()) if row.nnz else 0.0
+        return row, mean
+
+
+class ItemKNN(_Neighbourhood):
+    """Item-based k-nearest-neighbour collaborative filtering.
+
+    Every item keeps its ``k`` most similar other items (positive similarity
+    only, ties to the lower index). The score of item ``j`` for user ``u`` sums
+    ``x_ui * sim(j, i)`` over the neighbours ``i`` of ``j`` that ``u`` interacted
+    with (``x`` = interaction weight). Similarities are computed on item
+    profiles (one value per user), in sparse blocks.
+
+    Parameters
+    ----------
+    k : int, default 200
+        Neighbours kept per item.
+    similarity : {"cosine", "adjusted_cosine", "pearson"}, default "cosine"
+        Cosine of the item profiles; ``adjusted_cosine`` first subtracts each
+        user's mean value (Sarwar et al. 2001), ``pearson`` each item's mean
+        value (over the stored entries). Centring needs varying values
+        (ratings, or non-constant weights).
+    weighting : {"none", "tfidf", "bm25"}, default "tfidf"
+        Re-weights each item profile's users by inverse user activity before
+        the cosine (``idf = log(n_items / items of the user)``), ``bm25`` also
+        saturates values and normalises by item popularity.
+    shrinkage : float >= 0, default 0.0
+        ``sim = <a, b> / (|a| |b| + shrinkage)``.
+    feedback : {"implicit", "explicit"}, default "implicit"
+        ``explicit`` learns from ratings: similarities on ratings, and
+        ``predict`` gives ``mean_u + sum sim (r_ui - mean_u) / sum |sim|`` over
+        the neighbours of the item the user rated (the user mean when none).
+    bm25_k1 : float >= 0, default 1.2
+    bm25_b : float in [0, 1], default 0.75
+        BM25 saturation and length normalisation.
+
+    Examples
+    --------
+    >>> from recsys.testing import tiny_interactions
+    >>> model = ItemKNN(k=10).fit(tiny_interactions())
+    >>> items, scores = model.recommend_one(0, k=3)
+    >>> [int(i) % 2 for i in items]
+    [0, 0, 0]
+    """
+
+    def __init__(
+        self,
+        k: int = 200,
+        similarity: Similarity = "cosine",
+        weighting: WeightingName = "tfidf",
+        shrinkage: float = 0.0,
+        feedback: Feedback = "implicit",
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+    ) -> None:
+        self.k = k
+        self.similarity = similarity
+        self.weighting = weighting
+        self.shrinkage = shrinkage
+        self.feedback = feedback
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+
+    def _fit(self, data: Interactions) -> None:
+        values = self._values(data)
+        if self.feedback == "explicit":
+            self.user_items_ = self._fit_explicit_stats(values)
+        else:
+            self.user_items_ = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        # Item profiles: items x users.
+        profiles = values.T.tocsr()
+        if self.similarity == "adjusted_cosine":
+            profiles, _ = centre_cols(profiles)  # subtract user means
+        elif self.similarity == "pearson":
+            profiles, _ = centre_rows(profiles)  # subtract item means
+        profiles.eliminate_zeros()
+        profiles = weight_profiles(
+            profiles, self.weighting, idf_of(profiles), mean_length_of(profiles), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
+        )
+        self._check_profiles(profiles)
+        self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="ItemKNN similarity")
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        # Scores are user rows @ (neighbours of each target item) = X @ N.T.
+        self._w = self.neighbours_.T.tocsr()
+        self._w.sort_indices()
+        if self.feedback == "explicit":
+            self._w_abs = abs(self._w).tocsr()
+
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        w = self._w if item_idx is None else self._w[:, item_idx]
+        x = self.user_items_[user_idx]
+        num = (x @ w).toarray()
+        if self.feedback == "implicit":
+            return num.astype(np.float32, copy=False)
+        wa = self._w_abs if item_idx is None else self._w_abs[:, item_idx]
+        den = (self.seen_[user_idx] @ wa).toarray()
+        return self._predict_from(num, den, self.user_means_[user_idx][:, None])
+
+    def _score_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
+    ) -> NDArray[np.float32]:
+        row, mean = self._history_row(item_idx, ratings)
+        if self.feedback == "implicit":
+            return (row @ self._w).toarray()[0].astype(np.float32)
+        binary = row.copy()
+        binary.data[:] = 1.0
+        row.data -= mean
+        num = (row @ self._w).toarray()
+        den = (binary @ self._w_abs).toarray()
+        return self._predict_from(num, den, np.float32(mean))[0]
+
+    def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        # Only the kept neighbours are similar items; the rest can never be returned.
+        sub = self.neighbours_[item_idx].tocoo()
+        out = np.full(sub.shape, -np.inf, dtype=np.float32)
+        out[sub.row, sub.col] = sub.data
+        return out
+
+
+class UserKNN(_Neighbourhood):
+    """User-based k-nearest-neighbour collaborative filtering.
+
+    Every user keeps their ``k`` most similar other users (positive similarity
+    only, ties to the lower index). The score of item ``j`` for user ``u`` sums
+    ``sim(u, v) * x_vj`` over the neighbours ``v`` of ``u``. Similarities are
+    computed on user profiles (one value per item), in sparse blocks.
+
+    Parameters
+    ----------
+    k : int, default 100
+        Neighbours kept per user.
+    similarity : {"cosine", "adjusted_cosine", "pearson"}, default "cosine"
+        Cosine of the user profiles; ``pearson`` first subtracts each user's
+        mean value, ``adjusted_cosine`` each item's mean value (over the
+        stored entries).
+    weighting : {"none", "tfidf", "bm25"}, default "tfidf"
+        Re-weights each user profile's items by inverse item popularity
+        (``idf = log(n_users / users of the item)``) before the cosine.
+    shrinkage : float >= 0, default 0.0
+        ``sim = <a, b> / (|a| |b| + shrinkage)``.
+    feedback : {"implicit", "explicit"}, default "implicit"
+        ``explicit``: similarities on ratings, and ``predict`` gives
+        ``mean_u + sum sim(u, v) (r_vj - mean_v) / sum |sim(u, v)|`` over the
+        neighbours who rated ``j`` (the user mean when none did).
+    bm25_k1 : float >= 0, default 1.2
+    bm25_b : float in [0, 1], default 0.75
+
+    Notes
+    -----
+    ``recommend_history`` folds a new user in by computing the similarity of
+    the history's profile (weighted with the training statistics) to every
+    training user and keeping the ``k`` best.
+
+    Examples
+    --------
+    >>> from recsys.testing import tiny_interactions
+    >>> model = UserKNN(k=5).fit(tiny_interactions())
+    >>> items, scores = model.recommend_one(1, k=3)
+    >>> [int(i) % 2 for i in items]  # mostly the user's own (odd) group
+    [1, 0, 1]
+    """
+
+    def __init__(
+        self,
+        k: int = 100,
+        similarity: Similarity = "cosine",
+        weighting: WeightingName = "tfidf",
+        shrinkage: float = 0.0,
+        feedback: Feedback = "implicit",
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+    ) -> None:
+        self.k = k
+        self.similarity = similarity
+        self.weighting = weighting
+        self.shrinkage = shrinkage
+        self.feedback = feedback
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+
+    def _profiles(self, values: sp.csr_matrix) -> sp.csr_matrix:
+        """Users' raw rows -> the profiles compared, with the training statistics."""
+        if self.similarity == "pearson":
+            values, _ = centre_rows(values)
+        elif self.similarity == "adjusted_cosine":
+            values = sp.csr_matrix(values, dtype=np.float32, copy=True)
+            values.data -= self.item_means_[values.indices]
+        values.eliminate_zeros()
+        return weight_profiles(
+            values, self.weighting, self.idf_, float(self.mean_length_), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
+        )
+
+    def _fit(self, data: Interactions) -> None:
+        values = self._values(data)
+        if self.feedback == "explicit":
+            self.user_items_ = self._fit_explicit_stats(values)
+        else:
+            self.user_items_ = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        _, item_means = centre_cols(values)
+        self.item_means_ = item_means.astype(np.float32)
+        centred = values
+        if self.similarity == "pearson":
+            centred, _ = centre_rows(values)
+        elif self.similarity == "adjusted_cosine":
+            centred, _ = centre_cols(values)
+        centred.eliminate_zeros()
+        self.idf_ = idf_of(centred)
+        self.mean_length_ = mean_length_of(centred)
+        profiles = self._profiles(values)
+        self._check_profiles(profiles)
+        self.profiles_ = profiles
+        self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="UserKNN similarity")
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self._norms = np.sqrt(np.asarray(self.profiles_.multiply(self.profiles_).sum(axis=1)).ravel()).astype(np.float32)
+        self._profiles_t = self.profiles_.T.tocsr()
+        if self.feedback == "explicit":
+            self._n_abs = abs(self.neighbours_).tocsr()
+
+    def _score_rows(
+        self,
+        nbr: sp.csr_matrix,
+        nbr_abs: sp.csr_matrix | None,
+        base: NDArray[np.float32] | np.float32,
+        item_idx: NDArray[np.int32] | None,
+    ) -> NDArray[np.float32]:
+        x = self.user_items_ if item_idx is None else self.user_items_[:, item_idx]
+        num = (nbr @ x).toarray()
+        if self.feedback == "implicit":
+            return num.astype(np.float32, copy=False)
+        assert nbr_abs is not None
+        seen = self.seen_ if item_idx is None else self.seen_[:, item_idx]
+        den = (nbr_abs @ seen).toarray()
+        return self._predict_from(num, den, base)
+
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        nbr_abs = self._n_abs[user_idx] if self.feedback == "explicit" else None
+        base = self.user_means_[user_idx][:, None] if self.feedback == "explicit" else np.float32(0)
+        return self._score_rows(self.neighbours_[user_idx], nbr_abs, np.asarray(base, np.float32), item_idx)
+
+    def _score_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
+    ) -> NDArray[np.float32]:
+        row, mean = self._history_row(item_idx, ratings)
+        prof = self._profiles(row)
+        dots = (prof @ self._profiles_t).toarray()[0]
+        norm = float(np.sqrt(prof.multiply(prof).sum()))
+        den = norm * self._norms + np.float32(self.shrinkage)
+        sims = np.divide(dots, den, out=np.zeros_like(dots), where=den > 0).astype(np.float32)
+        sims[sims <= 0] = 0.0
+        keep = np.flatnonzero(sims)
+        if len(keep) > self.k:
+            # k best, ties to the lower user index
+            order = np.lexsort((keep, -sims[keep]))
+            keep = np.sort(keep[order[: self.k]])
+        nbr = sp.csr_matrix((sims[keep], keep, [0, len(keep)]), shape=(1, len(sims)), dtype=np.float32)
+        nbr_abs = abs(nbr).tocsr() if self.feedback == "explicit" else None
+        return self._score_rows(nbr, nbr_abs, np.float32(mean), None)[0]
