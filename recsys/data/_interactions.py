@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from functools import cached_property
 from typing import Any, Literal, NamedTuple
@@ -324,14 +325,12 @@ class Interactions:
             item_map, ifeat, ikinds = align_features(item_features, item_col, item_map, "item_features")
 
         shape = (len(user_map), len(item_map))
-        csr = sp.csr_matrix((w, (uidx, iidx)), shape=shape)
-        if csr.nnz != n:
+        csr: sp.csr_matrix | None = _csr_keeping_duplicates(w, uidx, iidx, shape)
+        if _has_duplicates(csr, n):
             uidx, iidx, w, r, t = _merge_duplicates(
                 uidx, iidx, w, r, t, duplicates, user_map, item_map, user_col, item_col
             )
             csr = None
-        else:
-            csr.sort_indices()
         return cls(
             users=user_map,
             items=item_map,
@@ -440,8 +439,7 @@ class Interactions:
                 data = np.ones(self.nnz, dtype=np.float32)
             else:
                 data = self.weights
-            m = sp.csr_matrix((data, (self.user_index, self.item_index)), shape=(self.n_users, self.n_items))
-            m.sort_indices()
+            m = _csr_keeping_duplicates(data, self.user_index, self.item_index, (self.n_users, self.n_items))
         self._matrices[key] = m
         return m
 
@@ -670,6 +668,51 @@ class Interactions:
         )
 
 
+def _csr_keeping_duplicates(
+    data: NDArray[np.float32], rows: NDArray[np.int32], cols: NDArray[np.int32], shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """CSR with sorted column indices, built by two linear bucket passes instead of a sort.
+
+    COO -> CSC buckets the entries by column; CSC -> CSR buckets them by row
+    while walking the columns in order, so each row's indices come out
+    sorted. Repeated (row, col) pairs are NOT summed: they end up adjacent,
+    where :func:`_has_duplicates` finds them. This is cheaper than scipy's
+    COO -> CSR, which sorts every row.
+    """
+    coo = sp.coo_matrix((data, (rows, cols)), shape=shape)
+    # tell tocsc the entries are already canonical so it does not sort and sum them;
+    # the transpose below sorts them, and duplicates are detected on the result
+    coo.has_canonical_format = True
+    csr = coo.tocsc().tocsr()
+    del coo
+    if csr.nnz != len(data):  # a future scipy that sums anyway: re-sort and report via nnz
+        csr.sort_indices()
+    return csr  # type: ignore[no-any-return]
+
+
+def _has_duplicates(csr: sp.csr_matrix, n: int) -> bool:
+    """Whether the ``n`` entries given to :func:`_csr_keeping_duplicates` repeat a (row, col) pair."""
+    if csr.nnz != n:
+        return True
+    ind, ptr = csr.indices, csr.indptr
+    same = ind[1:] == ind[:-1]
+    starts = ptr[1:-1]
+    starts = starts[(starts > 0) & (starts < csr.nnz)]
+    same[starts - 1] = False  # equal indices across a row boundary are not duplicates
+    return bool(same.any())
+
+
+def _caller_stacklevel() -> int:
+    """``stacklevel`` that points a warning at the first frame outside recsys.data."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
+
+
 def _length(values: Any, name: str) -> int:
     if np.ndim(values) == 0 and not hasattr(values, "__len__"):
         raise DataError(f"column {name!r} must be one-dimensional; got a scalar {values!r}")
@@ -718,7 +761,7 @@ def _merge_duplicates(
     warnings.warn(
         f"merged {n_dup} duplicate ({user_col}, {item_col}) rows with duplicates={policy!r}",
         DataWarning,
-        stacklevel=4,
+        stacklevel=_caller_stacklevel(),
     )
     return (
         uidx[pos],

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import scipy.sparse as sp
 
 from recsys import Interactions
@@ -399,9 +401,10 @@ def test_duplicates_policies(lib: str, policy: str, w: float, r: float, t: int) 
 
 
 def test_duplicates_without_ratings_or_timestamps() -> None:
-    with pytest.warns(DataWarning, match="merged 1 duplicate"):
+    with pytest.warns(DataWarning, match="merged 1 duplicate") as record:
         d = Interactions.from_arrays([1, 1], [2, 2], duplicates="sum")
     assert d.weights.tolist() == [2.0] and d.ratings is None and d.timestamps is None
+    assert record[0].filename == __file__  # the warning points at the caller's line
 
 
 def test_no_warning_without_duplicates() -> None:
@@ -650,3 +653,27 @@ def test_arrays_are_read_only_and_attributes_fixed() -> None:
             a[0] = 0
     with pytest.raises(AttributeError, match="Interactions objects are immutable; cannot set 'weights'"):
         d.weights = np.zeros(2, dtype=np.float32)  # type: ignore[misc]
+
+
+# -- matrix against an independent dense reference ----------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4), st.integers(0, 5)), min_size=1, max_size=40))
+def test_matrix_and_duplicate_detection_match_a_reference(rows: list[tuple[int, int, int]]) -> None:
+    users, items, weights = (list(c) for c in zip(*rows))
+    pairs = list(zip(users, items))
+    has_dup = len(set(pairs)) < len(pairs)
+    if has_dup:
+        with pytest.raises(DataError, match="duplicate \\(user, item\\) pair"):
+            Interactions.from_arrays(users, items, weights=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        d = Interactions.from_arrays(users, items, weights=weights, duplicates="sum")
+    dense = np.zeros((d.n_users, d.n_items))
+    for u, i, w in rows:
+        dense[d.users.index_of(u), d.items.index_of(i)] += w
+    for kind in ("csr", "csc"):
+        m = d.matrix(kind)  # type: ignore[arg-type]
+        assert m.has_canonical_format and m.nnz == len(set(pairs))
+        np.testing.assert_allclose(m.toarray(), dense)
