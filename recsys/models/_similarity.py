@@ -126,11 +126,16 @@ def _select_dense(d: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], ND
     n_rows, n_cols = d.shape
     if k < n_cols:
         t = -np.partition(-d, k - 1, axis=1)[:, k - 1]
-        above = d > t[:, None]
-        room = k - above.sum(axis=1)
-        ties = d == t[:, None]
-        keep = above | (ties & (np.cumsum(ties, axis=1) <= room[:, None]))
+        keep = d >= t[:, None]
         keep &= d > 0
+        # Rows whose k-th value is tied keep too many: drop the excess ties, highest columns first.
+        over = np.flatnonzero(keep.sum(axis=1) > k)
+        if len(over):
+            sub = d[over]
+            above = sub > t[over, None]
+            ties = (sub == t[over, None]) & (sub > 0)
+            room = k - above.sum(axis=1)
+            keep[over] = above | (ties & (np.cumsum(ties, axis=1) <= room[:, None]))
     else:
         keep = d > 0
     rows, cols = np.nonzero(keep)  # row-major: sorted by row then column
@@ -186,10 +191,15 @@ def knn_graph(
     >>> g.indices.tolist(), np.round(g.data, 3).tolist()
     ([1, 0, 3, 2], [1.0, 1.0, 0.707, 0.707])
     """
-    m = sp.csr_matrix(profiles, dtype=np.float32)
+    m = sp.csr_matrix(profiles, dtype=np.float32, copy=True)
     m.sum_duplicates()
     n = m.shape[0]
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel()).astype(np.float32)
+    if shrinkage == 0:
+        # Unit rows make the product the cosine itself (empty rows stay empty).
+        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        m.data *= inv[row_ids(m)]
+        norms = (norms > 0).astype(np.float32)
     mt = m.T.tocsr()
     # Output nnz of a row is at most min(n, sum of its features' degrees): size blocks by that.
     feat_deg = np.diff(mt.indptr).astype(np.float64)
@@ -204,9 +214,8 @@ def knn_graph(
         n_rows = stop - start
         if p.nnz * 4 >= n_rows * n and n_rows * n <= 2 * block_entries:
             d = p.toarray()
-            with np.errstate(divide="ignore", invalid="ignore"):
+            if shrinkage > 0:
                 d /= norms[start:stop, None] * norms[None, :] + np.float32(shrinkage)
-            np.nan_to_num(d, copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # zero norm rows
             d[np.arange(n_rows), np.arange(start, stop)] = 0.0
             r, c, v = _select_dense(d, k)
         else:
