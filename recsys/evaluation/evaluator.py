@@ -94,7 +94,7 @@ def _ids(values: NDArray[Any], col: str, what: str) -> NDArray[Any]:
     """Ids as int64 or object; nulls and non-integral floats are errors naming the row."""
     kind = values.dtype.kind
     if kind in "iu":
-        return values.astype(np.int64)
+        return values.astype(np.int64, copy=False)
     if kind == "f":
         bad = ~np.isfinite(values) | (values != np.floor(values))
         if bad.any():
@@ -127,24 +127,28 @@ def _to_pandas(frame: Any) -> pd.DataFrame:
 
 
 class _Lookup:
-    """External id -> index of an IdMap, -1 when absent; a dense table for compact int ids."""
+    """External id -> index of an IdMap, -1 when absent; a dense table when int ids span a compact range."""
 
     def __init__(self, idmap: IdMap) -> None:
         self.idmap = idmap
-        self.table: NDArray[np.int64] | None = None
+        self.table: NDArray[np.int32] | None = None
+        self.offset = 0
         ids = idmap.ids
         if ids.dtype.kind == "i" and len(ids):
             lo, hi = int(ids.min()), int(ids.max())
-            if lo >= 0 and hi < 4 * len(ids) + 1024:
-                table = np.full(hi + 1, -1, dtype=np.int64)
-                table[ids] = np.arange(len(ids))
-                self.table = table
+            if hi - lo < 4 * len(ids) + 1024:
+                table = np.full(hi - lo + 1, -1, dtype=np.int32)
+                table[ids - lo] = np.arange(len(ids), dtype=np.int32)
+                self.table, self.offset = table, lo
 
     def __call__(self, values: NDArray[Any]) -> NDArray[np.int64]:
         if self.table is not None and values.dtype.kind == "i":
+            shifted = values - self.offset
+            ok = (shifted >= 0) & (shifted < len(self.table))
+            if ok.all():
+                return self.table[shifted].astype(np.int64)
             out = np.full(len(values), -1, dtype=np.int64)
-            ok = (values >= 0) & (values < len(self.table))
-            out[ok] = self.table[values[ok]]
+            out[ok] = self.table[shifted[ok]]
             return out
         return self.idmap.to_index(values, missing="negative").astype(np.int64)
 
@@ -552,6 +556,7 @@ class Evaluator:
         self.n_relevant = n_rel_all[self.eval_users].astype(np.int64)
         rows = relevant & in_u[tu]
         self.relevant_keys = np.sort(M.pair_keys(self.user_pos[tu[rows]], ti[rows]))
+        self._relevant_table = M.relevant_table(self.relevant_keys, len(self.eval_users))
 
         # Test ratings usable by rmse/mae: user and item with train interactions.
         self._rating_rows: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
@@ -689,6 +694,9 @@ class Evaluator:
             )
         n_users = len(self.user_map)
         uidx = self._user_lookup(users_raw)
+        fast = self._ingest_regular(uidx, items_raw, key, by_rank)
+        if fast is not None:
+            return fast
         keep = uidx >= 0
         keep[keep] = self.is_test_user[uidx[keep]]
         rows = np.flatnonzero(keep)
@@ -727,6 +735,49 @@ class Evaluator:
         up = self.user_pos[u]
         sel = (up >= 0) & (pos < kmax)
         recs[up[sel], pos[sel]] = item[sel]
+        return recs, has_list[self.is_test_user]
+
+    def _ingest_regular(
+        self, uidx: NDArray[np.int64], items_raw: NDArray[Any], key: NDArray[np.float64], by_rank: bool
+    ) -> tuple[NDArray[np.int64], NDArray[np.bool_]] | None:
+        """Fast path for the usual layout: every user's rows contiguous, in list order, all lists
+        of one length L, no duplicates. Returns None (use the general path) otherwise."""
+        n = len(uidx)
+        if n == 0:
+            return None
+        change = np.flatnonzero(uidx[1:] != uidx[0])
+        width = int(change[0]) + 1 if len(change) else n
+        if n % width or width > 64:
+            return None
+        u2 = uidx.reshape(-1, width)
+        group = u2[:, 0]
+        if not (u2 == group[:, None]).all():
+            return None
+        k2 = key.reshape(-1, width)
+        if not ((k2[:, 1:] > k2[:, :-1]).all() if by_rank else (k2[:, 1:] >= k2[:, :-1]).all()):
+            return None
+        keep = group >= 0
+        keep[keep] = self.is_test_user[group[keep]]
+        group = group[keep]
+        if np.bincount(group, minlength=1).max(initial=0) > 1:
+            return None  # a user's rows are split in several places
+        kept_raw = items_raw if keep.all() else items_raw[keep.repeat(width)]
+        item = self._item_lookup(kept_raw)
+        unknown = item < 0
+        if unknown.any():  # items in neither train nor test: new indices after the map
+            codes, _ = pd.factorize(kept_raw[unknown])
+            item[unknown] = len(self.item_map) + codes
+        i2 = item.reshape(-1, width)
+        for a in range(1, width):  # duplicate items: the general path reports where
+            if (i2[:, a : a + 1] == i2[:, :a]).any():
+                return None
+        has_list = np.zeros(len(self.user_map), dtype=bool)
+        has_list[group] = True
+        recs = np.full((len(self.eval_users), self.kmax), -1, dtype=np.int64)
+        up = self.user_pos[group]
+        sel = up >= 0
+        cut = min(width, self.kmax)
+        recs[up[sel], :cut] = i2[sel, :cut]
         return recs, has_list[self.is_test_user]
 
     @staticmethod
@@ -773,7 +824,7 @@ class Evaluator:
         counts = np.zeros(n_all, dtype=np.int64)
         counts[: len(self.item_train_counts)] = self.item_train_counts
         in_train = counts > 0
-        rel = M.relevance_matrix(recs, self.relevant_keys)
+        rel = M.relevance_matrix(recs, self.relevant_keys, self._relevant_table)
         per_user: dict[str, NDArray[np.float64]] = {}
         summary: dict[str, float] = {}
         parts: dict[str, tuple[str, NDArray[np.float64], NDArray[np.float64]]] = {}

@@ -22,6 +22,7 @@ __all__ = [
     "RANKING_METRICS",
     "ranking_metrics",
     "relevance_matrix",
+    "relevant_table",
     "set_metrics",
     "novelty_sums",
     "serendipity",
@@ -39,12 +40,14 @@ KEY_SHIFT = 31
 
 # Elements of the largest temporary per chunk (kept module-level so tests can force chunking).
 _CHUNK_ELEMENTS = 1 << 22
-# Estimated multiply-adds per item block of the co-occurrence product (bounds its memory).
-_PAIR_BLOCK_BUDGET = 1 << 26
+# List pairs handled at once by diversity_cooccurrence (each extra chunk recomputes the blocks).
+_PAIR_CHUNK_ELEMENTS = 1 << 24
+# Cells of one dense block of the co-occurrence product (bounds its memory).
+_PAIR_BLOCK_BUDGET = 1 << 25
 
 
-def _chunks(n: int, per_row: int) -> list[tuple[int, int]]:
-    step = max(1, _CHUNK_ELEMENTS // max(1, per_row))
+def _chunks(n: int, per_row: int, budget: int | None = None) -> list[tuple[int, int]]:
+    step = max(1, (_CHUNK_ELEMENTS if budget is None else budget) // max(1, per_row))
     return [(s, min(n, s + step)) for s in range(0, n, step)]
 
 
@@ -53,7 +56,29 @@ def pair_keys(user_pos: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[
     return (user_pos.astype(np.int64) << KEY_SHIFT) | items.astype(np.int64)
 
 
-def relevance_matrix(recs: NDArray[np.int64], relevant_keys: NDArray[np.int64]) -> NDArray[np.bool_]:
+def relevant_table(relevant_keys: NDArray[np.int64], n_rows: int, max_width: int = 32) -> NDArray[np.int64] | None:
+    """Each row's relevant items as a dense ``(n_rows, width)`` table padded with -2, or None
+    when some row has more than ``max_width`` (then :func:`relevance_matrix` uses keys).
+
+    Examples
+    --------
+    >>> relevant_table(np.sort(pair_keys(np.array([0, 1, 1]), np.array([1, 5, 4]))), 2).tolist()
+    [[1, -2], [4, 5]]
+    """
+    rows = relevant_keys >> KEY_SHIFT
+    counts = np.bincount(rows, minlength=n_rows)
+    width = int(counts.max()) if len(counts) else 0
+    if width > max_width or width == 0:
+        return None
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    table = np.full((n_rows, width), -2, dtype=np.int64)
+    table[rows, np.arange(len(rows)) - starts[rows]] = relevant_keys & ((1 << KEY_SHIFT) - 1)
+    return table
+
+
+def relevance_matrix(
+    recs: NDArray[np.int64], relevant_keys: NDArray[np.int64], table: NDArray[np.int64] | None = None
+) -> NDArray[np.bool_]:
     """``rel[u, r]``: whether the item at slot ``r`` of row ``u`` is relevant to that user.
 
     Parameters
@@ -62,6 +87,10 @@ def relevance_matrix(recs: NDArray[np.int64], relevant_keys: NDArray[np.int64]) 
         Item indices, ``-1`` for empty slots.
     relevant_keys : ndarray of int64
         Sorted keys ``(row << 31) | item`` of the relevant (row, item) pairs.
+    table : ndarray, optional
+        :func:`relevant_table` of the keys: when given, membership is a
+        comparison against each row's few relevant items instead of a binary
+        search in all keys (same result, faster).
 
     Examples
     --------
@@ -69,10 +98,16 @@ def relevance_matrix(recs: NDArray[np.int64], relevant_keys: NDArray[np.int64]) 
     >>> keys = np.sort(pair_keys(np.array([0, 1, 1]), np.array([1, 5, 4])))
     >>> relevance_matrix(recs, keys).astype(int).tolist()
     [[0, 1, 0], [0, 0, 1]]
+    >>> relevance_matrix(recs, keys, relevant_table(keys, 2)).astype(int).tolist()
+    [[0, 1, 0], [0, 0, 1]]
     """
     n, kmax = recs.shape
     rel = np.zeros((n, kmax), dtype=bool)
     if len(relevant_keys) == 0 or n == 0:
+        return rel
+    if table is not None:
+        for j in range(table.shape[1]):
+            rel |= recs == table[:, j : j + 1]
         return rel
     for s, e in _chunks(n, kmax):
         block = recs[s:e]
@@ -311,9 +346,13 @@ def diversity_cooccurrence(
     (0 when either is empty); a user's value is ``1 - mean sim`` over the
     unordered pairs of the list, NaN for lists shorter than 2.
 
-    Only the co-occurrence counts of recommended items are computed, as a
-    sparse product in blocks of items sized to a fixed budget of
-    multiply-adds, so memory stays bounded.
+    Only co-occurrences among recommended items are computed, and only one
+    triangle: the items are compacted to ``0..m-1`` and processed in blocks
+    of columns ``[lo, hi)``; each block is the sparse product
+    ``X[:, lo:]^T X[:, lo:hi]`` made dense (at most ``_PAIR_BLOCK_BUDGET``
+    cells), from which every list pair whose smaller compact id falls in the
+    block is read directly. Memory is bounded by the block and user-chunk
+    sizes.
 
     Parameters
     ----------
@@ -338,62 +377,62 @@ def diversity_cooccurrence(
     sums = np.zeros((n, len(ks)), dtype=np.float64)
     if kmax < 2 or n == 0:
         return _diversity_from_sums(sums, lengths)
-    binary = train.astype(bool).astype(np.float32)  # counts are exact in float32 below 2**24
-    if binary.shape[0] >= 1 << 24:
-        binary = binary.astype(np.float64)
-    item_users = np.asarray(binary.sum(axis=0)).ravel()
-    # Compact the recommended items that have train users: only their co-occurrences matter.
-    in_range = recs[(recs >= 0) & (recs < n_train_items)]
-    cand = np.unique(in_range)
+    # float32 counts are exact below 2**24 users.
+    dtype = np.float32 if train.shape[0] < 1 << 24 else np.float64
+    binary = sp.csc_matrix(train, dtype=dtype, copy=True)
+    binary.eliminate_zeros()
+    binary.data[:] = 1
+    item_users = np.diff(binary.indptr)
+    in_range = (recs >= 0) & (recs < n_train_items)
+    cand = np.unique(recs[in_range])
     cand = cand[item_users[cand] > 0]
-    compact = np.full(n_train_items, -1, dtype=np.int64)
-    compact[cand] = np.arange(len(cand))
-    if len(cand) == 0:
+    m = len(cand)
+    if m < 2:
         return _diversity_from_sums(sums, lengths)
-    xr = binary[:, cand].tocsr()  # users x m
+    compact = np.full(n_train_items, -1, dtype=np.int64)
+    compact[cand] = np.arange(m)
+    ccomp = np.where(in_range, compact[np.where(in_range, recs, 0)], -1)
+    xr = binary[:, cand]  # users x m, CSC
     xr_t = xr.T.tocsr()  # m x users
     norm = 1.0 / np.sqrt(item_users[cand].astype(np.float64))
-    # Cost of row a of the product: sum over its users of their recommended-item counts.
-    row_cost = xr_t @ np.diff(xr.indptr).astype(np.float64)
-    bounds = _blocks(row_cost, _PAIR_BLOCK_BUDGET)
+    # Column blocks [lo, hi) of the compact items, each at most _PAIR_BLOCK_BUDGET dense cells.
+    starts = [0]
+    while starts[-1] < m:
+        lo = starts[-1]
+        starts.append(min(m, lo + max(1, _PAIR_BLOCK_BUDGET // (m - lo))))
+    bounds = np.array(starts, dtype=np.int64)
     pa, pb = _pair_positions(kmax)
-    prefix = [k * (k - 1) // 2 for k in ks]
-    ccomp = np.where(recs >= 0, compact[np.clip(recs, 0, n_train_items - 1)], -1)
-    ccomp[recs >= n_train_items] = -1
-    for lo, hi in bounds:
-        block = (xr_t[lo:hi] @ xr).tocsr()
-        block.sort_indices()
-        for s, e in _chunks(n, len(pa)):
-            ia = ccomp[s:e][:, pa]
-            ib = ccomp[s:e][:, pb]
-            first = np.minimum(ia, ib)
-            second = np.maximum(ia, ib)
-            sel = (first >= lo) & (first < hi) & (ia >= 0) & (ib >= 0)
-            if not sel.any():
+    # A pair at column c (ordered by its larger slot) counts towards every k with c < k(k-1)/2.
+    prefix = np.array([k * (k - 1) // 2 for k in ks], dtype=np.int64)
+    first_k = np.searchsorted(prefix, np.arange(len(pa)), side="right")
+    n_k = len(ks)
+    acc = np.zeros(n * n_k, dtype=np.float64)
+    for s, e in _chunks(n, len(pa), _PAIR_CHUNK_ELEMENTS):
+        ia = ccomp[s:e][:, pa]
+        ib = ccomp[s:e][:, pb]
+        ok = (ia >= 0) & (ib >= 0) & (first_k < n_k)[None, :]
+        va, vb = ia[ok], ib[ok]
+        f, g = np.minimum(va, vb), np.maximum(va, vb)
+        dest = (np.arange(s, e, dtype=np.int64)[:, None] * n_k + first_k[None, :])[ok]
+        del ia, ib, ok, va, vb
+        block_id = np.searchsorted(bounds, f, side="right") - 1
+        # Few blocks: a small integer type lets numpy use a radix sort.
+        order = np.argsort(block_id.astype(np.int16 if len(bounds) < 1 << 15 else np.int64), kind="stable")
+        f, g, dest, block_id = f[order], g[order], dest[order], block_id[order]
+        cuts = np.searchsorted(block_id, np.arange(len(bounds)))
+        for b in range(len(bounds) - 1):
+            lo, hi = int(bounds[b]), int(bounds[b + 1])
+            p0, p1 = int(cuts[b]), int(cuts[b + 1])
+            if p0 == p1:
                 continue
-            vals = np.zeros(ia.shape, dtype=np.float64)
-            f, g = first[sel], second[sel]
-            co = np.asarray(block[f - lo, g]).ravel().astype(np.float64)
-            vals[sel] = co * norm[f] * norm[g]
-            csum = np.cumsum(vals, axis=1)
-            for j, p in enumerate(prefix):
-                if p:
-                    sums[s:e, j] += csum[:, p - 1]
+            # block[y - lo, x - lo] = |U_x ∩ U_y| for x in [lo, hi), y in [lo, m).
+            block = (xr_t[lo:] @ xr[:, lo:hi].tocsr()).toarray()
+            fb, gb = f[p0:p1], g[p0:p1]
+            vals = block[gb - lo, fb - lo].astype(np.float64) * norm[fb] * norm[gb]
+            acc += np.bincount(dest[p0:p1], weights=vals, minlength=n * n_k)
+            del block
+    sums = np.cumsum(acc.reshape(n, n_k), axis=1)
     return _diversity_from_sums(sums, lengths)
-
-
-def _blocks(cost: NDArray[np.float64], budget: float) -> list[tuple[int, int]]:
-    """Contiguous index ranges whose summed cost stays near ``budget`` (at least one index each)."""
-    out: list[tuple[int, int]] = []
-    lo, n = 0, len(cost)
-    cum = np.cumsum(cost)
-    while lo < n:
-        base = cum[lo - 1] if lo else 0.0
-        hi = int(np.searchsorted(cum, base + budget, side="right"))
-        hi = max(hi, lo + 1)
-        out.append((lo, min(hi, n)))
-        lo = hi
-    return out
 
 
 def diversity_features(

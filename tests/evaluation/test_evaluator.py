@@ -276,6 +276,9 @@ def test_result_is_independent_of_chunk_sizes(monkeypatch: pytest.MonkeyPatch, r
     base = ev.evaluate(recs).summary
     monkeypatch.setattr(M, "_CHUNK_ELEMENTS", 5)
     monkeypatch.setattr(M, "_PAIR_BLOCK_BUDGET", 2)
+    monkeypatch.setattr(M, "_PAIR_CHUNK_ELEMENTS", 7)
+    assert ev.evaluate(recs).summary == pytest.approx(base, rel=1e-12, abs=1e-12, nan_ok=True)
+    ev._relevant_table = None  # membership by binary search in the keys instead of the dense table
     assert ev.evaluate(recs).summary == pytest.approx(base, rel=1e-12, abs=1e-12, nan_ok=True)
     # A shuffled frame gives the same lists when ranks are given.
     ranked_recs = recs.assign(rank=recs.groupby("user").cumcount() + 1).drop(columns="score")

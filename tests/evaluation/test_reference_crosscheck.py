@@ -137,12 +137,12 @@ def test_vectorised_equals_reference(seed: int, n_users: int, n_items: int, orde
 @given(seed=st.integers(0, 2**31 - 1), ordering=st.sampled_from(["rank", "score"]))
 def test_vectorised_equals_reference_with_tiny_chunks(seed: int, ordering: str) -> None:
     # Every chunk and item-block boundary is exercised: results must not move (RecBole #1556).
-    old = M._CHUNK_ELEMENTS, M._PAIR_BLOCK_BUDGET
-    M._CHUNK_ELEMENTS, M._PAIR_BLOCK_BUDGET = 3, 1
+    old = M._CHUNK_ELEMENTS, M._PAIR_BLOCK_BUDGET, M._PAIR_CHUNK_ELEMENTS
+    M._CHUNK_ELEMENTS, M._PAIR_BLOCK_BUDGET, M._PAIR_CHUNK_ELEMENTS = 3, 1, 4
     try:
         check(make_case(seed, 8, 9, ordering, False), [2, 5], None, False, False, seed)
     finally:
-        M._CHUNK_ELEMENTS, M._PAIR_BLOCK_BUDGET = old
+        M._CHUNK_ELEMENTS, M._PAIR_BLOCK_BUDGET, M._PAIR_CHUNK_ELEMENTS = old
 
 
 def test_reference_rejects_duplicates_like_the_evaluator() -> None:
