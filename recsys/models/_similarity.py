@@ -45,8 +45,7 @@ def centre_rows(m: sp.csr_matrix) -> tuple[sp.csr_matrix, NDArray[np.float64]]:
     pattern is unchanged) and the row means (0 for empty rows).
     """
     counts = np.diff(m.indptr)
-    sums = np.add.reduceat(m.data.astype(np.float64), m.indptr[:-1]) if m.nnz else np.zeros(m.shape[0])
-    sums = np.where(counts > 0, sums, 0.0)
+    sums = np.bincount(row_ids(m), weights=m.data.astype(np.float64), minlength=m.shape[0])
     means = np.divide(sums, counts, out=np.zeros(m.shape[0]), where=counts > 0)
     out = m.astype(np.float32, copy=True)
     out.data = (m.data - means[row_ids(m)]).astype(np.float32)
