@@ -143,7 +143,7 @@ class _Lookup:
 
     def __call__(self, values: NDArray[Any]) -> NDArray[np.int64]:
         if self.table is not None and values.dtype.kind == "i":
-            shifted = values - self.offset
+            shifted = values - self.offset if self.offset else values
             ok = (shifted >= 0) & (shifted < len(self.table))
             if ok.all():
                 return self.table[shifted].astype(np.int64)
@@ -715,7 +715,7 @@ class Evaluator:
         # Order rows by (user, key, row); the common already-sorted case skips the sort.
         du = np.diff(u)
         if not ((du >= 0).all() and (np.diff(key)[du == 0] >= 0).all()):
-            order = np.lexsort((np.arange(len(u)), key, u))
+            order = np.lexsort((key, u))  # lexsort is stable: ties keep row order
             u, key, item, rows = u[order], key[order], item[order], rows[order]
         first = np.ones(len(u), dtype=bool)
         first[1:] = u[1:] != u[:-1]
@@ -768,9 +768,10 @@ class Evaluator:
             codes, _ = pd.factorize(kept_raw[unknown])
             item[unknown] = len(self.item_map) + codes
         i2 = item.reshape(-1, width)
-        for a in range(1, width):  # duplicate items: the general path reports where
-            if (i2[:, a : a + 1] == i2[:, :a]).any():
-                return None
+        if width > 1:
+            srt = np.sort(i2, axis=1)
+            if (srt[:, 1:] == srt[:, :-1]).any():
+                return None  # duplicate items: the general path reports where
         has_list = np.zeros(len(self.user_map), dtype=bool)
         has_list[group] = True
         recs = np.full((len(self.eval_users), self.kmax), -1, dtype=np.int64)

@@ -162,11 +162,12 @@ def ranking_metrics(
     for s, e in _chunks(n, kmax):
         r = rel[s:e]
         nrel = n_relevant[s:e].astype(np.int64)
-        cum = np.cumsum(r, axis=1, dtype=np.int64)
-        rf = r.astype(np.float64)
+        cum = np.cumsum(r, axis=1, dtype=np.int32)
+        rf = r.astype(np.float64) if ("ndcg" in names or "map" in names) else r
         prec_r = cum / ranks if "map" in names else None
-        any_hit = r.any(axis=1)
-        first = np.argmax(r, axis=1)
+        if "mrr" in names:
+            any_hit = r.any(axis=1)
+            first = np.argmax(r, axis=1)
         for k in ks:
             hits = cum[:, k - 1].astype(np.float64) if kmax else np.zeros(e - s)
             if "precision" in names:
@@ -506,11 +507,14 @@ def bootstrap_estimates(
     rng = np.random.default_rng(seed)
     out = np.empty((n_boot, num.shape[1]), dtype=np.float64)
     step = max(1, _CHUNK_ELEMENTS // max(1, n))
+    both = np.concatenate([num, den], axis=1)
+    m = num.shape[1]
     for s in range(0, n_boot, step):
         b = min(step, n_boot - s)
-        draws = rng.integers(0, n, size=(b, n))
-        draws += np.arange(b)[:, None] * n
+        draws = rng.integers(0, n, size=(b, n), dtype=np.int64)
+        draws += np.arange(b, dtype=np.int64)[:, None] * n
         weights = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        sums = weights @ both
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[s : s + b] = (weights @ num) / (weights @ den)
+            out[s : s + b] = sums[:, :m] / sums[:, m:]
     return out
