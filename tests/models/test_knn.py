@@ -193,7 +193,7 @@ def test_itemknn_explicit_predictions_worked_by_hand() -> None:
     # users x items ratings; 0 = unrated
     r = np.array([[5, 3, 0], [4, 0, 4], [1, 1, 5], [0, 2, 4]], dtype=np.float32)
     data = frame_data(r, ratings=True)
-    model = ItemKNN(k=2, weighting="none", feedback="explicit").fit(data)
+    model = ItemKNN(k=2, weighting="none", shrinkage=0.0, feedback="explicit").fit(data)
     rr = internal_dense(data, r)
     mask = rr > 0
     mean_u = rr.sum(1) / mask.sum(1)
