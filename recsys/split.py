@@ -96,12 +96,30 @@ def _timestamps(data: Interactions, fn: str) -> NDArray[Any]:
 # -- shared machinery ---------------------------------------------------------------
 
 
+def _order_by_group_then_draw(groups: NDArray[np.int32], draw: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Row order sorted by (group, draw), ties by row position: ``np.lexsort((draw, groups))``,
+    about 3x faster at 25M rows.
+
+    One quicksort of ``group + draw`` (draw in [0, 1)). Rounding is monotone, so
+    the only rows it can misorder are those whose sums round to the same float;
+    those rare runs are re-sorted exactly.
+    """
+    key = groups.astype(np.float64) + draw
+    order = np.argsort(key)
+    k = key[order]
+    tie = np.flatnonzero(k[1:] == k[:-1])
+    if len(tie):
+        pos = np.unique(np.concatenate([tie, tie + 1]))
+        sub = np.sort(order[pos])  # row order, so exact ties stay in row order below
+        order[pos] = sub[np.lexsort((draw[sub], groups[sub]))]
+    return order.astype(np.int64, copy=False)
+
+
 def _rank_in_group(
-    groups: NDArray[np.int32], n_groups: int, *keys: NDArray[Any]
+    groups: NDArray[np.int32], n_groups: int, order: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Rank (0-based) of every row within its group when sorted by ``keys``
-    (first key most significant; ties keep row order), and the group sizes."""
-    order = np.lexsort((*reversed(keys), groups))
+    """Rank (0-based) of every row within its group, given a row order sorted by
+    group first; and the group sizes."""
     counts = np.bincount(groups, minlength=n_groups).astype(np.int64)
     starts = np.cumsum(counts) - counts
     rank = np.empty(len(groups), dtype=np.int64)
@@ -123,16 +141,17 @@ def _stratified(
     groups, n_groups = (data.user_index, data.n_users) if by == "user" else (data.item_index, data.n_items)
     # One draw per row in the original row order, as MS Recommenders does.
     draw = np.random.RandomState(seed).rand(data.nnz)
-    rank, counts = _rank_in_group(groups, n_groups, draw)
+    rank, counts = _rank_in_group(groups, n_groups, _order_by_group_then_draw(groups, draw))
     n_train = np.round(ratio * counts).astype(np.int64)  # numpy rounding: half to even
     return _by_mask(data, rank >= n_train[groups])
 
 
 def _last_per_user(data: Interactions, n_test: NDArray[np.int64], fn: str) -> tuple[Interactions, Interactions]:
     """Put the last ``n_test[u]`` rows of each user (by timestamp, then external item id) in test."""
-    ts = _timestamps(data, fn)
+    _timestamps(data, fn)
     groups = data.user_index
-    rank, counts = _rank_in_group(groups, data.n_users, ts, data.item_sort_rank[data.item_index])
+    # histories() orders rows by (user, timestamp, external item id) and is cached on data.
+    rank, counts = _rank_in_group(groups, data.n_users, data.histories().rows)
     return _by_mask(data, rank >= (counts - n_test)[groups])
 
 

@@ -15,6 +15,7 @@ from recsys.data import Interactions
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.split import (
     SplitReport,
+    _order_by_group_then_draw,
     k_fold,
     leave_last_n,
     split_report,
@@ -117,6 +118,25 @@ def test_stratified_matches_reference(seed: int, data_seed: int, ratio: float, b
     tr_groups = train.user_index if by == "user" else train.item_index
     counts = np.bincount(groups, minlength=n)
     assert (np.bincount(tr_groups, minlength=n) == np.round(ratio * counts)).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(99_998, 100_001),
+            st.sampled_from([0.0, 0.5, 0.5 + 1e-12, 0.5 + 2e-12, 0.25, 1 - 1e-13, 1 - 1e-16, 0.75]),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_group_draw_order_equals_lexsort(pairs: list[tuple[int, float]]) -> None:
+    # Near 1e5 a float64 step is ~1.5e-11: these draws collide after adding the group,
+    # within a group (0.5 vs 0.5 + 1e-12) and across groups (99_999 + (1 - 1e-13) == 100_000.0).
+    groups = np.array([g for g, _ in pairs], dtype=np.int32)
+    draw = np.array([d for _, d in pairs])
+    assert np.array_equal(_order_by_group_then_draw(groups, draw), np.lexsort((draw, groups)))
 
 
 def test_train_validation_split_is_stratified_with_its_own_seed() -> None:
