@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -127,6 +127,38 @@ def _check_float(value: Any, name: str) -> float:
     raise ParameterError(f"The '{name}' parameter of synthetic must be a finite float >= 0. Got {value!r} instead.")
 
 
+@overload
+def synthetic(
+    n_users: int = ...,
+    n_items: int = ...,
+    n_interactions: int = ...,
+    *,
+    seed: int = ...,
+    n_factors: int = ...,
+    n_categories: int = ...,
+    popularity_exponent: float = ...,
+    preference_strength: float = ...,
+    n_candidates: int = ...,
+    return_frames: Literal[False] = ...,
+) -> Interactions: ...
+
+
+@overload
+def synthetic(
+    n_users: int = ...,
+    n_items: int = ...,
+    n_interactions: int = ...,
+    *,
+    seed: int = ...,
+    n_factors: int = ...,
+    n_categories: int = ...,
+    popularity_exponent: float = ...,
+    preference_strength: float = ...,
+    n_candidates: int = ...,
+    return_frames: Literal[True],
+) -> SyntheticData: ...
+
+
 def synthetic(
     n_users: int = 1000,
     n_items: int = 500,
@@ -139,7 +171,7 @@ def synthetic(
     preference_strength: float = 3.0,
     n_candidates: int = 12,
     return_frames: bool = False,
-) -> Any:
+) -> Interactions | SyntheticData:
     """A deterministic synthetic dataset with popularity skew, latent preferences,
     ratings, timestamps and user / item features (see the module docstring for
     the generative story).
@@ -234,7 +266,6 @@ def synthetic(
         rng, counts, user_vec, item_vec, rank_to_item, popularity, popularity_exponent,
         preference_strength, n_candidates,
     )  # fmt: skip
-    del pu, pi
 
     timestamps = _timestamps(rng, counts, len(users))
     ratings = _ratings(rng, users, items, scores, n_users, n_items, popularity)
@@ -270,7 +301,9 @@ def _zipf_cdf(x: NDArray[np.float64], n: int, a: float) -> NDArray[np.float64]:
     return (x ** (1.0 - a) - 1.0) / ((n + 1.0) ** (1.0 - a) - 1.0)
 
 
-def _draw_items(rng: np.random.Generator, size: int, n: int, a: float, rank_to_item: NDArray[np.int32]) -> NDArray[np.int32]:
+def _draw_items(
+    rng: np.random.Generator, size: int, n: int, a: float, rank_to_item: NDArray[np.int32]
+) -> NDArray[np.int32]:
     """Popularity draws by inverse CDF of the continuous Zipf law (no per-item table search)."""
     u = rng.random(size)
     if abs(a - 1.0) < 1e-9:
@@ -512,7 +545,7 @@ def _item_features(
     n_items, n_cat = len(item_cat), len(centroids)
     names, words = _category_names_and_words(rng, n_cat)
     # Secondary genres: categories near the item's latent vector.
-    n_extra = rng.choice(3, size=n_items, p=[0.5, 0.35, 0.15]) if n_cat > 1 else np.zeros(n_items, dtype=np.int64)
+    n_extra = np.minimum(rng.choice(3, size=n_items, p=[0.5, 0.35, 0.15]), n_cat - 1)
     near = 3.0 * (item_vec @ centroids.T.astype(np.float32)) + rng.gumbel(size=(n_items, n_cat)).astype(np.float32)
     near[np.arange(n_items), item_cat] = -np.inf
     extra = np.argsort(-near, axis=1)[:, : min(2, max(n_cat - 1, 0))]

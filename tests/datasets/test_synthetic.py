@@ -217,6 +217,14 @@ def test_user_features_aligned_and_informative(sd: SyntheticData) -> None:
     assert agree > 2.0 / n_cat
 
 
+@pytest.mark.parametrize("n_categories", [1, 2, 3])
+def test_few_categories(n_categories: int) -> None:
+    out = synthetic(50, 200, 1000, n_categories=n_categories, return_frames=True)
+    genres = out.item_features["genres"]
+    assert genres.map(len).max() <= n_categories
+    assert out.item_features["category"].astype(str).nunique() <= n_categories
+
+
 def test_many_categories_get_made_up_names() -> None:
     out = synthetic(30, 60, 300, n_categories=25, return_frames=True)
     cats = set(out.item_features["category"].astype(str))
