@@ -131,22 +131,22 @@ class _Lookup:
 
     def __init__(self, idmap: IdMap) -> None:
         self.idmap = idmap
-        self.table: NDArray[np.int32] | None = None
+        self.table: NDArray[np.int64] | None = None
         self.offset = 0
         ids = idmap.ids
         if ids.dtype.kind == "i" and len(ids):
             lo, hi = int(ids.min()), int(ids.max())
             if hi - lo < 4 * len(ids) + 1024:
-                table = np.full(hi - lo + 1, -1, dtype=np.int32)
-                table[ids - lo] = np.arange(len(ids), dtype=np.int32)
+                table = np.full(hi - lo + 1, -1, dtype=np.int64)
+                table[ids - lo] = np.arange(len(ids), dtype=np.int64)
                 self.table, self.offset = table, lo
 
     def __call__(self, values: NDArray[Any]) -> NDArray[np.int64]:
-        if self.table is not None and values.dtype.kind == "i":
+        if self.table is not None and values.dtype.kind == "i" and len(values):
             shifted = values - self.offset if self.offset else values
+            if shifted.min() >= 0 and shifted.max() < len(self.table):
+                return self.table[shifted]
             ok = (shifted >= 0) & (shifted < len(self.table))
-            if ok.all():
-                return self.table[shifted].astype(np.int64)
             out = np.full(len(values), -1, dtype=np.int64)
             out[ok] = self.table[shifted[ok]]
             return out

@@ -160,16 +160,18 @@ def ranking_metrics(
     disc = 1.0 / np.log2(ranks + 1.0)
     ideal = np.cumsum(disc)
     for s, e in _chunks(n, kmax):
-        r = rel[s:e]
+        # Hits are few: work on their coordinates (row-major, so ranks ascend within a row).
+        rows, cols = np.nonzero(rel[s:e])
+        m = e - s
         nrel = n_relevant[s:e].astype(np.int64)
-        cum = np.cumsum(r, axis=1, dtype=np.int32)
-        rf = r.astype(np.float64) if ("ndcg" in names or "map" in names) else r
-        prec_r = cum / ranks if "map" in names else None
-        if "mrr" in names:
-            any_hit = r.any(axis=1)
-            first = np.argmax(r, axis=1)
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        starts = np.flatnonzero(first)
+        ordinal = np.arange(1, len(rows) + 1) - np.repeat(starts, np.diff(np.append(starts, len(rows))))
         for k in ks:
-            hits = cum[:, k - 1].astype(np.float64) if kmax else np.zeros(e - s)
+            sel = cols < k
+            r_k, c_k = rows[sel], cols[sel]
+            hits = np.bincount(r_k, minlength=m).astype(np.float64)
             if "precision" in names:
                 out[f"precision@{k}"][s:e] = hits / k
             if "recall" in names:
@@ -177,15 +179,13 @@ def ranking_metrics(
             if "hit_rate" in names:
                 out[f"hit_rate@{k}"][s:e] = hits > 0
             if "mrr" in names:
-                found = any_hit & (first < k)
-                out[f"mrr@{k}"][s:e] = np.where(found, 1.0 / (first + 1.0), 0.0)
+                f_sel = first & sel
+                out[f"mrr@{k}"][s:e][rows[f_sel]] = 1.0 / (cols[f_sel] + 1.0)
             if "ndcg" in names:
-                dcg = rf[:, :k] @ disc[:k]
-                idcg = ideal[np.minimum(nrel, k) - 1]
-                out[f"ndcg@{k}"][s:e] = dcg / idcg
+                dcg = np.bincount(r_k, weights=disc[c_k], minlength=m)
+                out[f"ndcg@{k}"][s:e] = dcg / ideal[np.minimum(nrel, k) - 1]
             if "map" in names:
-                assert prec_r is not None
-                ap = (rf[:, :k] * prec_r[:, :k]).sum(axis=1)
+                ap = np.bincount(r_k, weights=ordinal[sel] / (c_k + 1.0), minlength=m)
                 out[f"map@{k}"][s:e] = ap / np.minimum(nrel, k)
     return out
 
