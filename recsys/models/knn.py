@@ -46,6 +46,9 @@ Similarity = Literal["cosine", "adjusted_cosine", "pearson"]
 WeightingName = Literal["none", "tfidf", "bm25"]
 Feedback = Literal["implicit", "explicit"]
 
+# Scoring keeps a dense copy of the right-hand matrix up to this many entries (64 MiB).
+_DENSE_CACHE_ENTRIES = 1 << 24
+
 
 class _Neighbourhood(Recommender):
     """Parameter checks, data preparation and rating prediction shared by ItemKNN and UserKNN."""
@@ -137,6 +140,14 @@ class _Neighbourhood(Recommender):
         if len(u) != len(i):
             raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
         return self._score_pairs(self.users_.to_index(u), self.items_.to_index(i))
+
+    def _product(self, left: sp.csr_matrix, right: sp.csr_matrix, dense: NDArray[np.float32] | None, item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        """``left @ right[:, item_idx]`` as a dense float32 array (via ``dense``, the cached dense ``right``, when given)."""
+        if dense is not None:
+            d = dense if item_idx is None else dense[:, item_idx]
+            return np.asarray(left @ d, dtype=np.float32)
+        r = right if item_idx is None else right[:, item_idx]
+        return np.asarray((left @ r).toarray(), dtype=np.float32)
 
     def _history_row(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None) -> tuple[sp.csr_matrix, float]:
         """A new user's history as a 1 x n_items row (duplicates summed) and its mean rating (explicit mode)."""
@@ -240,17 +251,18 @@ class ItemKNN(_Neighbourhood):
         # Scores are user rows @ (neighbours of each target item) = X @ N.T.
         self._w = self.neighbours_.T.tocsr()
         self._w.sort_indices()
-        if self.feedback == "explicit":
-            self._w_abs = abs(self._w).tocsr()
+        self._w_abs = abs(self._w).tocsr() if self.feedback == "explicit" else None
+        # Small catalogues: a dense copy makes scoring contiguous row updates (several times faster).
+        small = self.n_items_ * self.n_items_ <= _DENSE_CACHE_ENTRIES
+        self._w_dense = self._w.toarray() if small else None
+        self._w_abs_dense = self._w_abs.toarray() if small and self._w_abs is not None else None
 
     def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
-        w = self._w if item_idx is None else self._w[:, item_idx]
-        x = self.user_items_[user_idx]
-        num = (x @ w).toarray()
+        num = self._product(self.user_items_[user_idx], self._w, self._w_dense, item_idx)
         if self.feedback == "implicit":
-            return num.astype(np.float32, copy=False)
-        wa = self._w_abs if item_idx is None else self._w_abs[:, item_idx]
-        den = (self.seen_[user_idx] @ wa).toarray()
+            return num
+        assert self._w_abs is not None
+        den = self._product(self.seen_[user_idx], self._w_abs, self._w_abs_dense, item_idx)
         return self._predict_from(num, den, self.user_means_[user_idx][:, None])
 
     def _score_history(
@@ -258,12 +270,13 @@ class ItemKNN(_Neighbourhood):
     ) -> NDArray[np.float32]:
         row, mean = self._history_row(item_idx, ratings)
         if self.feedback == "implicit":
-            return (row @ self._w).toarray()[0].astype(np.float32)
+            return self._product(row, self._w, self._w_dense, None)[0]
+        assert self._w_abs is not None
         binary = row.copy()
         binary.data[:] = 1.0
         row.data -= mean
-        num = (row @ self._w).toarray()
-        den = (binary @ self._w_abs).toarray()
+        num = self._product(row, self._w, self._w_dense, None)
+        den = self._product(binary, self._w_abs, self._w_abs_dense, None)
         return self._predict_from(num, den, np.float32(mean))[0]
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
@@ -376,6 +389,9 @@ class UserKNN(_Neighbourhood):
         self._profiles_t = self.profiles_.T.tocsr()
         if self.feedback == "explicit":
             self._n_abs = abs(self.neighbours_).tocsr()
+        small = self.user_items_.shape[0] * self.n_items_ <= _DENSE_CACHE_ENTRIES
+        self._x_dense = self.user_items_.toarray() if small else None
+        self._seen_dense = self.seen_.toarray() if small and self.feedback == "explicit" else None
 
     def _score_rows(
         self,
@@ -384,13 +400,11 @@ class UserKNN(_Neighbourhood):
         base: NDArray[np.float32] | np.float32,
         item_idx: NDArray[np.int32] | None,
     ) -> NDArray[np.float32]:
-        x = self.user_items_ if item_idx is None else self.user_items_[:, item_idx]
-        num = (nbr @ x).toarray()
+        num = self._product(nbr, self.user_items_, self._x_dense, item_idx)
         if self.feedback == "implicit":
-            return num.astype(np.float32, copy=False)
+            return num
         assert nbr_abs is not None
-        seen = self.seen_ if item_idx is None else self.seen_[:, item_idx]
-        den = (nbr_abs @ seen).toarray()
+        den = self._product(nbr_abs, self.seen_, self._seen_dense, item_idx)
         return self._predict_from(num, den, base)
 
     def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
