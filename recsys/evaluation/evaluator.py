@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from recsys.data import IdMap, Interactions
 from recsys.errors import (
+    DataWarning,
     DataError,
     DataTypeError,
     MissingColumnError,
@@ -692,6 +694,8 @@ class Evaluator:
                 "recommendations need a 'rank' or a 'score' column to order each user's items "
                 f"(columns: {', '.join(map(repr, cols[:12]))})"
             )
+        _warn_id_type(users_raw, self.user_map, "user")
+        _warn_id_type(items_raw, self.item_map, "item")
         n_users = len(self.user_map)
         uidx = self._user_lookup(users_raw)
         fast = self._ingest_regular(uidx, items_raw, key, by_rank)
@@ -912,6 +916,24 @@ class Evaluator:
             n_rating_rows_skipped=self._n_rating_skipped if n_rating else 0,
             notes=notes,
         )
+
+
+def _warn_id_type(raw: NDArray[Any], idmap: IdMap, what: str) -> None:
+    """Warn when recommendation ids are ints and the data's are not (or the reverse) and none match."""
+    if len(raw) == 0 or len(idmap) == 0:
+        return
+    raw_int = raw.dtype.kind == "i"
+    if raw_int == (idmap.ids.dtype.kind == "i"):
+        return
+    if (idmap.to_index(raw[:1000], missing="negative") >= 0).any():
+        return
+    warnings.warn(
+        f"recommendation {what} ids are {'integers' if raw_int else 'not integers'} but the train/test "
+        f"{what} ids are {'not integers' if raw_int else 'integers'}, and none matches (e.g. "
+        f"{_py(raw[0])!r} vs {_py(idmap.ids[0])!r}): convert the ids to one type",
+        DataWarning,
+        stacklevel=4,
+    )
 
 
 def _numeric(values: NDArray[Any], name: str) -> NDArray[np.float64]:

@@ -13,6 +13,7 @@ import pytest
 from recsys.data import Interactions
 from recsys.errors import (
     DataError,
+    DataWarning,
     DataTypeError,
     MissingColumnError,
     NotSupportedError,
@@ -457,3 +458,13 @@ def test_compare_refuses_mismatched_results(rng: np.random.Generator) -> None:
     with pytest.raises(ParameterError, match="no metric in common"):
         compare(only_mrr.evaluate(good), no_common.evaluate(good))
     assert isinstance(a, EvaluationResult)
+
+
+def test_id_type_mismatches_warn() -> None:
+    ev = Evaluator(frame([(1, 10)]), frame([(1, 11)]), k=1)
+    with pytest.warns(DataWarning, match="user ids are not integers but the train/test user ids are integers"):
+        res = ev.evaluate(ranked({"1": [11]}))
+    assert res.summary["user_coverage@1"] == 0.0
+    with pytest.warns(DataWarning, match=r"item ids are not integers .* \(e\.g\. '11' vs 10\)"):
+        res = ev.evaluate(ranked({1: ["11"]}))
+    assert res.summary["hit_rate@1"] == 0.0
