@@ -5,7 +5,8 @@ Every model exported from :mod:`recsys.models` must have an entry here (a test c
 
 from __future__ import annotations
 
-from recsys.models import EASE, ItemKNN, Popular, UserKNN
+from recsys.content import HashingEncoder
+from recsys.models import EASE, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
 from recsys.testing.contract import ContractCase
 
 CONTRACT_CASES: dict[str, ContractCase] = {
@@ -13,4 +14,6 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "ItemKNN": ContractCase(lambda: ItemKNN(k=10)),
     "UserKNN": ContractCase(lambda: UserKNN(k=5)),
     "EASE": ContractCase(lambda: EASE(reg=10.0)),
+    "ContentBased": ContractCase(lambda: ContentBased(encoder=HashingEncoder(dim=256))),
+    "Hybrid": ContractCase(lambda: Hybrid(cf=ItemKNN(k=10), content=ContentBased(encoder=HashingEncoder(dim=256)))),
 }

@@ -1,0 +1,317 @@
+"""ContentBased and Hybrid: profile and blend arithmetic by hand, cold items, fold-in, persistence, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import rankdata
+
+from recsys import Interactions
+from recsys.content import Doc2VecEncoder, HashingEncoder, TextEncoder
+from recsys.errors import DataError, DataWarning, NotSupportedError, ParameterError
+from recsys.models import ContentBased, Hybrid, ItemKNN, Popular, Recommender
+from recsys.models.content import _normalised
+from recsys.testing import ContractCase, check_recommender, tiny_interactions
+from tests.conftest import require
+
+
+class LookupEncoder(TextEncoder):
+    """Test encoder: each text's vector is given (unknown texts: zeros)."""
+
+    def __init__(self, vectors: dict[str, list[float]] | None = None) -> None:
+        self.vectors = vectors
+
+    @property
+    def embedding_dim(self) -> int:
+        return len(next(iter((self.vectors or {"": [0.0]}).values())))
+
+    def _encode(self, texts: list[str], show_progress: bool | None) -> Any:
+        return np.array([self.vectors.get(t, [0.0] * self.embedding_dim) for t in texts], dtype=np.float32)  # type: ignore[union-attr]
+
+
+VECS = {"a": [1.0, 0.0], "b": [0.0, 1.0], "c": [1.0, 1.0], "d": [1.0, -1.0], "e": [-1.0, 0.2]}
+
+
+def toy(**kw: Any) -> Interactions:
+    """u1: a (5 stars, t=0), b (1 star, t=10); u2: b, c. Item d and e have features only (cold)."""
+    df = pd.DataFrame({"user": ["u1", "u1", "u2", "u2"], "item": ["a", "b", "b", "c"], "rating": [5.0, 1.0, 3.0, 3.0], "timestamp": [0, 10, 0, 5]})
+    feats = pd.DataFrame({"item": list("abcde"), "title": list("abcde")})
+    args: dict[str, Any] = {"rating_col": "rating", "timestamp_col": "timestamp", "item_features": feats}
+    args.update(kw)
+    return Interactions.from_frame(df, **args)
+
+
+def unit(v: Any) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def all_scores(model: Recommender, user: str) -> dict[str, float]:
+    recs = model.recommend([user], k=10, exclude_seen=False)
+    return dict(zip(recs["item"], recs["score"].astype(float)))
+
+
+E = {k: unit(v) for k, v in VECS.items()}
+
+
+# -- ContentBased ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("weighting", "half_life", "w_a", "w_b"),
+    [
+        ("weight", None, 1.0, 1.0),
+        ("rating", None, 5.0, 1.0),
+        ("centered", None, 2.0, -2.0),  # mean rating 3
+        ("weight", 5.0, 0.25, 1.0),  # a is 10 older than u1's latest: two half-lives
+        ("centered", 10.0, 1.0, -2.0),
+    ],
+)
+def test_profile_is_the_weighted_mean_direction(weighting: str, half_life: float | None, w_a: float, w_b: float) -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting=weighting, half_life=half_life).fit(toy())
+    profile = unit(w_a * E["a"] + w_b * E["b"])
+    got = all_scores(model, "u1")
+    for item in "abcde":
+        assert got[item] == pytest.approx(float(profile @ E[item]), abs=1e-6)
+
+
+def test_centered_user_with_equal_ratings_weighs_items_equally() -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered").fit(toy())
+    got = all_scores(model, "u2")  # rated b and c 3 stars each
+    profile = unit(E["b"] + E["c"])
+    assert got["a"] == pytest.approx(float(profile @ E["a"]), abs=1e-6)
+
+
+def test_cold_items_are_recommended_and_seen_items_are_not() -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered").fit(toy())
+    ids, scores = model.recommend_one("u1", k=3)
+    assert ids.tolist() == ["d", "c", "e"]  # d (never interacted with) points along a - b
+    assert scores[0] == pytest.approx(1.0)
+    assert model.cold_items_.tolist() == [3, 4]
+
+
+def test_fold_in_uses_ratings_and_timestamps_when_given() -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered", half_life=5.0).fit(toy())
+    # centred ratings (+2, -2), b decayed by age 10 = two half-lives: profile = 2a - 0.5b
+    ids, scores = model.recommend_history(["a", "b"], k=3, ratings=[5, 1], timestamps=[10, 0])
+    expected = {i: float(unit(2 * E["a"] - 0.5 * E["b"]) @ E[i]) for i in "cde"}
+    assert ids.tolist() == sorted(expected, key=lambda i: -expected[i])
+    np.testing.assert_allclose(scores, sorted(expected.values(), reverse=True), atol=1e-6)
+    # datetimes work as timestamps too (same ages in nanoseconds would need half_life in ns: check order only)
+    ts = pd.to_datetime([10, 0], unit="ns").to_numpy()
+    assert model.recommend_history(["a", "b"], k=3, ratings=[5, 1], timestamps=ts)[0].tolist() == ids.tolist()
+    # without ratings or timestamps every history item weighs the same
+    ids2, scores2 = model.recommend_history(["a", "b"], k=1)
+    assert ids2.tolist() == ["c"] and scores2[0] == pytest.approx(1.0)
+    with pytest.raises(DataError, match="timestamps must be numbers or datetimes"):
+        model.recommend_history(["a"], timestamps=["x"])
+
+
+def test_similar_items_by_content() -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(toy())
+    sim = model.similar_items(["a"], k=4)
+    expected = {i: float(E["a"] @ E[i]) for i in "bcde"}
+    assert sim["similar_item"].tolist() == sorted(expected, key=lambda i: (-round(expected[i], 6), i))
+    np.testing.assert_allclose(sim["score"], sorted(expected.values(), reverse=True), atol=1e-6)
+
+
+def test_save_load_keeps_embeddings_not_the_encoder(tmp_path: Path) -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="rating").fit(toy())
+    path = model.save(tmp_path / "m")
+    loaded = ContentBased.load(path)
+    assert "_encoder" in vars(model) and "_encoder" not in vars(loaded)
+    np.testing.assert_array_equal(loaded.item_embeddings_, model.item_embeddings_)
+    pd.testing.assert_frame_equal(loaded.recommend(["u1", "u2"], k=5), model.recommend(["u1", "u2"], k=5))
+    a, b = loaded.recommend_history(["c"], k=2), model.recommend_history(["c"], k=2)
+    assert a[0].tolist() == b[0].tolist()
+    assert loaded.get_params() == model.get_params()  # encoders compare by configuration
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["model"]["params"]["encoder"] == {"__config__": LookupEncoder(VECS).get_config()}
+    names = sorted(p.name for p in (path / "arrays").iterdir())
+    assert any("item_embeddings_" in n for n in names) and any("profile_weights_" in n for n in names)
+
+
+def test_encoder_given_is_not_fitted_in_place() -> None:
+    enc = HashingEncoder(dim=32)
+    model = ContentBased(encoder=enc).fit(tiny_interactions())
+    assert not enc.is_fitted and model._encoder.is_fitted and model._encoder == enc
+
+
+def test_config_round_trip_rebuilds_the_encoder() -> None:
+    model = ContentBased(encoder=HashingEncoder(dim=32), text="{title}", weighting="centered", half_life=3.0)
+    cfg = json.loads(json.dumps(model.get_config()))
+    again = Recommender.from_config(cfg)
+    assert isinstance(again, ContentBased) and again.encoder == HashingEncoder(dim=32)
+    assert again.get_params() == model.get_params()
+    # built straight from the JSON params (the encoder still as a config) it fits the same
+    raw = ContentBased(**cfg["params"]).fit(tiny_interactions())
+    ref = model.fit(tiny_interactions())
+    np.testing.assert_array_equal(raw.item_embeddings_, ref.item_embeddings_)
+
+
+def test_text_template_and_function() -> None:
+    data = tiny_interactions()
+    by_title = ContentBased(encoder=HashingEncoder(dim=64, idf=False), text="{title}").fit(data)
+    by_function = ContentBased(encoder=HashingEncoder(dim=64, idf=False), text=lambda row: row["title"]).fit(data)
+    np.testing.assert_array_equal(by_title.item_embeddings_, by_function.item_embeddings_)
+    with pytest.raises(ParameterError, match="cannot be written to JSON"):
+        by_function.get_config()
+
+
+def test_items_without_text_warn_and_score_zero() -> None:
+    feats = pd.DataFrame({"item": list("abc"), "title": ["a", None, "c"]})
+    data = toy(item_features=feats)
+    with pytest.warns(DataWarning, match="1 of 3 items have no text"):
+        model = ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(data)
+    assert not np.asarray(model.item_embeddings_)[data.items.index_of("b")].any()
+
+
+def test_content_based_errors() -> None:
+    no_feats = toy(item_features=None)
+    with pytest.raises(DataError, match="content models need item features"):
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(no_feats)
+    with pytest.raises(DataError, match="weighting='centered'\\) needs ratings"):
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered").fit(toy(rating_col=None))
+    with pytest.raises(DataError, match="half_life=...\\) needs timestamps"):
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}", half_life=2.0).fit(toy(timestamp_col=None))
+    for kw, msg in [
+        ({"weighting": "tfidf"}, "'weighting' parameter of ContentBased must be one of 'weight', 'rating', 'centered'"),
+        ({"half_life": 0.0}, "'half_life' parameter of ContentBased must be a float > 0.0"),
+        ({"encoder": "bert"}, "'encoder' parameter of ContentBased must be a TextEncoder \\(or its config\\). Got str"),
+        ({"text": 3}, "'text' parameter of ContentBased must be None, a format template"),
+    ]:
+        with pytest.raises(ParameterError, match=msg):
+            ContentBased(**kw).fit(toy())
+
+
+def test_doc2vec_content_model_passes_the_contract() -> None:
+    require("gensim")
+    check_recommender(ContractCase(lambda: ContentBased(encoder=Doc2VecEncoder(vector_size=16, epochs=20))))
+
+
+# -- Hybrid ---------------------------------------------------------------------------
+
+
+class Fixed(Recommender):
+    """Test model: user u's scores are row u of a given table."""
+
+    def __init__(self, scores: list[list[float]] | None = None) -> None:
+        self.scores = scores
+
+    def _fit(self, data: Interactions) -> None:
+        self.table_ = np.asarray(self.scores, dtype=np.float32)
+
+    def _score(self, user_idx: Any, item_idx: Any) -> Any:
+        s = self.table_[user_idx]
+        return s if item_idx is None else s[:, item_idx]
+
+    def _score_history(self, item_idx: Any, ratings: Any, timestamps: Any) -> Any:
+        return self.table_[0]
+
+
+class FixedContent(Fixed):
+    scores_cold_items = True
+
+
+class NoFoldIn(Fixed):
+    def _score_history(self, item_idx: Any, ratings: Any, timestamps: Any) -> Any:
+        return Recommender._score_history(self, item_idx, ratings, timestamps)
+
+
+# toy(): items a, b, c warm; d, e cold.  u1 row, u2 row
+CF = [[4.0, 0.0, 2.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0, 0.0]]
+CT = [[0.5, 0.1, -0.3, 0.9, 0.1], [0.2, 0.4, 0.0, -0.2, 0.6]]
+
+
+def test_blend_minmax_by_hand() -> None:
+    model = Hybrid(cf=Fixed(CF), content=FixedContent(CT), weight=0.75).fit(toy())
+    got = all_scores(model, "u1")
+    cf = {"a": 1.0, "b": 0.0, "c": 0.5}  # min-max over the warm items only
+    ct = {i: (v + 0.3) / 1.2 for i, v in zip("abcde", CT[0])}
+    expected = {i: 0.75 * cf[i] + 0.25 * ct[i] for i in "abc"} | {"d": ct["d"], "e": ct["e"]}
+    for item, value in expected.items():
+        assert got[item] == pytest.approx(value, abs=1e-6)
+    # u2's CF scores are all equal: they map to 0 and the content decides
+    got2 = all_scores(model, "u2")
+    assert got2["a"] == pytest.approx(0.25 * (0.2 + 0.2) / 0.8, abs=1e-6)
+
+
+def test_blend_cold_blend_uses_the_lowest_cf_score() -> None:
+    model = Hybrid(cf=Fixed(CF), content=FixedContent(CT), weight=0.5, normalise="zscore", cold="blend").fit(toy())
+    cf = np.array(CF[0][:3])
+    cfz = (cf - cf.mean()) / cf.std()
+    ct = np.array(CT[0])
+    ctz = (ct - ct.mean()) / ct.std()
+    got = all_scores(model, "u1")
+    assert got["a"] == pytest.approx(0.5 * cfz[0] + 0.5 * ctz[0], abs=1e-5)
+    assert got["d"] == pytest.approx(0.5 * cfz.min() + 0.5 * ctz[3], abs=1e-5)
+
+
+def test_weight_one_is_cf_for_warm_items_and_content_for_cold_ones() -> None:
+    model = Hybrid(cf=Fixed(CF), content=FixedContent(CT), weight=1.0, normalise="rank").fit(toy())
+    got = all_scores(model, "u1")
+    assert [got[i] for i in "abc"] == pytest.approx([1.0, 0.0, 0.5])
+    assert [got["d"], got["e"]] == pytest.approx([1.0, (2.5 - 1) / 4])  # ranks among all 5 content scores
+
+
+def test_normalisations_match_a_reference() -> None:
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(3, 7)).astype(np.float32)
+    s[1, :] = 2.0
+    s[2, [0, 3]] = s[2, 5]  # ties
+    dom = np.array([1, 1, 0, 1, 1, 1, 0], dtype=bool)
+    d = s[:, dom].astype(np.float64)
+    lo, hi = d.min(1, keepdims=True), d.max(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mm = np.nan_to_num((s - lo) / (hi - lo))
+        z = np.nan_to_num((s - d.mean(1, keepdims=True)) / d.std(1, keepdims=True))
+    np.testing.assert_allclose(_normalised(s, dom, "minmax"), mm, atol=1e-6)
+    np.testing.assert_allclose(_normalised(s, dom, "zscore"), z, atol=1e-5)
+    rk = np.zeros_like(s)
+    for r in range(3):
+        rk[r, dom] = (rankdata(s[r, dom]) - 1) / (dom.sum() - 1)
+    np.testing.assert_allclose(_normalised(s, dom, "rank"), rk, atol=1e-6)
+    assert not _normalised(s, np.zeros(7, dtype=bool), "minmax").any()
+    # -inf (ruled out) counts as the row's lowest finite domain score
+    t = np.array([[3.0, -np.inf, 1.0, 2.0], [-np.inf, -np.inf, 5.0, 5.0]], dtype=np.float32)
+    np.testing.assert_allclose(_normalised(t, np.array([1, 1, 1, 0], dtype=bool), "minmax"), [[1, 0, 0, 0.5], [0, 0, 0, 0]])
+
+
+def test_hybrid_fold_in_similar_items_and_copies() -> None:
+    cf, ct = Fixed(CF), FixedContent(CT)
+    model = Hybrid(cf=cf, content=ct, weight=0.75).fit(toy())
+    assert not cf.is_fitted and not ct.is_fitted  # fitted copies live in cf_ / content_
+    ids, scores = model.recommend_history(["b"], k=4)
+    assert ids.tolist() == [i for i, _ in sorted(all_scores(model, "u1").items(), key=lambda kv: -kv[1]) if i != "b"][:4]
+    with pytest.raises(NotSupportedError, match="Hybrid cannot recommend from a history: NoFoldIn"):
+        Hybrid(cf=NoFoldIn(CF), content=ct).fit(toy()).recommend_history(["a"])
+    with pytest.raises(NotSupportedError, match="Hybrid has no item similarity: Fixed has no item similarity"):
+        model.similar_items(["a"])
+    real = Hybrid(cf=ItemKNN(k=5), content=ContentBased(encoder=HashingEncoder(dim=64))).fit(tiny_interactions())
+    assert len(real.similar_items([0], k=3)) == 3
+
+
+def test_hybrid_errors() -> None:
+    with pytest.raises(ParameterError, match="'content' model of Hybrid must score items without interactions.*Popular"):
+        Hybrid(cf=Popular(), content=Popular()).fit(toy())
+    for kw, msg in [
+        ({"weight": 1.5}, "'weight' parameter of Hybrid must be a float >= 0.0 and <= 1.0"),
+        ({"normalise": "softmax"}, "'normalise' parameter of Hybrid must be one of 'minmax', 'zscore', 'rank'"),
+        ({"cold": "drop"}, "'cold' parameter of Hybrid must be one of 'content', 'blend'"),
+        ({"cf": "ItemKNN"}, "'cf' parameter of Hybrid must be a Recommender \\(or its config\\). Got str"),
+    ]:
+        with pytest.raises(ParameterError, match=msg):
+            Hybrid(content=FixedContent(CT), **kw).fit(toy())
+
+
+def test_hybrid_save_load(tmp_path: Path) -> None:
+    model = Hybrid(cf=ItemKNN(k=5), content=ContentBased(encoder=HashingEncoder(dim=64)), normalise="rank").fit(tiny_interactions())
+    loaded = Hybrid.load(model.save(tmp_path / "h"))
+    users = tiny_interactions().users.ids
+    pd.testing.assert_frame_equal(loaded.recommend(users, k=5), model.recommend(users, k=5))
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
