@@ -70,13 +70,18 @@ class _Writer:
 def _encode_ids(ids: NDArray[Any], w: _Writer, hint: str) -> dict[str, Any]:
     if ids.dtype.kind in "iu":
         return {"kind": "int", "ids": w.array(ids.astype(np.int64), hint)}
-    if all(isinstance(x, str) for x in ids):
-        encoded = [x.encode("utf-8") for x in ids]
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
-        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        return {"kind": "str", "bytes": w.array(blob, hint + "_utf8"), "offsets": w.array(offsets, hint + "_offsets")}
-    raise ArtifactError(f"cannot save id map {hint!r}: ids must be all integers or all strings")
+    is_int = np.fromiter((isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ids), bool, len(ids))
+    if not all(is_int[i] or isinstance(x, str) for i, x in enumerate(ids)):
+        raise ArtifactError(f"cannot save id map {hint!r}: ids must be integers or strings")
+    # Mixed int/str maps (ids appended by partial fits) store every id as text plus an int flag.
+    encoded = [str(x).encode("utf-8") for x in ids]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    spec = {"kind": "str", "bytes": w.array(blob, hint + "_utf8"), "offsets": w.array(offsets, hint + "_offsets")}
+    if is_int.any():
+        spec["is_int"] = w.array(is_int.astype(np.uint8), hint + "_is_int")
+    return spec
 
 
 def _decode_ids(spec: dict[str, Any], r: _Reader) -> NDArray[Any]:
@@ -84,7 +89,13 @@ def _decode_ids(spec: dict[str, Any], r: _Reader) -> NDArray[Any]:
         return np.asarray(r.array(spec["ids"]), dtype=np.int64)
     blob = bytes(np.asarray(r.array(spec["bytes"])))
     off = np.asarray(r.array(spec["offsets"]))
-    return np.array([blob[off[i] : off[i + 1]].decode("utf-8") for i in range(len(off) - 1)], dtype=object)
+    out = np.array([blob[off[i] : off[i + 1]].decode("utf-8") for i in range(len(off) - 1)], dtype=object)
+    if "is_int" in spec:
+        flags = np.asarray(r.array(spec["is_int"])).astype(bool)
+        if flags.shape != out.shape:
+            raise ArtifactError(f"id map flags have shape {flags.shape}; expected {out.shape}")
+        out[flags] = [int(x) for x in out[flags]]
+    return out
 
 
 def encode_value(value: Any, w: _Writer, hint: str) -> Any:

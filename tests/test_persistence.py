@@ -153,8 +153,17 @@ def test_load_checks_the_class(model: Popular, tmp_path: Path) -> None:
     assert isinstance(Recommender.load(p), Popular)
 
 
-def test_mixed_id_types_cannot_be_saved(tmp_path: Path) -> None:
-    m = Popular().fit(Interactions.from_arrays(np.array([1, "a"], dtype=object), ["x", "y"]))
-    with pytest.raises(ArtifactError, match="ids must be all integers or all strings"):
+def test_mixed_id_types_round_trip(tmp_path: Path) -> None:
+    # ints and strs in one map (e.g. users added by a partial fit) keep their exact types
+    m = Popular().fit(Interactions.from_arrays(np.array([1, "a", 10], dtype=object), ["x", "y", "y"]))
+    loaded = load_model(m.save(tmp_path / "m"))
+    ids = loaded.users_.ids.tolist()
+    assert ids == [1, "a", 10] and [type(x) for x in ids] == [int, str, int]
+    assert loaded.recommend_one(10, k=1, exclude_seen=False)[0].tolist() == ["y"]
+
+
+def test_ids_of_other_types_cannot_be_saved(tmp_path: Path) -> None:
+    m = Popular().fit(Interactions.from_arrays(np.array([1.5, "a"], dtype=object), ["x", "y"]))
+    with pytest.raises(ArtifactError, match="ids must be integers or strings"):
         m.save(tmp_path / "m")
     assert sorted(tmp_path.iterdir()) == []
