@@ -151,14 +151,15 @@ class Interactions:
 
         Parameters
         ----------
-        df : pandas.DataFrame or polars.DataFrame
+        df : pandas.DataFrame or polars.DataFrame (or LazyFrame)
             One row per interaction.
         user_col, item_col : str
             Columns of the external user and item ids (int or str).
         rating_col : str, optional
-            Explicit ratings (finite numbers).
+            Explicit ratings: finite numbers (strings, even "4", are rejected).
         timestamp_col : str, optional
-            Numbers, datetimes or parseable strings.
+            Numbers, datetimes or parseable strings. Datetimes are stored as
+            int64 nanoseconds (time-zone aware ones converted to UTC).
         weight_col : str, optional
             Interaction strengths (finite, >= 0); all 1.0 when absent.
         user_features, item_features : DataFrame, optional
@@ -177,8 +178,12 @@ class Interactions:
             A named column is absent.
         DataError, DataTypeError
             Null ids, empty input, non-numeric / NaN / inf ratings or weights,
-            negative weights, unparseable timestamps, bad feature rows; the
-            message names the column and the first bad row.
+            negative weights, unparseable timestamps, repeated pairs under
+            ``duplicates="error"``, feature rows with null, repeated or
+            wrongly typed ids (str ids for int interaction ids) or values of
+            an unsupported type; the message names the column and the first
+            bad row. Every one is also a ``ValueError`` (``DataTypeError``
+            also a ``TypeError``, ``MissingColumnError`` a ``KeyError``).
 
         Examples
         --------
@@ -271,8 +276,23 @@ class Interactions:
     ) -> Interactions:
         """Build from parallel arrays of user ids, item ids and optional values.
 
-        The ``*_col`` names are used in error messages and to find the id
-        column of the feature frames.
+        Parameters
+        ----------
+        users, items : array-like
+            External ids per row: integers or strings (lists, numpy arrays,
+            pandas or polars Series). A list mixing ints and strs keeps both.
+        ratings, timestamps, weights : array-like, optional
+            As the columns of :meth:`from_frame`.
+        user_features, item_features, duplicates
+            As in :meth:`from_frame`.
+        user_col, item_col, rating_col, timestamp_col, weight_col : str
+            Names used in error messages; ``user_col`` / ``item_col`` also
+            name the id column of the feature frames.
+
+        Raises
+        ------
+        DataError, DataTypeError
+            As in :meth:`from_frame`; also when the arrays differ in length.
 
         Examples
         --------
