@@ -42,7 +42,8 @@ def check_vectors(x: Any, name: str, where: str, *, dim: int | None = None) -> N
         )
     if arr.shape[1] == 0:
         raise DataError(f"{name} of {where} must have at least one column. Got shape {arr.shape} instead.")
-    out = np.ascontiguousarray(arr, dtype=F32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf and are reported below
+        out = np.ascontiguousarray(arr, dtype=F32)
     check_finite(out, name, where)
     return out
 
@@ -69,7 +70,8 @@ def check_bias(x: Any, n: int, where: str) -> NDArray[np.float32]:
         raise DataTypeError(f"item_bias of {where} must be a numeric 1-D array. Got dtype {arr.dtype} instead.")
     if arr.shape != (n,):
         raise DataError(f"item_bias of {where} must have shape ({n},) (one value per item). Got {arr.shape} instead.")
-    out = np.ascontiguousarray(arr, dtype=F32)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=F32)
     check_finite(out, "item_bias", where)
     return out
 

@@ -37,6 +37,8 @@ SUBSET_EXACT_MAX = 50_000
 #: Rows needing a larger approximate over-fetch (k + excluded items) are answered exactly.
 #: It is also the k limit of faiss GPU indexes (implicit #149).
 MAX_ANN_FETCH = 2048
+#: k-means iterations of IVF training (faiss' default is 25; 10 is enough for list assignment).
+KMEANS_ITER = 10
 #: Bound on n_queries x k_fetch per faiss call.
 FETCH_FLOATS = 1 << 22
 
@@ -67,21 +69,22 @@ def _blas_limit(n: int) -> contextlib.AbstractContextManager[Any]:
 
 def _default_params(kind: str, n: int, base_dim: int) -> dict[str, int]:
     """Defaults that reach recall@10 >= 0.95 on the clustered benchmark (see benchmarks/index.py)."""
-    nlist = int(max(1, min(round(math.sqrt(n)), n // 39 if n >= 39 else 1)))
+    # ~4 sqrt(n) lists of >= 39 items (faiss' k-means minimum); 16 probed lists
+    nlist = int(max(1, min(round(4 * math.sqrt(n)), n // 39)))
     if kind == "ivf":
-        return {"nlist": nlist, "nprobe": max(1, min(nlist, 16)), "train_size": min(n, 100 * nlist), "seed": 0}
+        return {"nlist": nlist, "nprobe": min(nlist, 16), "train_size": min(n, 40 * nlist), "seed": 0}
     if kind == "hnsw":
         return {"M": 32, "ef_construction": 80, "ef_search": 128}
     if kind == "ivfpq":
         pq_m = max(1, math.ceil(base_dim / 4))
         return {
             "nlist": nlist,
-            "nprobe": max(1, min(nlist, 16)),
+            "nprobe": min(nlist, 16),
             "pq_m": pq_m,
             # 2**pq_bits codewords need ~39 training points each; small catalogues get fewer bits
             "pq_bits": int(min(8, max(1, math.floor(math.log2(max(2.0, n / 39)))))),
             "rerank": 10,
-            "train_size": min(n, max(100 * nlist, 65536)),
+            "train_size": min(n, max(40 * nlist, 39 * 256)),
             "seed": 0,
         }
     return {}
@@ -231,8 +234,8 @@ class ItemIndex:
         show_progress : bool, optional
             Progress bar while adding vectors to an approximate index.
         **params
-            ``ivf``: ``nlist`` (default ~sqrt(n_items)), ``nprobe`` (16), ``train_size``
-            (100 * nlist), ``seed`` (0). ``hnsw``: ``M`` (32), ``ef_construction`` (80),
+            ``ivf``: ``nlist`` (default ~4 sqrt(n_items), at most n_items / 39),
+            ``nprobe`` (16), ``train_size`` (40 * nlist), ``seed`` (0). ``hnsw``: ``M`` (32), ``ef_construction`` (80),
             ``ef_search`` (128). ``ivfpq``: those of ``ivf`` plus ``pq_m`` (~dim / 4
             sub-quantizers; vectors are zero-padded to a multiple), ``pq_bits`` (8) and
             ``rerank`` (10: ``rerank * k`` codes are re-scored exactly). With ``auto`` they
@@ -281,6 +284,8 @@ class ItemIndex:
         resolved = _check_params(kind, params, n, base_dim, where)
         ann_dim = _ann_dim(metric, dim, bias is not None, kind, resolved)
         matrix = _search_matrix(V, bias, metric)
+        if np.shares_memory(matrix, np.asarray(item_vectors)):
+            matrix = matrix.copy()  # the caller's array may change later; the index must not
         del V
         self = cls(metric=metric, kind=kind, dim=dim, matrix=matrix, has_bias=bias is not None, params=resolved, threads=threads)
         if kind != "exact":
@@ -306,6 +311,7 @@ class ItemIndex:
             else:
                 index = faiss.IndexIVFPQ(quantizer, ann_dim, p["nlist"], p["pq_m"], p["pq_bits"], faiss.METRIC_L2)
             index.cp.seed = p["seed"]
+            index.cp.niter = KMEANS_ITER
             index.cp.verbose = False
             rng = np.random.default_rng(p["seed"])
             sample = np.sort(rng.choice(n, size=p["train_size"], replace=False))
