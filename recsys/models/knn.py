@@ -16,8 +16,8 @@ Implicit mode (default) scores
   (Sarwar et al. 2001; RecBole's ItemKNN);
 * UserKNN: ``score(u, j) = sum_{v in N_k(u)} sim(u, v) x_vj``.
 
-Explicit mode (``feedback="explicit"``) predicts ratings with mean-centred
-neighbours; :meth:`ItemKNN.predict` / :meth:`UserKNN.predict` return them and
+Explicit mode (``feedback="explicit"``) predicts ratings as a damped bias
+baseline plus the neighbours' mean-centred residuals; :meth:`ItemKNN.predict` / :meth:`UserKNN.predict` return them and
 ``recommend`` ranks by them.
 """
 
@@ -38,6 +38,7 @@ from recsys.models._similarity import (
     idf_of,
     knn_graph,
     mean_length_of,
+    row_ids,
     weight_profiles,
 )
 from recsys.models.base import Recommender, _as_query
@@ -45,6 +46,9 @@ from recsys.models.base import Recommender, _as_query
 Similarity = Literal["cosine", "adjusted_cosine", "pearson"]
 WeightingName = Literal["none", "tfidf", "bm25"]
 Feedback = Literal["implicit", "explicit"]
+
+# Explicit-mode biases are damped means: this many pseudo-ratings at the global mean.
+_DAMPING = 5.0
 
 # Scoring keeps a dense copy of the right-hand matrix up to this many entries (64 MiB).
 _DENSE_CACHE_ENTRIES = 1 << 24
@@ -91,11 +95,26 @@ class _Neighbourhood(Recommender):
             )
 
     def _fit_explicit_stats(self, values: sp.csr_matrix) -> sp.csr_matrix:
-        """User means, rating range and user-centred residuals (explicit mode)."""
-        residuals, means = centre_rows(values)
-        self.user_means_ = means.astype(np.float32)
-        self.rating_range_ = np.array([values.data.min(), values.data.max()], dtype=np.float32)
+        """Baseline ``mean + b_u + b_i`` (damped), rating range and the residuals (explicit mode)."""
+        r = values.data.astype(np.float64)
+        users, items = row_ids(values), values.indices
+        mu = float(r.mean())
+        n_i = np.bincount(items, minlength=values.shape[1])
+        b_i = np.bincount(items, weights=r - mu, minlength=values.shape[1]) / (n_i + _DAMPING)
+        n_u = np.diff(values.indptr)
+        b_u = np.bincount(users, weights=r - mu - b_i[items], minlength=values.shape[0]) / (n_u + _DAMPING)
+        self.global_mean_ = mu
+        self.item_bias_ = b_i.astype(np.float32)
+        self.user_bias_ = b_u.astype(np.float32)
+        self.rating_range_ = np.array([r.min(), r.max()], dtype=np.float32)
+        residuals = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        residuals.data = (r - mu - b_u[users] - b_i[items]).astype(np.float32)
         return residuals
+
+    def _baseline(self, user_bias: NDArray[np.float32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        """``mean + b_u + b_i`` for the given users' biases (rows) and items (columns)."""
+        b_i = self.item_bias_ if item_idx is None else self.item_bias_[item_idx]
+        return (np.float32(self.global_mean_) + user_bias[:, None] + b_i[None, :]).astype(np.float32)
 
     def _predict_from(
         self, num: NDArray[np.float32], den: NDArray[np.float32], base: NDArray[np.float32] | np.float32
@@ -109,10 +128,10 @@ class _Neighbourhood(Recommender):
     def predict(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
         """Predicted ratings of (user, item) pairs (explicit mode only).
 
-        The prediction is the user's mean rating plus the similarity-weighted
-        mean of the mean-centred ratings of the neighbours that apply, clipped
-        to the training rating range; a pair no neighbour applies to gets the
-        user's mean (the baseline).
+        The prediction is the baseline ``mean + b_u + b_i`` (damped user and
+        item biases) plus the similarity-weighted mean of the neighbours'
+        residuals from their own baselines, clipped to the training rating
+        range; a pair no neighbour applies to gets the baseline.
 
         Parameters
         ----------
@@ -149,8 +168,11 @@ class _Neighbourhood(Recommender):
         r = right if item_idx is None else right[:, item_idx]
         return np.asarray((left @ r).toarray(), dtype=np.float32)
 
-    def _history_row(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None) -> tuple[sp.csr_matrix, float]:
-        """A new user's history as a 1 x n_items row (duplicates summed) and its mean rating (explicit mode)."""
+    def _history_row(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, NDArray[np.float32]]:
+        """A new user's history as a 1 x n_items row (duplicates summed), its residual row and
+        its user bias (explicit mode; the row itself and 0 in implicit mode)."""
         if self.feedback == "explicit":
             if ratings is None:
                 raise DataError(f"{type(self).__name__}(feedback='explicit').recommend_history needs ratings")
@@ -161,8 +183,13 @@ class _Neighbourhood(Recommender):
             (vals, (np.zeros(len(item_idx), dtype=np.int32), item_idx)), shape=(1, self.n_items_), dtype=np.float32
         )
         row.sum_duplicates()
-        mean = float(row.data.mean()) if row.nnz else 0.0
-        return row, mean
+        if self.feedback == "implicit":
+            return row, row, np.zeros(1, np.float32)
+        dev = row.data.astype(np.float64) - self.global_mean_ - self.item_bias_[row.indices]
+        bias = dev.sum() / (row.nnz + _DAMPING)
+        residuals = row.copy()
+        residuals.data = (dev - bias).astype(np.float32)
+        return row, residuals, np.array([bias], np.float32)
 
 
 class ItemKNN(_Neighbourhood):
@@ -194,8 +221,9 @@ class ItemKNN(_Neighbourhood):
         items, whose cosine rests on few users.
     feedback : {"implicit", "explicit"}, default "implicit"
         ``explicit`` learns from ratings: similarities on ratings, and
-        ``predict`` gives ``mean_u + sum sim (r_ui - mean_u) / sum |sim|`` over
-        the neighbours of the item the user rated (the user mean when none).
+        ``predict`` gives ``b_uj + sum sim(j, i) (r_ui - b_ui) / sum |sim(j, i)|``
+        over the neighbours ``i`` of ``j`` the user rated, with the baseline
+        ``b_ui = mean + b_u + b_i`` (damped biases); ``b_uj`` alone when none.
     bm25_k1 : float >= 0, default 1.2
     bm25_b : float in [0, 1], default 0.75
         BM25 saturation and length normalisation.
@@ -263,21 +291,20 @@ class ItemKNN(_Neighbourhood):
             return num
         assert self._w_abs is not None
         den = self._product(self.seen_[user_idx], self._w_abs, self._w_abs_dense, item_idx)
-        return self._predict_from(num, den, self.user_means_[user_idx][:, None])
+        return self._predict_from(num, den, self._baseline(self.user_bias_[user_idx], item_idx))
 
     def _score_history(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
-        row, mean = self._history_row(item_idx, ratings)
+        row, residuals, bias = self._history_row(item_idx, ratings)
         if self.feedback == "implicit":
             return self._product(row, self._w, self._w_dense, None)[0]
         assert self._w_abs is not None
         binary = row.copy()
         binary.data[:] = 1.0
-        row.data -= mean
-        num = self._product(row, self._w, self._w_dense, None)
+        num = self._product(residuals, self._w, self._w_dense, None)
         den = self._product(binary, self._w_abs, self._w_abs_dense, None)
-        return self._predict_from(num, den, np.float32(mean))[0]
+        return self._predict_from(num, den, self._baseline(bias, None))[0]
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         # Only the kept neighbours are similar items; the rest can never be returned.
@@ -312,8 +339,9 @@ class UserKNN(_Neighbourhood):
         ``sim = <a, b> / (|a| |b| + shrinkage)``.
     feedback : {"implicit", "explicit"}, default "implicit"
         ``explicit``: similarities on ratings, and ``predict`` gives
-        ``mean_u + sum sim(u, v) (r_vj - mean_v) / sum |sim(u, v)|`` over the
-        neighbours who rated ``j`` (the user mean when none did).
+        ``b_uj + sum sim(u, v) (r_vj - b_vj) / sum |sim(u, v)|`` over the
+        neighbours who rated ``j``, with the baseline ``b_uj = mean + b_u + b_j``
+        (damped biases); ``b_uj`` alone when none did.
     bm25_k1 : float >= 0, default 1.2
     bm25_b : float in [0, 1], default 0.75
 
@@ -409,13 +437,13 @@ class UserKNN(_Neighbourhood):
 
     def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
         nbr_abs = self._n_abs[user_idx] if self.feedback == "explicit" else None
-        base = self.user_means_[user_idx][:, None] if self.feedback == "explicit" else np.float32(0)
-        return self._score_rows(self.neighbours_[user_idx], nbr_abs, np.asarray(base, np.float32), item_idx)
+        base = self._baseline(self.user_bias_[user_idx], item_idx) if self.feedback == "explicit" else np.float32(0)
+        return self._score_rows(self.neighbours_[user_idx], nbr_abs, base, item_idx)
 
     def _score_history(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
-        row, mean = self._history_row(item_idx, ratings)
+        row, _, bias = self._history_row(item_idx, ratings)
         prof = self._profiles(row)
         dots = (prof @ self._profiles_t).toarray()[0]
         norm = float(np.sqrt(prof.multiply(prof).sum()))
@@ -429,4 +457,5 @@ class UserKNN(_Neighbourhood):
             keep = np.sort(keep[order[: self.k]])
         nbr = sp.csr_matrix((sims[keep], keep, [0, len(keep)]), shape=(1, len(sims)), dtype=np.float32)
         nbr_abs = abs(nbr).tocsr() if self.feedback == "explicit" else None
-        return self._score_rows(nbr, nbr_abs, np.float32(mean), None)[0]
+        base = self._baseline(bias, None) if self.feedback == "explicit" else np.float32(0)
+        return self._score_rows(nbr, nbr_abs, base, None)[0]

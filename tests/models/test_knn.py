@@ -189,37 +189,46 @@ def test_itemknn_fold_in_equals_known_user_and_similar_items_lists_neighbours(rn
         assert np.all(np.diff(rows["score"].to_numpy()) <= 0)
 
 
-def test_itemknn_explicit_predictions_worked_by_hand() -> None:
+def ref_baseline(rr: np.ndarray, damping: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    """Dense damped-bias baseline ``mean + b_u + b_i`` and the residuals on rated cells."""
+    mask = rr > 0
+    mu = rr[mask].mean()
+    b_i = np.where(mask, rr - mu, 0).sum(0) / (mask.sum(0) + damping)
+    b_u = np.where(mask, rr - mu - b_i[None, :], 0).sum(1) / (mask.sum(1) + damping)
+    base = mu + b_u[:, None] + b_i[None, :]
+    return base, np.where(mask, rr - base, 0.0)
+
+
+def test_itemknn_explicit_predictions_match_dense_reference() -> None:
     # users x items ratings; 0 = unrated
     r = np.array([[5, 3, 0], [4, 0, 4], [1, 1, 5], [0, 2, 4]], dtype=np.float32)
     data = frame_data(r, ratings=True)
     model = ItemKNN(k=2, weighting="none", shrinkage=0.0, feedback="explicit").fit(data)
     rr = internal_dense(data, r)
-    mask = rr > 0
-    mean_u = rr.sum(1) / mask.sum(1)
-    sims = ref_graph(rr.T, 2)  # cosine of raw rating columns
-    resid = np.where(mask, rr - mean_u[:, None], 0.0)
+    base, resid = ref_baseline(rr)
+    sims = ref_graph(rr.T, 2)  # cosine of raw rating columns; row j: neighbours of item j
     num = resid @ sims.T
-    den = mask.astype(float) @ np.abs(sims).T
-    expected = np.where(den > 0, mean_u[:, None] + num / np.where(den > 0, den, 1), mean_u[:, None])
-    expected = np.clip(expected, 1, 5)
+    den = (rr > 0).astype(float) @ np.abs(sims).T
+    expected = np.clip(np.where(den > 0, base + num / np.where(den > 0, den, 1), base), 1, 5)
     users = np.repeat(data.users.ids, data.n_items)
     items = np.tile(data.items.ids, data.n_users)
     np.testing.assert_allclose(model.predict(users, items), expected.ravel(), rtol=1e-5)
-    # user 0 rated items 0 and 1, each the other's neighbour: prediction for item 1 = 4 + s * (5-4) / s = 5
-    assert model.predict([0], [1])[0] == pytest.approx(5.0)
+    # user 0 rated only items 0 and 1, each the other's sole neighbour: prediction for 1 = base + residual of 0
+    assert model.predict([0], [1])[0] == pytest.approx(base[0, 1] + resid[0, 0], rel=1e-5)
 
 
-def test_explicit_prediction_falls_back_to_the_user_mean_and_is_clipped() -> None:
-    # item 2 is only rated by user 2, who shares nothing with user 0: no neighbour of item 2 rated by 0
+def test_explicit_prediction_falls_back_to_the_baseline_and_is_clipped() -> None:
+    # items 2 and 3 are only rated by user 2, who shares nothing with users 0 and 1
     r = np.array([[5, 4, 0, 0], [4, 5, 0, 0], [0, 0, 1, 2]], dtype=np.float32)
     data = frame_data(r, ratings=True)
+    base, _ = ref_baseline(internal_dense(data, r))
     model = ItemKNN(k=3, weighting="none", feedback="explicit").fit(data)
-    assert model.predict([0], [2])[0] == pytest.approx(4.5)
+    assert model.predict([0], [2])[0] == pytest.approx(base[0, 2], rel=1e-5)
     user = UserKNN(k=3, weighting="none", feedback="explicit").fit(data)
-    assert user.predict([0], [3])[0] == pytest.approx(4.5)
-    # clipping: a neighbour deviation far above the mean cannot push past the max rating
-    assert np.all(model.predict([0, 1, 2], [1, 0, 3]) <= 5.0)
+    assert user.predict([0], [3])[0] == pytest.approx(base[0, 3], rel=1e-5)
+    # clipping to the training range [1, 5]
+    pred = np.concatenate([m.predict(np.repeat([0, 1, 2], 4), np.tile([0, 1, 2, 3], 3)) for m in (model, user)])
+    assert pred.min() >= 1.0 and pred.max() <= 5.0
 
 
 def test_explicit_fold_in_uses_ratings() -> None:
@@ -227,6 +236,15 @@ def test_explicit_fold_in_uses_ratings() -> None:
     model = ItemKNN(k=5, feedback="explicit", similarity="adjusted_cosine").fit(data)
     ids, scores = model.recommend_history([0, 2, 4], ratings=[5, 5, 4], k=3)
     assert len(ids) == 3 and np.all(scores <= 5) and np.all(scores >= 1)
+    # a known user's own history folds in to the same predictions (same biases, same residuals)
+    csr = data.matrix("csr", "rating")
+    hist, rat = data.items.ids[csr.indices[: csr.indptr[1]]], csr.data[: csr.indptr[1]]
+    for m in (model, UserKNN(k=5, feedback="explicit").fit(data)):
+        folded = m._score_history(data.items.to_index(hist), rat.astype(np.float32), None)
+        if isinstance(m, ItemKNN):
+            np.testing.assert_allclose(folded, m._score(np.array([0], np.int32), None)[0], rtol=1e-5)
+        else:
+            assert folded.shape == (data.n_items,) and np.all((folded >= 1) & (folded <= 5))
     with pytest.raises(DataError, match="needs ratings"):
         model.recommend_history([0, 2], k=3)
 
