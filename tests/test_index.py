@@ -186,6 +186,25 @@ def test_property_exact_matches_brute_force(n: int, nq: int, k: int, metric: str
 # -- zero vectors, k beyond the catalogue, exclusion extremes ---------------------------
 
 
+@pytest.mark.parametrize("metric", ["dot", "cosine", "l2"])
+def test_exact_results_do_not_depend_on_the_batch(metric: str, rng: np.random.Generator) -> None:
+    # float32 BLAS gives a query slightly different scores alone than inside a batch;
+    # the exact kind must still return identical ids and scores (RecBole #1556)
+    X = rng.normal(size=(3000, 32)).astype(np.float32)
+    Q = rng.normal(size=(64, 32)).astype(np.float32)
+    seen = sp.random(64, 3000, density=0.01, format="csr", random_state=0)
+    index = ItemIndex.build(X, metric=metric, kind="exact")
+    ids, scores = index.search(Q, 10, exclude=seen)
+    for i in range(64):
+        one_ids, one_scores = index.search(Q[i : i + 1], 10, exclude=seen[i])
+        np.testing.assert_array_equal(one_ids[0], ids[i])
+        np.testing.assert_array_equal(one_scores[0], scores[i])
+    # and the scores are the float64 values rounded once
+    ref = (Q.astype(np.float64) @ X.T.astype(np.float64)) if metric == "dot" else None
+    if ref is not None:
+        np.testing.assert_array_equal(scores, np.take_along_axis(ref, ids, axis=1).astype(np.float32))
+
+
 @pytest.mark.parametrize("kind", ["exact", *APPROX])
 def test_cosine_zero_vectors_score_zero(kind: str, rng: np.random.Generator) -> None:
     V = clustered(rng, 2000, 8)

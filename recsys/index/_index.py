@@ -41,6 +41,11 @@ MAX_ANN_FETCH = 2048
 KMEANS_ITER = 10
 #: Bound on n_queries x k_fetch per faiss call.
 FETCH_FLOATS = 1 << 22
+#: Extra items the exact kind fetches by float32 BLAS before re-scoring in float64. BLAS
+#: results depend on the block shape, so without this a query's top-k could differ
+#: between a batch and a single call (RecBole #1556); float64 re-scoring of k + margin
+#: candidates makes ids and scores independent of the batch.
+RESCORE_MARGIN = 16
 
 # Parameters of each kind; search-time ones can be changed later with set_search_params.
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -477,12 +482,19 @@ class ItemIndex:
                 member[member] = cols[at[member]] == pos[member]
                 pos = at[member]
                 indptr = np.concatenate(([0], np.cumsum(member, dtype=I64)))[indptr]
-        ids, scores = K.exact_topk(Qt, self._matrix, k, excl_indptr=indptr, excl_pos=pos, cols=cols)
+        n_cols = self.n_items if cols is None else cols.size
+        fetch = min(k + RESCORE_MARGIN, max(n_cols, 1))
+        ids, _ = K.exact_topk(Qt, self._matrix, fetch, excl_indptr=indptr, excl_pos=pos, cols=cols)
         if cols is not None and cols.size:
             ids = np.where(ids >= 0, cols[np.maximum(ids, 0)], -1)
-        if self._metric == "l2":  # ranked by the expanded form; report the directly computed distance
-            ids, scores = self._rescore(Qt, ids)
-        return ids, scores
+        # Re-score the candidates one pair at a time in float64 (for l2 also the direct
+        # distance instead of the expanded form): the result no longer depends on the batch.
+        ids, scores = self._rescore(Qt, ids)
+        if ids.shape[1] >= k:
+            return ids[:, :k], scores[:, :k]
+        pad_ids, pad_scores = K.empty_result(ids.shape[0], k)
+        pad_ids[:, : ids.shape[1]], pad_scores[:, : ids.shape[1]] = ids, scores
+        return pad_ids, pad_scores
 
     def _search_pairs(
         self, Qt: NDArray[np.float32], k: int, cand: sp.csr_matrix, excl: sp.csr_matrix | None
@@ -584,13 +596,14 @@ class ItemIndex:
             d = self._dim
 
             def neg_dist(q: NDArray[np.float32], x: NDArray[np.float32]) -> NDArray[np.float32]:
-                diff = q[:, :d] - x[:, :d]
-                return -np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                diff = q[:, :d].astype(np.float64) - x[:, :d]
+                return (-np.sqrt((diff * diff).sum(axis=1))).astype(F32)
 
             return neg_dist
 
+        # float64 row sums rounded once: a pair's score never depends on what else is scored with it
         def inner(q: NDArray[np.float32], x: NDArray[np.float32]) -> NDArray[np.float32]:
-            return np.einsum("ij,ij->i", q, x)
+            return (q.astype(np.float64) * x).sum(axis=1).astype(F32)
 
         return inner
 
