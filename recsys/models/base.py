@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from recsys._utils.params import check_choice, check_int
@@ -285,7 +286,7 @@ class Recommender(ABC):
                         u = block[0]
                         s[0, indices[indptr[u] : indptr[u + 1]]] = -np.inf
                     else:
-                        sub = self.seen_[block]
+                        sub = self._seen_rows(block)
                         s[np.repeat(np.arange(len(block)), np.diff(sub.indptr)), sub.indices] = -np.inf
                 c, v = topk(s, kk)
             else:
@@ -297,6 +298,16 @@ class Recommender(ABC):
             ids[start : start + len(block)] = c
             vals[start : start + len(block)] = v
         return ids, vals
+
+    def _seen_rows(self, uidx: NDArray[np.int32]) -> sp.csr_matrix:
+        """Rows of the seen-item matrix for the given users (one user without a sparse slice)."""
+        if len(uidx) == 1:
+            u = int(uidx[0])
+            a, b = self.seen_.indptr[u], self.seen_.indptr[u + 1]
+            return sp.csr_matrix(
+                (self.seen_.data[a:b], self.seen_.indices[a:b], np.array([0, b - a])), shape=(1, self.n_items_)
+            )
+        return self.seen_[uidx]
 
     def _topk_popular(self, n_rows: int, k: int, allowed: NDArray[np.bool_] | None) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         order = self._popular_order
@@ -478,16 +489,28 @@ class Recommender(ABC):
         r = None if ratings is None else _aligned(ratings, len(hist), "ratings")[keep].astype(np.float32)
         t = None if timestamps is None else _aligned(timestamps, len(hist), "timestamps")[keep]
         idx = idx[keep]
-        s = np.array(self._score_history(idx, r, t), dtype=np.float32, copy=True).reshape(1, -1)
+        c, v = self._topk_history(idx, r, t, k, exclude_seen, self._allowed(candidates, exclude_items))
+        n = int((c >= 0).sum())
+        return self.items_.ids[c[:n]], v[:n]
+
+    def _topk_history(
+        self,
+        item_idx: NDArray[np.int32],
+        ratings: NDArray[np.float32] | None,
+        timestamps: NDArray[Any] | None,
+        k: int,
+        exclude_seen: bool,
+        allowed: NDArray[np.bool_] | None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Top-k internal items and scores (1-D, padded with -1 / -inf) for a folded-in history."""
+        s = np.array(self._score_history(item_idx, ratings, timestamps), dtype=np.float32, copy=True).reshape(1, -1)
         if s.shape[1] != self.n_items_:
             raise RecsysError(f"{type(self).__name__}._score_history returned {s.shape[1]} scores; expected {self.n_items_}")
-        allowed = self._allowed(candidates, exclude_items)
         s[0, self._never if allowed is None else ~allowed] = -np.inf
         if exclude_seen:
-            s[0, idx] = -np.inf
+            s[0, item_idx] = -np.inf
         c, v = topk(s, k)
-        n = int((c[0] >= 0).sum())
-        return self.items_.ids[c[0, :n]], v[0, :n]
+        return c[0], v[0]
 
     def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
         """The ``k`` items most similar to each given item (the item itself excluded).

@@ -216,16 +216,7 @@ class ContentBased(EmbeddingRecommender):
     def _user_vectors(self, user_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         return _unit_rows(np.asarray(self.profile_weights_[user_idx] @ self._item_vectors()))
 
-    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
-        # float64 products, rounded once: a user's scores do not depend on the BLAS kernel that the
-        # block size selects (gemv for one user, gemm for many), so batch and single results are equal.
-        items = self._item_vectors()
-        if item_idx is not None:
-            items = items[item_idx]
-        users = self._user_vectors(user_idx).astype(np.float64)
-        return (users @ items.T.astype(np.float64)).astype(np.float32)
-
-    def _score_history(
+    def _history_vector(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
         users = np.zeros(len(item_idx), dtype=np.int32)
@@ -236,8 +227,7 @@ class ContentBased(EmbeddingRecommender):
             ts = ts.astype("datetime64[ns]").astype(np.int64)
         w = _profile_weights(self.weighting, self.half_life, users, 1, None, ratings, ts)
         items = self._item_vectors()
-        profile = _unit_rows((w.astype(np.float32) @ items[item_idx])[None, :])
-        return (items.astype(np.float64) @ profile[0].astype(np.float64)).astype(np.float32)
+        return _unit_rows((w.astype(np.float32) @ items[item_idx])[None, :])[0]
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         items = self._item_vectors()

@@ -244,7 +244,6 @@ class SVDpp(EmbeddingRecommender):
     # -- scoring --------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        super()._prepare()
         self._user_latent = self._implicit(self.seen_) + self.user_factors_
         k = self.n_factors_
         # float64 vectors: a score then rounds to the same float32 whether it comes
@@ -254,6 +253,7 @@ class SVDpp(EmbeddingRecommender):
         item_vec[:, 1] = self.item_bias_
         item_vec[:, 2:] = self.item_factors_
         self._item_vec = item_vec
+        super()._prepare()
 
     @property
     def n_factors_(self) -> int:
@@ -395,9 +395,9 @@ class SVDpp(EmbeddingRecommender):
             start = stop
         return bias, factors
 
-    def _score_history(
+    def _history_vector(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
-    ) -> NDArray[np.float32]:
+    ) -> NDArray[np.float64]:
         distinct = np.unique(item_idx)
         row = sp.csr_matrix(
             (np.ones(len(distinct), dtype=np.float32), distinct, [0, len(distinct)]), shape=(1, self.n_items_)
@@ -411,8 +411,12 @@ class SVDpp(EmbeddingRecommender):
             bias, factors = self._solve_users(
                 np.array([0, len(item_idx)], dtype=np.int64), item_idx.astype(np.int64), ratings, z
             )
-        user = np.concatenate([[self.global_mean_ + float(bias[0]), 1.0], (factors + z)[0]])
-        return (self._item_vec @ user).astype(np.float32)
+        return np.concatenate([[self.global_mean_ + float(bias[0]), 1.0], (factors + z)[0]])
+
+    def _score_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
+    ) -> NDArray[np.float32]:
+        return (self._item_vec @ self._history_vector(item_idx, ratings, timestamps)).astype(np.float32)
 
     def partial_fit_users(self, data: Interactions) -> SVDpp:
         """Learn new ratings of known users, or new users, keeping every item parameter fixed.
