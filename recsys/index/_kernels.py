@@ -14,6 +14,8 @@ import faiss as _faiss
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys._utils.topk import topk
+
 # Memory bounds: at most this many float32 scores (64 MiB) in one block, and this many
 # items scored against a query block at once (a block of X stays in cache-friendly sizes).
 BLOCK_FLOATS = 1 << 24
@@ -22,6 +24,10 @@ ITEM_BLOCK = 32768
 GATHER_FLOATS = 1 << 23
 # Candidate pairs ranked in one lexsort.
 PAIR_BLOCK = 1 << 22
+# Query blocks with at most this many scores (4 MiB) are selected by numpy, not faiss' heaps:
+# the heaps open an OpenMP region, and right after a threaded OpenBLAS product its threads still
+# spin, so on a 2-core machine one recommend_one waited 4-30 ms for a core (same results either way).
+NUMPY_SELECT_FLOATS = 1 << 20
 
 # faiss' partial type stubs lack most of what is used here.
 faiss: Any = _faiss
@@ -80,6 +86,11 @@ def exact_topk(
         e = min(nq, s + qb)
         m = e - s
         qc = np.ascontiguousarray(Q[s:e])
+        if m * n <= NUMPY_SELECT_FLOATS:
+            out_pos[s:e, :kk], out_sc[s:e, :kk] = _numpy_block_topk(
+                qc, X, kk, ib, excl_indptr[s : e + 1] if excl_indptr is not None else None, excl_pos, cols
+            )
+            continue
         D = np.empty((m, kk), dtype=F32)
         ids = np.empty((m, kk), dtype=I64)
         heap = faiss.float_minheap_array_t()
@@ -112,6 +123,35 @@ def exact_topk(
         out_pos[s:e, :kk] = np.where(ok, n - ids, -1)
         out_sc[s:e, :kk] = np.where(ok, D, -np.inf)
     return out_pos, out_sc
+
+
+def _numpy_block_topk(
+    qc: NDArray[np.float32],
+    X: NDArray[np.float32],
+    kk: int,
+    ib: int,
+    indptr: NDArray[np.int64] | None,
+    excl_pos: NDArray[np.int64] | None,
+    cols: NDArray[np.int64] | None,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """:func:`exact_topk` of one small query block, selected by numpy (no OpenMP region).
+
+    The scores are the same float32 products, item block by item block, as the heap
+    path, and :func:`~recsys._utils.topk.topk` keeps the lower position on ties and
+    never returns -inf: both paths give identical results.
+    """
+    m = qc.shape[0]
+    n = X.shape[0] if cols is None else cols.shape[0]
+    S = np.empty((m, n), dtype=F32)
+    for j in range(0, n, ib):
+        je = min(n, j + ib)
+        xb = X[j:je] if cols is None else X[cols[j:je]]
+        S[:, j:je] = qc @ xb.T
+    if indptr is not None and excl_pos is not None and indptr[-1] > indptr[0]:
+        a, b = int(indptr[0]), int(indptr[-1])
+        rows = np.repeat(np.arange(m, dtype=I64), np.diff(indptr))
+        S[rows, excl_pos[a:b]] = -np.inf
+    return topk(S, kk)
 
 
 def score_pairs(
