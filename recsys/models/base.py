@@ -266,8 +266,9 @@ class Recommender(ABC):
             cand = np.flatnonzero(allowed).astype(np.int32)  # few candidates: score only those
         n_cols = self.n_items_ if cand is None else len(cand)
         kk = min(k, self.n_items_)
-        ids = np.empty((len(uidx), kk), dtype=np.int64)
-        vals = np.empty((len(uidx), kk), dtype=np.float32)
+        # padded: fewer candidates than k leave topk's rows shorter than kk
+        ids = np.full((len(uidx), kk), -1, dtype=np.int64)
+        vals = np.full((len(uidx), kk), -np.inf, dtype=np.float32)
         per_block = max(1, _BLOCK_ENTRIES // max(1, n_cols))
         indptr, indices = self.seen_.indptr, self.seen_.indices
         for start in range(0, len(uidx), per_block):
@@ -295,8 +296,8 @@ class Recommender(ABC):
                     s[seen.nonzero()] = -np.inf
                 c, v = topk(s, kk)
                 c = np.where(c >= 0, cand[np.maximum(c, 0)], -1)
-            ids[start : start + len(block)] = c
-            vals[start : start + len(block)] = v
+            ids[start : start + len(block), : c.shape[1]] = c
+            vals[start : start + len(block), : c.shape[1]] = v
         return ids, vals
 
     def _seen_rows(self, uidx: NDArray[np.int32]) -> sp.csr_matrix:
