@@ -1,0 +1,609 @@
+"""Shared pieces of the subcommands: errors, data options and loading, splits, parameters, measurement."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.data import Interactions
+
+DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-latest-small", "synthetic")
+SPLITS = ("stratified", "temporal", "none")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code ``code`` (2: bad usage, 1: failure)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UsageError(CLIError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code=2)
+
+
+def eprint(*parts: Any) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# -- argument groups -------------------------------------------------------------------
+
+
+def add_data_args(p: argparse.ArgumentParser, *, required: bool = False, split: bool = True) -> None:
+    """``--dataset NAME`` or ``--data FILE`` with column options; and the split options."""
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", metavar="NAME", help=f"a MovieLens release or 'synthetic' ({', '.join(DATASETS)})")
+    g.add_argument("--data", metavar="FILE", help="a CSV/TSV or Parquet file of interactions (one row each)")
+    g.add_argument("--user-col", metavar="COL", help="user id column of --data (default: user)")
+    g.add_argument("--item-col", metavar="COL", help="item id column of --data (default: item)")
+    g.add_argument("--rating-col", metavar="COL", help="rating column of --data (optional)")
+    g.add_argument("--timestamp-col", metavar="COL", help="timestamp column of --data (optional; needed by --split temporal)")
+    g.add_argument("--weight-col", metavar="COL", help="interaction weight column of --data (optional; default 1 each)")
+    g.add_argument("--sep", metavar="CHAR", help="CSV separator of --data (default ',', tab for .tsv)")
+    g.add_argument("--item-features", metavar="FILE", help="CSV/Parquet of item features keyed by the item column (content models)")
+    g.add_argument("--data-dir", metavar="DIR", help="MovieLens directory (default: $RECSYS_DATA_DIR, else ~/.cache/recsys)")
+    g.add_argument("--no-download", action="store_true", default=None, help="fail instead of downloading a missing MovieLens release")
+    g.add_argument(
+        "--synthetic-size",
+        metavar="U,I,N",
+        help="users, items and interactions of --dataset synthetic (default 1000,500,20000)",
+    )
+    if split:
+        s = p.add_argument_group("split")
+        s.add_argument("--split", metavar="KIND", help="stratified (per-user random holdout), temporal (per-user last rows) or none; default stratified")
+        s.add_argument("--ratio", type=float, metavar="R", help="train share of each user's rows for --split stratified (default 0.75)")
+        s.add_argument("--test-fraction", type=float, metavar="F", help="test share of each user's rows for --split temporal (default 0.2)")
+        s.add_argument("--seed", type=int, metavar="N", help="random seed of the split and of seeded models (default 42)")
+
+
+@dataclass
+class DataOptions:
+    dataset: str | None = None
+    data: str | None = None
+    user_col: str = "user"
+    item_col: str = "item"
+    rating_col: str | None = None
+    timestamp_col: str | None = None
+    weight_col: str | None = None
+    sep: str | None = None
+    item_features: str | None = None
+    data_dir: str | None = None
+    download: bool = True
+    synthetic_size: tuple[int, int, int] = (1000, 500, 20000)
+
+
+def parse_size(text: Any) -> tuple[int, int, int]:
+    if isinstance(text, (list, tuple)):
+        parts = list(text)
+    else:
+        parts = str(text).replace("x", ",").split(",")
+    try:
+        u, i, n = (int(str(x).strip()) for x in parts)
+    except ValueError:
+        raise UsageError(f"--synthetic-size must be three integers USERS,ITEMS,INTERACTIONS; got {text!r}") from None
+    if min(u, i, n) < 1:
+        raise UsageError(f"--synthetic-size values must be >= 1; got {text!r}")
+    return u, i, n
+
+
+def data_options(args: argparse.Namespace, config: dict[str, Any] | None = None) -> DataOptions:
+    """Data options from flags, falling back to ``config`` (flags win)."""
+    cfg = config or {}
+
+    def get(name: str, default: Any = None) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else cfg.get(name, default)
+
+    opts = DataOptions(
+        dataset=get("dataset"),
+        data=get("data"),
+        user_col=get("user_col", "user"),
+        item_col=get("item_col", "item"),
+        rating_col=get("rating_col"),
+        timestamp_col=get("timestamp_col"),
+        weight_col=get("weight_col"),
+        sep=get("sep"),
+        item_features=get("item_features"),
+        data_dir=get("data_dir"),
+        download=not bool(get("no_download", False)),
+        synthetic_size=parse_size(get("synthetic_size", "1000,500,20000")),
+    )
+    if opts.dataset is None and opts.data is None:
+        raise UsageError("give --dataset NAME or --data FILE")
+    if opts.dataset is not None and opts.data is not None:
+        raise UsageError("give either --dataset or --data, not both")
+    if opts.dataset is not None and opts.dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {opts.dataset!r}; valid: {', '.join(DATASETS)} (or --data FILE)")
+    return opts
+
+
+# -- loading ----------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedData:
+    name: str
+    source: str
+    interactions: Interactions
+    sha256: str
+    columns: list[str]
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        d = self.interactions
+        return {
+            "name": self.name,
+            "source": self.source,
+            "n_users": int(d.n_users),
+            "n_items": int(d.n_items),
+            "n_interactions": int(d.nnz),
+            "density": float(d.nnz / max(1, d.n_users * d.n_items)),
+            "has_ratings": d.ratings is not None,
+            "has_timestamps": d.timestamps is not None,
+            "item_features": [] if d.item_features is None else [str(c) for c in d.item_features.columns],
+            "user_features": [] if d.user_features is None else [str(c) for c in d.user_features.columns],
+            "ratings_sha256": self.sha256,
+            "hashed_columns": self.columns,
+            "load_seconds": round(self.seconds, 3),
+            **self.info,
+        }
+
+
+def frame_sha256(frame: pd.DataFrame, columns: list[str]) -> str:
+    """SHA-256 of the parsed columns (name, dtype and values, in row order): equal data, equal hash.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"user": [1, 2], "item": ["a", "b"]})
+    >>> frame_sha256(df, ["user", "item"]) == frame_sha256(df.copy(), ["user", "item"])
+    True
+    """
+    h = hashlib.sha256()
+    h.update(f"rows={len(frame)}".encode())
+    for c in columns:
+        col = frame[c]
+        values = col.to_numpy()
+        if values.dtype.kind in "biuf":
+            arr = np.ascontiguousarray(values)
+            h.update(f"|{c}:{arr.dtype.str}|".encode())
+            h.update(arr.tobytes())
+        else:
+            h.update(f"|{c}:str|".encode())
+            h.update("\x1f".join(map(str, values.tolist())).encode("utf-8"))
+    return h.hexdigest()
+
+
+def _read_table(path: str, sep: str | None, what: str) -> pd.DataFrame:
+    import polars as pl
+
+    if not os.path.exists(path):
+        raise CLIError(f"{what} file not found: {path}")
+    lower = path.lower()
+    try:
+        if lower.endswith((".parquet", ".pq")):
+            frame = pl.read_parquet(path)
+        elif lower.endswith((".csv", ".tsv", ".txt", ".csv.gz", ".dat")):
+            frame = pl.read_csv(path, separator=sep or ("\t" if lower.endswith(".tsv") else ","), infer_schema_length=10000)
+        else:
+            raise CLIError(f"cannot tell the format of {path!r}: expected .csv, .tsv or .parquet")
+    except pl.exceptions.PolarsError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CLIError(f"cannot read {what} file {path}: {first}") from None
+    if frame.height == 0:
+        raise CLIError(f"{what} file {path} has no rows")
+    out: dict[str, Any] = {}
+    for name in frame.columns:
+        s = frame.get_column(name)
+        out[name] = s.to_list() if str(s.dtype).startswith(("List", "Array")) else s.to_numpy()
+    return pd.DataFrame(out)
+
+
+def load_data(opts: DataOptions, *, seed: int = 42, quiet: bool = False) -> LoadedData:
+    """Interactions (ratings, timestamps, features where the source has them), with a hash of the parsed rows.
+
+    MovieLens: every rating is an interaction of weight 1 (the rating is kept
+    as ``ratings`` for models that use it).
+    """
+    t0 = time.perf_counter()
+    if opts.dataset == "synthetic":
+        from recsys.datasets import synthetic
+
+        u, i, n = opts.synthetic_size
+        syn = synthetic(n_users=u, n_items=i, n_interactions=n, seed=seed, return_frames=True)
+        cols = ["user", "item", "rating", "timestamp"]
+        return LoadedData(
+            name="synthetic",
+            source=f"recsys.datasets.synthetic(n_users={u}, n_items={i}, n_interactions={n}, seed={seed})",
+            interactions=syn.interactions,
+            sha256=frame_sha256(syn.frame, cols),
+            columns=cols,
+            seconds=time.perf_counter() - t0,
+        )
+    if opts.dataset is not None:
+        from recsys.datasets import load_movielens
+
+        if not quiet:
+            eprint(f"loading MovieLens {opts.dataset} ...")
+        ml = load_movielens(opts.dataset, data_dir=opts.data_dir, download=opts.download)
+        cols = ["user", "item", "rating", "timestamp"]
+        data = ml.interactions()
+        return LoadedData(
+            name=opts.dataset,
+            source=f"MovieLens {opts.dataset} ({ml.path})",
+            interactions=data,
+            sha256=frame_sha256(ml.ratings, cols),
+            columns=cols,
+            seconds=time.perf_counter() - t0,
+            info={"weights": "every rating an interaction of weight 1; ratings kept"},
+        )
+    assert opts.data is not None
+    frame = _read_table(opts.data, opts.sep, "interactions")
+    named = {"--user-col": opts.user_col, "--item-col": opts.item_col, "--rating-col": opts.rating_col,
+             "--timestamp-col": opts.timestamp_col, "--weight-col": opts.weight_col}  # fmt: skip
+    for flag, col in named.items():
+        if col is not None and col not in frame.columns:
+            raise CLIError(
+                f"{opts.data} has no column {col!r} ({flag}); columns: {', '.join(map(str, frame.columns[:12]))}"
+            )
+    item_features = None
+    if opts.item_features is not None:
+        item_features = _read_table(opts.item_features, None, "item features")
+        if opts.item_col not in item_features.columns:
+            raise CLIError(f"{opts.item_features} has no item id column {opts.item_col!r}")
+    cols = [c for c in (opts.user_col, opts.item_col, opts.rating_col, opts.timestamp_col, opts.weight_col) if c]
+    data = Interactions.from_frame(
+        frame,
+        user_col=opts.user_col,
+        item_col=opts.item_col,
+        rating_col=opts.rating_col,
+        timestamp_col=opts.timestamp_col,
+        weight_col=opts.weight_col,
+        item_features=item_features,
+    )
+    return LoadedData(
+        name=os.path.basename(opts.data),
+        source=os.path.abspath(opts.data),
+        interactions=data,
+        sha256=frame_sha256(frame, cols),
+        columns=cols,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+# -- splits -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    kind: str = "stratified"
+    ratio: float = 0.75
+    test_fraction: float = 0.2
+    seed: int = 42
+
+    def describe(self) -> dict[str, Any]:
+        if self.kind == "stratified":
+            return {"split": "stratified", "function": "stratified_split", "ratio": self.ratio, "by": "user", "seed": self.seed}
+        if self.kind == "temporal":
+            return {"split": "temporal", "function": "temporal_split", "test_fraction": self.test_fraction, "by": "user"}
+        return {"split": "none"}
+
+
+def split_options(args: argparse.Namespace, config: dict[str, Any] | None = None, *, default: str = "stratified") -> SplitOptions:
+    cfg = config or {}
+
+    def get(name: str, fallback: Any) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else cfg.get(name, fallback)
+
+    kind = get("split", default)
+    if kind not in SPLITS:
+        raise UsageError(f"unknown split {kind!r}; valid: {', '.join(SPLITS)}")
+    ratio = get("ratio", 0.75)
+    frac = get("test_fraction", 0.2)
+    seed = get("seed", 42)
+    for name, v in (("ratio", ratio), ("test-fraction", frac)):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
+            raise UsageError(f"--{name} must be a number in (0, 1); got {v!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"--seed must be an int >= 0; got {seed!r}")
+    return SplitOptions(kind, float(ratio), float(frac), int(seed))
+
+
+def make_split(data: Interactions, opts: SplitOptions) -> tuple[Interactions, Interactions]:
+    from recsys.split import stratified_split, temporal_split
+
+    if opts.kind == "stratified":
+        return stratified_split(data, ratio=opts.ratio, by="user", seed=opts.seed)
+    if opts.kind == "temporal":
+        if data.timestamps is None:
+            raise CLIError("--split temporal needs timestamps (give --timestamp-col, or use --split stratified)")
+        return temporal_split(data, test_fraction=opts.test_fraction, by="user")
+    raise UsageError("this command needs a train/test split; --split none is not allowed here")
+
+
+def validation_split(train: Interactions, opts: SplitOptions) -> tuple[Interactions, Interactions]:
+    """Validation carved out of train the same way the test split was made (never touching test)."""
+    from recsys.split import temporal_split, train_validation_split
+
+    if opts.kind == "temporal":
+        return temporal_split(train, test_fraction=opts.test_fraction, by="user")
+    return train_validation_split(train, ratio=opts.ratio, by="user", seed=1234)
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON (numbers, true/false/null, lists, quoted strings), else the bare string.
+
+    >>> parse_value("50"), parse_value("0.5"), parse_value("bm25"), parse_value("none"), parse_value("[1,2]")
+    (50, 0.5, 'bm25', None, [1, 2])
+    """
+    t = text.strip()
+    if t.lower() in ("none", "null"):
+        return None
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    try:
+        return json.loads(t)
+    except json.JSONDecodeError:
+        return t
+
+
+def parse_params(items: list[str] | None, flag: str = "--param") -> dict[str, Any]:
+    """``["k=50", "cf.k=20"]`` -> ``{"k": 50, "cf.k": 20}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise UsageError(f"{flag} expects NAME=VALUE; got {item!r}")
+        out[name.strip()] = parse_value(value)
+    return out
+
+
+def parse_list(text: Any, what: str) -> list[str]:
+    if isinstance(text, (list, tuple)):
+        items = [str(x).strip() for x in text]
+    else:
+        items = [x.strip() for x in str(text).split(",")]
+    items = [x for x in items if x]
+    if not items:
+        raise UsageError(f"{what} is empty")
+    return items
+
+
+def parse_ks(value: Any) -> list[int]:
+    raw = value if isinstance(value, (list, tuple)) else [value] if isinstance(value, int) else parse_list(value, "--k")
+    ks: list[int] = []
+    for x in raw:
+        try:
+            k = int(x)
+        except (TypeError, ValueError):
+            raise UsageError(f"--k must be positive integers (e.g. 10 or 5,10,20); got {value!r}") from None
+        if k < 1 or isinstance(x, bool):
+            raise UsageError(f"--k must be positive integers (e.g. 10 or 5,10,20); got {value!r}")
+        if k not in ks:
+            ks.append(k)
+    return ks
+
+
+# -- environment and measurement -----------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, GPU (if any), OS and Python of this machine."""
+    cores = os.cpu_count() or 0
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = cores
+    mem_gib = None
+    try:
+        mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    gpu: str | None = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+        torch_threads = torch.get_num_threads()
+    except ImportError:
+        torch_threads = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "usable_cores": usable,
+        "memory_gib": mem_gib,
+        "gpu": gpu,
+        "torch_threads": torch_threads,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    gpu = m["gpu"] or "no GPU"
+    return f"{m['cpu']}, {m['usable_cores']} cores, {m['memory_gib']} GiB, {gpu}, Python {m['python']}"
+
+
+_VERSIONED = (
+    "recsys", "numpy", "scipy", "pandas", "polars", "torch", "implicit", "faiss-cpu", "tqdm",
+    "gensim", "sentence-transformers", "optuna", "matplotlib", "rich", "scikit-surprise", "cornac",
+)  # fmt: skip
+
+
+def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in _VERSIONED + extra:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    from recsys import __version__
+
+    out["recsys"] = __version__
+    return out
+
+
+def _rss() -> int | None:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _maxrss() -> int:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+class PeakMemory:
+    """Peak resident memory while the block runs: RSS sampled by a thread (Linux), else ru_maxrss.
+
+    ``peak`` is the process's peak RSS in the block, ``above_start`` the part above the RSS at entry.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.start = 0
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            r = _rss()
+            if r is not None and r > self.peak:
+                self.peak = r
+
+    def __enter__(self) -> PeakMemory:
+        r = _rss()
+        self.start = r if r is not None else _maxrss()
+        self.peak = self.start
+        if r is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            r = _rss()
+            self.peak = max(self.peak, r or 0)
+        else:
+            self.peak = max(self.peak, _maxrss())
+
+    @property
+    def above_start(self) -> int:
+        return max(0, self.peak - self.start)
+
+
+def write_json(path: str, payload: Any) -> None:
+    """Strict JSON (no NaN), written atomically."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def clean_json(value: Any) -> Any:
+    """NaN/inf -> None, numpy scalars -> Python, recursively (results must be strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich Console (tables in the terminal; plain text when output is not a terminal)."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    # a terminal gets its own width; a file or pipe gets room for the whole table
+    width = None if stream.isatty() else 200
+    return Console(file=stream, highlight=False, soft_wrap=False, width=width)
+
+
+# -- models by CLI name -----------------------------------------------------------------------
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    from recsys.cli._registry import MODELS
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", required=True, metavar="NAME", help=f"one of {', '.join(MODELS)}")
+    g.add_argument("--param", action="append", metavar="NAME=VALUE", help="a hyper-parameter, e.g. k=100 or cf.k=50 (repeatable)")
+
+
+def build_model(name: str, params: dict[str, Any], n_items: int) -> Any:
+    """The registry model ``name`` with ``params`` applied; one-line errors when it cannot be built."""
+    from recsys.cli import _registry
+    from recsys.tuning import apply_params
+
+    if name not in _registry.MODELS:
+        raise UsageError(f"unknown model {name!r}; valid: {', '.join(_registry.MODELS)}")
+    try:
+        model = _registry.build(name, n_items=n_items)
+    except _registry.Skip as e:
+        raise CLIError(f"{name} is not available here: {e}") from None
+    if params:
+        model = type(model).from_config(apply_params(model.get_config(), params))
+    return model
+
+
+def ids_for(tokens: list[str], idmap: Any) -> list[Any]:
+    """Command-line tokens as the id type of a model's id map (ints for int ids, else str)."""
+    kind = idmap.ids.dtype.kind
+    out: list[Any] = []
+    for t in tokens:
+        if kind in "iu":
+            try:
+                out.append(int(t))
+            except ValueError:
+                raise CLIError(f"the model's ids are integers; got {t!r}") from None
+        elif kind == "O":
+            try:
+                as_int = int(t)
+            except ValueError:
+                out.append(t)
+                continue
+            out.append(as_int if as_int in idmap else t)
+        else:
+            out.append(t)
+    return out
