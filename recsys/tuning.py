@@ -525,7 +525,8 @@ def search(
     refit : bool, default True
         Refit the winner on all of ``train`` (``result.model``).
     timeout : float, optional
-        Seconds after which no new trial starts (the running one finishes).
+        Seconds after which no new trial starts (the running one finishes;
+        the first trial always runs).
     path : str or path, optional
         Also write the result as JSON there.
     show_progress : bool, optional
@@ -612,8 +613,8 @@ def search(
         trials.append(Trial(number, dict(params), value, fit_s, ev_s))
         return value
 
-    def out_of_time() -> bool:
-        return timeout is not None and time.perf_counter() - start >= timeout
+    def out_of_time() -> bool:  # the first trial always runs, so there is a result
+        return bool(trials) and timeout is not None and time.perf_counter() - start >= timeout
 
     owner = type(model).__name__
     if method == "optuna":

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
         importlib.import_module(f"recsys.cli.{name}").add_parser(sub, [common])
+    parser.set_defaults(_subparsers=sub.choices)
     return parser
 
 
@@ -60,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
-        args = parser.parse_args(args_list)
+        args, extra = parser.parse_known_args(args_list)
+        if extra:  # reported by the subcommand's parser, so the message names the subcommand
+            owner = args._subparsers.get(args.command, parser) if args.command else parser
+            owner.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:
         return int(e.code) if isinstance(e.code, int) else (0 if e.code is None else 2)
     if args.command is None:

@@ -14,6 +14,7 @@ from typing import Any
 from recsys.cli._common import (
     CLIError,
     PeakMemory,
+    TimedModel,
     UsageError,
     add_data_args,
     clean_json,
@@ -182,42 +183,6 @@ class Options:
         }
 
 
-class _Timed:
-    """Forwards to a model, timing ``recommend`` (the Evaluator calls it once for every test user)."""
-
-    def __init__(self, model: Any, on_recommended: Any, train: Any) -> None:
-        self._model = model
-        self._done = on_recommended
-        self.seconds = 0.0
-        self._predicts = _can_predict(model, train)
-
-    def recommend(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        out = self._model.recommend(*args, **kwargs)
-        self.seconds += time.perf_counter() - t0
-        self._done()
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "predict" and not self._predicts:
-            raise AttributeError(name)  # the Evaluator then notes that rmse/mae were not computed
-        return getattr(self._model, name)
-
-
-def _can_predict(model: Any, train: Any) -> bool:
-    """Whether ``predict`` works (implicit-feedback k-NN has the method but refuses without ratings mode)."""
-    from recsys.errors import NotSupportedError
-
-    predict = getattr(model, "predict", None)
-    if not callable(predict) or train.nnz == 0:
-        return False
-    try:
-        predict(train.users.to_ids(train.user_index[:1]), train.items.to_ids(train.item_index[:1]))
-    except (NotSupportedError, NotImplementedError):
-        return False
-    return True
-
-
 def _one_line(e: BaseException) -> str:
     return " ".join(f"{type(e).__name__}: {e}".split())[:400]
 
@@ -267,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix_str("evaluate")
 
-        timed = _Timed(model, recommended, train)
+        timed = TimedModel(model, train, recommended)
         bar.set_postfix_str("recommend")
         t0 = time.perf_counter()
         with warnings.catch_warnings():

@@ -12,6 +12,7 @@ import numpy as np
 
 from recsys.cli._common import (
     CLIError,
+    TimedModel,
     UsageError,
     add_data_args,
     clean_json,
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         what = type(model).__name__
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = evaluator.evaluate(model, on_unknown="skip")
+            result = evaluator.evaluate(TimedModel(model, train), on_unknown="skip")
     else:
         from recsys.cli._common import _read_table
 
