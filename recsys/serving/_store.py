@@ -1,0 +1,529 @@
+"""Model directories a service watches, publishing new versions atomically, and per-worker hot reload.
+
+Layout of a model root (what ``recsys serve --model ROOT`` points at)::
+
+    ROOT/
+      current -> versions/20240501T120000.000000Z    relative symlink: the version to serve
+      versions/
+        20240430T090000.000000Z/                     one artifact per version (manifest.json,
+        20240501T120000.000000Z/                     state.json, arrays/; see recsys.persistence)
+
+:func:`publish` writes a new version with :func:`~recsys.persistence.save_model`
+(a temporary directory renamed into place), verifies it loads, then swaps
+``current`` with ``rename(2)`` over a temporary symlink, so a reader sees the
+old or the new target and never a missing or half-written one. A plain
+artifact directory (``manifest.json`` at its top) may be served too; it is
+reloaded when it is replaced (``model.save`` over it is atomic as well).
+
+Every worker process owns a :class:`ModelStore` that polls the link target and
+the manifest (``readlink`` + ``stat`` per poll; the manifest is hashed only when
+they change), loads a new version completely (memory-mapped, every file's
+SHA-256 checked) and warms it up BEFORE swapping one reference. Requests take
+that reference once, so requests in flight finish on the old model. A version
+that fails to load or to answer is rejected, logged and reported by
+:attr:`ModelStore.last_error`; the old model keeps serving, and the rejected
+version is not retried until the link or manifest changes again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recsys.errors import ArtifactError, NotSupportedError, ParameterError, RecsysError
+from recsys.serving._ids import IdParser, _as_int
+
+if TYPE_CHECKING:
+    from recsys.models.base import Recommender
+
+logger = logging.getLogger("recsys.serving")
+
+CURRENT = "current"
+VERSIONS = "versions"
+_MANIFEST = "manifest.json"
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+# -- layout -----------------------------------------------------------------------
+
+
+def is_artifact(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is one model artifact (a directory with ``manifest.json``)."""
+    return (Path(path) / _MANIFEST).is_file()
+
+
+def resolve_artifact(source: str | os.PathLike[str]) -> Path:
+    """The artifact directory ``source`` serves now: ``source/current``'s target, or ``source`` itself.
+
+    Raises
+    ------
+    ArtifactError
+        ``source`` is neither a model root with a ``current`` link nor an artifact.
+    """
+    root = Path(source)
+    link = root / CURRENT
+    if os.path.lexists(link):
+        try:
+            return link.resolve(strict=True)
+        except (OSError, RuntimeError) as e:
+            raise ArtifactError(f"{link} cannot be resolved to a model version ({e})") from None
+    if is_artifact(root):
+        return root.absolute()
+    if not root.exists():
+        raise ArtifactError(f"model path {root} does not exist")
+    raise ArtifactError(
+        f"{root} is neither a model artifact (no {_MANIFEST}) nor a model root (no '{CURRENT}' link to "
+        f"'{VERSIONS}/<version>'); create one with recsys.serving.publish(model, {str(root)!r})"
+    )
+
+
+def current_version(root: str | os.PathLike[str]) -> str:
+    """Name of the version ``root/current`` points at (the directory name for a plain artifact)."""
+    return resolve_artifact(root).name
+
+
+def _new_version_name() -> str:
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def _check_version_name(version: str) -> str:
+    if not isinstance(version, str) or not _VERSION_RE.match(version):
+        raise ParameterError(
+            "The 'version' parameter of publish must be 1-128 characters of letters, digits, '.', '_' or '-', "
+            f"not starting with a dot or a dash. Got {version!r} instead."
+        )
+    return version
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def activate(root: str | os.PathLike[str], version: str) -> Path:
+    """Point ``root/current`` at the existing ``root/versions/<version>`` atomically (e.g. a rollback).
+
+    Returns
+    -------
+    pathlib.Path
+        The activated artifact directory.
+    """
+    root = Path(root)
+    target = root / VERSIONS / _check_version_name(version)
+    if not is_artifact(target):
+        raise ArtifactError(f"{target} is not a model artifact; versions present: {sorted(_versions(root))[:10]}")
+    tmp = root / f".{CURRENT}.tmp-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
+    os.symlink(os.path.join(VERSIONS, version), tmp)
+    try:
+        os.replace(tmp, root / CURRENT)  # rename(2) over the old link: atomic for every reader
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(root)
+    return target
+
+
+def _versions(root: Path) -> list[str]:
+    d = root / VERSIONS
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) if d.is_dir() else []
+
+
+def publish(
+    model: Recommender | str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    *,
+    version: str | None = None,
+    keep: int | None = None,
+) -> Path:
+    """Add a model version under ``root`` and make it the one served, atomically.
+
+    The artifact is written to ``root/versions/<version>`` (from a fitted model,
+    or copied from an existing artifact directory), loaded back with every hash
+    checked, and only then is ``root/current`` swapped to it. Services watching
+    ``root`` pick it up within their poll interval.
+
+    Parameters
+    ----------
+    model : Recommender or path
+        A fitted model, or an artifact directory saved earlier.
+    root : path
+        The model root (created when missing).
+    version : str, optional
+        Name of the new version; default a UTC timestamp (sorts by time).
+        An existing version is never overwritten.
+    keep : int, optional
+        Keep at most this many versions (the newest by name, always including
+        the new one); older version directories are deleted. Workers still
+        serving a deleted version keep working (their arrays are mapped).
+
+    Returns
+    -------
+    pathlib.Path
+        The new version's artifact directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recsys.models import Popular
+    >>> from recsys.testing import tiny_interactions
+    >>> root = tempfile.mkdtemp()
+    >>> path = publish(Popular().fit(tiny_interactions()), root, version="v1")
+    >>> current_version(root)
+    'v1'
+    """
+    from recsys.models.base import Recommender
+    from recsys.persistence import load_model, save_model
+
+    root = Path(root)
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise ParameterError(f"The 'keep' parameter of publish must be None or an int >= 1. Got {keep!r} instead.")
+    name = _check_version_name(version) if version is not None else _new_version_name()
+    versions = root / VERSIONS
+    versions.mkdir(parents=True, exist_ok=True)
+    target = versions / name
+    if os.path.lexists(target):
+        raise ArtifactError(f"version {name!r} already exists in {versions}; versions are never overwritten")
+    if isinstance(model, Recommender):
+        save_model(model, target)
+    elif isinstance(model, (str, os.PathLike)):
+        src = Path(model)
+        load_model(src)  # refuse to copy a broken or foreign artifact
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=versions))
+        try:
+            shutil.copytree(src, tmp / "a")
+            os.replace(tmp / "a", target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        raise ParameterError(
+            f"publish expects a fitted Recommender or an artifact directory; got {type(model).__name__}"
+        )
+    try:
+        load_model(target)  # never point `current` at something that does not load
+    except Exception:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    activate(root, name)
+    if keep is not None:
+        for old in _versions(root)[:-keep]:
+            if old != name:
+                shutil.rmtree(versions / old, ignore_errors=True)
+    return target
+
+
+# -- loading one version ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One loaded, verified and warmed-up model version; immutable, swapped as a whole."""
+
+    model: Recommender
+    version: str
+    path: Path
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    loaded_at: float
+    load_seconds: float
+    supports_history: bool
+    supports_similar: bool
+    users: IdParser = field(init=False, repr=False, compare=False)
+    items: IdParser = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "users", IdParser(self.model.users_))
+        object.__setattr__(self, "items", IdParser(self.model.items_))
+
+    def unknown_message(self, what: str, *given: Any) -> str:
+        """Why ids from a request are unknown, with the model's id type when that explains it."""
+        parser = self.users if what == "user" else self.items
+        shown = ", ".join(repr(g) for g in given[:5])
+        head = f"{what} {shown} is" if len(given) == 1 else f"{len(given)} {what}s ({shown}{', ...' if len(given) > 5 else ''}) are"
+        hint = ""
+        if parser.kind == "int" and any(isinstance(g, str) and _as_int(g) is None for g in given):
+            hint = f" ({what} ids of this model are integers)"
+        return f"{head} not in the training data{hint}"
+
+    def metadata(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "class": type(m).__name__,
+            "class_path": self.manifest["model"].get("class"),
+            "params": self.manifest["model"].get("params", {}),
+            "version": self.version,
+            "path": str(self.path),
+            "artifact_sha256": self.manifest_sha256,
+            "created": self.manifest.get("created"),
+            "library_version": self.manifest.get("library_version"),
+            "format_version": self.manifest.get("format_version"),
+            "loaded_at": _iso(self.loaded_at),
+            "load_seconds": round(self.load_seconds, 6),
+            "n_users": len(m.users_),
+            "n_items": int(m.n_items_),
+            "user_id_type": self.users.kind,
+            "item_id_type": self.items.kind,
+            "supports": {"history": self.supports_history, "similar_items": self.supports_similar},
+        }
+
+
+def _iso(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def load_version(path: str | os.PathLike[str]) -> LoadedModel:
+    """Load the artifact at ``path`` (memory-mapped, every hash checked) and warm it up.
+
+    Warming up answers one known user, one history and one similar-items query,
+    which also tells whether the model supports the last two. Anything that
+    fails (a tampered file, an unknown class, a model that raises) raises
+    :class:`~recsys.errors.ArtifactError` naming the artifact.
+    """
+    from recsys.persistence import load_model, read_manifest
+
+    path = Path(path)
+    t0 = time.perf_counter()
+    try:
+        manifest = read_manifest(path)
+        sha = _sha256_file(path / _MANIFEST)
+        model = load_model(path, mmap=True, verify=True)
+    except ArtifactError:
+        raise
+    except (RecsysError, OSError, ValueError) as e:
+        raise ArtifactError(f"cannot load the model artifact {path}: {e}") from None
+    load_s = time.perf_counter() - t0
+    history = similar = True
+    try:
+        if len(model.users_):
+            model.recommend_one(model.users_.ids[0], k=10)
+        if model.n_items_:
+            first = model.items_.ids[:1]
+            try:
+                model.recommend_history(first, k=10)
+            except NotSupportedError:
+                history = False
+            try:
+                model.similar_items(first, k=10)
+            except NotSupportedError:
+                similar = False
+    except Exception as e:  # a model that cannot answer is as broken as a bad file
+        raise ArtifactError(f"the model in {path} loaded but fails to recommend: {type(e).__name__}: {e}") from None
+    return LoadedModel(
+        model=model,
+        version=path.name,
+        path=path,
+        manifest=manifest,
+        manifest_sha256=sha,
+        loaded_at=time.time(),
+        load_seconds=load_s,
+        supports_history=history,
+        supports_similar=similar,
+    )
+
+
+# -- the per-worker store ------------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    """What was last looked at: resolved target and the manifest's identity."""
+
+    path: Path
+    ino: int
+    mtime_ns: int
+    size: int
+
+
+def _identity(source: Path) -> _Seen:
+    target = resolve_artifact(source)
+    st = os.stat(target / _MANIFEST)
+    return _Seen(target, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+@dataclass
+class ReloadError:
+    """A version that was rejected, and why."""
+
+    version: str
+    path: str
+    error: str
+    at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "path": self.path, "error": self.error, "at": _iso(self.at)}
+
+
+@dataclass
+class ModelStore:
+    """The model one worker serves, reloaded when the model root's ``current`` version changes.
+
+    Parameters
+    ----------
+    source : path
+        A model root (``current`` link) or a plain artifact directory.
+    poll_interval : float, default 1.0
+        Seconds between checks by the watcher thread (:meth:`start`); 0 disables polling.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recsys.models import Popular
+    >>> from recsys.testing import tiny_interactions
+    >>> root = tempfile.mkdtemp()
+    >>> _ = publish(Popular().fit(tiny_interactions()), root, version="v1")
+    >>> store = ModelStore(root)
+    >>> store.load_initial().version
+    'v1'
+    >>> _ = publish(Popular(half_life=5.0).fit(tiny_interactions()), root, version="v2")
+    >>> store.check(), store.current.version
+    (True, 'v2')
+    """
+
+    source: Path
+    poll_interval: float = 1.0
+    current: LoadedModel | None = None
+    last_error: ReloadError | None = None
+    reloads: int = 0
+    _seen: _Seen | None = None
+    _rejected: _Seen | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self.source = Path(self.source)
+        if isinstance(self.poll_interval, bool) or not isinstance(self.poll_interval, (int, float)) or self.poll_interval < 0:
+            raise ParameterError(
+                f"The 'poll_interval' parameter of ModelStore must be a float >= 0. Got {self.poll_interval!r} instead."
+            )
+
+    def load_initial(self) -> LoadedModel:
+        """Load the current version; raises :class:`~recsys.errors.ArtifactError` when it is broken."""
+        with self._lock:
+            seen = _identity(self.source)
+            loaded = load_version(seen.path)
+            self.current, self._seen = loaded, seen
+            logger.info(
+                "loaded model %s (%s) from %s in %.3f s", loaded.version, type(loaded.model).__name__, loaded.path, loaded.load_seconds
+            )
+            return loaded
+
+    def check(self) -> bool:
+        """Reload if the served version changed; True when a new model was swapped in.
+
+        Never raises: a broken version is logged, recorded in :attr:`last_error`
+        and skipped until it changes again; the current model stays.
+        """
+        with self._lock:  # one load at a time per worker
+            try:
+                seen = _identity(self.source)
+            except (ArtifactError, OSError) as e:
+                if self._rejected is None:  # report once, not every poll
+                    self._reject(None, str(e))
+                return False
+            if seen == self._seen or seen == self._rejected:
+                return False
+            if self.current is not None and self._seen is not None and seen.path == self._seen.path:
+                try:  # same directory, touched manifest: reload only if the content changed
+                    if _sha256_file(seen.path / _MANIFEST) == self.current.manifest_sha256:
+                        self._seen = seen
+                        return False
+                except OSError:
+                    pass
+            try:
+                loaded = load_version(seen.path)
+            except Exception as e:
+                self._reject(seen, str(e))
+                return False
+            old = self.current
+            self.current = loaded  # the swap: one reference assignment; requests hold their own
+            self._seen, self._rejected, self.last_error = seen, None, None
+            self.reloads += 1
+            logger.info(
+                "reloaded model: %s -> %s (%s) in %.3f s",
+                old.version if old else None,
+                loaded.version,
+                type(loaded.model).__name__,
+                loaded.load_seconds,
+            )
+            return True
+
+    def _reject(self, seen: _Seen | None, message: str) -> None:
+        self._rejected = seen
+        path = str(seen.path) if seen else str(self.source)
+        self.last_error = ReloadError(version=Path(path).name, path=path, error=message, at=time.time())
+        logger.error(
+            "rejected model version %s: %s; still serving %s",
+            path,
+            message,
+            self.current.version if self.current else "nothing",
+        )
+
+    def request_check(self) -> None:
+        """Wake the watcher thread for an immediate check (safe from a signal handler)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        interval = self.poll_interval if self.poll_interval > 0 else None
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.check()
+            except Exception:  # pragma: no cover - check() already catches; keep the watcher alive
+                logger.exception("model watcher failed; it keeps running")
+
+    def start(self) -> None:
+        """Start the watcher thread (daemon) that calls :meth:`check` every ``poll_interval`` s."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="recsys-model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+__all__ = [
+    "CURRENT",
+    "VERSIONS",
+    "LoadedModel",
+    "ModelStore",
+    "ReloadError",
+    "activate",
+    "current_version",
+    "is_artifact",
+    "load_version",
+    "publish",
+    "resolve_artifact",
+]

@@ -1,0 +1,85 @@
+"""recsys.serving.run: checks before any worker starts, options reach uvicorn, and a clear error without the extra."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import recsys.serving as serving
+from recsys.errors import ArtifactError, ParameterError
+from recsys.models import Popular
+from recsys.serving import ENV_CONFIG, ServeConfig, publish
+from recsys.testing import tiny_interactions
+from tests.serving.conftest import REPO
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    publish(Popular().fit(tiny_interactions()), tmp_path / "models", version="v1")
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    monkeypatch.setattr(serving.os, "environ", {k: v for k, v in serving.os.environ.items() if k != ENV_CONFIG})
+    return calls
+
+
+def test_run_passes_options_to_uvicorn_and_workers(root: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
+    serving.run(root, host="127.0.0.1", port=8123, workers=3, max_k=40, on_unknown="popular", poll_interval=0.5)
+    (call,) = uvicorn_calls
+    assert call["app"] == "recsys.serving._app:app_from_env" and call["factory"] is True
+    assert (call["host"], call["port"], call["workers"]) == ("127.0.0.1", 8123, 3)
+    cfg = ServeConfig.from_json(serving.os.environ[ENV_CONFIG])  # what every worker reads
+    assert cfg.model == str(root.absolute()) and cfg.max_k == 40 and cfg.on_unknown == "popular"
+    assert cfg.poll_interval == 0.5
+    assert serving.os.environ["OPENBLAS_NUM_THREADS"] == serving.os.environ.get("OPENBLAS_NUM_THREADS", "1")
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"max_kk": 5}, ParameterError, "no option 'max_kk'; valid options: poll_interval"),
+        ({"max_k": 0}, ParameterError, "'max_k' parameter of recsys.serving must be an int >= 1"),
+        ({"on_unknown": "guess"}, ParameterError, "'on_unknown'"),
+        ({"workers": 0}, ParameterError, "'workers'"),
+        ({"port": 70000}, ParameterError, "'port'"),
+        ({"threads": 0}, ParameterError, "'threads'"),
+    ],
+)
+def test_run_rejects_bad_options(root: Path, uvicorn_calls: list[dict[str, Any]], kwargs: dict[str, Any], error: type, message: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(")):
+        serving.run(root, **kwargs)
+    assert uvicorn_calls == []
+
+
+def test_run_refuses_a_broken_model_before_starting(root: Path, tmp_path: Path, uvicorn_calls: list[dict[str, Any]]) -> None:
+    with pytest.raises(ArtifactError, match="neither a model artifact"):
+        serving.run(tmp_path)
+    f = sorted((root / "versions" / "v1" / "arrays").glob("*.npy"))[0]
+    f.write_bytes(f.read_bytes()[:-1])
+    with pytest.raises(ArtifactError, match="truncated"):
+        serving.run(root)
+    assert uvicorn_calls == []
+
+
+def test_without_the_serve_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['fastapi'] = None; sys.modules['uvicorn'] = None\n"
+        "import recsys, recsys.serving\n"  # importing works without the extra
+        "try:\n"
+        f"    recsys.serving.run({str(tmp_path)!r})\n"
+        "except ImportError as e:\n"
+        "    print('ERR', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "ERR recsys.serving needs fastapi and uvicorn" in out.stdout, out.stderr
+    assert "pip install 'recsys[serve]'" in out.stdout
