@@ -117,7 +117,8 @@ class BertEncoder(TextEncoder):
     ----------
     last_stats : dict
         Of the latest :meth:`encode`: ``texts``, ``cache_hits``, ``encoded`` (texts
-        run through the model) and ``seconds``.
+        run through the model), ``seconds`` and ``device`` (where the model ran;
+        None when every text came from the cache).
 
     Raises
     ------
@@ -153,7 +154,7 @@ class BertEncoder(TextEncoder):
         self.cache = cache
         self.cache_dir = cache_dir
         self.allow_download = allow_download
-        self.last_stats: dict[str, float] = {}
+        self.last_stats: dict[str, Any] = {}
 
     def _validate_params(self) -> None:
         owner = "BertEncoder"
@@ -208,18 +209,32 @@ class BertEncoder(TextEncoder):
         self._source_cache = (key, result)
         return result
 
+    @property
+    def resolved_device(self) -> str:
+        """The device the model runs on: ``device`` if given, else the first GPU when one is visible, else the CPU.
+
+        ``"cuda:0"`` with CUDA, ``"mps"`` on Apple silicon (sentence-transformers'
+        own choice, also used by its ``encode``), otherwise ``"cpu"``.
+        """
+        if self.device is not None:
+            return self.device
+        from sentence_transformers.util import get_device_name
+
+        return str(get_device_name())
+
     def _st(self) -> Any:
         """The loaded SentenceTransformer (loaded once, on first need)."""
+        device = self.resolved_device
         st = vars(self).get("_loaded")
-        if st is not None and st[0] == (self.model, self.device, self.max_length):
+        if st is not None and st[0] == (self.model, device, self.max_length):
             return st[1]
         from sentence_transformers import SentenceTransformer
 
         source, _, _ = self._source()
-        model = SentenceTransformer(source, device=self.device, local_files_only=not self.allow_download)
+        model = SentenceTransformer(source, device=device, local_files_only=not self.allow_download)
         if self.max_length is not None:
             model.max_seq_length = self.max_length
-        self._loaded = ((self.model, self.device, self.max_length), model)
+        self._loaded = ((self.model, device, self.max_length), model)
         return model
 
     def model_key(self) -> str:
@@ -252,6 +267,7 @@ class BertEncoder(TextEncoder):
         unique_texts = [str(t) for t in unique]
         cache = self._cache()
         vectors: NDArray[np.float32] | None = None
+        device: str | None = None
         todo = np.arange(len(unique_texts))
         keys = None
         if cache is not None:
@@ -263,6 +279,7 @@ class BertEncoder(TextEncoder):
             todo = np.flatnonzero(~found)
         if len(todo):
             st = self._st()
+            device = str(st.device)
             chunk = max(self.batch_size * 8, 256)
             with progress_bar(desc="Encoding texts", total=len(todo), show=show_progress) as bar:
                 for s in range(0, len(todo), chunk):
@@ -286,6 +303,7 @@ class BertEncoder(TextEncoder):
             "cache_hits": len(unique_texts) - len(todo),
             "encoded": len(todo),
             "seconds": time.perf_counter() - start,
+            "device": device,
         }
         return vectors[inverse.ravel()]
 

