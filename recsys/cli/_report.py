@@ -56,14 +56,14 @@ def leaderboard(payload: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     key = payload["main_metric"]
     header = ["#", "model", "hyper-parameters", f"NDCG@{k}", "95% CI"]
     header += [f"{h}@{k}" for _, h in ACCURACY] + [f"{h}@{k}" for _, h in BEYOND[:3]]
-    header += ["fit s", "recommend s", "peak MB"]
+    header += ["fit s", "recommend s", "peak +MB"]
     rows = []
     for i, r in enumerate(ok_records(payload), 1):
         m = r["metrics"]
         row = [str(i), r["name"], chosen(r), _f(m.get(key)), _ci(r, key)]
         row += [_f(m.get(f"{name}@{k}")) for name, _ in ACCURACY]
         row += [_f(m.get(f"{name}@{k}"), 3) for name, _ in BEYOND[:3]]
-        row += [_secs(r.get("fit_seconds")), _secs(r.get("recommend_seconds")), _mb(r.get("peak_memory_mb"))]
+        row += [_secs(r.get("fit_seconds")), _secs(r.get("recommend_seconds")), _mb(r.get("peak_memory_above_start_mb"))]
         rows.append(row)
     return header, rows
 
@@ -76,7 +76,7 @@ def print_table(payload: dict[str, Any], con: Any) -> None:
     key = payload["main_metric"]
     d = payload["dataset"]
     table = Table(title=f"{d['name']}: {d['n_users']:,} users x {d['n_items']:,} items; {payload['protocol']['description']}")
-    cols = ["#", "model", "chosen", f"NDCG@{k} (95% CI)", f"P@{k}", f"R@{k}", f"MAP@{k}", f"cov@{k}", f"nov@{k}", "fit s", "rec s", "MB"]
+    cols = ["#", "model", "chosen", f"NDCG@{k} (95% CI)", f"P@{k}", f"R@{k}", f"MAP@{k}", f"cov@{k}", f"nov@{k}", "fit s", "rec s", "+MB"]
     for h in cols:
         table.add_column(h, justify="left" if h in ("model", "chosen") else "right", no_wrap=True)
     for i, r in enumerate(ok_records(payload), 1):
@@ -87,7 +87,7 @@ def print_table(payload: dict[str, Any], con: Any) -> None:
             _f(m.get(key)) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
             _f(m.get(f"precision@{k}")), _f(m.get(f"recall@{k}")), _f(m.get(f"map@{k}")),
             _f(m.get(f"coverage@{k}"), 3), _f(m.get(f"novelty@{k}"), 2),
-            _secs(r.get("fit_seconds")), _secs(r.get("recommend_seconds")), _mb(r.get("peak_memory_mb")),
+            _secs(r.get("fit_seconds")), _secs(r.get("recommend_seconds")), _mb(r.get("peak_memory_above_start_mb")),
         )  # fmt: skip
     con.print(table)
     for r in payload["models"] + payload.get("peers", []):
@@ -136,7 +136,7 @@ def write_markdown(path: str, payload: dict[str, Any], plots: list[str]) -> None
     ]
     header, rows = leaderboard(payload)
     lines += _md_table(header, rows)
-    lines += ["", "Times in seconds: fit on train; recommend = top-k lists for every test user. Peak MB: peak resident memory of the process while the model ran (fit, recommend, evaluate)."]
+    lines += ["", "Times in seconds: fit on train; recommend = top-k lists for every test user. Peak +MB: peak resident memory while the model ran (search, fit, recommend, evaluate) above the process's memory when it started (results.json also has the absolute peak). With a search, every trial's fit time is in the search JSON; models with an on-disk embedding cache (bert, hybrid) fit from that cache after their search."]
     ok = ok_records(payload)
     # every metric at every k
     keys = [key for key in ok[0]["metrics"]] if ok else []

@@ -57,7 +57,7 @@ examples:
 """
 
 DEFAULT_MODELS = "popular,itemknn,userknn,ease,als,bpr,svdpp,doc2vec,bert,hybrid,deepfm,din"
-DEFAULT_PEERS = "implicit-als,implicit-bpr,implicit-bm25,surprise-svd,cornac-bpr,cornac-ease"
+DEFAULT_PEERS = "implicit-als,implicit-bpr,implicit-bm25,implicit-cosine,surprise-svd,cornac-bpr,cornac-ease"
 
 # Keys a --config TOML file may hold: the long flags with '_' for '-', and [params.<model>] tables.
 CONFIG_KEYS = (
@@ -85,7 +85,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     t.add_argument("--tune-timeout", type=float, metavar="SECONDS", help="no new trial of a model starts after this (default 300)")
     c = p.add_argument_group("peers")
     c.add_argument("--compare-peers", action="store_true", default=None, help="also run implicit, Surprise and Cornac (those installed) under the same protocol")
-    c.add_argument("--peers", metavar="LIST", help=f"which peers (default: {DEFAULT_PEERS}; also implicit-cosine)")
+    c.add_argument("--peers", metavar="LIST", help=f"which peers (default: all: {DEFAULT_PEERS})")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", help="directory for results.json, results.md, plots and searches (default: benchmark-results/<dataset>)")
     o.add_argument("--no-plots", action="store_true", default=None, help="do not write PNG plots")
