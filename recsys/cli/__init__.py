@@ -6,8 +6,9 @@ code 2 for bad usage and 1 for failures; ``--debug`` shows the traceback.
 
 Examples
 --------
->>> main(["--version"]) == 0
-True
+>>> main(["--version"])  # doctest: +ELLIPSIS
+recsys ...
+0
 """
 
 from __future__ import annotations
