@@ -50,10 +50,17 @@ def test_numpy_and_heap_selection_agree(
     W = X if cols is None else X[cols]
     S = Q.astype(np.float64) @ W.T.astype(np.float64)
     S[np.repeat(np.arange(9), np.diff(indptr)), pos] = -np.inf
+    monkeypatch.setattr(kernels, "NUMPY_SELECT_FLOATS", 1 << 40)
     for r in range(9):
         order = sorted((i for i in range(n) if np.isfinite(S[r, i])), key=lambda i: (-S[r, i], i))[:30]
         assert a_ids[r, : len(order)].tolist() == order
         assert (a_ids[r, len(order) :] == -1).all()
+        # one query alone takes the einsum product: same positions and scores (integers are exact)
+        one_ids, one_sc = kernels.exact_topk(
+            Q[r : r + 1], X, 30, excl_indptr=indptr[r : r + 2] - indptr[r], excl_pos=pos[indptr[r] : indptr[r + 1]], cols=cols
+        )
+        np.testing.assert_array_equal(one_ids[0], a_ids[r])
+        np.testing.assert_array_equal(one_sc[0], a_sc[r])
 
 
 def test_every_item_excluded_gives_padding(monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator) -> None:

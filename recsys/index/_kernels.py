@@ -136,9 +136,11 @@ def _numpy_block_topk(
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """:func:`exact_topk` of one small query block, selected by numpy (no OpenMP region).
 
-    The scores are the same float32 products, item block by item block, as the heap
-    path, and :func:`~recsys._utils.topk.topk` keeps the lower position on ties and
-    never returns -inf: both paths give identical results.
+    The scores are float32 products item block by item block as in the heap path
+    (one query: numpy's einsum instead of BLAS), and :func:`~recsys._utils.topk.topk`
+    keeps the lower position on ties and never returns -inf, so both paths select
+    the same positions up to float32 rounding, which the caller's float64 re-scoring
+    of ``k + RESCORE_MARGIN`` candidates absorbs.
     """
     m = qc.shape[0]
     n = X.shape[0] if cols is None else cols.shape[0]
@@ -146,7 +148,13 @@ def _numpy_block_topk(
     for j in range(0, n, ib):
         je = min(n, j + ib)
         xb = X[j:je] if cols is None else X[cols[j:je]]
-        S[:, j:je] = qc @ xb.T
+        if m == 1:
+            # One query: numpy's own loop, not BLAS. A threaded OpenBLAS gemv (e.g. 1 x 1024 by
+            # 1682 items) waits for its worker threads, 20 ms p50 when other processes hold the
+            # cores, against 0.4 ms here; the float64 re-scoring absorbs the rounding difference.
+            S[:, j:je] = np.einsum("ij,kj->ik", qc, xb)
+        else:
+            S[:, j:je] = qc @ xb.T
     if indptr is not None and excl_pos is not None and indptr[-1] > indptr[0]:
         a, b = int(indptr[0]), int(indptr[-1])
         rows = np.repeat(np.arange(m, dtype=I64), np.diff(indptr))
