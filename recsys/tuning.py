@@ -229,6 +229,9 @@ class TuningResult:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(self.to_json())
                 f.write("\n")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result is an ordinary file
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -148,7 +148,7 @@ def write_markdown(path: str, payload: dict[str, Any], plots: list[str]) -> None
     for r in payload["models"] + payload.get("peers", []):
         if r["status"] != "ok":
             continue
-        params = ", ".join(f"{k_}={v!r}" for k_, v in (r.get("params") or {}).items() if not isinstance(v, dict))
+        params = _fmt_params(r.get("params") or {})
         t = r.get("tuning")
         search = ""
         if t:
@@ -171,6 +171,19 @@ def write_markdown(path: str, payload: dict[str, Any], plots: list[str]) -> None
     lines += ["", "## Versions", "", ", ".join(f"{n} {v}" for n, v in payload["versions"].items()), ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    """``k=200, encoder=Doc2VecEncoder(vector_size=32, ...)``: nested components shown by class and parameters."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, dict) and "__config__" in v:
+            cfg = v["__config__"]
+            name = str(cfg.get("class", "?")).rsplit(".", 1)[-1]
+            return f"{name}({_fmt_params(cfg.get('params') or {})})"
+        return repr(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in params.items())
 
 
 def write_plots(out: str, payload: dict[str, Any], per_user: dict[str, NDArray[np.float64]]) -> tuple[list[str], str | None]:
