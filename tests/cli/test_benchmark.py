@@ -173,3 +173,19 @@ def test_data_file_with_columns_and_temporal_split(cli, tmp_path, ratings_csv):
     assert p["dataset"]["n_users"] == 40 and p["protocol"]["split"] == "temporal"
     assert p["protocol"]["n_test"] == 40 * 2  # floor(0.2 * 10) per user
     assert _by_name(p)["itemknn"]["metrics"]["ndcg@10"] > _by_name(p)["popular"]["metrics"]["ndcg@10"]
+
+
+def test_parquet_data(cli, tmp_path):
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"u": rng.integers(0, 50, 2000), "i": rng.integers(0, 80, 2000)}).unique(["u", "i"], maintain_order=True)
+    frame.write_parquet(tmp_path / "r.parquet")
+    out = tmp_path / "res"
+    code, _, err = cli("benchmark", "--data", tmp_path / "r.parquet", "--user-col", "u", "--item-col", "i", "--models", "popular,ease",
+                       "--no-plots", "--n-boot", "20", "--out", out)  # fmt: skip
+    assert code == 0, err
+    p = _load(out)
+    assert p["dataset"]["n_interactions"] == frame.height and _by_name(p)["ease"]["status"] == "ok"
+    assert p["dataset"]["hashed_columns"] == ["u", "i"]
