@@ -561,13 +561,12 @@ def console(stderr: bool = False) -> Any:
 
 
 class TimedModel:
-    """Forwards to a model, timing ``recommend``; hides a ``predict`` that refuses to work (so rmse/mae are skipped, not fatal)."""
+    """Forwards to a model, timing ``recommend``."""
 
     def __init__(self, model: Any, train: Any, on_recommended: Any = None) -> None:
         self._model = model
         self._done = on_recommended
         self.seconds = 0.0
-        self._predicts = _can_predict(model, train)
 
     def recommend(self, *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -578,23 +577,7 @@ class TimedModel:
         return out
 
     def __getattr__(self, name: str) -> Any:
-        if name == "predict" and not self._predicts:
-            raise AttributeError(name)  # the Evaluator then notes that rmse/mae were not computed
         return getattr(self._model, name)
-
-
-def _can_predict(model: Any, train: Any) -> bool:
-    """Whether ``predict`` works (implicit-feedback k-NN has the method but refuses without ratings mode)."""
-    from recsys.errors import NotSupportedError
-
-    predict = getattr(model, "predict", None)
-    if not callable(predict) or train.nnz == 0:
-        return False
-    try:
-        predict(train.users.to_ids(train.user_index[:1]), train.items.to_ids(train.item_index[:1]))
-    except (NotSupportedError, NotImplementedError):
-        return False
-    return True
 
 
 # -- models by CLI name -----------------------------------------------------------------------

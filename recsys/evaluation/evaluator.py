@@ -641,7 +641,10 @@ class Evaluator:
                 )
             reason = self._rating_unsupported(obj)
             if rating_wanted and not reason:
-                predictions = self._predict(obj)
+                try:
+                    predictions = self._predict(obj)
+                except NotSupportedError as e:  # e.g. an implicit-feedback k-NN: predict exists but refuses
+                    reason = f"{type(obj).__name__}.predict is not supported: {e}"
         else:
             raise DataTypeError(
                 "evaluate() takes a fitted model with a recommend() method or a DataFrame with user, item "

@@ -238,6 +238,19 @@ def test_rating_metrics_left_out_with_a_note_or_refused_when_requested() -> None
         Evaluator(BA_TRAIN, BA_TEST, k=1, metrics=["rmse"]).evaluate(rated)
 
 
+def test_a_predict_that_refuses_leaves_rating_metrics_out() -> None:
+    class Refuses(FakeModel):
+        def predict(self, users: Any, items: Any) -> np.ndarray:
+            raise NotSupportedError("Refuses predicts only in explicit mode")
+
+    model = Refuses({"u1": ["c"]}, {})
+    res = Evaluator(R_TRAIN, R_TEST, k=1).evaluate(model)
+    assert "rmse" not in res.summary and any("explicit mode" in n for n in res.notes)
+    assert res.summary["precision@1"] == Evaluator(R_TRAIN, R_TEST, k=1).evaluate(FakeModel({"u1": ["c"]})).summary["precision@1"]
+    with pytest.raises(NotSupportedError, match="explicit mode"):
+        Evaluator(R_TRAIN, R_TEST, k=1, metrics=["rmse"]).evaluate(model)
+
+
 def test_bad_predictions_are_errors() -> None:
     class Bad(FakeModel):
         def predict(self, users: Any, items: Any) -> np.ndarray:
