@@ -1,0 +1,420 @@
+"""Vectorised BPR solvers in torch: the fit (mini-batch SGD) and the fixed-side solves behind fold-in.
+
+Why not implicit's BPR: it draws each negative item from the item column of a
+random interaction, i.e. in proportion to popularity, and cannot be told
+otherwise. Popular items are then pushed down and top-N accuracy on
+MovieLens-like data suffers (tuned NDCG@10 0.366 on ML-100K against 0.405 for
+Cornac's uniform negatives). This solver samples negatives uniformly, as in
+Rendle et al. (2009) and Cornac.
+
+Vectors carry the item bias as one more column: a user row is ``[p_u, 1]``
+and an item row ``[q_i, b_i]``, so ``x_ui = user_row · item_row``.
+
+Fit: every epoch visits every (user, positive) interaction once in a random
+order, with one negative drawn uniformly among the items that have
+interactions (pairs whose negative the user has seen are dropped, as Cornac
+does). A mini-batch takes the sum of its per-sample SGD steps (each sample
+steps as in single-sample SGD, all from the same starting point); the learning
+rate decays linearly to zero over the epochs. Regularisation is applied per
+sample to the rows the sample touches (``reg`` on ``p_u``, ``q_i``, ``q_j``,
+``b_i``, ``b_j``), so in expectation a user's objective over one epoch is
+
+    n_u * ( mean_{i in H_u, j not in H_u} -log σ(x_ui - x_uj) + reg/2 |p_u|² )
+
+which is what :func:`solve_users` minimises (up to the factor ``n_u``).
+
+Fixed-side solves minimise that expected objective of one side with the other
+side fixed. It is smooth and strictly convex in the solved vector (for
+``reg > 0``) and minimised by damped Newton steps from zero: the exact Hessian
+of the pairwise logistic loss costs a few matrix products per step, and a
+handful of steps reach the minimum to float precision, where first-order
+methods need hundreds of passes over the (history x negatives) pairs. There
+is no randomness: the negatives are a fixed pool, every warm item when the
+catalogue is small. A row's solution depends on its own history only, not on
+which other rows are solved with it (up to float rounding of padded sums).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from numpy.typing import NDArray
+
+from recsys._utils.progress import progress
+
+# Rows (users or items) solved together in one padded block of a fixed-side solve.
+_SOLVE_BLOCK = 512
+# Float elements of one block's tensors (32 MiB).
+_SOLVE_BUDGET = 1 << 23
+# Newton's method: at most this many iterations; a row stops once its Newton decrement is below the tolerance.
+_NEWTON_ITER = 30
+_NEWTON_TOL = 1e-10
+# Below this Newton decrement a full step is taken without a line search: the quadratic model
+# is then accurate, and float32 objectives cannot resolve the decrease anyway.
+_NEWTON_FULL = 1e-6
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads (None: leave torch's setting), restoring it afterwards."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def fit_bpr(
+    csr: sp.csr_matrix,
+    *,
+    factors: int,
+    learning_rate: float,
+    regularization: float,
+    epochs: int,
+    batch_size: int,
+    init_std: float,
+    seed: int,
+    show_progress: bool | None = False,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Fit BPR on a binary users x items CSR (canonical: sorted indices, no duplicates).
+
+    Returns
+    -------
+    (user_vectors, item_vectors) : float32 arrays of shapes (n_users, factors + 1), (n_items, factors + 1)
+        User rows ``[p_u, 1]``, item rows ``[q_i, b_i]``. Users without
+        interactions get ``[0, 1]`` (they score items by bias); items without
+        interactions get zeros.
+    """
+    n_users, n_items = csr.shape
+    k = factors
+    gen = torch.Generator().manual_seed(seed)
+    U = torch.zeros(n_users, k + 1)
+    U[:, :k] = torch.randn(n_users, k, generator=gen) * init_std
+    U[:, k] = 1.0
+    V = torch.zeros(n_items, k + 1)
+    V[:, :k] = torch.randn(n_items, k, generator=gen) * init_std
+    counts = np.diff(csr.indptr)
+    users = torch.from_numpy(np.repeat(np.arange(n_users, dtype=np.int64), counts))
+    items = torch.from_numpy(csr.indices.astype(np.int64))
+    keys = users * n_items + items  # sorted: the CSR is canonical
+    warm_np = np.flatnonzero(np.bincount(csr.indices, minlength=n_items) > 0).astype(np.int64)
+    warm = torch.from_numpy(warm_np)
+    nnz = len(items)
+    reg = float(regularization)
+    free = torch.ones(k + 1)
+    free[k] = 0.0  # the constant column of the user rows never moves
+    for epoch in progress(range(epochs), desc="BPR epochs", total=epochs, show=show_progress):
+        if nnz == 0 or len(warm_np) < 2:
+            break
+        lr = float(learning_rate) * (1.0 - epoch / epochs)
+        order = torch.randperm(nnz, generator=gen)
+        neg = warm[torch.randint(0, len(warm), (nnz,), generator=gen)]
+        u, i = users[order], items[order]
+        q = u * n_items + neg
+        pos = torch.searchsorted(keys, q).clamp_max_(nnz - 1)
+        ok = keys[pos] != q
+        u, i, j = u[ok], i[ok], neg[ok]
+        decay = lr * reg
+        for start in range(0, len(u), batch_size):
+            ub, ib, jb = u[start : start + batch_size], i[start : start + batch_size], j[start : start + batch_size]
+            Uu = U.index_select(0, ub)
+            Vi = V.index_select(0, ib)
+            Vj = V.index_select(0, jb)
+            d = Vi - Vj
+            # d/dx log σ(x) = σ(-x), x = x_ui - x_uj
+            z = torch.sigmoid(-(Uu * d).sum(1)).mul_(lr).unsqueeze_(1)
+            U.index_add_(0, ub, d.mul_(z).sub_(Uu, alpha=decay).mul_(free))
+            zu = Uu.mul_(z)
+            V.index_add_(0, ib, zu.sub(Vi, alpha=decay))
+            V.index_add_(0, jb, zu.neg_().sub_(Vj, alpha=decay))
+    U[torch.from_numpy(counts == 0), :k] = 0.0
+    cold = torch.ones(n_items, dtype=torch.bool)
+    cold[warm] = False
+    V[cold] = 0.0
+    return np.ascontiguousarray(U.numpy()), np.ascontiguousarray(V.numpy())
+
+
+def _priority(keys: NDArray[np.int64], seed: int) -> NDArray[np.uint64]:
+    """A fixed pseudo-random priority per key (splitmix64 of key and seed)."""
+    with np.errstate(over="ignore"):
+        z = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed * 0x632BE59BD9B4E019 % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))  # type: ignore[no-any-return]
+
+
+def stable_sample(keys: NDArray[np.int64], size: int, seed: int) -> NDArray[np.int64]:
+    """The (at most) ``size`` keys of lowest priority, sorted: adding one key changes at most one member."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) <= size:
+        return np.sort(keys)
+    pick = np.argpartition(_priority(keys, seed), size - 1)[:size]
+    return np.sort(keys[pick])
+
+
+def negative_pool(warm: NDArray[np.int64], size: int, seed: int) -> NDArray[np.int64]:
+    """The fixed negatives of fixed-side solves: every warm item, or a stable sample of ``size`` of them."""
+    return stable_sample(warm, size, seed)
+
+
+def _padded(rows: sp.csr_matrix, order: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Column indices of the given rows padded to the longest (with 0) and the validity mask."""
+    lengths = np.diff(rows.indptr)[order]
+    width = max(1, int(lengths.max(initial=0)))
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    idx = np.zeros((len(order), width), dtype=np.int64)
+    starts = rows.indptr[order]
+    flat = (starts[:, None] + np.arange(width)[None, :])[mask]
+    idx[mask] = rows.indices[flat]
+    return idx, mask
+
+
+def _blocks(widths: NDArray[np.int64], cost: Callable[[int], int]) -> list[tuple[int, int]]:
+    """Split rows sorted by width into consecutive blocks of at most ``_SOLVE_BUDGET`` elements.
+
+    ``cost(w)`` is the number of elements one row of padded width ``w`` needs;
+    a block's width is its last (widest) row's.
+    """
+    out = []
+    start = 0
+    n = len(widths)
+    while start < n:
+        per_row = np.array([cost(int(w)) for w in widths[start : start + _SOLVE_BLOCK]], dtype=np.int64)
+        fits = np.flatnonzero(np.arange(1, len(per_row) + 1) * per_row <= _SOLVE_BUDGET)
+        stop = start + (1 if len(fits) == 0 else int(fits[-1]) + 1)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _newton(
+    loss: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+    grad_hess: Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]],
+    n: int,
+    dim: int,
+    max_iter: int = _NEWTON_ITER,
+) -> torch.Tensor:
+    """Minimise independent smooth convex objectives (one per row) by damped Newton steps from zero.
+
+    ``loss(theta, rows)`` gives the objective of each of the given rows (None:
+    all), ``grad_hess(theta, rows)`` their gradient and Hessian. Steps are halved until the
+    objective decreases (Armijo); a row stops once its Newton decrement is
+    below ``_NEWTON_TOL`` (a full step is always taken below ``_NEWTON_FULL``).
+    """
+    theta = torch.zeros(n, dim)
+    active = torch.ones(n, dtype=torch.bool)
+    eye = torch.eye(dim, dtype=torch.float64)
+    for _ in range(max_iter):
+        idx = torch.nonzero(active).squeeze(1)
+        if len(idx) == 0:
+            break
+        rows = None if len(idx) == n else idx
+        th = theta[idx]
+        g, H = grad_hess(th, rows)
+        g64 = g.double()
+        L, info = torch.linalg.cholesky_ex(H.double() + 1e-9 * eye)
+        step = -torch.cholesky_solve(g64.unsqueeze(2), L).squeeze(2)
+        bad = info > 0  # not positive definite (no regularisation): fall back to the gradient
+        step[bad] = -g64[bad]
+        dec = -(g64 * step).sum(1)  # Newton decrement squared (>= 0)
+        new = th + step.float()
+        if bool((dec > _NEWTON_FULL).any()):
+            f0 = loss(th, rows).double()
+            t = torch.ones(len(idx), dtype=torch.float64)
+            for _ in range(20):
+                f1 = loss(new, rows).double()
+                worse = ~(f1 <= f0 - 1e-4 * t * dec) & (dec > _NEWTON_FULL)
+                if not worse.any():
+                    break
+                t = torch.where(worse, t * 0.5, t)
+                new = torch.where(worse.unsqueeze(1), th + (t.unsqueeze(1) * step).float(), new)
+        theta[idx] = new
+        active[idx] = dec > _NEWTON_TOL
+    return theta
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.softplus(x)
+
+
+def solve_users(
+    rows: sp.csr_matrix,
+    item_vectors: NDArray[np.float32],
+    pool: NDArray[np.int64],
+    *,
+    regularization: float,
+) -> NDArray[np.float32]:
+    """User rows ``[p_u, 1]`` minimising each user's BPR objective with the item rows fixed.
+
+    The objective of a user with history ``H`` (the row's columns) is the mean
+    over ``i`` in ``H`` and ``j`` in ``pool`` outside ``H`` of
+    ``-log σ(x_ui - x_uj)`` plus ``regularization / 2 * |p_u|²``. A user
+    without history (or whose history covers the pool) gets ``[0, 1]``.
+    """
+    n = rows.shape[0]
+    k = item_vectors.shape[1] - 1
+    out = np.zeros((n, k + 1), dtype=np.float32)
+    out[:, k] = 1.0
+    lengths = np.diff(rows.indptr).astype(np.int64)
+    order = np.argsort(lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    M = len(pool)
+    if len(order) == 0 or M == 0:
+        return out
+    V = torch.from_numpy(np.ascontiguousarray(item_vectors, dtype=np.float32))
+    Vn = V[torch.from_numpy(pool)]
+    Vnk, bn = Vn[:, :k].contiguous(), Vn[:, k].contiguous()
+    in_pool = np.full(item_vectors.shape[0], -1, dtype=np.int64)
+    in_pool[pool] = np.arange(M)
+    reg = float(regularization)
+    eye = torch.eye(k)
+    for a, b in _blocks(lengths[order], lambda w: 3 * w * M + M * k + 2 * k * k):
+        sel = order[a:b]
+        P, pmask_np = _padded(rows, sel)
+        # pool items in the user's history are not negatives
+        nmask_np = np.ones((len(sel), M), dtype=bool)
+        hit = in_pool[P]
+        r, c = np.nonzero((hit >= 0) & pmask_np)
+        nmask_np[r, hit[r, c]] = False
+        pm = torch.from_numpy(pmask_np).float()
+        nm = torch.from_numpy(nmask_np).float()
+        denom = (pm.sum(1) * nm.sum(1)).clamp_min(1.0)
+        Vp = V[torch.from_numpy(P)]
+        Vpk, bp = Vp[:, :, :k].contiguous(), Vp[:, :, k]
+
+        def parts(rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+            if rows is None:
+                return Vpk, bp, pm, nm, denom
+            return Vpk[rows], bp[rows], pm[rows], nm[rows], denom[rows]
+
+        def diff(th: torch.Tensor, vp: torch.Tensor, b_: torch.Tensor) -> torch.Tensor:
+            sp_ = torch.bmm(vp, th.unsqueeze(2)).squeeze(2) + b_
+            sn = th @ Vnk.T + bn
+            return sp_.unsqueeze(2) - sn.unsqueeze(1)  # x_ui - x_uj, (n, W, M)
+
+        def loss(th: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+            vp, b_, pm_, nm_, den = parts(rows)
+            pair = _softplus(-diff(th, vp, b_)).mul_(nm_.unsqueeze(1)).sum(2).mul_(pm_).sum(1)
+            return pair / den + 0.5 * reg * (th * th).sum(1)
+
+        def grad_hess(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+            vp, b_, pm_, nm_, den = parts(rows)
+            s = torch.sigmoid(diff(th, vp, b_).neg_()).mul_(nm_.unsqueeze(1)).mul_(pm_.unsqueeze(2))  # σ(-(x_ui - x_uj))
+            g = (s.sum(1) @ Vnk - torch.bmm(s.sum(2).unsqueeze(1), vp).squeeze(1)) / den.unsqueeze(1) + reg * th
+            gam = s.mul_(1.0 - s)  # σ(x)σ(-x) on valid pairs, 0 elsewhere
+            rs, cs = gam.sum(2), gam.sum(1)
+            A = torch.bmm(vp.transpose(1, 2) * rs.unsqueeze(1), vp)
+            B = torch.matmul((Vnk.T.unsqueeze(0) * cs.unsqueeze(1)), Vnk)
+            C = torch.bmm(vp.transpose(1, 2), torch.matmul(gam, Vnk))
+            H = (A + B - C - C.transpose(1, 2)) / den.view(-1, 1, 1) + reg * eye
+            return g, H
+
+        theta = _newton(loss, grad_hess, len(sel), k)
+        theta[(pm.sum(1) * nm.sum(1)) == 0] = 0.0
+        out[sel, :k] = theta.numpy()
+    return out
+
+
+def solve_items(
+    item_users: sp.csr_matrix,
+    user_vectors: NDArray[np.float32],
+    item_vectors: NDArray[np.float32],
+    seen: sp.csr_matrix,
+    pool: NDArray[np.int64],
+    pairs: tuple[NDArray[np.int64], NDArray[np.int64]],
+    negative_weight: float,
+    *,
+    regularization: float,
+) -> NDArray[np.float32]:
+    """Item rows ``[q_i, b_i]`` minimising each item's expected BPR objective with everything else fixed.
+
+    In one epoch of the fit an item is the positive of each of its ``n_i``
+    users once (against a uniform negative ``j``) and the negative of about
+    ``m = negative_weight`` (interactions / warm items) random interactions
+    ``(w, l)``; each appearance adds ``reg/2 |[q_i, b_i]|²``. The solved
+    objective is that expectation divided by ``n_i + m``::
+
+        ( sum_{u in U_i} mean_{j in pool, j not in H_u} -log σ(x_ui - x_uj)
+          + m * mean_{(w, l) in pairs, w not in U_i} -log σ(x_wl - x_wi) ) / (n_i + m)
+        + reg/2 |[q_i, b_i]|²
+
+    ``item_users`` (n_solve x n_users) holds each solved item's users,
+    ``seen`` (users x items) the histories, ``pairs`` a fixed sample of
+    training interactions (users, items). An item without users gets zeros.
+    """
+    n = item_users.shape[0]
+    d = user_vectors.shape[1]
+    out = np.zeros((n, d), dtype=np.float32)
+    lengths = np.diff(item_users.indptr).astype(np.int64)
+    order = np.argsort(lengths, kind="stable")
+    order = order[lengths[order] > 0]
+    if len(order) == 0:
+        return out
+    U = torch.from_numpy(np.ascontiguousarray(user_vectors, dtype=np.float32))
+    Vn = torch.from_numpy(np.ascontiguousarray(item_vectors[pool], dtype=np.float32))
+    M = len(pool)
+    pw, pl = pairs
+    Wp = U[torch.from_numpy(pw)]  # (P, d)
+    s_pairs = (Wp * torch.from_numpy(np.ascontiguousarray(item_vectors[pl], dtype=np.float32))).sum(1)
+    m = float(negative_weight)
+    reg = float(regularization)
+    eye = torch.eye(d)
+    seen_pool = seen[:, pool].tocsr()
+    for a, b in _blocks(lengths[order], lambda w: 4 * w * M + 3 * len(pw) + d * d * (w + 2)):
+        sel = order[a:b]
+        P, umask_np = _padded(item_users, sel)
+        # for each (item, user slot), the pool items that user has seen are not negatives
+        nmask_np = np.zeros((len(sel), P.shape[1], M), dtype=bool)
+        flat_users = P[umask_np]
+        sub = seen_pool[flat_users]
+        block = np.ones((len(flat_users), M), dtype=bool)
+        block[np.repeat(np.arange(len(flat_users)), np.diff(sub.indptr)), sub.indices] = False
+        nmask_np[umask_np] = block
+        nm = torch.from_numpy(nmask_np).float()
+        cnt = nm.sum(2)
+        w_slot = torch.where(cnt > 0, 1.0 / cnt.clamp_min(1.0), 0.0)  # mean over each user's negatives
+        Ub = U[torch.from_numpy(P)]  # (n, W, d)
+        S = torch.matmul(Ub, Vn.T)  # x_uj, fixed
+        # pair users who are users of the item are not negatives for it
+        hit = item_users[sel].tocsr()[:, pw].tocoo()
+        pm_np = np.ones((len(sel), len(pw)), dtype=bool)
+        pm_np[hit.row, hit.col] = False
+        pm = torch.from_numpy(pm_np).float()
+        w_pair = m / pm.sum(1).clamp_min(1.0)
+        n_i = torch.from_numpy(umask_np.sum(1).astype(np.float32))
+        scale = 1.0 / (n_i + m)
+
+        def parts(rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+            if rows is None:
+                return Ub, S, nm, w_slot, pm, w_pair, scale
+            return Ub[rows], S[rows], nm[rows], w_slot[rows], pm[rows], w_pair[rows], scale[rows]
+
+        def loss(th: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+            ub, s_, nm_, ws, pm_, wp, sc = parts(rows)
+            xp = torch.bmm(ub, th.unsqueeze(2)) - s_  # x_ui - x_uj per user slot and pool item
+            xn = s_pairs.unsqueeze(0) - th @ Wp.T  # x_wl - x_wi per pair
+            lp = (_softplus(-xp) * nm_).sum(2).mul_(ws).sum(1)
+            ln = (_softplus(-xn) * pm_).sum(1) * wp
+            return (lp + ln) * sc + 0.5 * reg * (th * th).sum(1)
+
+        def grad_hess(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+            ub, s_, nm_, ws, pm_, wp, sc = parts(rows)
+            xp = torch.bmm(ub, th.unsqueeze(2)) - s_
+            xn = s_pairs.unsqueeze(0) - th @ Wp.T
+            sp_ = torch.sigmoid(-xp).mul_(nm_)
+            sn = torch.sigmoid(-xn).mul_(pm_)
+            cp = sp_.sum(2) * ws  # (n, W)
+            g = -torch.bmm(cp.unsqueeze(1), ub).squeeze(1) + (sn @ Wp) * wp.unsqueeze(1)
+            hp = sp_.mul_(1.0 - sp_).sum(2) * ws
+            hn = sn * (1.0 - sn) * wp.unsqueeze(1)
+            H = torch.bmm(ub.transpose(1, 2) * hp.unsqueeze(1), ub) + torch.matmul(Wp.T.unsqueeze(0) * hn.unsqueeze(1), Wp)
+            return g * sc.unsqueeze(1) + reg * th, H * sc.view(-1, 1, 1) + reg * eye
+
+        out[sel] = _newton(loss, grad_hess, len(sel), d).numpy()
+    return out
