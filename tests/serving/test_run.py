@@ -83,3 +83,32 @@ def test_without_the_serve_extra(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "ERR recsys.serving needs fastapi and uvicorn" in out.stdout, out.stderr
     assert "pip install 'recsys[serve]'" in out.stdout
+
+
+def test_multi_worker_listener_gets_tcp_nodelay(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvicorn's supervisor binds with proto=0, so asyncio skips TCP_NODELAY on accepted sockets and every
+    # keep-alive answer waited ~40 ms for a delayed ACK; run() sets it on the listener, which Linux copies
+    import socket
+
+    import uvicorn
+
+    seen: dict[str, int] = {}
+
+    def fake_run(app: str, **kw: Any) -> None:
+        sock = uvicorn.Config(app, host="127.0.0.1", port=0).bind_socket()
+        sock.listen()
+        with sock, socket.create_connection(sock.getsockname()):
+            accepted, _ = sock.accept()
+            with accepted:
+                seen["nodelay"] = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(serving.os, "environ", dict(serving.os.environ))
+    serving.run(root, workers=2)
+    assert seen["nodelay"] == 1
+    sock = uvicorn.Config("a:b", host="127.0.0.1", port=0).bind_socket()  # restored afterwards
+    sock.listen()
+    with sock, socket.create_connection(sock.getsockname()):
+        accepted, _ = sock.accept()
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
