@@ -20,7 +20,7 @@ from recsys.models.svdpp import SVDpp, _Trainer
 from recsys.split import stratified_split
 from recsys.testing import tiny_interactions
 
-FAST = dict(n_factors=4, n_epochs=5, num_threads=1, show_progress=False)
+FAST = dict(n_factors=4, n_epochs=5, show_progress=False)
 
 
 def _ratings(rng: np.random.Generator, n_users: int = 6, n_items: int = 5, n: int = 18) -> Interactions:
@@ -79,7 +79,7 @@ def test_one_epoch_matches_autograd_gradient_and_the_documented_steps(rng: np.ra
     nu, ni = data.n_users, data.n_items
     user0 = torch.from_numpy(rng.normal(0, 0.3, (nu, 1 + k)).astype(np.float32))
     item0 = torch.from_numpy(rng.normal(0, 0.3, (ni, 1 + 2 * k)).astype(np.float32))
-    out = _Trainer(model, users, items, r, nu, ni).run(initial=(user0.clone(), item0.clone()))
+    out = _Trainer(model, users, items, r, nu, ni).run(initial=(user0.numpy().copy(), item0.numpy().copy()))
 
     # independent loss: per-rating loops, autograd for the gradient
     bu = user0[:, 0].double().requires_grad_()
@@ -143,7 +143,7 @@ def test_heavy_users_stay_finite_with_a_large_user_rate() -> None:
     light = pd.DataFrame({"user": 1 + rng.integers(0, 50, 2000), "item": rng.integers(0, 3000, 2000), "rating": 4.0})
     df = pd.concat([heavy, light]).drop_duplicates(["user", "item"])
     data = Interactions.from_frame(df, rating_col="rating")
-    m = SVDpp(n_epochs=5, lr_user=0.5, reg_bias=0.0, num_threads=1, show_progress=False).fit(data)
+    m = SVDpp(n_epochs=5, lr_user=0.5, reg_bias=0.0, show_progress=False).fit(data)
     assert np.isfinite(m.user_factors_).all() and np.isfinite(m.item_factors_).all()
     # the heavy user's bias approaches the mean of its ratings relative to the items
     assert abs(m.user_bias_[0] - (heavy.rating.mean() - m.global_mean_)) < 0.3
@@ -152,7 +152,7 @@ def test_heavy_users_stay_finite_with_a_large_user_rate() -> None:
 def test_learns_better_than_the_global_mean_on_synthetic_data() -> None:
     data = synthetic(n_users=400, n_items=200, n_interactions=12_000, seed=3)
     train, test = stratified_split(data, 0.8, seed=1)
-    model = SVDpp(n_epochs=10, num_threads=1, show_progress=False).fit(train)
+    model = SVDpp(n_epochs=10, show_progress=False).fit(train)
     f = test.to_frame()
     pred = model.predict(f["user"], f["item"])
     rmse = float(np.sqrt(np.mean((pred - f["rating"].to_numpy()) ** 2)))
@@ -171,14 +171,8 @@ def test_same_seed_same_model_other_seed_differs() -> None:
     assert not np.array_equal(a.item_factors_, c.item_factors_)
 
 
-def test_num_threads_is_restored_after_fit() -> None:
-    before = torch.get_num_threads()
-    SVDpp(**FAST).fit(tiny_interactions())
-    assert torch.get_num_threads() == before
-
-
 def test_progress_bar_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    SVDpp(n_factors=2, n_epochs=2, num_threads=1, show_progress=True).fit(tiny_interactions())
+    SVDpp(n_factors=2, n_epochs=2, show_progress=True).fit(tiny_interactions())
     assert "SVDpp" in capsys.readouterr().err
 
 
@@ -200,16 +194,21 @@ def test_scores_follow_the_svdpp_formula_and_predict_clips_them() -> None:
 
 
 def test_predict_clips_to_the_training_range() -> None:
-    """Ratings 4-5 only: the raw prediction of a liked item can exceed 5; predict never does."""
+    """Ratings 4-5 only; item biases pushed out of range after fit: predict clips, score does not."""
     df = pd.DataFrame({"user": np.repeat(np.arange(30), 10), "item": np.tile(np.arange(10), 30)})
     df["rating"] = np.where(df["item"] < 5, 5.0, 4.0)
     df = df.sample(frac=0.7, random_state=0)
     data = Interactions.from_frame(df, rating_col="rating")
-    model = SVDpp(n_epochs=20, num_threads=1, show_progress=False).fit(data)
+    model = SVDpp(n_epochs=20, show_progress=False).fit(data)
+    assert model.rating_range_ == [4.0, 5.0]
+    model.item_bias_[data.items.index_of(0)] += 3.0
+    model.item_bias_[data.items.index_of(9)] -= 3.0
+    model._prepare()
     u, i = np.repeat(np.arange(30), 10), np.tile(np.arange(10), 30)
     raw, pred = model.score(u, i), model.predict(u, i)
-    assert raw.max() > 5.0 or raw.min() < 4.0  # something to clip
+    assert raw[i == 0].min() > 5.0 and raw[i == 9].max() < 4.0
     np.testing.assert_array_equal(pred, np.clip(raw, 4.0, 5.0))
+    assert (pred[i == 0] == 5.0).all() and (pred[i == 9] == 4.0).all()
 
 
 def test_unknown_users_and_items_get_the_mean_plus_known_biases() -> None:
@@ -387,7 +386,6 @@ def _fitted_tiny() -> SVDpp:
         ({"init_std": -1.0}, "'init_std' parameter of SVDpp"),
         ({"batch_size": 0}, "'batch_size' parameter of SVDpp must be an int >= 1"),
         ({"seed": -1}, "'seed' parameter of SVDpp"),
-        ({"num_threads": 0}, "'num_threads' parameter of SVDpp must be an int >= 1"),
     ],
 )
 def test_bad_parameters_are_named(params: dict[str, object], match: str) -> None:
