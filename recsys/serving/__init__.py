@@ -148,6 +148,7 @@ def run(
         :class:`ServeConfig` options: ``poll_interval`` (1.0 s), ``on_unknown``
         ("error"; "popular" answers unknown users with popular items),
         ``max_k`` (1000), ``max_history`` (1000), ``max_batch`` (1000),
+        ``max_batch_entries`` (users x k, 100000),
         ``max_ids`` (10000), ``max_body_bytes`` (1 MiB), ``threads`` (1 BLAS /
         OpenMP thread per worker), ``log_level`` ("info"), ``access_log``
         (False), ``timeout_keep_alive`` (5 s).

@@ -458,6 +458,13 @@ def create_app(model: str | os.PathLike[str] | ModelStore, **options: Any) -> Fa
         loaded = current()
         req: Any = body
         _check_len(req.users, "users", cfg.max_batch, "max_batch")
+        if len(req.users) * req.k > cfg.max_batch_entries:
+            raise ApiError(
+                413,
+                "batch_too_large",
+                f"{len(req.users)} users x k={req.k} asks for {len(req.users) * req.k} recommendations; this service "
+                f"answers at most {cfg.max_batch_entries} per batch (max_batch_entries): split the batch or lower k",
+            )
         _check_len(req.items, "items", cfg.max_ids, "max_ids")
         _check_len(req.exclude_items, "exclude_items", cfg.max_ids, "max_ids")
         mode = req.on_unknown or cfg.on_unknown
@@ -542,6 +549,7 @@ def create_app(model: str | os.PathLike[str] | ModelStore, **options: Any) -> Fa
                 "max_k": cfg.max_k,
                 "max_history": cfg.max_history,
                 "max_batch": cfg.max_batch,
+                "max_batch_entries": cfg.max_batch_entries,
                 "max_ids": cfg.max_ids,
                 "max_body_bytes": cfg.max_body_bytes,
             },

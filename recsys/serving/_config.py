@@ -37,6 +37,8 @@ class ServeConfig:
         Longest item history accepted by POST /recommend (longer: 413).
     max_batch : int, default 1000
         Most users in one POST /recommend/batch (more: 413).
+    max_batch_entries : int, default 100000
+        Most recommendations in one batch answer, users x k (more: 413).
     max_ids : int, default 10000
         Longest ``items`` / ``exclude_items`` / ``candidates`` list.
     max_body_bytes : int, default 1 MiB
@@ -58,6 +60,7 @@ class ServeConfig:
     max_k: int = 1000
     max_history: int = 1000
     max_batch: int = 1000
+    max_batch_entries: int = 100_000
     max_ids: int = 10_000
     max_body_bytes: int = 1 << 20
     threads: int | None = 1
@@ -71,7 +74,7 @@ class ServeConfig:
         object.__setattr__(self, "model", str(Path(self.model).absolute()))
         check_float(_OWNER, "poll_interval", self.poll_interval, low=0.0)
         check_choice(_OWNER, "on_unknown", self.on_unknown, ("error", "skip", "popular"))
-        for name in ("max_k", "max_history", "max_batch", "max_ids", "max_body_bytes", "timeout_keep_alive"):
+        for name in ("max_k", "max_history", "max_batch", "max_batch_entries", "max_ids", "max_body_bytes", "timeout_keep_alive"):
             check_int(_OWNER, name, getattr(self, name), low=1)
         if self.threads is not None:
             check_int(_OWNER, "threads", self.threads, low=1)
@@ -88,7 +91,7 @@ class ServeConfig:
         >>> ServeConfig.from_options("m", max_kk=5)
         Traceback (most recent call last):
         ...
-        recsys.errors.ParameterError: recsys.serving has no option 'max_kk'; valid options: poll_interval, on_unknown, max_k, max_history, max_batch, max_ids, max_body_bytes, threads, log_level, access_log, timeout_keep_alive
+        recsys.errors.ParameterError: recsys.serving has no option 'max_kk'; valid options: poll_interval, on_unknown, max_k, max_history, max_batch, max_batch_entries, max_ids, max_body_bytes, threads, log_level, access_log, timeout_keep_alive
         """
         valid = [f.name for f in fields(cls) if f.name != "model"]
         for name in options:

@@ -126,7 +126,7 @@ def activate(root: str | os.PathLike[str], version: str) -> Path:
     root = Path(root)
     target = root / VERSIONS / _check_version_name(version)
     if not is_artifact(target):
-        raise ArtifactError(f"{target} is not a model artifact; versions present: {sorted(_versions(root))[:10]}")
+        raise ArtifactError(f"{target} is not a model artifact; versions present: {_versions(root)[-10:]}")
     tmp = root / f".{CURRENT}.tmp-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
     os.symlink(os.path.join(VERSIONS, version), tmp)
     try:
@@ -140,8 +140,12 @@ def activate(root: str | os.PathLike[str], version: str) -> Path:
 
 
 def _versions(root: Path) -> list[str]:
+    """Version names, oldest first (by the directory's modification time, then name)."""
     d = root / VERSIONS
-    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) if d.is_dir() else []
+    if not d.is_dir():
+        return []
+    dirs = [p for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return [p.name for p in sorted(dirs, key=lambda p: (p.stat().st_mtime_ns, p.name))]
 
 
 def publish(
@@ -168,8 +172,8 @@ def publish(
         Name of the new version; default a UTC timestamp (sorts by time).
         An existing version is never overwritten.
     keep : int, optional
-        Keep at most this many versions (the newest by name, always including
-        the new one); older version directories are deleted. Workers still
+        Keep at most this many versions (the most recently written, always
+        including the new one); older version directories are deleted. Workers still
         serving a deleted version keep working (their arrays are mapped).
 
     Returns

@@ -39,7 +39,7 @@ def knn_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def srv(knn_root: Path) -> Iterator[ThreadServer]:
-    with ThreadServer(knn_root, max_k=50, max_history=20, max_batch=5, max_ids=30, max_body_bytes=4000) as s:
+    with ThreadServer(knn_root, max_k=50, max_history=20, max_batch=5, max_batch_entries=60, max_ids=30, max_body_bytes=4000) as s:
         yield s
 
 
@@ -218,6 +218,9 @@ def test_malformed_and_oversized_bodies(client: Any) -> None:
     assert r.status_code == 413
     r = client.post("/recommend/batch", json={"users": [1, 2, 3, 4, 5, 6]})
     assert r.status_code == 413 and "at most 5 (max_batch)" in r.json()["detail"]
+    r = client.post("/recommend/batch", json={"users": [1, 2, 3], "k": 21})
+    assert r.status_code == 413 and "3 users x k=21 asks for 63" in r.json()["detail"]
+    assert client.post("/recommend/batch", json={"users": [1, 2, 3], "k": 20}).status_code == 200
     r = client.post("/recommend/batch", json={"users": [1, 1]})
     assert r.status_code == 422 and "must not repeat" in r.json()["detail"]
     r = client.post("/recommend/batch", json={"users": [1, 998, 999]})
