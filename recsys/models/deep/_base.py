@@ -1,0 +1,336 @@
+"""What DeepFM and DIN share: labels, negatives, validation, the trainer, inference and persistence."""
+
+from __future__ import annotations
+
+import copy
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from recsys._utils.params import check_choice, check_float, check_int
+from recsys.data import Interactions
+from recsys.data._validation import check_timestamps
+from recsys.errors import DataError, ParameterError
+from recsys.models.base import Recommender, _as_query
+from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
+from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
+from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, torch_threads
+
+# Pairs per inference forward pass (DIN divides it by the history length).
+_INFER_PAIRS = 16384
+_TABLES = ("user_cat", "item_cat", "user_multi", "item_multi", "user_num", "item_num")
+
+
+class _Source:
+    """Epoch rows: fixed labelled rows, or positives plus freshly sampled negatives each epoch."""
+
+    def __init__(
+        self, rows: Rows, sampler: NegativeSampler | None, ratio: int, seed: int, names: tuple[str, ...]
+    ) -> None:
+        self.rows, self.sampler, self.ratio, self.seed, self.names = rows, sampler, ratio, seed, names
+
+    def epoch(self, epoch: int) -> dict[str, NDArray[Any]]:
+        rows = self.rows
+        if self.sampler is not None:
+            rows = with_negatives(rows, self.sampler, self.ratio, np.random.default_rng([self.seed, epoch, 1]))
+        return _arrays(rows, self.names)
+
+
+def _arrays(rows: Rows, names: tuple[str, ...]) -> dict[str, NDArray[Any]]:
+    out = {"user": rows.users, "item": rows.items, "end": rows.end, "length": rows.length}
+    res: dict[str, NDArray[Any]] = {k: out[k] for k in names}
+    res["label"] = rows.labels
+    return res
+
+
+def _check_units(owner: str, name: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a non-empty list of ints >= 1. Got {value!r} instead."
+        )
+    return tuple(check_int(owner, name, v, low=1) for v in value)
+
+
+class DeepRecommender(Recommender):
+    """Base of the torch CTR models (see :class:`~recsys.models.DeepFM` for the shared parameters)."""
+
+    uses_history: ClassVar[bool] = False
+    input_names: ClassVar[tuple[str, ...]] = ("user", "item")
+
+    # set by subclasses' __init__
+    label_threshold: float | None
+    negative_sampling: str
+    negative_ratio: int
+    features: list[str] | None
+    embedding_dim: int
+    hidden_units: tuple[int, ...]
+    activation: str
+    dropout: float
+    l2_embedding: float
+    l2_dnn: float
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    patience: int
+    validation_fraction: float
+    time_budget: float | None
+    seed: int
+    device: str
+    num_threads: int | None
+    show_progress: bool | None
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None) -> Any:
+        """A fresh torch module (seeded by the caller) over the encoded fields."""
+
+    @property
+    def max_history_len(self) -> int:
+        return 0
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        owner = type(self).__name__
+        if self.label_threshold is not None:
+            check_float(owner, "label_threshold", self.label_threshold)
+        check_choice(owner, "negative_sampling", self.negative_sampling, ("uniform", "popularity"))
+        check_int(owner, "negative_ratio", self.negative_ratio, low=1)
+        parse_specs(self.features, owner)
+        check_int(owner, "embedding_dim", self.embedding_dim, low=1)
+        _check_units(owner, "hidden_units", self.hidden_units)
+        check_choice(owner, "activation", self.activation, ("relu", "prelu", "dice"))
+        check_float(owner, "dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        check_float(owner, "l2_embedding", self.l2_embedding, low=0.0)
+        check_float(owner, "l2_dnn", self.l2_dnn, low=0.0)
+        check_float(owner, "learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_int(owner, "batch_size", self.batch_size, low=1)
+        check_int(owner, "epochs", self.epochs, low=1)
+        check_int(owner, "patience", self.patience, low=1)
+        check_float(owner, "validation_fraction", self.validation_fraction, low=0.0, high=1.0, high_open=True)
+        if self.time_budget is not None:
+            check_float(owner, "time_budget", self.time_budget, low=0.0, low_open=True)
+        check_int(owner, "seed", self.seed, low=0)
+        resolve_device(self.device, owner)
+        if self.num_threads is not None:
+            check_int(owner, "num_threads", self.num_threads, low=1)
+        if self.show_progress is not None and not isinstance(self.show_progress, bool):
+            raise ParameterError(
+                f"The 'show_progress' parameter of {owner} must be a bool or None. Got {self.show_progress!r} instead."
+            )
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def _labels(self, part: Interactions) -> NDArray[np.float32]:
+        if self.label_threshold is None:
+            return np.ones(part.nnz, dtype=np.float32)
+        assert part.ratings is not None
+        return (part.ratings >= self.label_threshold).astype(np.float32)
+
+    def _split(self, data: Interactions) -> tuple[Interactions, Interactions | None]:
+        if self.validation_fraction == 0:
+            return data, None
+        from recsys.split import temporal_split, train_validation_split
+
+        if data.timestamps is not None:  # the latest rows of each user, like a temporal test split
+            fit_part, valid = temporal_split(data, test_fraction=self.validation_fraction, by="user")
+        else:
+            fit_part, valid = train_validation_split(data, ratio=1.0 - self.validation_fraction, by="user", seed=self.seed)
+        if valid.nnz == 0 or fit_part.nnz == 0:
+            return data, None
+        return fit_part, valid
+
+    def _fit(self, data: Interactions) -> None:
+        import torch
+
+        owner = type(self).__name__
+        if self.label_threshold is not None and data.ratings is None:
+            raise DataError(f"{owner}(label_threshold={self.label_threshold}) needs ratings; these interactions have none")
+        if self.uses_history and data.timestamps is None:
+            raise DataError(
+                f"{owner} builds each row's behaviour history from earlier interactions and needs timestamps "
+                "(pass timestamp_col when building the Interactions)"
+            )
+        tables = encode_fields(data, parse_specs(self.features, owner))
+        labels_all = self._labels(data)
+        store = HistoryStore.from_interactions(data, labels_all > 0.5) if self.uses_history else None
+        fit_part, valid_part = self._split(data)
+        max_len = self.max_history_len
+        sampler = None
+        if self.label_threshold is None:
+            sampler = NegativeSampler(data, self.negative_sampling)
+        rows = base_rows(fit_part, self._labels(fit_part), store, max_len)
+        source = _Source(rows, sampler, self.negative_ratio, self.seed, self.input_names)
+        valid = None
+        if valid_part is not None:
+            vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
+            if sampler is not None:
+                vrows = with_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]))
+            if len(np.unique(vrows.labels)) == 2:
+                valid = _arrays(vrows, self.input_names)
+        config = TrainConfig(
+            max_epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.l2_dnn,
+            patience=self.patience,
+            time_budget=self.time_budget,
+            seed=self.seed,
+            device=self.device,
+            num_threads=self.num_threads,
+            show_progress=self.show_progress,
+            desc=owner,
+        )
+        hist_items = None if store is None else store.items.astype(np.int64)
+        with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            module = self._build_module(tables, hist_items)
+            module, result = Trainer(config).fit(module, source, valid)
+        for name in _TABLES:
+            setattr(self, name + "_", getattr(tables, name))
+        self.fields_: dict[str, Any] = {"fields": tables.fields, "n_rows": tables.n_rows}
+        if store is not None:
+            self.history_indptr_ = store.indptr
+            self.history_items_ = store.items
+            self.history_timestamps_ = store.timestamps
+        self.timestamp_unit_ = data.timestamp_unit
+        self.state_dict_ = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+        self.train_log_ = result.to_dict()
+        self._module: Any = module
+        self._infer: Any = None
+
+    # -- state after fit / load ------------------------------------------------------------------
+
+    def _tables(self) -> FieldTables:
+        return FieldTables(
+            **{name: np.asarray(getattr(self, name + "_")) for name in _TABLES},
+            fields=list(self.fields_["fields"]),
+            n_rows=int(self.fields_["n_rows"]),
+        )
+
+    def _prepare(self) -> None:
+        import torch
+
+        super()._prepare()
+        self._device = resolve_device(self.device, type(self).__name__, strict=False)
+        if getattr(self, "_module", None) is None:
+            hist = None if not self.uses_history else np.asarray(self.history_items_, dtype=np.int64)
+            with torch.random.fork_rng(devices=[]):
+                module = self._build_module(self._tables(), hist)
+            state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in self.state_dict_.items()}
+            module.load_state_dict(state)
+            self._module = module.to(self._device).eval()
+        self._infer = None
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        self._module = None
+        super()._restore_state(state)
+
+    @property
+    def module_(self) -> Any:
+        """The trained torch module (on the model's device, eval mode)."""
+        self._check_fitted()
+        return self._module
+
+    def _inference_module(self) -> Any:
+        """On CPU a float64 twin of the module: a pair's score then never depends on the other pairs
+        of its batch (float32 GEMM results change with the batch shape), so batch and single-user
+        recommendations agree exactly. On CUDA the float32 module itself."""
+        if self._infer is None:
+            if self._device.type == "cpu":
+                self._infer = copy.deepcopy(self._module).double().eval()
+            else:
+                self._infer = self._module.eval()
+        return self._infer
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def _history(self, users: NDArray[np.int64], timestamps: NDArray[Any] | None) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        store = HistoryStore(
+            np.asarray(self.history_indptr_), np.asarray(self.history_items_), np.asarray(self.history_timestamps_)
+        )
+        return store.lookup(users, timestamps, self.max_history_len)
+
+    def _logits(
+        self, users: NDArray[Any], items: NDArray[Any], timestamps: NDArray[Any] | None = None
+    ) -> NDArray[np.float32]:
+        import torch
+
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        inputs: dict[str, NDArray[Any]] = {"user": users, "item": items}
+        if self.uses_history:
+            inputs["end"], inputs["length"] = self._history(users, timestamps)
+        module = self._inference_module()
+        out = np.empty(len(users), dtype=np.float32)
+        step = max(256, _INFER_PAIRS // max(1, self.max_history_len // 8))
+        with torch_threads(self.num_threads), torch.inference_mode():
+            for s in range(0, len(users), step):
+                batch = {
+                    k: torch.from_numpy(np.ascontiguousarray(inputs[k][s : s + step])).to(self._device)
+                    for k in self.input_names
+                }
+                logits, _ = module(**batch)
+                out[s : s + step] = logits.float().cpu().numpy()
+        return out
+
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        items = np.arange(self.n_items_, dtype=np.int64) if item_idx is None else np.asarray(item_idx, np.int64)
+        u = np.repeat(np.asarray(user_idx, np.int64), len(items))
+        i = np.tile(items, len(user_idx))
+        return self._logits(u, i).reshape(len(user_idx), len(items))
+
+    def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        return self._logits(user_idx, item_idx)
+
+    def predict_proba(self, users: ArrayLike, items: ArrayLike, timestamps: ArrayLike | None = None) -> NDArray[np.float32]:
+        """Click probabilities of (user, item) pairs (external ids).
+
+        Parameters
+        ----------
+        users, items : sequences of ids of equal length
+            Known users and items.
+        timestamps : sequence, optional
+            The moment of each pair (same unit as the training timestamps).
+            Models with a behaviour history (DIN) then use only the training
+            positives strictly before it; without it, the whole training history.
+
+        Returns
+        -------
+        ndarray of float32
+
+        Raises
+        ------
+        UnknownIdError
+            A user or item is not in the training data.
+        """
+        self._check_fitted()
+        u = _as_query(users, "users")
+        i = _as_query(items, "items")
+        if len(u) != len(i):
+            raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
+        ts = None
+        if timestamps is not None:
+            ts, unit = check_timestamps(timestamps, "timestamps")
+            if len(ts) != len(u):
+                raise DataError(f"timestamps must align with users: expected {len(u)} values, got {len(ts)}")
+            if unit != self.timestamp_unit_:
+                raise DataError(
+                    "timestamps must have the training data's type: "
+                    + ("datetimes" if self.timestamp_unit_ == "ns" else "numbers")
+                    + f"; got {'datetimes' if unit == 'ns' else 'numbers'}"
+                )
+        logits = self._logits(self.users_.to_index(u), self.items_.to_index(i), ts)
+        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+
+    @property
+    def train_result_(self) -> dict[str, Any]:
+        """The training log: per-epoch loss / validation AUC, best epoch, stop reason, samples/s."""
+        self._check_fitted()
+        return dict(self.train_log_)
+
+
+__all__ = ["DeepRecommender"]

@@ -1,0 +1,155 @@
+"""Building blocks shared by DeepFM and DIN: the field embedding, MLPs and Dice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recsys.models.deep.features import FieldTables
+
+ACTIVATIONS = ("relu", "prelu", "dice", "sigmoid")
+
+
+class Dice(nn.Module):
+    """Dice (Zhou et al. 2018): ``p * x + alpha * (1 - p) * x`` with ``p = sigmoid(batch-normalised x)``.
+
+    Batch statistics in training (running statistics for batches of fewer than
+    two rows), running statistics in evaluation.
+    """
+
+    def __init__(self, n: int, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(n, eps=eps, affine=False)
+        self.alpha = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] < 2:
+            assert self.bn.running_mean is not None and self.bn.running_var is not None
+            z = F.batch_norm(x, self.bn.running_mean, self.bn.running_var, training=False, eps=self.bn.eps)
+        else:
+            z = self.bn(x)
+        p = torch.sigmoid(z)
+        return p * x + self.alpha * (1 - p) * x
+
+
+def activation(name: str, n: int) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "prelu":
+        return nn.PReLU(n, init=0.25)
+    if name == "dice":
+        return Dice(n)
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    raise ValueError(f"unknown activation {name!r}")  # parameters are validated before this
+
+
+def mlp(n_in: int, hidden: tuple[int, ...] | list[int], act: str, dropout: float) -> nn.Sequential:
+    """Linear -> activation -> dropout per hidden layer (no output layer)."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), activation(act, h)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        n_in = h
+    return nn.Sequential(*layers)
+
+
+
+
+
+def _float(a: np.ndarray[Any, Any]) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, dtype=np.float32, copy=True))
+
+
+class FieldEmbedding(nn.Module):
+    """The shared embedding table over every field, with the per-user / per-item field tables as buffers.
+
+    Each side keeps one index matrix (its categorical fields, then the columns
+    of its multi-valued fields) and a matching weight matrix (1 for a
+    categorical field, ``1 / n_values`` for a multi-valued field's values, 0
+    for padding), so a batch needs one gather and one embedding lookup per
+    side and mean pooling is a weighted sum. With ``first_order`` the table
+    has one extra column holding each row's first-order weight. Row 0 of the
+    table is padding (always zero, no gradient).
+    """
+
+    user_idx: torch.Tensor
+    item_idx: torch.Tensor
+    user_w: torch.Tensor
+    item_w: torch.Tensor
+    user_num: torch.Tensor
+    item_num: torch.Tensor
+
+    def __init__(self, tables: FieldTables, dim: int, *, first_order: bool, init_std: float = 1e-2) -> None:
+        super().__init__()
+        self.dim = dim
+        self.first_order = first_order
+        self.multi_slices: dict[str, list[tuple[int, int]]] = {}
+        self.n_cat: dict[str, int] = {}
+        for side in ("user", "item"):
+            cat = np.asarray(getattr(tables, side + "_cat"))
+            multi = np.asarray(getattr(tables, side + "_multi"))
+            slices = [(int(f["start"]), int(f["stop"])) for f in tables.side_fields(side, "multi")]  # type: ignore[arg-type]
+            idx = np.hstack([cat, multi]).astype(np.int64)
+            w = np.ones(idx.shape, dtype=np.float32)
+            for a, b in slices:
+                valid = multi[:, a:b] > 0
+                w[:, cat.shape[1] + a : cat.shape[1] + b] = valid / np.maximum(valid.sum(1, keepdims=True), 1)
+            self.register_buffer(side + "_idx", torch.from_numpy(idx), persistent=False)
+            self.register_buffer(side + "_w", torch.from_numpy(w), persistent=False)
+            self.register_buffer(side + "_num", _float(getattr(tables, side + "_num")), persistent=False)
+            self.multi_slices[side] = [(cat.shape[1] + a, cat.shape[1] + b) for a, b in slices]
+            self.n_cat[side] = cat.shape[1]
+        self.table = nn.Embedding(tables.n_rows, dim + int(first_order), padding_idx=0)
+        with torch.no_grad():
+            nn.init.normal_(self.table.weight, std=init_std)
+            if first_order:
+                self.table.weight[:, dim].zero_()
+            self.table.weight[0].zero_()
+        self.n_num = tables.user_num.shape[1] + tables.item_num.shape[1]
+        if self.n_num:
+            self.num_vectors = nn.Parameter(torch.randn(self.n_num, dim) * init_std)
+            self.num_weight = nn.Parameter(torch.zeros(self.n_num))
+
+    @property
+    def n_user_fields(self) -> int:
+        return self.n_cat["user"] + len(self.multi_slices["user"])
+
+    @property
+    def n_item_fields(self) -> int:
+        return self.n_cat["item"] + len(self.multi_slices["item"])
+
+    def side(self, side: str, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(fields (B, F, dim), first_order (B,), squared_norm (B,))`` of one side's categorical and
+        multi-valued fields (first order is zero without ``first_order``)."""
+        idx_t = self.user_idx if side == "user" else self.item_idx
+        w_t = self.user_w if side == "user" else self.item_w
+        vecs = self.table(idx_t[index])
+        sq = vecs.pow(2).sum((1, 2))
+        fc = self.n_cat[side]
+        slices = self.multi_slices[side]
+        d = self.dim
+        if slices:
+            w = w_t[index].to(vecs.dtype)
+            parts = [vecs[:, :fc, :d]] + [
+                (vecs[:, a:b, :d] * w[:, a:b, None]).sum(1, keepdim=True) for a, b in slices
+            ]
+            fields = torch.cat(parts, 1)
+            first = (vecs[:, :, d] * w).sum(1) if self.first_order else vecs.new_zeros(len(index))
+        else:
+            fields = vecs[:, :, :d]
+            first = vecs[:, :, d].sum(1) if self.first_order else vecs.new_zeros(len(index))
+        return fields, first, sq
+
+    def numeric(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+        """(B, n_numeric) standardised values, user side first."""
+        return torch.cat([self.user_num[user], self.item_num[item]], 1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

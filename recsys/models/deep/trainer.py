@@ -1,0 +1,487 @@
+"""The one trainer of every torch model in recsys: device, data feeding, AMP, early stopping, DDP.
+
+A model hands the trainer
+
+* an ``nn.Module`` whose ``forward(**inputs)`` returns ``(logits, penalty)``
+  (``penalty`` a scalar added to the mean binary cross-entropy),
+* an :class:`EpochSource` giving the epoch's rows as numpy arrays (labels in
+  ``"label"``, every other array a keyword input of ``forward``), built once
+  per epoch with vectorised code (negatives are re-sampled there),
+* optionally fixed validation rows, for early stopping on validation AUC.
+
+Per epoch the rows become tensors once, are shuffled once (one gather per
+array) and are cut into batches by slicing: no per-sample Python. On CUDA the
+epoch tensors are pinned and batches copied with ``non_blocking=True``, and
+the forward pass runs under autocast (bfloat16 where supported, else float16
+with a gradient scaler). On CPU training is in float32, seeded and
+deterministic for a given seed and thread count.
+
+Distributed data parallel
+-------------------------
+When the process was started by ``torchrun`` (``WORLD_SIZE > 1`` in the
+environment), :meth:`Trainer.fit` joins the process group (``gloo`` on CPU,
+``nccl`` on CUDA; one GPU per process, ``cuda:LOCAL_RANK``), wraps the module
+in ``DistributedDataParallel`` and gives each process its share of every
+batch: ``batch_size`` stays the *global* batch size, so a run on N processes
+follows the same optimisation path as one process (up to float reduction
+order). Every process draws the same shuffles and negatives from the seed,
+validation predictions are gathered so every process computes the same AUC
+and takes the same early-stopping decision, and every process ends with the
+same parameters. Save the model on one process only (see
+:func:`is_main_process`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recsys._utils.progress import progress_bar
+from recsys.errors import ParameterError, RecsysWarning
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+class EpochSource(Protocol):
+    """What the trainer pulls training rows from."""
+
+    def epoch(self, epoch: int) -> dict[str, NDArray[Any]]:
+        """The rows of epoch ``epoch`` (0-based): equal-length arrays, labels under ``"label"``."""
+        ...
+
+
+# -- devices and processes -------------------------------------------------------------
+
+
+def resolve_device(device: Any, owner: str = "the model", *, strict: bool = True) -> torch.device:
+    """``"auto"`` -> ``cuda`` when available, else ``cpu``; or the given torch device string.
+
+    With ``strict=False`` (loading a saved model) a CUDA device that is not
+    available falls back to the CPU with a warning instead of an error.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(
+            f"The 'device' parameter of {owner} must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead."
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        if strict:
+            raise ParameterError(f"{owner} was asked for device={device!r} but CUDA is not available here")
+        warnings.warn(f"{owner}: CUDA is not available; using the CPU instead of {device!r}", RecsysWarning, stacklevel=3)
+        return torch.device("cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ParameterError(f"The 'device' parameter of {owner} must be a cpu or cuda device. Got {device!r} instead.")
+    return dev
+
+
+def launched_distributed() -> bool:
+    """True in a process started by ``torchrun`` with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a distributed run (save and log on the main process only).
+
+    Examples
+    --------
+    >>> is_main_process()
+    True
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None leaves the setting alone)."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def roc_auc(labels: NDArray[Any], scores: NDArray[Any]) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); NaN with one class.
+
+    Examples
+    --------
+    >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    0.75
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(labels) > 0.5
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def log_loss(labels: NDArray[Any], logits: NDArray[Any]) -> float:
+    """Mean binary cross-entropy of logits (computed stably).
+
+    Examples
+    --------
+    >>> round(log_loss(np.array([1.0, 0.0]), np.array([0.0, 0.0])), 4)
+    0.6931
+    """
+    y = np.asarray(labels, dtype=np.float64)
+    z = np.asarray(logits, dtype=np.float64)
+    return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+# -- configuration and results ----------------------------------------------------------------
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (the models fill it from their hyper-parameters)."""
+
+    max_epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 2
+    time_budget: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    num_threads: int | None = None
+    mixed_precision: bool = True
+    show_progress: bool | None = None
+    eval_batch_size: int = 8192
+    desc: str = "train"
+
+
+@dataclass
+class TrainResult:
+    """What happened: one dict per epoch, the best epoch and why training stopped."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_auc: float = float("nan")
+    stopped: str = "max_epochs"
+    train_seconds: float = 0.0
+    train_samples: int = 0
+    world_size: int = 1
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training rows per second of the training loop (all processes together; validation excluded)."""
+        return self.train_samples / self.train_seconds if self.train_seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "best_auc": self.best_auc,
+            "stopped": self.stopped,
+            "train_seconds": self.train_seconds,
+            "train_samples": self.train_samples,
+            "world_size": self.world_size,
+        }
+
+
+# -- the trainer ---------------------------------------------------------------------------------
+
+
+class Trainer:
+    """Train any recsys torch module on an :class:`EpochSource` (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> class LogReg(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.lin = torch.nn.Linear(2, 1)
+    ...     def forward(self, x):
+    ...         return self.lin(x).squeeze(-1), torch.zeros(())
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(512, 2)).astype(np.float32)
+    >>> y = (x[:, 0] > 0).astype(np.float32)
+    >>> class Rows:
+    ...     def epoch(self, e):
+    ...         return {"x": x, "label": y}
+    >>> t = Trainer(TrainConfig(max_epochs=30, batch_size=64, learning_rate=0.05, device="cpu", show_progress=False))
+    >>> module, result = t.fit(LogReg(), Rows(), {"x": x, "label": y})
+    >>> result.best_auc > 0.99
+    True
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+        import torch
+
+        if device.type == "cuda" and self.config.mixed_precision:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast(device_type="cuda", dtype=dtype)
+        return contextlib.nullcontext()
+
+    @staticmethod
+    def _optimizer(module: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+        import torch
+
+        groups_fn = getattr(module, "parameter_groups", None)
+        if callable(groups_fn):
+            groups = groups_fn(weight_decay)
+        else:
+            groups = [{"params": [p for p in module.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+        groups = [g for g in groups if g["params"]]
+        try:
+            return torch.optim.Adam(groups, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # fused unsupported for this device / build
+            return torch.optim.Adam(groups, lr=lr, foreach=device.type == "cuda")
+
+    def predict(
+        self, module: nn.Module, inputs: dict[str, NDArray[Any]], device: torch.device, *, rank: int = 0, world: int = 1
+    ) -> NDArray[np.float32]:
+        """Logits of every row of ``inputs`` (eval mode, no grad), in chunks; under DDP the rows are
+        shared out and the predictions gathered, so every process returns all of them."""
+        import torch
+
+        keys = [k for k in inputs if k != "label"]
+        n = len(inputs[keys[0]])
+        rows = np.arange(rank, n, world) if world > 1 else np.arange(n)
+        out = np.empty(len(rows), dtype=np.float32)
+        was_training = module.training
+        module.eval()
+        step = self.config.eval_batch_size
+        with torch.inference_mode(), self._autocast(device):
+            for s in range(0, len(rows), step):
+                sel = rows[s : s + step]
+                batch = {k: torch.from_numpy(np.ascontiguousarray(inputs[k][sel])).to(device, non_blocking=True) for k in keys}
+                logits, _ = module(**batch)
+                out[s : s + len(sel)] = logits.float().cpu().numpy()
+        module.train(was_training)
+        if world == 1:
+            return out
+        import torch.distributed as dist
+
+        size = math.ceil(n / world)
+        local = torch.full((size,), float("nan"), dtype=torch.float32)
+        local[: len(out)] = torch.from_numpy(out)
+        if device.type == "cuda":
+            local = local.to(device)
+        parts = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(parts, local)
+        full = np.empty(n, dtype=np.float32)
+        for r, p in enumerate(parts):
+            cnt = len(range(r, n, world))
+            full[r::world] = p[:cnt].cpu().numpy()
+        return full
+
+    # -- training -------------------------------------------------------------------
+
+    def fit(
+        self, module: nn.Module, source: EpochSource, valid: dict[str, NDArray[Any]] | None = None
+    ) -> tuple[nn.Module, TrainResult]:
+        """Train ``module`` and return it (unwrapped, on the training device, best validation state) and the log."""
+        import torch
+        import torch.distributed as dist
+
+        cfg = self.config
+        device = resolve_device(cfg.device, cfg.desc)
+        created_group = False
+        rank, world = 0, 1
+        if launched_distributed():
+            if not dist.is_initialized():
+                backend = "nccl" if device.type == "cuda" else "gloo"
+                dist.init_process_group(backend=backend)
+                created_group = True
+            rank, world = dist.get_rank(), dist.get_world_size()
+            if device.type == "cuda":
+                device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(device)
+        try:
+            with torch_threads(cfg.num_threads):
+                return self._fit(module, source, valid, device, rank, world)
+        finally:
+            if created_group:
+                dist.destroy_process_group()
+
+    def _fit(
+        self,
+        module: nn.Module,
+        source: EpochSource,
+        valid: dict[str, NDArray[Any]] | None,
+        device: torch.device,
+        rank: int,
+        world: int,
+    ) -> tuple[nn.Module, TrainResult]:
+        import torch
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        cfg = self.config
+        cuda = device.type == "cuda"
+        # dropout draws differ between processes; everything drawn with numpy is the same on all of them
+        torch.manual_seed(cfg.seed * 1_000_003 + rank)
+        module = module.to(device)
+        net: nn.Module = module
+        if world > 1:
+            net = DistributedDataParallel(module, device_ids=[device.index] if cuda else None)
+        opt = self._optimizer(module, cfg.learning_rate, cfg.weight_decay, device)
+        scaler = None
+        if cuda and cfg.mixed_precision and not torch.cuda.is_bf16_supported():
+            scaler = torch.amp.GradScaler("cuda")
+        result = TrainResult(world_size=world)
+        best_state: dict[str, torch.Tensor] | None = None
+        bad_epochs = 0
+        start = time.perf_counter()
+        local_batch = max(1, cfg.batch_size // world)
+        bar = progress_bar(desc=cfg.desc, total=cfg.max_epochs, show=cfg.show_progress if rank == 0 else False)
+        stop_reason = "max_epochs"
+        try:
+            for epoch in range(cfg.max_epochs):
+                t0 = time.perf_counter()
+                arrays = source.epoch(epoch)
+                n = len(arrays["label"])
+                perm = np.random.default_rng([cfg.seed, epoch, 7]).permutation(n)
+                if world > 1:
+                    per = n // world
+                    perm = perm[rank::world][:per]
+                idx = torch.from_numpy(perm)
+                tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).index_select(0, idx) for k, v in arrays.items()}
+                if cuda:
+                    tensors = {k: v.pin_memory() for k, v in tensors.items()}
+                labels = tensors.pop("label").float()
+                keys = list(tensors)
+                m = len(labels)
+                n_steps = math.ceil(m / local_batch)
+                loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+                net.train()
+                timed_out = False
+                for step in range(n_steps):
+                    sl = slice(step * local_batch, (step + 1) * local_batch)
+                    batch = {k: tensors[k][sl].to(device, non_blocking=cuda) for k in keys}
+                    y = labels[sl].to(device, non_blocking=cuda)
+                    with self._autocast(device):
+                        logits, penalty = net(**batch)
+                        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
+                    opt.zero_grad(set_to_none=True)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        opt.step()
+                    loss_sum += loss.detach() * len(y)
+                    if cfg.time_budget is not None and step % 16 == 15:
+                        timed_out = self._agree(time.perf_counter() - start > cfg.time_budget, world, device)
+                        if timed_out:
+                            m = min(m, (step + 1) * local_batch)
+                            break
+                train_time = time.perf_counter() - t0
+                result.train_seconds += train_time
+                result.train_samples += m * world
+                stats: dict[str, float] = {
+                    "epoch": float(epoch + 1),
+                    "loss": float(loss_sum.item() / max(1, m)),
+                    "seconds": train_time,
+                    "samples": float(m * world),
+                }
+                if valid is not None:
+                    logits_v = self.predict(module, valid, device, rank=rank, world=world)
+                    stats["val_auc"] = roc_auc(valid["label"], logits_v)
+                    stats["val_logloss"] = log_loss(valid["label"], logits_v)
+                    auc = stats["val_auc"]
+                    if best_state is None or (not math.isnan(auc) and (math.isnan(result.best_auc) or auc > result.best_auc + 1e-6)):
+                        result.best_auc, result.best_epoch = auc, epoch + 1
+                        best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                        bad_epochs = 0
+                    else:
+                        bad_epochs += 1
+                else:
+                    result.best_epoch = epoch + 1
+                result.epochs.append(stats)
+                bar.update(1)
+                bar.set_postfix({k: round(v, 4) for k, v in stats.items() if k in ("loss", "val_auc")})
+                if timed_out:
+                    stop_reason = "time_budget"
+                    break
+                if valid is not None and bad_epochs >= cfg.patience:
+                    stop_reason = "early_stopping"
+                    break
+                if cfg.time_budget is not None and self._agree(time.perf_counter() - start > cfg.time_budget, world, device):
+                    stop_reason = "time_budget"
+                    break
+        finally:
+            bar.close()
+        result.stopped = stop_reason
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        module.eval()
+        return module, result
+
+    @staticmethod
+    def _agree(flag: bool, world: int, device: torch.device) -> bool:
+        """The flag of any process, so all processes stop together."""
+        if world == 1:
+            return flag
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+
+def clone_module(module: nn.Module) -> nn.Module:
+    """A deep copy (for a float64 inference twin and for best-state snapshots)."""
+    return copy.deepcopy(module)
+
+
+__all__ = [
+    "EpochSource",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "is_main_process",
+    "launched_distributed",
+    "log_loss",
+    "resolve_device",
+    "roc_auc",
+    "torch_threads",
+]
