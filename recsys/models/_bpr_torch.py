@@ -267,8 +267,8 @@ def solve_users(
     M = len(pool)
     if len(order) == 0 or M == 0:
         return out
-    V = torch.from_numpy(np.ascontiguousarray(item_vectors, dtype=np.float32))
-    Vn = V[torch.from_numpy(pool)]
+    # gathers by numpy: the inputs may be read-only (memory-mapped) arrays
+    Vn = torch.from_numpy(np.asarray(item_vectors[pool], dtype=np.float32))
     Vnk, bn = Vn[:, :k].contiguous(), Vn[:, k].contiguous()
     in_pool = np.full(item_vectors.shape[0], -1, dtype=np.int64)
     in_pool[pool] = np.arange(M)
@@ -285,8 +285,8 @@ def solve_users(
         pm = torch.from_numpy(pmask_np).float()
         nm = torch.from_numpy(nmask_np).float()
         denom = (pm.sum(1) * nm.sum(1)).clamp_min(1.0)
-        Vp = V[torch.from_numpy(P)]
-        Vpk, bp = Vp[:, :, :k].contiguous(), Vp[:, :, k]
+        Vp = torch.from_numpy(np.asarray(item_vectors[P], dtype=np.float32))
+        Vpk, bp = Vp[:, :, :k].contiguous(), Vp[:, :, k].contiguous()
 
         def parts(rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
             if rows is None:
@@ -356,12 +356,12 @@ def solve_items(
     order = order[lengths[order] > 0]
     if len(order) == 0:
         return out
-    U = torch.from_numpy(np.ascontiguousarray(user_vectors, dtype=np.float32))
-    Vn = torch.from_numpy(np.ascontiguousarray(item_vectors[pool], dtype=np.float32))
+    # gathers by numpy: the inputs may be read-only (memory-mapped) arrays
+    Vn = torch.from_numpy(np.asarray(item_vectors[pool], dtype=np.float32))
     M = len(pool)
     pw, pl = pairs
-    Wp = U[torch.from_numpy(pw)]  # (P, d)
-    s_pairs = (Wp * torch.from_numpy(np.ascontiguousarray(item_vectors[pl], dtype=np.float32))).sum(1)
+    Wp = torch.from_numpy(np.asarray(user_vectors[pw], dtype=np.float32))  # (P, d)
+    s_pairs = (Wp * torch.from_numpy(np.asarray(item_vectors[pl], dtype=np.float32))).sum(1)
     m = float(negative_weight)
     reg = float(regularization)
     eye = torch.eye(d)
@@ -379,7 +379,7 @@ def solve_items(
         nm = torch.from_numpy(nmask_np).float()
         cnt = nm.sum(2)
         w_slot = torch.where(cnt > 0, 1.0 / cnt.clamp_min(1.0), 0.0)  # mean over each user's negatives
-        Ub = U[torch.from_numpy(P)]  # (n, W, d)
+        Ub = torch.from_numpy(np.asarray(user_vectors[P], dtype=np.float32))  # (n, W, d)
         S = torch.matmul(Ub, Vn.T)  # x_uj, fixed
         # pair users who are users of the item are not negatives for it
         hit = item_users[sel].tocsr()[:, pw].tocoo()

@@ -383,12 +383,12 @@ class ALS(_Factorization):
     Examples
     --------
     >>> from recsys.testing import tiny_interactions
-    >>> model = ALS(n_factors=8, num_threads=1, show_progress=False).fit(tiny_interactions())
+    >>> model = ALS(n_factors=2, num_threads=1, show_progress=False).fit(tiny_interactions())
     >>> ids, scores = model.recommend_history([0, 2, 4], k=3)  # a new user who likes even items
     >>> [int(i) % 2 for i in ids]
     [0, 0, 0]
     >>> model.user_vectors().vectors.shape
-    (20, 8)
+    (20, 2)
     """
 
     def __init__(
