@@ -5,9 +5,27 @@ Every model exported from :mod:`recsys.models` must have an entry here (a test c
 
 from __future__ import annotations
 
+import numpy as np
+
 from recsys.content import HashingEncoder
+from recsys.data import Interactions
 from recsys.models import ALS, BPR, EASE, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
+from recsys.models import DIN, DeepFM, Pipeline
+from recsys.testing._data import tiny_frames
 from recsys.testing.contract import ContractCase
+
+# Deep models: small networks, fixed epochs (no validation split), one thread: fast and deterministic.
+_DEEP = dict(hidden_units=[32], epochs=30, learning_rate=0.01, validation_fraction=0.0, num_threads=1, show_progress=False)
+
+
+def _shuffled_time_interactions() -> Interactions:
+    """tiny_interactions with each user's timestamps shuffled: tiny_frames orders a user's items by id
+    in time, a sequence a history model (DIN) learns instead of the two groups."""
+    df, items, users = tiny_frames()
+    rng = np.random.default_rng(0)
+    df["timestamp"] = df.groupby("user")["timestamp"].transform(lambda s: rng.permutation(s.to_numpy()))
+    return Interactions.from_frame(df, rating_col="rating", timestamp_col="timestamp", item_features=items, user_features=users)
+
 
 CONTRACT_CASES: dict[str, ContractCase] = {
     "Popular": ContractCase(Popular, learns_preferences=False),
@@ -16,6 +34,9 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "EASE": ContractCase(lambda: EASE(reg=10.0)),
     "ContentBased": ContractCase(lambda: ContentBased(encoder=HashingEncoder(dim=256))),
     "Hybrid": ContractCase(lambda: Hybrid(cf=ItemKNN(k=10), content=ContentBased(encoder=HashingEncoder(dim=256)))),
+    "DeepFM": ContractCase(lambda: DeepFM(**_DEEP)),  # type: ignore[arg-type]
+    "DIN": ContractCase(lambda: DIN(attention_units=[16], **_DEEP), data=_shuffled_time_interactions),  # type: ignore[arg-type]
+    "Pipeline": ContractCase(lambda: Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**_DEEP), n_candidates=10)),  # type: ignore[arg-type]
     "ALS": ContractCase(lambda: ALS(n_factors=4, num_threads=1, show_progress=False)),
     "BPR": ContractCase(lambda: BPR(n_factors=8, n_epochs=40, lr=0.1, num_threads=1, show_progress=False)),
 }
