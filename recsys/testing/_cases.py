@@ -11,6 +11,7 @@ from recsys.content import HashingEncoder
 from recsys.data import Interactions
 from recsys.models import ALS, BPR, EASE, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
 from recsys.models import DIN, DeepFM, Pipeline
+from recsys.models import SVDpp
 from recsys.testing._data import tiny_frames
 from recsys.testing.contract import ContractCase
 
@@ -39,4 +40,5 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "Pipeline": ContractCase(lambda: Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**_DEEP), n_candidates=10)),  # type: ignore[arg-type]
     "ALS": ContractCase(lambda: ALS(n_factors=4, num_threads=1, show_progress=False)),
     "BPR": ContractCase(lambda: BPR(n_factors=8, n_epochs=40, lr=0.1, num_threads=1, show_progress=False)),
+    "SVDpp": ContractCase(lambda: SVDpp(n_factors=4, n_epochs=30, batch_size=32, lr_item=0.05, show_progress=False)),
 }
