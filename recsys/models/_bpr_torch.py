@@ -25,9 +25,10 @@ which is what :func:`solve_users` minimises (up to the factor ``n_u``).
 
 Fixed-side solves minimise that expected objective of one side with the other
 side fixed. It is smooth and strictly convex in the solved vector (for
-``reg > 0``) and minimised by damped Newton steps from zero: the exact Hessian
-of the pairwise logistic loss costs a few matrix products per step, and a
-handful of steps reach the minimum to float precision, where first-order
+``reg > 0``) and minimised by damped Newton-CG steps from zero: Newton
+directions by conjugate gradients on exact Hessian-vector products (each
+costs about one gradient; no ``k x k`` Hessian is formed), a handful of
+Newton steps reaching the minimum to float precision, where first-order
 methods need hundreds of passes over the (history x negatives) pairs. There
 is no randomness: the negatives are a fixed pool, every warm item when the
 catalogue is small. A row's solution depends on its own history only, not on
@@ -48,11 +49,11 @@ from recsys._utils.progress import progress
 
 # Rows (users or items) solved together in one padded block of a fixed-side solve.
 _SOLVE_BLOCK = 512
-# Float elements of one block's tensors (32 MiB).
-_SOLVE_BUDGET = 1 << 23
+# Float elements of one block's tensors (16 MiB).
+_SOLVE_BUDGET = 1 << 22
 # Newton's method: at most this many iterations; a row stops once its Newton decrement is below the tolerance.
 _NEWTON_ITER = 30
-_NEWTON_TOL = 1e-10
+_NEWTON_TOL = 1e-8
 # Below this Newton decrement a full step is taken without a line search: the quadratic model
 # is then accurate, and float32 objectives cannot resolve the decrease anyway.
 _NEWTON_FULL = 1e-6
@@ -193,47 +194,81 @@ def _blocks(widths: NDArray[np.int64], cost: Callable[[int], int]) -> list[tuple
     return out
 
 
+HVP = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _cg(hvp: HVP, g: torch.Tensor, max_iter: int) -> torch.Tensor:
+    """Solve ``H x = -g`` row-wise by conjugate gradients (H given by products), to a relative
+    residual of ``min(0.1, sqrt(|g|))`` (truncated Newton: loose far away, tight near the minimum)."""
+    x = torch.zeros_like(g)
+    r = -g
+    p = r.clone()
+    rs = (r * r).sum(1)
+    gn = rs.sqrt()
+    tol = (torch.minimum(torch.full_like(gn, 0.1), gn.sqrt()) * gn) ** 2
+    live = rs > tol
+    for _ in range(max_iter):
+        if not bool(live.any()):
+            break
+        Ap = hvp(p)
+        curv = (p * Ap).sum(1)
+        alpha = torch.where(live & (curv > 0), rs / torch.where(curv > 0, curv, 1.0), 0.0)
+        x.addcmul_(alpha.unsqueeze(1), p)
+        r.addcmul_(alpha.unsqueeze(1), Ap, value=-1.0)
+        new = (r * r).sum(1)
+        live = live & (new > tol) & (curv > 0)
+        p = r + torch.where(live, new / rs.clamp_min(1e-30), 0.0).unsqueeze(1) * p
+        rs = new
+    return x
+
+
 def _newton(
     loss: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
-    grad_hess: Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]],
+    grad_hvp: Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, HVP]],
     n: int,
     dim: int,
     max_iter: int = _NEWTON_ITER,
+    init: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Minimise independent smooth convex objectives (one per row) by damped Newton steps from zero.
+    """Minimise independent smooth convex objectives (one per row) by damped Newton-CG steps from ``init`` (zero).
 
     ``loss(theta, rows)`` gives the objective of each of the given rows (None:
-    all), ``grad_hess(theta, rows)`` their gradient and Hessian. Steps are halved until the
-    objective decreases (Armijo); a row stops once its Newton decrement is
-    below ``_NEWTON_TOL`` (a full step is always taken below ``_NEWTON_FULL``).
+    all), ``grad_hvp(theta, rows)`` their gradient and a Hessian-vector
+    product (no ``dim x dim`` Hessian is ever formed: a product costs about a
+    gradient). Newton directions come from conjugate gradients; steps are
+    halved until the objective decreases enough (Armijo); a row stops once its
+    Newton decrement is below ``_NEWTON_TOL`` (a full step is always taken
+    below ``_NEWTON_FULL``).
     """
-    theta = torch.zeros(n, dim)
+    theta = torch.zeros(n, dim) if init is None else init.clone()
     active = torch.ones(n, dtype=torch.bool)
-    eye = torch.eye(dim, dtype=torch.float64)
+    f = torch.full((n,), float("nan"), dtype=torch.float64)  # objective at theta, once known
     for _ in range(max_iter):
         idx = torch.nonzero(active).squeeze(1)
         if len(idx) == 0:
             break
         rows = None if len(idx) == n else idx
         th = theta[idx]
-        g, H = grad_hess(th, rows)
-        g64 = g.double()
-        L, info = torch.linalg.cholesky_ex(H.double() + 1e-9 * eye)
-        step = -torch.cholesky_solve(g64.unsqueeze(2), L).squeeze(2)
-        bad = info > 0  # not positive definite (no regularisation): fall back to the gradient
-        step[bad] = -g64[bad]
-        dec = -(g64 * step).sum(1)  # Newton decrement squared (>= 0)
-        new = th + step.float()
-        if bool((dec > _NEWTON_FULL).any()):
-            f0 = loss(th, rows).double()
+        g, hvp = grad_hvp(th, rows)
+        step = _cg(hvp, g, max_iter=2 * dim)
+        dec = -(g * step).sum(1).double()  # Newton decrement squared (>= 0)
+        new = th + step
+        search = dec > _NEWTON_FULL
+        if bool(search.any()):
+            f0 = f[idx]
+            if bool(torch.isnan(f0).any()):
+                f0 = loss(th, rows).double()
             t = torch.ones(len(idx), dtype=torch.float64)
             for _ in range(20):
                 f1 = loss(new, rows).double()
-                worse = ~(f1 <= f0 - 1e-4 * t * dec) & (dec > _NEWTON_FULL)
+                worse = ~(f1 <= f0 - 1e-4 * t * dec) & search
                 if not worse.any():
                     break
                 t = torch.where(worse, t * 0.5, t)
-                new = torch.where(worse.unsqueeze(1), th + (t.unsqueeze(1) * step).float(), new)
+                new = torch.where(worse.unsqueeze(1), th + (t.unsqueeze(1) * step.double()).float(), new)
+            f[idx] = torch.where(search, f1, float("nan"))
+        else:
+            f[idx] = float("nan")
         theta[idx] = new
         active[idx] = dec > _NEWTON_TOL
     return theta
@@ -249,6 +284,7 @@ def solve_users(
     pool: NDArray[np.int64],
     *,
     regularization: float,
+    init: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """User rows ``[p_u, 1]`` minimising each user's BPR objective with the item rows fixed.
 
@@ -256,6 +292,9 @@ def solve_users(
     over ``i`` in ``H`` and ``j`` in ``pool`` outside ``H`` of
     ``-log σ(x_ui - x_uj)`` plus ``regularization / 2 * |p_u|²``. A user
     without history (or whose history covers the pool) gets ``[0, 1]``.
+    ``init`` (n, k + 1), optional: starting rows (default zero), e.g. the
+    current vectors of users with a few new interactions: the same minimum,
+    reached in fewer steps.
     """
     n = rows.shape[0]
     k = item_vectors.shape[1] - 1
@@ -273,8 +312,7 @@ def solve_users(
     in_pool = np.full(item_vectors.shape[0], -1, dtype=np.int64)
     in_pool[pool] = np.arange(M)
     reg = float(regularization)
-    eye = torch.eye(k)
-    for a, b in _blocks(lengths[order], lambda w: 3 * w * M + M * k + 2 * k * k):
+    for a, b in _blocks(lengths[order], lambda w: 4 * w * M + 2 * M + 4 * k):
         sel = order[a:b]
         P, pmask_np = _padded(rows, sel)
         # pool items in the user's history are not negatives
@@ -303,19 +341,27 @@ def solve_users(
             pair = _softplus(-diff(th, vp, b_)).mul_(nm_.unsqueeze(1)).sum(2).mul_(pm_).sum(1)
             return pair / den + 0.5 * reg * (th * th).sum(1)
 
-        def grad_hess(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        def grad_hvp(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, HVP]:
             vp, b_, pm_, nm_, den = parts(rows)
             s = torch.sigmoid(diff(th, vp, b_).neg_()).mul_(nm_.unsqueeze(1)).mul_(pm_.unsqueeze(2))  # σ(-(x_ui - x_uj))
             g = (s.sum(1) @ Vnk - torch.bmm(s.sum(2).unsqueeze(1), vp).squeeze(1)) / den.unsqueeze(1) + reg * th
-            gam = s.mul_(1.0 - s)  # σ(x)σ(-x) on valid pairs, 0 elsewhere
-            rs, cs = gam.sum(2), gam.sum(1)
-            A = torch.bmm(vp.transpose(1, 2) * rs.unsqueeze(1), vp)
-            B = torch.matmul((Vnk.T.unsqueeze(0) * cs.unsqueeze(1)), Vnk)
-            C = torch.bmm(vp.transpose(1, 2), torch.matmul(gam, Vnk))
-            H = (A + B - C - C.transpose(1, 2)) / den.view(-1, 1, 1) + reg * eye
-            return g, H
+            gam = s.mul_(1.0 - s).div_(den.view(-1, 1, 1))  # σ(x)σ(-x) on valid pairs, 0 elsewhere
 
-        theta = _newton(loss, grad_hess, len(sel), k)
+            rs, cs = gam.sum(2), gam.sum(1)
+
+            def hvp(v: torch.Tensor) -> torch.Tensor:
+                # H v = sum_ij γ_ij ((q_i - q_j) · v) (q_i - q_j) + reg v, with a_i = q_i · v, b_j = q_j · v:
+                # = sum_i (a_i r_i - (Γ b)_i) q_i - sum_j ((Γᵀ a)_j - c_j b_j) q_j   (two products with Γ)
+                a_ = torch.bmm(vp, v.unsqueeze(2)).squeeze(2)
+                b_ = v @ Vnk.T
+                left = a_ * rs - torch.bmm(gam, b_.unsqueeze(2)).squeeze(2)
+                right = torch.bmm(a_.unsqueeze(1), gam).squeeze(1) - cs * b_
+                return torch.bmm(left.unsqueeze(1), vp).squeeze(1) - right @ Vnk + reg * v
+
+            return g, hvp
+
+        start = None if init is None else torch.from_numpy(np.asarray(init[sel, :k], dtype=np.float32))
+        theta = _newton(loss, grad_hvp, len(sel), k, init=start)
         theta[(pm.sum(1) * nm.sum(1)) == 0] = 0.0
         out[sel, :k] = theta.numpy()
     return out
@@ -364,9 +410,8 @@ def solve_items(
     s_pairs = (Wp * torch.from_numpy(np.asarray(item_vectors[pl], dtype=np.float32))).sum(1)
     m = float(negative_weight)
     reg = float(regularization)
-    eye = torch.eye(d)
     seen_pool = seen[:, pool].tocsr()
-    for a, b in _blocks(lengths[order], lambda w: 4 * w * M + 3 * len(pw) + d * d * (w + 2)):
+    for a, b in _blocks(lengths[order], lambda w: 5 * w * M + 3 * len(pw) + (w + 4) * d):
         sel = order[a:b]
         P, umask_np = _padded(item_users, sel)
         # for each (item, user slot), the pool items that user has seen are not negatives
@@ -403,18 +448,22 @@ def solve_items(
             ln = (_softplus(-xn) * pm_).sum(1) * wp
             return (lp + ln) * sc + 0.5 * reg * (th * th).sum(1)
 
-        def grad_hess(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        def grad_hvp(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, HVP]:
             ub, s_, nm_, ws, pm_, wp, sc = parts(rows)
             xp = torch.bmm(ub, th.unsqueeze(2)) - s_
             xn = s_pairs.unsqueeze(0) - th @ Wp.T
             sp_ = torch.sigmoid(-xp).mul_(nm_)
             sn = torch.sigmoid(-xn).mul_(pm_)
             cp = sp_.sum(2) * ws  # (n, W)
-            g = -torch.bmm(cp.unsqueeze(1), ub).squeeze(1) + (sn @ Wp) * wp.unsqueeze(1)
-            hp = sp_.mul_(1.0 - sp_).sum(2) * ws
-            hn = sn * (1.0 - sn) * wp.unsqueeze(1)
-            H = torch.bmm(ub.transpose(1, 2) * hp.unsqueeze(1), ub) + torch.matmul(Wp.T.unsqueeze(0) * hn.unsqueeze(1), Wp)
-            return g * sc.unsqueeze(1) + reg * th, H * sc.view(-1, 1, 1) + reg * eye
+            g = (-torch.bmm(cp.unsqueeze(1), ub).squeeze(1) + (sn @ Wp) * wp.unsqueeze(1)) * sc.unsqueeze(1) + reg * th
+            hp = sp_.mul_(1.0 - sp_).sum(2) * (ws * sc.unsqueeze(1))
+            hn = sn.mul_(1.0 - sn) * (wp * sc).unsqueeze(1)
 
-        out[sel] = _newton(loss, grad_hess, len(sel), d).numpy()
+            def hvp(v: torch.Tensor) -> torch.Tensor:
+                a_ = torch.bmm(ub, v.unsqueeze(2)).squeeze(2) * hp
+                return torch.bmm(a_.unsqueeze(1), ub).squeeze(1) + ((v @ Wp.T) * hn) @ Wp + reg * v
+
+            return g, hvp
+
+        out[sel] = _newton(loss, grad_hvp, len(sel), d).numpy()
     return out
