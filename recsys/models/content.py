@@ -92,9 +92,16 @@ class ContentBased(EmbeddingRecommender):
 
     Fitting builds one text per catalogue item from the item features
     (:func:`recsys.content.item_texts`), fits the encoder on them where it
-    learns (Doc2Vec, hashing idf) and encodes them. Item vectors are the
-    embeddings scaled to unit length (``item_embeddings_``; an item without
-    text gets the zero vector and scores 0). A user's profile is
+    learns (Doc2Vec, hashing idf) and encodes them. Item vectors
+    (``item_embeddings_``) are the embeddings scaled to unit length, then,
+    with ``center=True``, minus their mean over the catalogue and scaled to
+    unit length again; an item without text gets the zero vector and scores 0.
+    Centring removes the direction every item shares: sentence embeddings
+    are anisotropic (all-MiniLM-L6-v2 gives most pairs of movie descriptions
+    a cosine well above 0), so without it a profile mostly measures how
+    typical an item is rather than what this user likes (Mu & Viswanath,
+    "All-but-the-Top", 2018). On ML-100K it lifts BERT's NDCG@10 about
+    3.5x on validation (benchmarks/content.py). A user's profile is
     ``p_u = sum_i w_ui e_i`` over their training interactions, scaled to unit
     length (the direction of the weighted mean), and ``score(u, j) = p_u · e_j``,
     the cosine between profile and item. Every catalogue item is a candidate,
@@ -131,6 +138,9 @@ class ContentBased(EmbeddingRecommender):
     weighting : {"weight", "rating", "centered"}, default "weight"
     half_life : float, optional
         In the units of the timestamps (nanoseconds for datetimes); None: no decay.
+    center : bool, default True
+        Subtract the mean unit embedding of the catalogue's items (those with
+        text) before scoring; False keeps the encoder's cosine geometry.
 
     Raises
     ------
@@ -158,11 +168,13 @@ class ContentBased(EmbeddingRecommender):
         text: TextSpec = None,
         weighting: Weighting = "weight",
         half_life: float | None = None,
+        center: bool = True,
     ) -> None:
         self.encoder = encoder
         self.text = text
         self.weighting = weighting
         self.half_life = half_life
+        self.center = center
 
     def _validate_params(self) -> None:
         owner = type(self).__name__
@@ -176,6 +188,8 @@ class ContentBased(EmbeddingRecommender):
         check_choice(owner, "weighting", self.weighting, ("weight", "rating", "centered"))
         if self.half_life is not None:
             check_float(owner, "half_life", self.half_life, low=0.0, low_open=True)
+        if not isinstance(self.center, bool):
+            raise ParameterError(f"The 'center' parameter of {owner} must be a bool. Got {self.center!r} instead.")
 
     def _new_encoder(self) -> TextEncoder:
         if self.encoder is None:
@@ -201,7 +215,13 @@ class ContentBased(EmbeddingRecommender):
             )
         encoder = self._new_encoder()
         encoder.fit(texts)
-        self.item_embeddings_ = _unit_rows(encoder.encode(texts))
+        emb = _unit_rows(encoder.encode(texts))
+        if self.center:
+            has_text = emb.any(axis=1)
+            if has_text.sum() > 1:
+                emb[has_text] -= emb[has_text].mean(axis=0, dtype=np.float64).astype(np.float32)
+                emb = _unit_rows(emb)
+        self.item_embeddings_ = emb
         w = _profile_weights(
             self.weighting, self.half_life, data.user_index, data.n_users, data.weights, data.ratings, data.timestamps
         )

@@ -73,22 +73,46 @@ E = {k: unit(v) for k, v in VECS.items()}
     ],
 )
 def test_profile_is_the_weighted_mean_direction(weighting: str, half_life: float | None, w_a: float, w_b: float) -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting=weighting, half_life=half_life).fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting=weighting, half_life=half_life).fit(toy())
     profile = unit(w_a * E["a"] + w_b * E["b"])
     got = all_scores(model, "u1")
     for item in "abcde":
         assert got[item] == pytest.approx(float(profile @ E[item]), abs=1e-6)
 
 
+def test_center_subtracts_the_mean_unit_embedding_of_items_with_text() -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(toy())  # center=True is the default
+    mean = np.mean([E[i] for i in "abcde"], axis=0)
+    c = {i: unit(E[i] - mean) for i in "abcde"}
+    profile = unit(c["a"] + c["b"])
+    got = all_scores(model, "u1")
+    for item in "abcde":
+        assert got[item] == pytest.approx(float(profile @ c[item]), abs=1e-6)
+    sim = model.similar_items(["a"], k=1)
+    best = max("bcde", key=lambda i: float(c["a"] @ c[i]))
+    assert sim["similar_item"].tolist() == [best] and sim["score"].iloc[0] == pytest.approx(float(c["a"] @ c[best]), abs=1e-6)
+    # an item without text keeps the zero vector and stays out of the mean
+    feats = pd.DataFrame({"item": list("abcde"), "title": ["a", "b", "c", None, "e"]})
+    with pytest.warns(DataWarning, match="1 of 5 items have no text"):
+        partial = ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(toy(item_features=feats))
+    mean4 = np.mean([E[i] for i in "abce"], axis=0)
+    emb = np.asarray(partial.item_embeddings_)
+    idx = {i: partial.items_.index_of(i) for i in "abcde"}
+    assert not emb[idx["d"]].any()
+    np.testing.assert_allclose(emb[idx["e"]], unit(E["e"] - mean4), atol=1e-6)
+    with pytest.raises(ParameterError, match="'center' parameter of ContentBased must be a bool"):
+        ContentBased(encoder=LookupEncoder(VECS), center="yes").fit(toy())  # type: ignore[arg-type]
+
+
 def test_centered_user_with_equal_ratings_weighs_items_equally() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered").fit(toy())
     got = all_scores(model, "u2")  # rated b and c 3 stars each
     profile = unit(E["b"] + E["c"])
     assert got["a"] == pytest.approx(float(profile @ E["a"]), abs=1e-6)
 
 
 def test_cold_items_are_recommended_and_seen_items_are_not() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered").fit(toy())
     ids, scores = model.recommend_one("u1", k=3)
     assert ids.tolist() == ["d", "c", "e"]  # d (never interacted with) points along a - b
     assert scores[0] == pytest.approx(1.0)
@@ -96,7 +120,7 @@ def test_cold_items_are_recommended_and_seen_items_are_not() -> None:
 
 
 def test_fold_in_uses_ratings_and_timestamps_when_given() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered", half_life=5.0).fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered", half_life=5.0).fit(toy())
     # centred ratings (+2, -2), b decayed by age 10 = two half-lives: profile = 2a - 0.5b
     ids, scores = model.recommend_history(["a", "b"], k=3, ratings=[5, 1], timestamps=[10, 0])
     expected = {i: float(unit(2 * E["a"] - 0.5 * E["b"]) @ E[i]) for i in "cde"}
@@ -113,7 +137,7 @@ def test_fold_in_uses_ratings_and_timestamps_when_given() -> None:
 
 
 def test_similar_items_by_content() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False).fit(toy())
     sim = model.similar_items(["a"], k=4)
     expected = {i: float(E["a"] @ E[i]) for i in "bcde"}
     assert sim["similar_item"].tolist() == sorted(expected, key=lambda i: (-round(expected[i], 6), i))
@@ -121,7 +145,7 @@ def test_similar_items_by_content() -> None:
 
 
 def test_save_load_keeps_embeddings_not_the_encoder(tmp_path: Path) -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="rating").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="rating").fit(toy())
     path = model.save(tmp_path / "m")
     loaded = ContentBased.load(path)
     assert "_encoder" in vars(model) and "_encoder" not in vars(loaded)
@@ -167,18 +191,18 @@ def test_items_without_text_warn_and_score_zero() -> None:
     feats = pd.DataFrame({"item": list("abc"), "title": ["a", None, "c"]})
     data = toy(item_features=feats)
     with pytest.warns(DataWarning, match="1 of 3 items have no text"):
-        model = ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(data)
+        model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False).fit(data)
     assert not np.asarray(model.item_embeddings_)[data.items.index_of("b")].any()
 
 
 def test_content_based_errors() -> None:
     no_feats = toy(item_features=None)
     with pytest.raises(DataError, match="content models need item features"):
-        ContentBased(encoder=LookupEncoder(VECS), text="{title}").fit(no_feats)
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False).fit(no_feats)
     with pytest.raises(DataError, match="weighting='centered'\\) needs ratings"):
-        ContentBased(encoder=LookupEncoder(VECS), text="{title}", weighting="centered").fit(toy(rating_col=None))
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered").fit(toy(rating_col=None))
     with pytest.raises(DataError, match="half_life=...\\) needs timestamps"):
-        ContentBased(encoder=LookupEncoder(VECS), text="{title}", half_life=2.0).fit(toy(timestamp_col=None))
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, half_life=2.0).fit(toy(timestamp_col=None))
     for kw, msg in [
         ({"weighting": "tfidf"}, "'weighting' parameter of ContentBased must be one of 'weight', 'rating', 'centered'"),
         ({"half_life": 0.0}, "'half_life' parameter of ContentBased must be a float > 0.0"),
