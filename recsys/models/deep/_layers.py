@@ -74,7 +74,9 @@ class FieldEmbedding(nn.Module):
     categorical field, ``1 / n_values`` for a multi-valued field's values, 0
     for padding), so a batch needs one gather and one embedding lookup per
     side and mean pooling is a weighted sum. With ``first_order`` the table
-    has one extra column holding each row's first-order weight. Row 0 of the
+    has one extra column holding each row's first-order weight. With
+    ``numeric_vectors`` each numeric field has a learned vector (scaled by its
+    value) and a first-order weight. Row 0 of the
     table is padding (always zero, no gradient).
     """
 
@@ -85,7 +87,9 @@ class FieldEmbedding(nn.Module):
     user_num: torch.Tensor
     item_num: torch.Tensor
 
-    def __init__(self, tables: FieldTables, dim: int, *, first_order: bool, init_std: float = 1e-2) -> None:
+    def __init__(
+        self, tables: FieldTables, dim: int, *, first_order: bool, numeric_vectors: bool = True, init_std: float = 1e-2
+    ) -> None:
         super().__init__()
         self.dim = dim
         self.first_order = first_order
@@ -112,7 +116,7 @@ class FieldEmbedding(nn.Module):
                 self.table.weight[:, dim].zero_()
             self.table.weight[0].zero_()
         self.n_num = tables.user_num.shape[1] + tables.item_num.shape[1]
-        if self.n_num:
+        if self.n_num and numeric_vectors:
             self.num_vectors = nn.Parameter(torch.randn(self.n_num, dim) * init_std)
             self.num_weight = nn.Parameter(torch.zeros(self.n_num))
 

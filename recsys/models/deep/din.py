@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from recsys._utils.params import check_choice, check_int
+from recsys.errors import ParameterError
 from recsys.models.deep._base import DeepRecommender, _check_units
 from recsys.models.deep._layers import FieldEmbedding, activation, mlp
 from recsys.models.deep.features import FieldTables
@@ -68,7 +69,7 @@ class DINNet(nn.Module):
         softmax: bool,
     ) -> None:
         super().__init__()
-        self.emb = FieldEmbedding(tables, dim, first_order=False)
+        self.emb = FieldEmbedding(tables, dim, first_order=False, numeric_vectors=False)
         self.register_buffer("hist_items", torch.from_numpy(np.array(history_items, dtype=np.int64)), persistent=False)
         self.item_dim = dim * self.emb.n_item_fields
         user_dim = dim * self.emb.n_user_fields
@@ -251,7 +252,10 @@ class DIN(DeepRecommender):
         check_int(owner, "max_history", self.max_history, low=1)
         _check_units(owner, "attention_units", self.attention_units)
         check_choice(owner, "attention_activation", self.attention_activation, ("dice", "prelu", "relu", "sigmoid"))
-        check_choice(owner, "attention_softmax", self.attention_softmax, (True, False))
+        if not isinstance(self.attention_softmax, bool):
+            raise ParameterError(
+                f"The 'attention_softmax' parameter of {owner} must be a bool. Got {self.attention_softmax!r} instead."
+            )
 
     def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None) -> DINNet:
         assert history_items is not None

@@ -33,6 +33,7 @@ same parameters. Save the model on one process only (see
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import math
@@ -130,6 +131,28 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def _join_process_group(backend: str) -> None:
+    """Join the torchrun process group once per process (unless the caller already did).
+
+    The group stays up for later fits in the same process (re-creating one
+    from torchrun's rendezvous store after destroying it hangs) and is
+    destroyed at exit.
+    """
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    dist.init_process_group(backend=backend)
+    atexit.register(_leave_process_group)
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -322,23 +345,17 @@ class Trainer:
 
         cfg = self.config
         device = resolve_device(cfg.device, cfg.desc)
-        created_group = False
         rank, world = 0, 1
         if launched_distributed():
-            if not dist.is_initialized():
-                backend = "nccl" if device.type == "cuda" else "gloo"
-                dist.init_process_group(backend=backend)
-                created_group = True
-            rank, world = dist.get_rank(), dist.get_world_size()
             if device.type == "cuda":
                 device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(device)
-        try:
-            with torch_threads(cfg.num_threads):
-                return self._fit(module, source, valid, device, rank, world)
-        finally:
-            if created_group:
-                dist.destroy_process_group()
+            _join_process_group("nccl" if device.type == "cuda" else "gloo")
+            rank, world = dist.get_rank(), dist.get_world_size()
+        # seeding inside must not change the caller's random state
+        rng_devices = [device.index or 0] if device.type == "cuda" else []
+        with torch_threads(cfg.num_threads), torch.random.fork_rng(devices=rng_devices):
+            return self._fit(module, source, valid, device, rank, world)
 
     def _fit(
         self,
@@ -416,6 +433,11 @@ class Trainer:
                 train_time = time.perf_counter() - t0
                 result.train_seconds += train_time
                 result.train_samples += m * world
+                if world > 1:
+                    # batch-norm running statistics are updated per process: take the main process' ones
+                    for buf in module.buffers():
+                        if buf.is_floating_point():
+                            dist.broadcast(buf, src=0)
                 stats: dict[str, float] = {
                     "epoch": float(epoch + 1),
                     "loss": float(loss_sum.item() / max(1, m)),
