@@ -515,7 +515,10 @@ class _Trainer:
         """Train; ``initial`` = ([b_u | p_u], [b_i | q_i | y_i]) replaces the random start (for tests)."""
         m, k, width = self.m, self.k, self.width
         rng = np.random.default_rng(int(m.seed))
-        params = np.zeros((self.n_items, width), dtype=np.float32)  # [b_i | q_i | y_i]
+        # item state: [b_i | q_i | y_i | Adam's first moments | second moments], one row per item
+        # so that a batch gathers and scatters its items once
+        state = np.zeros((self.n_items, 3 * width), dtype=np.float32)
+        params = state[:, :width]
         user = np.zeros((self.n_users, 1 + k), dtype=np.float32)  # [b_u | p_u]
         if initial is None:
             std = np.float32(m.init_std)
@@ -525,9 +528,7 @@ class _Trainer:
             user[:], params[:] = initial
         params[np.bincount(self.items, minlength=self.n_items) == 0] = 0.0
         user[self.counts == 0] = 0.0
-        self.params, self.user = params, user
-        self.moment1 = np.zeros_like(params)  # Adam's moments of the item rows
-        self.moment2 = np.zeros_like(params)
+        self.state, self.user = state, user
         self.steps = np.zeros(self.n_items, dtype=np.int64)
         # Adam's bias correction sqrt(1 - β2^t) / (1 - β1^t) by step count t: an item takes at
         # most one step per batch, so per epoch at most min(batches, its ratings) steps
@@ -591,7 +592,7 @@ class _Trainer:
         batch_of_row = np.repeat(np.arange(n_batches, dtype=np.int64), np.diff(rbounds))
         # group each batch's rows by item: sorted (batch, item) keys
         keys = batch_of_row * self.n_items + items
-        by_item = np.argsort(keys, kind="stable")
+        by_item = np.argsort(keys)  # ties (an item rated by several users) need no order
         sorted_keys = keys[by_item]
         first = np.ones(n_rows, dtype=bool)
         first[1:] = sorted_keys[1:] != sorted_keys[:-1]
@@ -601,15 +602,12 @@ class _Trainer:
         qbounds = np.concatenate([[0], np.cumsum(np.bincount(batch_of_group, minlength=n_batches))])
         group = np.empty(n_rows, dtype=np.int64)
         group[by_item] = np.cumsum(first) - 1
-        # batch-local indices, and CSR pointers (user x rating, item x rating) of every batch:
-        # batch s's pointers are ptr[start_s + s : end_s + s + 1]
-        local_group = group - qbounds[batch_of_row]
+        # batch-local indices, and the CSR row pointers (user x item) of every batch in one
+        # array: batch s's pointers are row_ptr[ubounds[s] + s : ubounds[s + 1] + s + 1]
+        local_group = (group - qbounds[batch_of_row]).astype(np.int32)
         local_user = np.repeat(np.arange(len(users), dtype=np.int64), c) - ubounds[batch_of_row]
-        by_item_local = (by_item - rbounds[batch_of_row[by_item]]).astype(np.int32)
         row_ptr = _batch_pointers(user_start - rbounds[batch_of_user], ubounds, np.diff(rbounds))
-        item_ptr = _batch_pointers(group_start - rbounds[batch_of_group], qbounds, np.diff(rbounds))
-        positions = np.arange(int(np.diff(rbounds).max()), dtype=np.int32)
-        ones = np.ones(len(positions), dtype=np.float32)
+        ones = np.ones(int(np.diff(rbounds).max()), dtype=np.float32)
         n_u = c.astype(np.float32)
         w_user = (1.0 / np.sqrt(n_u))[:, None]  # |N(u)|^-1/2
         group_count = np.bincount(group, minlength=len(group_start)).astype(np.float32)[:, None]
@@ -620,8 +618,7 @@ class _Trainer:
         target = self.ratings[rows] - np.float32(self.mu)
         reg_item = self.reg_user  # b_i and q_i take the same penalties as b_u and p_u
         reg_y = np.float32(m.reg_implicit)
-        params, moment1, moment2, user, steps = self.params, self.moment1, self.moment2, self.user, self.steps
-        corr_table = self.corr_table
+        state, user, steps, corr_table = self.state, self.user, self.steps, self.corr_table
         b1, b2, eps = np.float32(_ADAM_BETA1), np.float32(_ADAM_BETA2), np.float32(_ADAM_EPS)
         sq = 0.0
         for s in range(n_batches):
@@ -631,41 +628,41 @@ class _Trainer:
             nb_u, nb_r, nb_q = u1 - u0, r1 - r0, q1 - q0
             ub, ui = users[u0:u1], uniq_items[q0:q1]
             lu, li = local_user[r0:r1], local_group[r0:r1]
-            # segment sums as sparse products: per user over its ratings, per item over the batch's rows
-            sum_user = sp.csr_matrix((ones[:nb_r], positions[:nb_r], row_ptr[u0 + s : u1 + s + 1]), shape=(nb_u, nb_r))
-            sum_item = sp.csr_matrix(
-                (ones[:nb_r], by_item_local[r0:r1], item_ptr[q0 + s : q1 + s + 1]), shape=(nb_q, nb_r)
-            )
+            # the batch's user x item matrix: data 1 sums over N(u) (or, transposed, over an
+            # item's raters); data e gives the error-weighted sums of the gradients
+            rated = _UserItem(row_ptr[u0 + s : u1 + s + 1], li, ones[:nb_r].copy(), nb_u, nb_q)
+            data = rated.data
             w = w_user[u0:u1]
-            x = params[ui]  # [b_i | q_i | y_i] of the batch's items
-            xr = x[li]  # ... per rating
-            ub_rows = user[ub]  # [b_u | p_u]
+            xs = state.take(ui, axis=0)  # the batch's item rows (take: much faster than fancy indexing)
+            x = xs[:, :width]  # [b_i | q_i | y_i]
+            ub_rows = user.take(ub, axis=0)  # [b_u | p_u]
             v = ub_rows.copy()
-            v[:, 1:] += (sum_user @ xr[:, k + 1 :]) * w  # [b_u | p_u + z_u]
-            v_r = v[lu]
-            err = target[r0:r1] - v_r[:, 0] - xr[:, 0] - np.einsum("ij,ij->i", v_r[:, 1:], xr[:, 1 : k + 1])
+            v[:, 1:] += rated.dot(x[:, k + 1 :]) * w  # [b_u | p_u + z_u]
+            v_r = v.take(lu, axis=0)
+            bq_r = x[:, : k + 1].take(li, axis=0)  # [b_i | q_i] per rating
+            err = target[r0:r1] - v_r[:, 0] - bq_r[:, 0] - np.einsum("ij,ij->i", v_r[:, 1:], bq_r[:, 1:])
             sq += float(np.dot(err, err))
-            e = err[:, None]
-            # user gradient (descent direction): [Σ e | Σ e q_i]
-            eq = xr[:, : k + 1] * e
-            eq[:, 0] = err
-            g_user = sum_user @ eq
+            # gradients (descent directions): users [Σ e | Σ e q_i]; items [Σ e | Σ e (p_u + z_u)]
+            # and, for y_j, Σ over the users who rated j of |N(u)|^-1/2 Σ_i e q_i
+            data[:] = err
+            one_q = x[:, : k + 1].copy()
+            one_q[:, 0] = 1.0
+            g_user = rated.dot(one_q)
             user[ub] = ub_rows + user_step[u0:u1] * (g_user - user_reg[u0:u1] * ub_rows)
-            # item gradients per rating: [e | e (p_u + z_u) | |N(u)|^-1/2 Σ_{i ∈ N(u)} e q_i], summed per item
-            g_r = np.empty((nb_r, width), dtype=np.float32)
-            g_r[:, 0] = err
-            np.multiply(v_r[:, 1:], e, out=g_r[:, 1 : k + 1])
-            g_r[:, k + 1 :] = (g_user[:, 1:] * w)[lu]
-            grad = sum_item @ g_r
+            v[:, 0] = 1.0
+            grad = np.empty((nb_q, width), dtype=np.float32)
+            grad[:, : k + 1] = rated.tdot(v)
+            data[:] = 1.0
+            grad[:, k + 1 :] = rated.tdot(g_user[:, 1:] * w)
             grad[:, : k + 1] -= (group_count[q0:q1] * reg_item) * x[:, : k + 1]
             grad[:, k + 1 :] -= (group_nsum[q0:q1] * reg_y) * x[:, k + 1 :]
             # lazy Adam on the touched item rows (ascent along the descent direction)
-            st = steps[ui] + 1
+            st = steps.take(ui) + 1
             steps[ui] = st
-            m1 = moment1[ui]
+            m1 = xs[:, width : 2 * width]
             m1 *= b1
             m1 += (1.0 - b1) * grad
-            m2 = moment2[ui]
+            m2 = xs[:, 2 * width :]
             m2 *= b2
             grad *= grad
             grad *= 1.0 - b2
@@ -673,10 +670,57 @@ class _Trainer:
             step = np.sqrt(m2)
             step += eps
             np.divide(m1, step, out=step)
-            step *= (corr_table[st] * np.float32(lr_item))[:, None]
+            step *= (corr_table.take(st) * np.float32(lr_item))[:, None]
             x += step
-            params[ui], moment1[ui], moment2[ui] = x, m1, m2
+            state[ui] = xs
         return sq
+
+
+class _UserItem:
+    """A batch's (users x items) CSR matrix, multiplied with dense float32 blocks.
+
+    scipy's public sparse constructors validate their arrays on every call,
+    which at a batch's size costs about as much as the product itself; the
+    products therefore call scipy's compiled CSR/CSC kernels directly when
+    they are importable (private, but unchanged for many releases), else go
+    through ``scipy.sparse`` (same results). Assigning to ``data`` changes
+    the values of both products.
+    """
+
+    def __init__(self, indptr: NDArray[np.int32], indices: NDArray[np.int32], data: NDArray[np.float32], n_rows: int, n_cols: int) -> None:
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.n_rows, self.n_cols = n_rows, n_cols
+
+    def dot(self, x: NDArray[Any]) -> NDArray[np.float32]:
+        """``A @ x``, shape (n_rows, x.shape[1])."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if _matvecs is None:
+            a = sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_cols))
+            return np.asarray(a @ x, dtype=np.float32)
+        out = np.zeros((self.n_rows, x.shape[1]), dtype=np.float32)
+        _matvecs[0](self.n_rows, self.n_cols, x.shape[1], self.indptr, self.indices, self.data, x.ravel(), out.ravel())
+        return out
+
+    def tdot(self, x: NDArray[Any]) -> NDArray[np.float32]:
+        """``A.T @ x``, shape (n_cols, x.shape[1])."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if _matvecs is None:
+            a = sp.csc_matrix((self.data, self.indices, self.indptr), shape=(self.n_cols, self.n_rows))
+            return np.asarray(a @ x, dtype=np.float32)
+        out = np.zeros((self.n_cols, x.shape[1]), dtype=np.float32)
+        _matvecs[1](self.n_cols, self.n_rows, x.shape[1], self.indptr, self.indices, self.data, x.ravel(), out.ravel())
+        return out
+
+
+def _load_matvecs() -> tuple[Any, Any] | None:
+    try:
+        from scipy.sparse._sparsetools import csc_matvecs, csr_matvecs  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return csr_matvecs, csc_matvecs
+
+
+_matvecs = _load_matvecs()
 
 
 def _batch_pointers(local_starts: NDArray[np.int64], bounds: NDArray[np.int64], sizes: NDArray[np.int64]) -> NDArray[np.int32]:

@@ -161,6 +161,21 @@ def test_learns_better_than_the_global_mean_on_synthetic_data() -> None:
     assert model.epoch_rmse_[-1] < model.epoch_rmse_[0]
 
 
+def test_public_scipy_fallback_trains_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch products call scipy's compiled kernels directly when importable; the public
+    scipy.sparse path they fall back to gives the same model."""
+    from recsys.models import svdpp
+
+    assert svdpp._matvecs is not None  # the fast path is the one normally taken
+    data = synthetic(n_users=60, n_items=40, n_interactions=900, seed=5)
+    fast = SVDpp(**FAST, batch_size=100).fit(data)
+    monkeypatch.setattr(svdpp, "_matvecs", None)
+    slow = SVDpp(**FAST, batch_size=100).fit(data)
+    for name in ("user_bias_", "user_factors_", "item_bias_", "item_factors_", "implicit_factors_"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-5, atol=1e-6)
+    assert fast.epoch_rmse_ == pytest.approx(slow.epoch_rmse_, rel=1e-6)
+
+
 def test_same_seed_same_model_other_seed_differs() -> None:
     data = tiny_interactions()
     a = SVDpp(**FAST, seed=3).fit(data)
