@@ -65,18 +65,47 @@ def _check_bool_or_none(owner: str, name: str, value: Any) -> None:
 def _merged(
     matrix: sp.csr_matrix, rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float32], shape: tuple[int, int]
 ) -> sp.csr_matrix:
-    """``matrix`` grown to ``shape`` with entries (rows, cols) set to ``vals`` (new values replace old ones)."""
-    old = matrix.tocoo()
-    old_r, old_c = old.row.astype(np.int64), old.col.astype(np.int64)
-    n_cols = shape[1]
-    keep = ~np.isin(old_r * n_cols + old_c, rows * n_cols + cols)
-    r = np.concatenate([old_r[keep], rows])
-    c = np.concatenate([old_c[keep], cols])
-    v = np.concatenate([old.data[keep].astype(np.float32), vals.astype(np.float32)])
-    out = sp.csr_matrix((v, (r, c)), shape=shape, dtype=np.float32)
-    out.sum_duplicates()  # duplicate new rows: summed (Interactions has none)
-    out.sort_indices()
-    return out
+    """``matrix`` grown to ``shape`` with entries (rows, cols) set to ``vals`` (new values replace old ones).
+
+    Only the rows in ``rows`` are rebuilt; the runs of other rows between them
+    are copied as they are (no pass over every entry beyond the copy).
+    """
+    n_rows, n_cols = shape
+    indptr = np.concatenate([matrix.indptr, np.full(n_rows - matrix.shape[0], matrix.indptr[-1])]).astype(np.int64)
+    touched = np.unique(rows)
+    # the touched rows' old entries not set again, plus the new ones, sorted by (row, col)
+    starts, stops = indptr[touched], indptr[touched + 1]
+    lengths = stops - starts
+    at = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
+    old_r = np.repeat(touched, lengths)
+    old_c = matrix.indices[at].astype(np.int64)
+    again = np.isin(old_r * n_cols + old_c, rows * n_cols + cols)
+    r = np.concatenate([old_r[~again], rows])
+    c = np.concatenate([old_c[~again], cols])
+    v = np.concatenate([matrix.data[at][~again].astype(np.float32), vals.astype(np.float32)])
+    order = np.lexsort((c, r))
+    r, c, v = r[order], c[order], v[order]
+    last = np.ones(len(r), dtype=bool)
+    last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])  # repeated new pairs (stable sort): the last one wins
+    r, c, v = r[last], c[last], v[last]
+    bounds = np.searchsorted(r, touched, side="left").tolist() + [len(r)]
+    # pieces: untouched run before each touched row, then the row
+    idx_parts: list[NDArray[Any]] = []
+    val_parts: list[NDArray[Any]] = []
+    prev = 0
+    for j, t in enumerate(touched.tolist()):
+        idx_parts += [matrix.indices[indptr[prev] : indptr[t]], c[bounds[j] : bounds[j + 1]].astype(np.int32)]
+        val_parts += [matrix.data[indptr[prev] : indptr[t]], v[bounds[j] : bounds[j + 1]]]
+        prev = t + 1
+    idx_parts.append(matrix.indices[indptr[prev] : indptr[n_rows]])
+    val_parts.append(matrix.data[indptr[prev] : indptr[n_rows]])
+    counts = np.diff(indptr)
+    counts[touched] = np.diff(np.asarray(bounds))
+    out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_ptr[1:])
+    out_idx = np.concatenate(idx_parts).astype(np.int32, copy=False)
+    out_val = np.concatenate(val_parts).astype(np.float32, copy=False)
+    return sp.csr_matrix((out_val, out_idx, out_ptr), shape=shape)
 
 
 class _Factorization(EmbeddingRecommender):
@@ -751,11 +780,16 @@ class BPR(_Factorization):
         out[-1] = 1.0
         return out
 
-    def _pool(self) -> NDArray[np.int64]:
+    def _prepare(self) -> None:
         from recsys.models._bpr_torch import negative_pool
 
-        warm = np.flatnonzero(np.diff(self.seen_.tocsc().indptr) > 0).astype(np.int64)
-        return negative_pool(warm, _BPR_POOL, int(self.seed))
+        super()._prepare()
+        # the negatives of the solves: items that have vectors (warm at fit or added by partial_fit_items)
+        warm = np.flatnonzero(~self._never).astype(np.int64)
+        self._negatives = negative_pool(warm, _BPR_POOL, int(self.seed))
+
+    def _pool(self) -> NDArray[np.int64]:
+        return self._negatives
 
     def _solve_users(self, rows: sp.csr_matrix, current: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
         from recsys.models._bpr_torch import solve_users, torch_threads
