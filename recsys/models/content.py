@@ -100,8 +100,9 @@ class ContentBased(EmbeddingRecommender):
     are anisotropic (all-MiniLM-L6-v2 gives most pairs of movie descriptions
     a cosine well above 0), so without it a profile mostly measures how
     typical an item is rather than what this user likes (Mu & Viswanath,
-    "All-but-the-Top", 2018). On ML-100K it lifts BERT's NDCG@10 about
-    3.5x on validation (benchmarks/content.py). A user's profile is
+    "All-but-the-Top", 2018). On ML-100K it lifts BERT's validation
+    NDCG@10 and cold-start recall@10 about 3x (benchmarks/results/content.md).
+    A user's profile is
     ``p_u = sum_i w_ui e_i`` over their training interactions, scaled to unit
     length (the direction of the weighted mean), and ``score(u, j) = p_u · e_j``,
     the cosine between profile and item. Every catalogue item is a candidate,
