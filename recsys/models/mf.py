@@ -361,18 +361,23 @@ class ALS(_Factorization):
       and the user length norm ``L_u = 1 - b + b |u| / mean |u|``: rare items
       and short histories weigh more.
 
+    The defaults come from the search in ``benchmarks/tune_mf.py`` (the most
+    robust values over ML-100K and a synthetic dataset, validation splits
+    only; ``benchmarks/results/mf_tuning.md``): strong regularisation and
+    few factors. Scale ``reg`` with the data: it is not scaled by counts.
+
     Parameters
     ----------
-    n_factors : int >= 1, default 128
+    n_factors : int >= 1, default 16
         Dimension of the vectors (implicit's ``factors``).
-    reg : float >= 0, default 0.05
+    reg : float >= 0, default 30.0
         L2 penalty (implicit's ``regularization``; not scaled by counts).
     alpha : float >= 0, default 1.0
         Confidence slope. implicit's ``alpha=a`` on binary data is
         ``alpha=a - 1`` here (implicit uses ``c = a * w``).
     n_iterations : int >= 1, default 15
         ALS sweeps (implicit's ``iterations``).
-    weighting : {"binary", "weight", "rating", "bm25", "tfidf"}, default "bm25"
+    weighting : {"binary", "weight", "rating", "bm25", "tfidf"}, default "tfidf"
     bm25_k1 : float >= 0, default 1.2
     bm25_b : float in [0, 1], default 0.75
     use_cg : bool, default True
@@ -415,7 +420,8 @@ class ALS(_Factorization):
     Examples
     --------
     >>> from recsys.testing import tiny_interactions
-    >>> model = ALS(n_factors=2, num_threads=1, show_progress=False).fit(tiny_interactions())
+    >>> # 20 users: far less regularisation than the default's (tuned on ~1,000 users)
+    >>> model = ALS(n_factors=2, reg=1.0, num_threads=1, show_progress=False).fit(tiny_interactions())
     >>> ids, scores = model.recommend_history([0, 2, 4], k=3)  # a new user who likes even items
     >>> [int(i) % 2 for i in ids]
     [0, 0, 0]
@@ -425,11 +431,11 @@ class ALS(_Factorization):
 
     def __init__(
         self,
-        n_factors: int = 128,
-        reg: float = 0.05,
+        n_factors: int = 16,
+        reg: float = 30.0,
         alpha: float = 1.0,
         n_iterations: int = 15,
-        weighting: Weighting = "bm25",
+        weighting: Weighting = "tfidf",
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
         use_cg: bool = True,
@@ -645,16 +651,19 @@ class BPR(_Factorization):
     do, and vectorises the updates (the sum of a mini-batch's per-sample
     steps), which is what makes it usable from Python.
 
+    The defaults come from the search in ``benchmarks/tune_mf.py``
+    (``benchmarks/results/mf_tuning.md``).
+
     Parameters
     ----------
-    n_factors : int >= 1, default 128
+    n_factors : int >= 1, default 200
         Dimension of ``p_u`` and ``q_i``; vectors have one more column (the
         bias ``b_i`` for items, the constant 1 for users).
     n_epochs : int >= 1, default 100
         Passes over the interactions.
-    lr : float > 0, default 0.05
+    lr : float > 0, default 0.1
         Initial SGD learning rate (decays linearly to 0 over the epochs).
-    reg : float >= 0, default 0.01
+    reg : float >= 0, default 0.03
         L2 penalty per sample on the rows it touches (``p_u``, ``q_i``,
         ``q_j``, ``b_i``, ``b_j``).
     batch_size : int >= 1, default 1024
@@ -711,10 +720,10 @@ class BPR(_Factorization):
 
     def __init__(
         self,
-        n_factors: int = 128,
+        n_factors: int = 200,
         n_epochs: int = 100,
-        lr: float = 0.05,
-        reg: float = 0.01,
+        lr: float = 0.1,
+        reg: float = 0.03,
         batch_size: int = 1024,
         init_std: float = 0.01,
         seed: int = 0,

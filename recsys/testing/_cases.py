@@ -38,7 +38,7 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "DeepFM": ContractCase(lambda: DeepFM(**_DEEP)),  # type: ignore[arg-type]
     "DIN": ContractCase(lambda: DIN(attention_units=[16], **_DEEP), data=_shuffled_time_interactions),  # type: ignore[arg-type]
     "Pipeline": ContractCase(lambda: Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**_DEEP), n_candidates=10)),  # type: ignore[arg-type]
-    "ALS": ContractCase(lambda: ALS(n_factors=4, num_threads=1, show_progress=False)),
+    "ALS": ContractCase(lambda: ALS(n_factors=4, reg=1.0, num_threads=1, show_progress=False)),
     "BPR": ContractCase(lambda: BPR(n_factors=8, n_epochs=40, lr=0.1, num_threads=1, show_progress=False)),
     "SVDpp": ContractCase(lambda: SVDpp(n_factors=4, n_epochs=30, batch_size=32, lr_item=0.05, show_progress=False)),
 }
