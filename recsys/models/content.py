@@ -301,6 +301,14 @@ class Hybrid(Recommender):
     score of the row. ``weight=1`` with ``cold="content"`` is "CF for known
     items, content for cold ones".
 
+    The two cold rules are a trade-off. ``"blend"`` ranks a cold item below
+    every warm item with the same content score, so new items rarely reach
+    a top-k; ``"content"`` ranks cold items by content alone on the same
+    normalised scale, which promotes them (on ML-100K it multiplies the
+    recall of held-out new items several times and costs warm top-N
+    accuracy; see benchmarks/results/content.md). Tune ``weight``,
+    ``normalise`` and ``cold`` on a validation split of the task you serve.
+
     Parameters
     ----------
     cf : Recommender, optional
