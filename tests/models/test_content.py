@@ -136,6 +136,25 @@ def test_fold_in_uses_ratings_and_timestamps_when_given() -> None:
         model.recommend_history(["a"], timestamps=["x"])
 
 
+def test_retrieval_goes_through_the_item_index_with_cold_items_in_it() -> None:
+    data = tiny_interactions()
+    model = ContentBased(encoder=HashingEncoder(dim=128)).fit(data)
+    assert model.index_.n_items == data.n_items == 32 and len(model.cold_items_) == 2  # cold items are indexed
+    emb = np.asarray(model.item_embeddings_, dtype=np.float64)
+    prof = np.asarray(model.profile_weights_.todense()) @ emb
+    prof /= np.linalg.norm(prof, axis=1, keepdims=True)
+    s = prof @ emb.T
+    s[data.matrix().toarray() > 0] = -np.inf
+    order = np.lexsort((np.broadcast_to(np.arange(32), s.shape), -s), axis=1)[:, :5]
+    recs = model.recommend(data.users.ids, k=5)
+    np.testing.assert_array_equal(recs["item"].to_numpy().reshape(-1, 5), data.items.ids[order])
+    np.testing.assert_allclose(recs["score"].to_numpy(), np.take_along_axis(s, order, axis=1).ravel(), atol=1e-6)
+    # an approximate index keeps every item, cold ones included
+    model.build_index("hnsw", M=8, ef_search=64)
+    assert model.index_.kind == "hnsw" and model.index_.n_items == 32
+    assert 1000 in model.recommend_history([0, 2, 4], k=32)[0]
+
+
 def test_similar_items_by_content() -> None:
     model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False).fit(toy())
     sim = model.similar_items(["a"], k=4)
