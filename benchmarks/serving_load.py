@@ -474,8 +474,9 @@ def main() -> None:
         lines += [
             "",
             "Reading: `failed` counts wrk's socket errors and timeouts plus non-200 answers. The peer is "
-            "Cornac's documented service (Flask's threaded server, one process); it answers a malformed `k` or a "
-            "missing `uid` with 500 (an unhandled exception), where recsys.serving answers 422 / 404 with a message.",
+            "Cornac's documented service (Flask's threaded server, one process); it answers a malformed or "
+            "negative `k` and an unknown user with 500 (unhandled exceptions), where recsys.serving answers 422 / 404 "
+            "with a message.",
         ]
         write_section(lines, "load")
         print(f"wrote {RESULTS}")
