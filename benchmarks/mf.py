@@ -4,8 +4,8 @@
    rating an interaction of weight 1, ``stratified_split(0.75, by="user",
    seed=42)``, k=10, train items excluded, metrics from ``Evaluator``), our
    models with their defaults next to implicit's ALS and BPR and Cornac's BPR
-   (tuned values of the issue), all on 2 threads, scored through the same
-   Evaluator.
+   (tuned values of the issue), on 2 threads (our BPR on 1 torch thread, see
+   ``BPR_THREADS``), scored through the same Evaluator.
 2. Wrapper overhead: ``ALS().fit(train)`` + ``recommend(all users)`` against
    implicit's ``AlternatingLeastSquares.fit`` on the same confidence matrix +
    ``recommend(all users, filter_already_liked_items=True)``, same
@@ -45,6 +45,9 @@ from recsys.split import stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "mf.md"
 THREADS = 2
+# BPR's torch solves on one thread: on this shared, oversubscribed machine two torch (OpenMP) threads
+# made every op 10-40x slower (measured); its SGD loop is single-threaded by design anyway.
+BPR_THREADS = 1
 RUNS = 5
 
 
@@ -81,7 +84,7 @@ def quality(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any
     rows: list[dict[str, Any]] = []
     models: dict[str, Any] = {}
 
-    for name, factory in (("ALS()", lambda: ALS(num_threads=THREADS)), ("BPR()", lambda: BPR(num_threads=THREADS))):
+    for name, factory in (("ALS()", lambda: ALS(num_threads=THREADS)), ("BPR()", lambda: BPR(num_threads=BPR_THREADS))):
         model = factory()
         fit_t = repeat(lambda: model.fit(train), runs=RUNS if name == "ALS()" else 2, warmup=1 if name == "ALS()" else 0)
         rec_t = repeat(lambda: model.recommend(user_ids, k=10), runs=RUNS)
@@ -258,7 +261,7 @@ def online(n_users: int, n_items: int, nnz: int) -> list[str]:
         np.concatenate([data.items.ids[data.item_index], data.items.ids[new_i]]),
     )
     out = []
-    for name, factory in (("ALS()", lambda: ALS(num_threads=THREADS)), ("BPR()", lambda: BPR(num_threads=THREADS))):
+    for name, factory in (("ALS()", lambda: ALS(num_threads=THREADS)), ("BPR()", lambda: BPR(num_threads=BPR_THREADS))):
         model = factory().fit(data)
         runs = 3 if name == "ALS()" else 1
         refit = repeat(lambda: factory().fit(updated), runs=runs, warmup=0)
@@ -287,7 +290,8 @@ def main() -> None:
     train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
     rows, models = quality(train, test)
     lines += [
-        f"ML-100K, the neighbourhood issue's protocol; {THREADS} threads everywhere; timings mean ± std of the timed"
+        f"ML-100K, the neighbourhood issue's protocol; {THREADS} threads (BPR(): 1 torch thread, Cornac: its single"
+        " thread); timings mean ± std of the timed"
         " runs (ALS and implicit ALS 5 after a warm-up, the BPRs 2); recommend = top-10 for every test user.",
         "",
         "| model | NDCG@10 | P@10 | R@10 | fit s | recommend all s |",

@@ -57,6 +57,8 @@ _NEWTON_TOL = 1e-8
 # Below this Newton decrement a full step is taken without a line search: the quadratic model
 # is then accurate, and float32 objectives cannot resolve the decrease anyway.
 _NEWTON_FULL = 1e-6
+# Conjugate-gradient steps per Newton step, at most.
+_CG_ITER = 50
 
 
 @contextmanager
@@ -199,13 +201,15 @@ HVP = Callable[[torch.Tensor], torch.Tensor]
 
 def _cg(hvp: HVP, g: torch.Tensor, max_iter: int) -> torch.Tensor:
     """Solve ``H x = -g`` row-wise by conjugate gradients (H given by products), to a relative
-    residual of ``min(0.1, sqrt(|g|))`` (truncated Newton: loose far away, tight near the minimum)."""
+    residual of ``sqrt(|g|)`` kept within [1e-3, 0.1] (truncated Newton: loose far away, tight near
+    the minimum)."""
     x = torch.zeros_like(g)
     r = -g
     p = r.clone()
     rs = (r * r).sum(1)
     gn = rs.sqrt()
-    tol = (torch.minimum(torch.full_like(gn, 0.1), gn.sqrt()) * gn) ** 2
+    # forcing term sqrt(|g|) within [1e-3, 0.1]: float32 products cannot resolve a smaller residual
+    tol = (gn.sqrt().clamp(1e-3, 0.1) * gn) ** 2
     live = rs > tol
     for _ in range(max_iter):
         if not bool(live.any()):
@@ -250,7 +254,7 @@ def _newton(
         rows = None if len(idx) == n else idx
         th = theta[idx]
         g, hvp = grad_hvp(th, rows)
-        step = _cg(hvp, g, max_iter=2 * dim)
+        step = _cg(hvp, g, max_iter=min(2 * dim, _CG_ITER))
         dec = -(g * step).sum(1).double()  # Newton decrement squared (>= 0)
         new = th + step
         search = dec > _NEWTON_FULL

@@ -333,7 +333,12 @@ class _Factorization(EmbeddingRecommender):
         self.n_items_ = n_new
         self.item_factors_ = factors
         self.item_popularity_ = popularity
-        self.cold_items_ = np.flatnonzero(counts == 0).astype(np.int32)
+        # solved items are warm (when they have interactions); other cold items stay cold (no vector)
+        cold = np.zeros(n_new, dtype=bool)
+        cold[self.cold_items_] = True
+        cold[n_old:] = True
+        cold[touched] = counts[touched] == 0
+        self.cold_items_ = np.flatnonzero(cold).astype(np.int32)
         self._store(stored)
         self._rebuild_index()
         return self
@@ -656,7 +661,7 @@ class BPR(_Factorization):
 
     Parameters
     ----------
-    n_factors : int >= 1, default 200
+    n_factors : int >= 1, default 64
         Dimension of ``p_u`` and ``q_i``; vectors have one more column (the
         bias ``b_i`` for items, the constant 1 for users).
     n_epochs : int >= 1, default 100
@@ -674,8 +679,10 @@ class BPR(_Factorization):
         Seeds the initial factors, the sampling, and the fixed negatives of
         fold-in.
     num_threads : int >= 1, optional
-        Torch threads during fit and solves; None keeps torch's setting.
-        With ``num_threads=1`` a fit is deterministic for a seed.
+        Torch threads of the fixed-side solves (fold-in, partial fits); None
+        keeps torch's setting. The SGD loop of :meth:`fit` always runs on one
+        thread (its per-batch ops are too small to split), so a fit is
+        deterministic for a seed.
     show_progress : bool, optional
         Progress bar over epochs (default: when stderr is a terminal).
 
@@ -720,7 +727,7 @@ class BPR(_Factorization):
 
     def __init__(
         self,
-        n_factors: int = 200,
+        n_factors: int = 64,
         n_epochs: int = 100,
         lr: float = 0.1,
         reg: float = 0.03,
@@ -756,7 +763,9 @@ class BPR(_Factorization):
     def _fit(self, data: Interactions) -> None:
         from recsys.models._bpr_torch import fit_bpr, torch_threads
 
-        with torch_threads(self.num_threads):
+        # one thread: the per-batch ops are small; splitting them costs more than it gains (and
+        # oversubscribed machines make OpenMP barriers very slow: 40x slower with 2 threads measured)
+        with torch_threads(1):
             users, items = fit_bpr(
                 self.seen_,
                 factors=int(self.n_factors),
