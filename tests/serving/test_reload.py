@@ -178,12 +178,30 @@ def test_requests_in_flight_finish_on_their_model(tmp_path: Path, models: dict[s
 
 
 def test_reload_signal_without_polling(tmp_path: Path, models: dict[str, Any]) -> None:
+    # the app's own start-up, in the main thread as in a uvicorn worker: SIGUSR1 makes the watcher check now
+    import asyncio
+
+    from recsys.serving import create_app
+
     publish(models["pop"], tmp_path / "m", version="a")
-    with ProcessServer(tmp_path / "m", workers=1, poll_interval=0) as srv:
-        publish(models["knn"], tmp_path / "m", version="b")
-        time.sleep(0.5)
-        assert httpx.get(srv.url + "/model").json()["version"] == "a"  # no polling
-        pid = httpx.get(srv.url + "/model").json()["worker_pid"]
-        assert pid == srv.proc.pid  # workers=1: uvicorn serves in the process we started
-        os.kill(pid, signal.SIGUSR1)
-        wait_all_workers(srv.url, 1, lambda m: m["version"] == "b", timeout=10)
+    app = create_app(tmp_path / "m", poll_interval=0)
+    store = app.state.store
+
+    async def scenario() -> list[str]:
+        seen = []
+        async with app.router.lifespan_context(app):
+            seen.append(store.current.version)
+            publish(models["knn"], tmp_path / "m", version="b")
+            await asyncio.sleep(0.3)
+            seen.append(store.current.version)  # no polling: still the old one
+            os.kill(os.getpid(), signal.SIGUSR1)
+            for _ in range(200):
+                await asyncio.sleep(0.02)
+                if store.current.version == "b":
+                    break
+            seen.append(store.current.version)
+        return seen
+
+    previous = signal.getsignal(signal.SIGUSR1)
+    assert asyncio.run(scenario()) == ["a", "a", "b"]
+    assert signal.getsignal(signal.SIGUSR1) == previous  # the handler is removed at shut-down
