@@ -8,6 +8,7 @@ from recsys.models.knn import ItemKNN, UserKNN
 from recsys.models.mf import ALS, BPR
 from recsys.models.pipeline import Pipeline
 from recsys.models.popular import Popular
+from recsys.models.session_ease import SessionEASE
 from recsys.models.svdpp import SVDpp
 
-__all__ = ["ALS", "BPR", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Recommender", "SVDpp", "UserKNN"]
+__all__ = ["ALS", "BPR", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]

@@ -12,6 +12,7 @@ from recsys.data import Interactions
 from recsys.models import ALS, BPR, EASE, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
 from recsys.models import DIN, DeepFM, Pipeline
 from recsys.models import SVDpp
+from recsys.models import SessionEASE
 from recsys.testing._data import tiny_frames
 from recsys.testing.contract import ContractCase
 
@@ -33,6 +34,7 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "ItemKNN": ContractCase(lambda: ItemKNN(k=10)),
     "UserKNN": ContractCase(lambda: UserKNN(k=5)),
     "EASE": ContractCase(lambda: EASE(reg=10.0)),
+    "SessionEASE": ContractCase(lambda: SessionEASE(reg=10.0)),
     "ContentBased": ContractCase(lambda: ContentBased(encoder=HashingEncoder(dim=256))),
     "Hybrid": ContractCase(lambda: Hybrid(cf=ItemKNN(k=10), content=ContentBased(encoder=HashingEncoder(dim=256)))),
     "DeepFM": ContractCase(lambda: DeepFM(**_DEEP)),  # type: ignore[arg-type]
