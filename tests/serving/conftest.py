@@ -9,13 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pytest
 from numpy.typing import NDArray
 
 from tests.conftest import require
@@ -144,27 +141,3 @@ class ProcessServer:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-
-
-@pytest.fixture
-def tiny() -> Interactions:
-    return tiny_interactions()
-
-
-def frame_items(frame: pd.DataFrame) -> list[Any]:
-    return frame["item"].tolist()
-
-
-@pytest.fixture
-def server_factory() -> Iterator[Any]:
-    started: list[Any] = []
-
-    def start(kind: str, root: Path, **options: Any) -> Any:
-        srv = (ThreadServer if kind == "thread" else ProcessServer)(root, **options)
-        srv.__enter__()
-        started.append(srv)
-        return srv
-
-    yield start
-    for srv in reversed(started):
-        srv.__exit__()
