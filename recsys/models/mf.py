@@ -21,6 +21,7 @@ top-N accuracy on MovieLens-like data (tuned NDCG@10 0.366 on ML-100K, against
 
 from __future__ import annotations
 
+import contextlib
 from abc import abstractmethod
 from typing import Any, Literal, NamedTuple, TypeVar, overload
 
@@ -588,8 +589,15 @@ class ALS(_Factorization):
         from recsys.index._index import _blas_limit
 
         conf = self._confidence(rows)
-        with _blas_limit(1):
-            out = self._user_solver().recalculate_user(np.arange(conf.shape[0]), conf)
+        # many users: implicit's parallel solves want a single-threaded BLAS; a few (fold-in):
+        # switching OpenBLAS' pool off and on again would cost more than the solve
+        solver = self._user_solver()
+        # a few users: one thread (waking a pool costs more than the solves, a lot on a busy machine)
+        solver.num_threads = 0 if self.num_threads is None else int(self.num_threads)
+        if conf.shape[0] <= 64:
+            solver.num_threads = 1
+        with _blas_limit(1) if conf.shape[0] > 64 else contextlib.nullcontext():
+            out = solver.recalculate_user(np.arange(conf.shape[0]), conf)
         out = np.asarray(out, dtype=np.float32).reshape(conf.shape[0], -1)
         out[np.diff(conf.indptr) == 0] = 0.0
         return out
