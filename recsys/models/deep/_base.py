@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from abc import abstractmethod
 from typing import Any, ClassVar
 
@@ -75,6 +76,7 @@ class DeepRecommender(Recommender):
     epochs: int
     patience: int
     validation_fraction: float
+    refit: bool
     time_budget: float | None
     seed: int
     device: str
@@ -111,6 +113,8 @@ class DeepRecommender(Recommender):
         check_int(owner, "epochs", self.epochs, low=1)
         check_int(owner, "patience", self.patience, low=1)
         check_float(owner, "validation_fraction", self.validation_fraction, low=0.0, high=1.0, high_open=True)
+        if not isinstance(self.refit, bool):
+            raise ParameterError(f"The 'refit' parameter of {owner} must be a bool. Got {self.refit!r} instead.")
         if self.time_budget is not None:
             check_float(owner, "time_budget", self.time_budget, low=0.0, low_open=True)
         check_int(owner, "seed", self.seed, low=0)
@@ -185,10 +189,25 @@ class DeepRecommender(Recommender):
             desc=owner,
         )
         hist_items = None if store is None else store.items.astype(np.int64)
+        start = time.perf_counter()
         with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             module = self._build_module(tables, hist_items)
             module, result = Trainer(config).fit(module, source, valid)
+        log = result.to_dict()
+        left = None if self.time_budget is None else self.time_budget - (time.perf_counter() - start)
+        if self.refit and valid is not None and result.best_epoch >= 1 and (left is None or left > 0):
+            # the validation rows (each user's latest) join the training rows for the chosen number of epochs
+            full = base_rows(data, labels_all, store, max_len)
+            config.max_epochs, config.time_budget = result.best_epoch, left
+            with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                module = self._build_module(tables, hist_items)
+                module, again = Trainer(config).fit(module, _Source(full, sampler, self.negative_ratio, self.seed, self.input_names))
+            log["refit_epochs"] = again.epochs
+            log["train_seconds"] += again.train_seconds
+            log["train_samples"] += again.train_samples
+            log["stopped"] = result.stopped if again.stopped == "max_epochs" else again.stopped
         for name in _TABLES:
             setattr(self, name + "_", getattr(tables, name))
         self.fields_: dict[str, Any] = {"fields": tables.fields, "n_rows": tables.n_rows}
@@ -198,7 +217,7 @@ class DeepRecommender(Recommender):
             self.history_timestamps_ = store.timestamps
         self.timestamp_unit_ = data.timestamp_unit
         self.state_dict_ = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
-        self.train_log_ = result.to_dict()
+        self.train_log_ = log
         self._module: Any = module
         self._infer: Any = None
 

@@ -15,32 +15,101 @@ ACTIVATIONS = ("relu", "prelu", "dice", "sigmoid")
 
 
 class Dice(nn.Module):
-    """Dice (Zhou et al. 2018): ``p * x + alpha * (1 - p) * x`` with ``p = sigmoid(batch-normalised x)``.
+    """Dice (Zhou et al. 2018): ``x * (alpha + (1 - alpha) * p)`` with ``p = sigmoid((x - E[x]) / sqrt(Var[x] + eps))``.
 
-    Batch statistics in training (running statistics for batches of fewer than
-    two rows), running statistics in evaluation.
+    In training the statistics are the batch's (and update running averages,
+    momentum 0.1, like ``BatchNorm1d``); in evaluation the running ones. The
+    training path is one autograd function with a hand-written backward: the
+    same maths as batch norm + sigmoid + gate, with about half the passes over
+    the (positions x units) activations, which dominate DIN's cost.
     """
 
-    def __init__(self, n: int, eps: float = 1e-8) -> None:
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(self, n: int, eps: float = 1e-8, momentum: float = 0.1) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm1d(n, eps=eps, affine=False)
+        self.eps, self.momentum = eps, momentum
         self.alpha = nn.Parameter(torch.zeros(n))
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_var", torch.ones(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and x.shape[0] < 2:
-            assert self.bn.running_mean is not None and self.bn.running_var is not None
-            z = F.batch_norm(x, self.bn.running_mean, self.bn.running_var, training=False, eps=self.bn.eps)
-        else:
-            z = self.bn(x)
+        if self.training and x.shape[0] >= 2:
+            y, mean, var = _DiceTrain.apply(x, self.alpha, self.eps)
+            with torch.no_grad():
+                n = x.shape[0]
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
+                self.running_var.lerp_((var * (n / (n - 1))).to(self.running_var.dtype), self.momentum)
+            return y  # type: ignore[no-any-return]
+        z = (x - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
         p = torch.sigmoid(z)
-        return p * x + self.alpha * (1 - p) * x
+        return x * torch.addcmul(self.alpha, p, 1 - self.alpha)
+
+
+class _DiceTrain(torch.autograd.Function):
+    """Batch-statistics Dice; returns the output and the batch mean / (biased) variance."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean = x.mean(0)
+        xc = x - mean
+        var = (xc * xc).mean(0)  # torch.var_mean over dim 0 is ~50x slower on CPU
+        rstd = torch.rsqrt(var + eps)
+        z = xc * rstd
+        p = torch.sigmoid(z)
+        q = torch.addcmul(alpha, p, 1 - alpha)
+        ctx.save_for_backward(x, z, p, q, rstd, alpha)
+        ctx.mark_non_differentiable(mean, var)
+        return x * q, mean, var
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor, *_: Any) -> tuple[torch.Tensor, torch.Tensor, None]:
+        x, z, p, q, rstd, alpha = ctx.saved_tensors
+        gxx = g * x
+        one_minus_p = 1 - p
+        galpha = (gxx * one_minus_p).sum(0)
+        gz = gxx * p * one_minus_p * (1 - alpha)  # through the gate's sigmoid
+        # batch-norm backward: rstd * (gz - mean(gz) - z * mean(gz * z))
+        gx = g * q + rstd * (gz - gz.mean(0) - z * (gz * z).mean(0))
+        return gx, galpha, None
+
+
+class PReLU(nn.Module):
+    """``max(0, x) + weight * min(0, x)`` with one weight per unit, like ``nn.PReLU(n)``.
+
+    Its own backward: torch's PReLU backward is slow on CPU (about 4 ms for
+    7,500 x 64 activations, ten times this one).
+    """
+
+    def __init__(self, n: int, init: float = 0.25) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((n,), init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _PReLU.apply(x, self.weight)  # type: ignore[no-any-return]
+
+
+class _PReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return torch.addcmul(x.clamp_min(0), x.clamp_max(0), w)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, w = ctx.saved_tensors
+        g_pos = torch.ops.aten.threshold_backward(g, x, 0)  # g where x > 0, else 0 (ReLU's fast backward)
+        g_neg = g - g_pos
+        gw = (g_neg * x).reshape(-1, w.shape[0]).sum(0)
+        return torch.addcmul(g_pos, g_neg, w), gw
 
 
 def activation(name: str, n: int) -> nn.Module:
     if name == "relu":
         return nn.ReLU()
     if name == "prelu":
-        return nn.PReLU(n, init=0.25)
+        return PReLU(n)
     if name == "dice":
         return Dice(n)
     if name == "sigmoid":
