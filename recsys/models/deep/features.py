@@ -244,7 +244,7 @@ def encode_fields(data: Interactions, specs: list[FieldSpec] | None) -> FieldTab
     >>> from recsys.testing import tiny_interactions
     >>> t = encode_fields(tiny_interactions(), [FieldSpec.parse("item.genres"), FieldSpec.parse("user.age:bucket=25")])
     >>> [(f["name"], f["kind"]) for f in t.fields]
-    [('user', 'categorical'), ('item', 'categorical'), ('user.age:bucket=25', 'categorical'), ('item.genres', 'multi')]
+    [('user', 'categorical'), ('user.age:bucket=25', 'categorical'), ('item', 'categorical'), ('item.genres', 'multi')]
     >>> t.user_cat.shape, t.item_multi.shape
     ((20, 2), (32, 2))
     """
