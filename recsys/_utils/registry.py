@@ -8,6 +8,7 @@ bare class name.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, TypeVar
 
 from recsys.errors import ParameterError
@@ -30,8 +31,30 @@ def register(cls: T) -> T:
 register_component = register
 
 
+# Classes whose modules are imported on first use (they pull in torch): bare name -> module.
+LAZY_CLASSES: dict[str, str] = {"DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep"}
+
+
+def _import_for(name: str) -> None:
+    """Import the recsys module that defines ``name``, if it is a lazily loaded one.
+
+    Only modules inside the ``recsys`` package are ever imported, never a module a
+    config merely names elsewhere.
+    """
+    module = LAZY_CLASSES.get(name.rsplit(".", 1)[-1])
+    if module is None and name.startswith("recsys.") and "." in name:
+        candidate = name.rsplit(".", 1)[0]
+        module = candidate if candidate in LAZY_CLASSES.values() or candidate.startswith("recsys.models.deep.") else None
+    if module is not None:
+        importlib.import_module(module)
+
+
 def resolve(name: str) -> type:
     """The registered class called ``name`` (full path, or unique bare name)."""
+    cls = _CLASSES.get(name)
+    if cls is not None:
+        return cls
+    _import_for(name)
     cls = _CLASSES.get(name)
     if cls is not None:
         return cls

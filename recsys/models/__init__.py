@@ -1,8 +1,17 @@
-"""Recommenders: every model shares the :class:`Recommender` API."""
+"""Recommenders: every model shares the :class:`Recommender` API.
 
+The torch models (:class:`DeepFM`, :class:`DIN`) are imported on first use, so
+``import recsys.models`` stays fast for services that never train them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from recsys._utils.registry import LAZY_CLASSES
 from recsys.models.base import Recommender
 from recsys.models.content import ContentBased, Hybrid
-from recsys.models.deep import DIN, DeepFM
 from recsys.models.ease import EASE
 from recsys.models.knn import ItemKNN, UserKNN
 from recsys.models.mf import ALS, BPR
@@ -11,4 +20,12 @@ from recsys.models.popular import Popular
 from recsys.models.session_ease import SessionEASE
 from recsys.models.svdpp import SVDpp
 
+if TYPE_CHECKING:
+    from recsys.models.deep import DIN, DeepFM
+
 __all__ = ["ALS", "BPR", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]
+
+def __getattr__(name: str) -> Any:
+    if name in LAZY_CLASSES:
+        return getattr(importlib.import_module(LAZY_CLASSES[name]), name)
+    raise AttributeError(f"module 'recsys.models' has no attribute {name!r}")
