@@ -187,6 +187,9 @@ def ctr(seeds: list[int], peer: bool) -> list[str]:
     lines = [
         "## 1. CTR on ML-100K (label = rating >= 4, per-user temporal split 80/20)",
         "",
+        f"Command: `python -m benchmarks.deep --skip-pipeline --seeds {' '.join(map(str, seeds))}`; machine load at start: "
+        f"{os.getloadavg()[0]:.1f}",
+        "",
         f"{train.nnz:,} train / {test.nnz:,} test rows; seeds {', '.join(map(str, seeds))}; {THREADS} threads; "
         f"DeepCTR-Torch: {'same run, ' + str(PEER_EPOCHS) + ' epochs' if peer_data is not None else 'not run: ' + str(why_not)}.",
         "",
@@ -239,6 +242,8 @@ def two_stage(n_candidates: int) -> list[str]:
     lines = [
         "## 2. Two-stage top-N on ML-100K (stratified 75/25 by user, seed 42, k=10)",
         "",
+        f"Command: `python -m benchmarks.deep --skip-ctr --candidates {n_candidates}`",
+        "",
         f"Rankers: implicit mode (every train rating a positive, 4 popularity-sampled negatives per positive, "
         f"re-sampled each epoch), the CTR section's fields and settings; {n_candidates} candidates per user.",
         "",
@@ -267,6 +272,18 @@ def two_stage(n_candidates: int) -> list[str]:
     return lines + [""]
 
 
+def _sections(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    key = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            key = line[3]
+            out[key] = []
+        if key is not None:
+            out[key].append(line)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
@@ -277,13 +294,12 @@ def main() -> None:
     args = ap.parse_args()
     print(machine(), flush=True)
     lines = ["# DeepFM and DIN vs DeepCTR-Torch and logistic regression; two-stage ranking", "", f"Machine: {machine()}", ""]
-    lines += [f"Command: `python -m benchmarks.deep {' '.join(os.sys.argv[1:])}`".replace("  ", " "), ""]
-    if not args.skip_ctr:
-        lines += ctr(args.seeds, not args.no_peer)
-    if not args.skip_pipeline:
-        lines += two_stage(args.candidates)
+    old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    # a skipped part keeps its section from the previous run (each section names its own command)
+    one = ctr(args.seeds, not args.no_peer) if not args.skip_ctr else old.get("1", [])
+    two = two_stage(args.candidates) if not args.skip_pipeline else old.get("2", [])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    RESULTS.write_text("\n".join(lines + one + two) + "\n")
     print(f"wrote {RESULTS}")
 
 
