@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from recsys._utils.params import check_int
+from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.registry import build_component
 from recsys._utils.topk import topk
 from recsys.data import Interactions
@@ -25,26 +25,78 @@ def _component(value: Any, name: str) -> Recommender:
     return value
 
 
+def score_stats(scores: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean and standard deviation of each row's finite scores (a user's candidate list; -inf pads).
+
+    A retriever's scores live on a per-user scale (EASE and ItemKNN scores grow
+    with the history length); standardised with the statistics of the user's
+    own candidate list they mean the same for every user, which is what a
+    ranker can learn from.
+
+    Examples
+    --------
+    >>> mean, sd = score_stats(np.array([[3.0, 1.0, -np.inf]], np.float32))
+    >>> float(mean[0]), float(sd[0])
+    (2.0, 1.0)
+    """
+    valid = np.isfinite(scores)
+    n = np.maximum(valid.sum(1), 1)
+    s = np.where(valid, scores, 0.0).astype(np.float64)
+    mean = s.sum(1) / n
+    sd = np.sqrt((np.where(valid, s - mean[:, None], 0.0) ** 2).sum(1) / n)
+    return mean, sd
+
+
+def _standardised(raw: NDArray[Any], mean: NDArray[np.float64], sd: NDArray[np.float64]) -> NDArray[np.float32]:
+    ok = sd > 0
+    return np.where(ok, (np.asarray(raw, np.float64) - mean) / np.where(ok, sd, 1.0), 0.0).astype(np.float32)
+
+
 class Pipeline(Recommender):
     """Retrieve ``n_candidates`` items per user with one model, re-rank them with another.
 
     ``recommend`` asks the retriever for each user's top ``max(n_candidates, k)``
     items (with the same seen-item exclusion and candidate restrictions) and
     returns the ``k`` of them the ranker scores highest. Scores are the
-    ranker's (``score`` gives the ranker's score of any pair). Both models are
-    fitted on the same data (fresh copies; the given objects are not
-    changed), so they share the id maps.
+    ranker's.
+
+    How the ranker learns (``ranker_training``):
+
+    * ``"candidates"`` (default, for rankers with ``fit_ranker``: DeepFM, DIN):
+      learning to rank the retriever's own candidates. The training
+      interactions are split per user (``stratified_split`` with
+      ``holdout``, ``seed``); a copy of the retriever fitted on the larger part
+      retrieves ``n_candidates`` items per user, and a candidate is a positive
+      if it is in that user's held-out part. The ranker sees each candidate's
+      retriever score, standardised with the mean and deviation of the
+      user's ``n_candidates`` best scores (see :func:`score_stats`; seen items
+      excluded, so a pair's score never depends on the request's ``items``
+      restriction), through a learned weight, so it starts from the
+      retriever's order and learns what to change; DIN's histories are the
+      larger part. The serving retriever is then fitted on all of the data,
+      and its standardised scores feed the ranker at recommendation time.
+    * ``"interactions"``: the ranker is fitted on the interactions alone (its
+      own sampled negatives), like a stand-alone model, and knows nothing of
+      the retriever. Any model can rank this way.
+
+    Both models share the id maps of the data (fresh copies are fitted; the
+    given objects are not changed).
 
     Parameters
     ----------
     retriever : Recommender, optional
-        Any fitted-on-the-same-data model: ItemKNN, EASE, an embedding model
-        whose retrieval goes through the FAISS ``ItemIndex``... Default ``ItemKNN()``.
+        Any model: ItemKNN, EASE, an embedding model whose retrieval goes
+        through the FAISS ``ItemIndex``... Default ``ItemKNN()``.
     ranker : Recommender, optional
         Usually :class:`~recsys.models.DeepFM` or :class:`~recsys.models.DIN`.
         Default ``DeepFM()``.
     n_candidates : int >= 1, default 200
         Candidates re-ranked per user.
+    ranker_training : {"candidates", "interactions"}, default "candidates"
+    holdout : float in (0, 1), default 0.2
+        Share of each user's interactions held out to label the candidates.
+    seed : int, default 0
+        Seed of the holdout split.
 
     Attributes
     ----------
@@ -62,10 +114,21 @@ class Pipeline(Recommender):
     (3, True)
     """
 
-    def __init__(self, retriever: Recommender | None = None, ranker: Recommender | None = None, n_candidates: int = 200) -> None:
+    def __init__(
+        self,
+        retriever: Recommender | None = None,
+        ranker: Recommender | None = None,
+        n_candidates: int = 200,
+        ranker_training: str = "candidates",
+        holdout: float = 0.2,
+        seed: int = 0,
+    ) -> None:
         self.retriever = retriever
         self.ranker = ranker
         self.n_candidates = n_candidates
+        self.ranker_training = ranker_training
+        self.holdout = holdout
+        self.seed = seed
 
     def _validate_params(self) -> None:
         for name in ("retriever", "ranker"):
@@ -73,6 +136,9 @@ class Pipeline(Recommender):
             if value is not None:
                 _component(value, name)
         check_int("Pipeline", "n_candidates", self.n_candidates, low=1)
+        check_choice("Pipeline", "ranker_training", self.ranker_training, ("candidates", "interactions"))
+        check_float("Pipeline", "holdout", self.holdout, low=0.0, high=1.0, low_open=True, high_open=True)
+        check_int("Pipeline", "seed", self.seed, low=0)
 
     def _part(self, name: str) -> Recommender:
         value = getattr(self, name)
@@ -87,25 +153,73 @@ class Pipeline(Recommender):
         return Recommender.from_config(_component(value, name).get_config())
 
     def _fit(self, data: Interactions) -> None:
+        ranker = self._part("ranker")
+        fit_ranker = getattr(ranker, "fit_ranker", None)
+        if self.ranker_training == "candidates" and callable(fit_ranker):
+            self.ranker_ = fit_ranker(data, self._candidate_rows(data))
+        else:
+            self.ranker_ = ranker.fit(data)
         self.retriever_ = self._part("retriever").fit(data)
-        self.ranker_ = self._part("ranker").fit(data)
 
-    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
-        return np.asarray(self.ranker_._score(user_idx, item_idx), dtype=np.float32)
+    def _candidate_rows(self, data: Interactions) -> Any:
+        from recsys.models.deep._base import CandidateRows
+        from recsys.split import stratified_split
+
+        part, held = stratified_split(data, ratio=1.0 - float(self.holdout), by="user", seed=int(self.seed))
+        retriever = self._part("retriever").fit(part)
+        users = np.unique(held.user_index).astype(np.int32)
+        cand, scores = retriever._topk_users(users, int(self.n_candidates), True, None)
+        valid = cand >= 0
+        mean, sd = score_stats(scores)
+        rows, cols = np.nonzero(valid)
+        prior = _standardised(scores[rows, cols], mean[rows], sd[rows])
+        u = users[rows].astype(np.int64)
+        i = cand[rows, cols].astype(np.int64)
+        positive = held.matrix("csr", "binary")[u, i]
+        labels = np.asarray(positive, dtype=np.float32).ravel()
+        return CandidateRows(history=part, users=u, items=i, labels=labels, prior=prior)
+
+    def _user_stats(self, uidx: NDArray[np.int32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per-user statistics of the retriever's scores over the user's ``n_candidates`` best unseen items."""
+        _, scores = self.retriever_._topk_users(np.asarray(uidx, np.int32), int(self.n_candidates), True, None)
+        return score_stats(scores)
+
+    def _rank(self, uidx: NDArray[np.int32], iidx: NDArray[np.int32], prior: NDArray[np.float32]) -> NDArray[np.float32]:
+        score_candidates = getattr(self.ranker_, "score_candidates", None)
+        if callable(score_candidates):
+            return np.asarray(score_candidates(uidx, iidx, prior), dtype=np.float32)
+        return np.asarray(self.ranker_._score_pairs(uidx, iidx), dtype=np.float32)
 
     def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
-        return np.asarray(self.ranker_._score_pairs(user_idx, item_idx), dtype=np.float32)
+        users, inv = np.unique(np.asarray(user_idx, np.int32), return_inverse=True)
+        mean, sd = self._user_stats(users)
+        raw = self.retriever_._score_pairs(np.asarray(user_idx, np.int32), np.asarray(item_idx, np.int32))
+        prior = _standardised(raw, mean[inv], sd[inv])
+        out = self._rank(np.asarray(user_idx, np.int32), np.asarray(item_idx, np.int32), prior)
+        if np.isnan(out).any():
+            raise NotSupportedError(f"the ranker {type(self.ranker_).__name__} produced NaN scores")
+        return out
+
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        items = np.arange(self.n_items_, dtype=np.int32) if item_idx is None else np.asarray(item_idx, np.int32)
+        u = np.repeat(np.asarray(user_idx, np.int32), len(items))
+        return self._score_pairs(u, np.tile(items, len(user_idx))).reshape(len(user_idx), len(items))
 
     def _topk_users(
         self, uidx: NDArray[np.int32], k: int, exclude_seen: bool, allowed: NDArray[np.bool_] | None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         n = max(int(self.n_candidates), k)
-        cand, _ = self.retriever_._topk_users(uidx, n, exclude_seen, allowed)
+        cand, raw = self.retriever_._topk_users(uidx, n, exclude_seen, allowed)
         valid = cand >= 0
+        if n == int(self.n_candidates) and exclude_seen and allowed is None:
+            mean, sd = score_stats(raw)  # the lists the statistics are defined on
+        else:
+            mean, sd = self._user_stats(uidx)
         rows, cols = np.nonzero(valid)
         scores = np.full(cand.shape, -np.inf, dtype=np.float32)
         if len(rows):
-            s = self._score_pairs(uidx[rows].astype(np.int32), cand[rows, cols].astype(np.int32))
+            prior = _standardised(raw[rows, cols], mean[rows], sd[rows])
+            s = self._rank(uidx[rows].astype(np.int32), cand[rows, cols].astype(np.int32), prior)
             if np.isnan(s).any():
                 raise NotSupportedError(f"the ranker {type(self.ranker_).__name__} produced NaN scores")
             scores[rows, cols] = s

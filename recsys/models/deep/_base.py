@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import time
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.data._validation import check_timestamps
-from recsys.errors import DataError, ParameterError
+from recsys.errors import DataError, NotSupportedError, ParameterError
 from recsys.models.base import Recommender, _as_query
 from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
@@ -40,10 +41,26 @@ class _Source:
 
 
 def _arrays(rows: Rows, names: tuple[str, ...]) -> dict[str, NDArray[Any]]:
-    out = {"user": rows.users, "item": rows.items, "end": rows.end, "length": rows.length}
+    out: dict[str, Any] = {"user": rows.users, "item": rows.items, "end": rows.end, "length": rows.length, "prior": rows.prior}
     res: dict[str, NDArray[Any]] = {k: out[k] for k in names}
     res["label"] = rows.labels
     return res
+
+
+@dataclass
+class CandidateRows:
+    """Labelled candidate rows for training a ranker inside a :class:`~recsys.models.Pipeline`.
+
+    ``history`` holds the interactions the candidates were retrieved from (the
+    behaviour history of DIN); ``prior`` the retriever's standardised score of
+    each candidate, added to the ranker's logit through a learned weight.
+    """
+
+    history: Interactions
+    users: NDArray[np.int64]
+    items: NDArray[np.int64]
+    labels: NDArray[np.float32]
+    prior: NDArray[np.float32]
 
 
 def _check_units(owner: str, name: str, value: Any) -> tuple[int, ...]:
@@ -86,8 +103,12 @@ class DeepRecommender(Recommender):
     # -- hooks ------------------------------------------------------------------------------
 
     @abstractmethod
-    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None) -> Any:
-        """A fresh torch module (seeded by the caller) over the encoded fields."""
+    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> Any:
+        """A fresh torch module (seeded by the caller) over the encoded fields; with ``prior`` its
+        forward takes a ``prior`` input added to the logit through a learned weight."""
+
+    def _inputs(self) -> tuple[str, ...]:
+        return self.input_names + (("prior",) if getattr(self, "uses_prior_", False) else ())
 
     @property
     def max_history_len(self) -> int:
@@ -148,9 +169,8 @@ class DeepRecommender(Recommender):
         return fit_part, valid
 
     def _fit(self, data: Interactions) -> None:
-        import torch
-
         owner = type(self).__name__
+        candidates: CandidateRows | None = self.__dict__.pop("_candidate_rows", None)
         if self.label_threshold is not None and data.ratings is None:
             raise DataError(f"{owner}(label_threshold={self.label_threshold}) needs ratings; these interactions have none")
         if self.uses_history and data.timestamps is None:
@@ -159,22 +179,66 @@ class DeepRecommender(Recommender):
                 "(pass timestamp_col when building the Interactions)"
             )
         tables = encode_fields(data, parse_specs(self.features, owner))
+        max_len = self.max_history_len
         labels_all = self._labels(data)
         store = HistoryStore.from_interactions(data, labels_all > 0.5) if self.uses_history else None
-        fit_part, valid_part = self._split(data)
-        max_len = self.max_history_len
-        sampler = None
-        if self.label_threshold is None:
-            sampler = NegativeSampler(data, self.negative_sampling)
-        rows = base_rows(fit_part, self._labels(fit_part), store, max_len)
-        source = _Source(rows, sampler, self.negative_ratio, self.seed, self.input_names)
-        valid = None
-        if valid_part is not None:
-            vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
-            if sampler is not None:
-                vrows = with_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]))
-            if len(np.unique(vrows.labels)) == 2:
-                valid = _arrays(vrows, self.input_names)
+        self.uses_prior_ = candidates is not None
+        names = self._inputs()
+        if candidates is None:
+            fit_part, valid_part = self._split(data)
+            sampler = None
+            if self.label_threshold is None:
+                sampler = NegativeSampler(data, self.negative_sampling)
+            source = _Source(base_rows(fit_part, self._labels(fit_part), store, max_len), sampler, self.negative_ratio, self.seed, names)
+            valid = None
+            if valid_part is not None:
+                vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
+                if sampler is not None:
+                    vrows = with_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]))
+                if len(np.unique(vrows.labels)) == 2:
+                    valid = _arrays(vrows, names)
+            full_source = _Source(base_rows(data, labels_all, store, max_len), sampler, self.negative_ratio, self.seed, names)
+            train_store = store
+        else:
+            # a ranker learns to order a retriever's candidates; their history is what they were retrieved from
+            train_store = None
+            if self.uses_history:
+                train_store = HistoryStore.from_interactions(candidates.history, self._labels(candidates.history) > 0.5)
+            rows = Rows(candidates.users, candidates.items, candidates.labels, *(
+                train_store.lookup(candidates.users, None, max_len) if train_store is not None
+                else (np.zeros(len(candidates.users), np.int64),) * 2
+            ), prior=candidates.prior)
+            # validation rows are drawn within users: a held-out user's embedding would be untrained
+            in_valid = np.random.default_rng([self.seed, 7]).random(len(rows)) < self.validation_fraction
+            valid = _arrays(rows.take(in_valid), names) if len(np.unique(rows.labels[in_valid])) == 2 else None
+            source = _Source(rows.take(~in_valid) if valid is not None else rows, None, 0, self.seed, names)
+            full_source = _Source(rows, None, 0, self.seed, names)
+        module, log = self._train(tables, train_store, source, valid, full_source)
+        for name in _TABLES:
+            setattr(self, name + "_", getattr(tables, name))
+        self.fields_: dict[str, Any] = {"fields": tables.fields, "n_rows": tables.n_rows}
+        if store is not None:
+            self.history_indptr_ = store.indptr
+            self.history_items_ = store.items
+            self.history_timestamps_ = store.timestamps
+        self.timestamp_unit_ = data.timestamp_unit
+        self.state_dict_ = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+        self.train_log_ = log
+        # trained on another history store (candidates): rebuild over the serving one in _prepare
+        self._module: Any = module if train_store is store else None
+        self._infer: Any = None
+
+    def _train(
+        self,
+        tables: FieldTables,
+        store: HistoryStore | None,
+        source: _Source,
+        valid: dict[str, NDArray[Any]] | None,
+        full_source: _Source,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Early stopping on ``valid``, then (``refit``) the chosen number of epochs on ``full_source``."""
+        import torch
+
         config = TrainConfig(
             max_epochs=self.epochs,
             batch_size=self.batch_size,
@@ -186,40 +250,29 @@ class DeepRecommender(Recommender):
             device=self.device,
             num_threads=self.num_threads,
             show_progress=self.show_progress,
-            desc=owner,
+            desc=type(self).__name__,
         )
         hist_items = None if store is None else store.items.astype(np.int64)
+        prior = bool(getattr(self, "uses_prior_", False))
         start = time.perf_counter()
         with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            module = self._build_module(tables, hist_items)
+            module = self._build_module(tables, hist_items, prior)
             module, result = Trainer(config).fit(module, source, valid)
         log = result.to_dict()
         left = None if self.time_budget is None else self.time_budget - (time.perf_counter() - start)
         if self.refit and valid is not None and result.best_epoch >= 1 and (left is None or left > 0):
             # the validation rows (each user's latest) join the training rows for the chosen number of epochs
-            full = base_rows(data, labels_all, store, max_len)
             config.max_epochs, config.time_budget = result.best_epoch, left
             with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
-                module = self._build_module(tables, hist_items)
-                module, again = Trainer(config).fit(module, _Source(full, sampler, self.negative_ratio, self.seed, self.input_names))
+                module = self._build_module(tables, hist_items, prior)
+                module, again = Trainer(config).fit(module, full_source)
             log["refit_epochs"] = again.epochs
             log["train_seconds"] += again.train_seconds
             log["train_samples"] += again.train_samples
             log["stopped"] = result.stopped if again.stopped == "max_epochs" else again.stopped
-        for name in _TABLES:
-            setattr(self, name + "_", getattr(tables, name))
-        self.fields_: dict[str, Any] = {"fields": tables.fields, "n_rows": tables.n_rows}
-        if store is not None:
-            self.history_indptr_ = store.indptr
-            self.history_items_ = store.items
-            self.history_timestamps_ = store.timestamps
-        self.timestamp_unit_ = data.timestamp_unit
-        self.state_dict_ = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
-        self.train_log_ = log
-        self._module: Any = module
-        self._infer: Any = None
+        return module, log
 
     # -- state after fit / load ------------------------------------------------------------------
 
@@ -238,7 +291,7 @@ class DeepRecommender(Recommender):
         if getattr(self, "_module", None) is None:
             hist = None if not self.uses_history else np.asarray(self.history_items_, dtype=np.int64)
             with torch.random.fork_rng(devices=[]):
-                module = self._build_module(self._tables(), hist)
+                module = self._build_module(self._tables(), hist, bool(getattr(self, "uses_prior_", False)))
             state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in self.state_dict_.items()}
             module.load_state_dict(state)
             self._module = module.to(self._device).eval()
@@ -274,7 +327,11 @@ class DeepRecommender(Recommender):
         return store.lookup(users, timestamps, self.max_history_len)
 
     def _logits(
-        self, users: NDArray[Any], items: NDArray[Any], timestamps: NDArray[Any] | None = None
+        self,
+        users: NDArray[Any],
+        items: NDArray[Any],
+        timestamps: NDArray[Any] | None = None,
+        prior: NDArray[Any] | None = None,
     ) -> NDArray[np.float32]:
         import torch
 
@@ -283,6 +340,13 @@ class DeepRecommender(Recommender):
         inputs: dict[str, NDArray[Any]] = {"user": users, "item": items}
         if self.uses_history:
             inputs["end"], inputs["length"] = self._history(users, timestamps)
+        if getattr(self, "uses_prior_", False):
+            if prior is None:
+                raise NotSupportedError(
+                    f"this {type(self).__name__} was trained as a Pipeline's ranker on the retriever's candidates "
+                    "and scores them with the retriever's score: use it through the Pipeline"
+                )
+            inputs["prior"] = np.asarray(prior, dtype=np.float32)
         module = self._inference_module()
         out = np.empty(len(users), dtype=np.float32)
         step = max(256, _INFER_PAIRS // max(1, self.max_history_len // 8))
@@ -290,11 +354,34 @@ class DeepRecommender(Recommender):
             for s in range(0, len(users), step):
                 batch = {
                     k: torch.from_numpy(np.ascontiguousarray(inputs[k][s : s + step])).to(self._device)
-                    for k in self.input_names
+                    for k in self._inputs()
                 }
                 logits, _ = module(**batch)
                 out[s : s + step] = logits.float().cpu().numpy()
         return out
+
+    # -- the ranking stage of a Pipeline ---------------------------------------------------------
+
+    def fit_ranker(self, data: Interactions, candidates: CandidateRows) -> DeepRecommender:
+        """Fit as the ranking stage of a :class:`~recsys.models.Pipeline`: on a retriever's labelled
+        candidates, with the retriever's standardised score as an input (see ``Pipeline``).
+
+        The field tables and id maps come from ``data``; early stopping holds
+        out ``validation_fraction`` of the candidate users, then (``refit``)
+        the model is refitted on all candidate rows.
+        """
+        self._candidate_rows = candidates
+        try:
+            return self.fit(data)
+        finally:
+            self.__dict__.pop("_candidate_rows", None)
+
+    def score_candidates(
+        self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32], prior: NDArray[np.float32] | None
+    ) -> NDArray[np.float32]:
+        """Logits of (user, item) pairs given as internal indices, with the retriever's standardised
+        score when the model was fitted by :meth:`fit_ranker`."""
+        return self._logits(user_idx, item_idx, None, prior if getattr(self, "uses_prior_", False) else None)
 
     def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
         items = np.arange(self.n_items_, dtype=np.int64) if item_idx is None else np.asarray(item_idx, np.int64)

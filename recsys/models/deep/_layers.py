@@ -48,31 +48,35 @@ class Dice(nn.Module):
 
 
 class _DiceTrain(torch.autograd.Function):
-    """Batch-statistics Dice; returns the output and the batch mean / (biased) variance."""
+    """Batch-statistics Dice; returns the output and the batch mean / (biased) variance.
+
+    The normalisation and its backward are torch's fused batch-norm kernels
+    (``native_batch_norm`` and its backward): about 2x faster on CPU than the
+    same maths written as elementwise tensor ops.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean = x.mean(0)
-        xc = x - mean
-        var = (xc * xc).mean(0)  # torch.var_mean over dim 0 is ~50x slower on CPU
-        rstd = torch.rsqrt(var + eps)
-        z = xc * rstd
+        z, mean, rstd = torch.ops.aten.native_batch_norm(x, None, None, None, None, True, 0.0, eps)
         p = torch.sigmoid(z)
         q = torch.addcmul(alpha, p, 1 - alpha)
-        ctx.save_for_backward(x, z, p, q, rstd, alpha)
+        ctx.save_for_backward(x, p, q, mean, rstd, alpha)
+        ctx.eps = eps
+        var = rstd.pow(-2) - eps
         ctx.mark_non_differentiable(mean, var)
         return x * q, mean, var
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor, *_: Any) -> tuple[torch.Tensor, torch.Tensor, None]:
-        x, z, p, q, rstd, alpha = ctx.saved_tensors
+        x, p, q, mean, rstd, alpha = ctx.saved_tensors
         gxx = g * x
         one_minus_p = 1 - p
         galpha = (gxx * one_minus_p).sum(0)
         gz = gxx * p * one_minus_p * (1 - alpha)  # through the gate's sigmoid
-        # batch-norm backward: rstd * (gz - mean(gz) - z * mean(gz * z))
-        gx = g * q + rstd * (gz - gz.mean(0) - z * (gz * z).mean(0))
-        return gx, galpha, None
+        gx, _, _ = torch.ops.aten.native_batch_norm_backward(
+            gz, x, None, None, None, mean, rstd, True, ctx.eps, [True, False, False]
+        )
+        return torch.addcmul(gx, g, q), galpha, None
 
 
 class PReLU(nn.Module):

@@ -123,23 +123,30 @@ class NegativeSampler:
 
 @dataclass
 class Rows:
-    """Labelled (user, item) rows with their history pointers (``end``, ``length``; zeros without histories)."""
+    """Labelled (user, item) rows with their history pointers (``end``, ``length``; zeros without
+    histories) and, for rankers trained on a retriever's candidates, the retriever's standardised score."""
 
     users: NDArray[np.int64]
     items: NDArray[np.int64]
     labels: NDArray[np.float32]
     end: NDArray[np.int64]
     length: NDArray[np.int64]
+    prior: NDArray[np.float32] | None = None
 
     def __len__(self) -> int:
         return len(self.users)
 
     def take(self, sel: NDArray[Any]) -> Rows:
-        return Rows(self.users[sel], self.items[sel], self.labels[sel], self.end[sel], self.length[sel])
+        return Rows(
+            self.users[sel], self.items[sel], self.labels[sel], self.end[sel], self.length[sel],
+            None if self.prior is None else self.prior[sel],
+        )
 
     @staticmethod
     def concat(parts: list[Rows]) -> Rows:
-        return Rows(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("users", "items", "labels", "end", "length")))
+        cols = [np.concatenate([getattr(p, f) for p in parts]) for f in ("users", "items", "labels", "end", "length")]
+        prior = None if any(p.prior is None for p in parts) else np.concatenate([p.prior for p in parts])  # type: ignore[misc]
+        return Rows(cols[0], cols[1], cols[2], cols[3], cols[4], prior)
 
 
 def base_rows(

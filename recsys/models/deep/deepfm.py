@@ -23,9 +23,19 @@ class DeepFMNet(nn.Module):
     """
 
     def __init__(
-        self, tables: FieldTables, dim: int, hidden: tuple[int, ...], act: str, dropout: float, l2_embedding: float
+        self,
+        tables: FieldTables,
+        dim: int,
+        hidden: tuple[int, ...],
+        act: str,
+        dropout: float,
+        l2_embedding: float,
+        prior: bool = False,
     ) -> None:
         super().__init__()
+        if prior:
+            # a Pipeline ranker: the retriever's standardised score enters the logit with a learned weight
+            self.prior_weight = nn.Parameter(torch.ones(()))
         self.emb = FieldEmbedding(tables, dim, first_order=True)
         n_fields = self.emb.n_user_fields + self.emb.n_item_fields + self.emb.n_num
         self.dnn = mlp(n_fields * dim, hidden, act, dropout)
@@ -40,11 +50,15 @@ class DeepFMNet(nn.Module):
         rest = [p for p in self.parameters() if id(p) not in ids]
         return [{"params": dense, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
-    def forward(self, user: torch.Tensor, item: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, user: torch.Tensor, item: torch.Tensor, prior: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         fu, first_u, sq_u = self.emb.side("user", user)
         fi, first_i, sq_i = self.emb.side("item", item)
         parts = [fu, fi]
         first = first_u + first_i + self.bias
+        if prior is not None:
+            first = first + self.prior_weight * prior.to(first.dtype)
         if self.emb.n_num:
             x = self.emb.numeric(user, item).to(fu.dtype)
             parts.append(x.unsqueeze(-1) * self.emb.num_vectors)
@@ -194,9 +208,15 @@ class DeepFM(DeepRecommender):
         self.num_threads = num_threads
         self.show_progress = show_progress
 
-    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None) -> DeepFMNet:
+    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> DeepFMNet:
         return DeepFMNet(
-            tables, self.embedding_dim, tuple(self.hidden_units), self.activation, float(self.dropout), float(self.l2_embedding)
+            tables,
+            self.embedding_dim,
+            tuple(self.hidden_units),
+            self.activation,
+            float(self.dropout),
+            float(self.l2_embedding),
+            prior,
         )
 
 

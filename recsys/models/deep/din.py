@@ -71,8 +71,12 @@ class DINNet(nn.Module):
         softmax: bool,
         linear: bool = False,
         fm: bool = False,
+        prior: bool = False,
     ) -> None:
         super().__init__()
+        if prior:
+            # a Pipeline ranker: the retriever's standardised score enters the logit with a learned weight
+            self.prior_weight = nn.Parameter(torch.ones(()))
         self.emb = FieldEmbedding(tables, dim, first_order=linear, numeric_vectors=False)
         self.linear = linear
         self.fm = fm
@@ -128,7 +132,12 @@ class DINNet(nn.Module):
         return fi.flatten(1), first, sq
 
     def forward(
-        self, user: torch.Tensor, item: torch.Tensor, end: torch.Tensor, length: torch.Tensor
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        end: torch.Tensor,
+        length: torch.Tensor,
+        prior: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         fu, first_u, sq_u = self.emb.side("user", user)
         row, pos = packed_positions(end, length)
@@ -156,6 +165,8 @@ class DINNet(nn.Module):
             logit = logit + 0.5 * (s * s - (e * e).sum(1)).sum(1)
         if self.linear:
             logit = logit + self.bias + first_u + first_i.index_select(0, t_idx)
+        if prior is not None:
+            logit = logit + self.prior_weight * prior.to(logit.dtype)
         if self.training:
             # L2 on the embeddings of each row's user and target item (history items are not penalised)
             penalty = self.l2_embedding * (sq_u.sum() + sq_i.index_select(0, t_idx).sum()) / b
@@ -294,7 +305,7 @@ class DIN(DeepRecommender):
                 f"The 'attention_softmax' parameter of {owner} must be a bool. Got {self.attention_softmax!r} instead."
             )
 
-    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None) -> DINNet:
+    def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> DINNet:
         assert history_items is not None
         return DINNet(
             tables,
@@ -309,6 +320,7 @@ class DIN(DeepRecommender):
             bool(self.attention_softmax),
             bool(self.first_order),
             bool(self.fm),
+            prior,
         )
 
 

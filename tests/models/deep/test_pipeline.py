@@ -17,7 +17,8 @@ RANKER: dict[str, Any] = dict(epochs=3, hidden_units=[16], validation_fraction=0
 @pytest.fixture(scope="module")
 def fitted() -> tuple[Pipeline, Any]:
     data = tiny_interactions()
-    return Pipeline(retriever=EASE(reg=10.0), ranker=DeepFM(**RANKER), n_candidates=6).fit(data), data
+    model = Pipeline(retriever=EASE(reg=10.0), ranker=DeepFM(**RANKER), n_candidates=6, ranker_training="interactions")
+    return model.fit(data), data
 
 
 def test_recommendations_are_the_retrievers_candidates_ordered_by_the_ranker(fitted: tuple[Pipeline, Any]) -> None:
@@ -36,7 +37,8 @@ def test_recommendations_are_the_retrievers_candidates_ordered_by_the_ranker(fit
 
 def test_more_candidates_than_items_is_the_rankers_own_ranking() -> None:
     data = tiny_interactions()
-    model = Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**RANKER), n_candidates=500).fit(data)
+    model = Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**RANKER), n_candidates=500, ranker_training="interactions")
+    model.fit(data)
     a = model.recommend(data.users.ids, k=5)
     b = model.ranker_.recommend(data.users.ids, k=5)
     assert a["item"].tolist() == b["item"].tolist()
@@ -52,7 +54,7 @@ def test_k_above_n_candidates_still_gives_k_items(fitted: tuple[Pipeline, Any]) 
 def test_models_are_fitted_copies_and_din_can_rank() -> None:
     data = tiny_interactions()
     retriever, ranker = Popular(), DIN(attention_units=[8], **RANKER)
-    model = Pipeline(retriever=retriever, ranker=ranker, n_candidates=5).fit(data)
+    model = Pipeline(retriever=retriever, ranker=ranker, n_candidates=5, ranker_training="interactions").fit(data)
     assert not retriever.is_fitted and not ranker.is_fitted
     assert isinstance(model.ranker_, DIN) and model.ranker_.is_fitted
     recs = model.recommend(data.users.ids[:3], k=3)
@@ -68,3 +70,55 @@ def test_parameters_and_fold_in() -> None:
     model = Pipeline(retriever=ItemKNN(k=5), ranker=DeepFM(**RANKER)).fit(tiny_interactions())
     with pytest.raises(NotSupportedError, match="Pipeline"):
         model.recommend_history([0, 2], k=3)
+
+
+# -- the ranker learns to rank the retriever's candidates (ranker_training="candidates") --------
+
+
+def test_candidate_rows_are_labelled_by_the_held_out_part() -> None:
+    from recsys.split import stratified_split
+
+    data = tiny_interactions()
+    pipe = Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**RANKER), n_candidates=6, holdout=0.3, seed=3)
+    rows = pipe._candidate_rows(data)
+    part, held = stratified_split(data, ratio=0.7, by="user", seed=3)
+    held_pairs = set(zip(held.user_index.tolist(), held.item_index.tolist()))
+    part_pairs = set(zip(part.user_index.tolist(), part.item_index.tolist()))
+    pairs = list(zip(rows.users.tolist(), rows.items.tolist()))
+    assert rows.labels.tolist() == [float(p in held_pairs) for p in pairs]
+    assert not set(pairs) & part_pairs  # the retriever fitted on ``part`` never proposes its seen items
+    assert rows.history.nnz == part.nnz
+    # the prior is each user's retriever scores, standardised by hand
+    retriever = ItemKNN(k=10).fit(part)
+    for u in np.unique(rows.users):
+        ids, scores = retriever.recommend_one(part.users.ids[u], k=6)
+        z = (scores - scores.mean()) / scores.std()
+        np.testing.assert_allclose(rows.prior[rows.users == u], z, rtol=1e-4, atol=1e-5)
+
+
+def test_candidate_trained_ranker_orders_the_candidates_with_the_retriever_score() -> None:
+    data = tiny_interactions()
+    model = Pipeline(retriever=EASE(reg=10.0), ranker=DeepFM(**RANKER), n_candidates=6).fit(data)
+    assert model.ranker_.uses_prior_ and "prior_weight" in model.ranker_.state_dict_
+    with pytest.raises(NotSupportedError, match="Pipeline"):
+        model.ranker_.recommend(data.users.ids[:2], k=3)
+    recs = model.recommend(data.users.ids, k=4)
+    for u in data.users.ids[:5]:
+        pool, raw = model.retriever_.recommend_one(u, k=6)
+        uidx = np.full(len(pool), data.users.to_index([u])[0], dtype=np.int32)
+        iidx = data.items.to_index(pool).astype(np.int32)
+        prior = ((raw - raw.mean()) / raw.std()).astype(np.float32) if raw.std() > 0 else np.zeros(len(raw), np.float32)
+        scores = model.ranker_.score_candidates(uidx, iidx, prior)
+        order = np.lexsort((iidx, -scores))[:4]
+        got = recs[recs["user"] == u]
+        assert got["item"].tolist() == pool[order].tolist()
+        np.testing.assert_allclose(got["score"].to_numpy(), scores[order], rtol=1e-5, atol=1e-5)
+        # score() of a pair agrees with recommend whatever the other candidates are
+        np.testing.assert_allclose(model.score(np.repeat(u, 4), pool[order]), scores[order], rtol=1e-5, atol=1e-5)
+
+
+def test_pipeline_parameters() -> None:
+    with pytest.raises(ParameterError, match="ranker_training"):
+        Pipeline(ranker_training="joint").fit(tiny_interactions())
+    with pytest.raises(ParameterError, match="holdout"):
+        Pipeline(holdout=1.0).fit(tiny_interactions())
