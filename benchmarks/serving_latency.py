@@ -9,7 +9,8 @@ for a core (another process, or a thread pool spinning), not computing.
 Also ``recommend_history`` (20-item histories) and the peer: implicit's
 BM25 item-item model answering one user, timed in the same run.
 
-Models: ItemKNN, EASE, Popular, ContentBased(HashingEncoder), and ALS / BPR as
+Models: ItemKNN, EASE, Popular, ContentBased (HashingEncoder, 1024 dimensions, and BERT
+MiniLM, 384, when the content extra is installed), and ALS / BPR as
 soon as :mod:`recsys.models` exports them. Targets (issue 13): p50 < 1 ms,
 p99 < 5 ms on this 2-core machine.
 
@@ -62,6 +63,14 @@ def model_factories() -> dict[str, Any]:
         "Popular()": M.Popular,
         "ContentBased(HashingEncoder())": lambda: M.ContentBased(encoder=HashingEncoder()),
     }
+    try:  # the library's BERT content model (384 dimensions; embeddings cached on disk after the first fit)
+        import sentence_transformers  # noqa: F401
+
+        from recsys.content import BertEncoder
+
+        out["ContentBased(BertEncoder())"] = lambda: M.ContentBased(encoder=BertEncoder())
+    except ImportError:
+        pass
     # Picked up as soon as recsys.models exports them. Serving latency does not depend on how
     # long a model trained: BPR gets 10 epochs instead of 100 so the script stays a few minutes.
     if getattr(M, "ALS", None) is not None:
