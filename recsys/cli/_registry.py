@@ -152,6 +152,12 @@ MODELS: dict[str, ModelSpec] = {
             n_trials=10,
         ),
         ModelSpec(
+            "blend",
+            "ALS (64 factors, bm25: the ALS search's choice) + SessionEASE, z-scored score blend",
+            _simple("Blend"),
+            {"weights": [[0.5, 0.5], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2]]},
+        ),
+        ModelSpec(
             "bpr",
             "BPR matrix factorisation",
             _simple("BPR"),

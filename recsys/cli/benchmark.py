@@ -56,7 +56,7 @@ examples:
   recsys benchmark --data ratings.csv --user-col uid --item-col iid --timestamp-col ts --split temporal
 """
 
-DEFAULT_MODELS = "popular,itemknn,userknn,ease,sessionease,als,bpr,svdpp,doc2vec,bert,hybrid,deepfm,din"
+DEFAULT_MODELS = "popular,itemknn,userknn,ease,sessionease,als,blend,bpr,svdpp,doc2vec,bert,hybrid,deepfm,din"
 DEFAULT_PEERS = "implicit-als,implicit-bpr,implicit-bm25,implicit-cosine,surprise-svd,cornac-bpr,cornac-ease"
 
 # Keys a --config TOML file may hold: the long flags with '_' for '-', and [params.<model>] tables.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys._utils.registry import LAZY_CLASSES
 from recsys.models.base import Recommender
+from recsys.models.blend import Blend
 from recsys.models.content import ContentBased, Hybrid
 from recsys.models.ease import EASE
 from recsys.models.knn import ItemKNN, UserKNN
@@ -23,7 +24,7 @@ from recsys.models.svdpp import SVDpp
 if TYPE_CHECKING:
     from recsys.models.deep import DIN, DeepFM
 
-__all__ = ["ALS", "BPR", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]
+__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]
 
 def __getattr__(name: str) -> Any:
     if name in LAZY_CLASSES:

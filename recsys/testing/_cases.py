@@ -9,7 +9,7 @@ import numpy as np
 
 from recsys.content import HashingEncoder
 from recsys.data import Interactions
-from recsys.models import ALS, BPR, EASE, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
+from recsys.models import ALS, BPR, EASE, Blend, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
 from recsys.models import DIN, DeepFM, Pipeline
 from recsys.models import SVDpp
 from recsys.models import SessionEASE
@@ -42,5 +42,8 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "Pipeline": ContractCase(lambda: Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**_DEEP), n_candidates=10)),  # type: ignore[arg-type]
     "ALS": ContractCase(lambda: ALS(n_factors=4, reg=1.0, num_threads=1, show_progress=False)),
     "BPR": ContractCase(lambda: BPR(n_factors=8, n_epochs=40, lr=0.1, num_threads=1, show_progress=False)),
+    "Blend": ContractCase(
+        lambda: Blend([ALS(n_factors=4, reg=1.0, num_threads=1, show_progress=False), EASE(reg=10.0)], weights=[0.6, 0.4])
+    ),
     "SVDpp": ContractCase(lambda: SVDpp(n_factors=4, n_epochs=30, batch_size=32, lr_item=0.05, show_progress=False)),
 }
