@@ -69,10 +69,9 @@ class _DiceTrain(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor, *_: Any) -> tuple[torch.Tensor, torch.Tensor, None]:
         x, p, q, mean, rstd, alpha = ctx.saved_tensors
-        gxx = g * x
-        one_minus_p = 1 - p
-        galpha = (gxx * one_minus_p).sum(0)
-        gz = gxx * p * one_minus_p * (1 - alpha)  # through the gate's sigmoid
+        t = (g * x).mul_(1 - p)  # in place: one buffer for the (rows x units) temporaries
+        galpha = t.sum(0)
+        gz = t.mul_(p).mul_(1 - alpha)  # through the gate's sigmoid
         gx, _, _ = torch.ops.aten.native_batch_norm_backward(
             gz, x, None, None, None, mean, rstd, True, ctx.eps, [True, False, False]
         )
