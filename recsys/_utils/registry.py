@@ -71,6 +71,25 @@ def registered() -> dict[str, type]:
     return dict(_CLASSES)
 
 
+def as_component(value: Any, expected: type, name: str, owner: str) -> Any:
+    """A parameter given as an object, or as ``{"__config__": ...}`` (a config read from JSON), checked
+    to be an ``expected`` instance; otherwise a ParameterError naming ``name`` and ``owner``.
+
+    Examples
+    --------
+    >>> as_component(3, int, "k", "Model")
+    3
+    """
+    if isinstance(value, dict) and "__config__" in value:
+        value = build_component(value["__config__"])
+    if not isinstance(value, expected):
+        raise ParameterError(
+            f"The {name!r} parameter of {owner} must be a {expected.__name__} (or its config). "
+            f"Got {type(value).__name__} instead."
+        )
+    return value
+
+
 def build_component(config: dict[str, Any]) -> Any:
     """Instantiate a registered class from ``{"class": ..., "params": ...}``."""
     if not isinstance(config, dict) or "class" not in config:

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recsys._utils.params import check_choice
-from recsys._utils.registry import build_component
+from recsys._utils.registry import as_component
 from recsys.data import Interactions
 from recsys.errors import NotSupportedError, ParameterError
 from recsys.models._normalise import normalised
@@ -16,13 +16,8 @@ from recsys.models.base import Recommender
 
 
 def _model(value: Any, i: int) -> Recommender:
-    if isinstance(value, dict) and "__config__" in value:
-        value = build_component(value["__config__"])
-    if not isinstance(value, Recommender):
-        raise ParameterError(
-            f"models[{i}] of Blend must be a Recommender (or its config). Got {type(value).__name__} instead."
-        )
-    return value
+    model: Recommender = as_component(value, Recommender, f"models[{i}]", "Blend")
+    return model
 
 
 class Blend(Recommender):

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recsys._utils.params import check_choice, check_float
-from recsys._utils.registry import build_component
+from recsys._utils.registry import as_component as _as_component
 from recsys.content._base import TextEncoder
 from recsys.content._text import TextSpec, item_texts
 from recsys.data import Interactions
@@ -73,18 +73,6 @@ def _profile_weights(
         age = (latest[users] - t).astype(np.float64)
         w = w * np.exp2(-age / float(half_life))
     return w
-
-
-def _as_component(value: Any, expected: type, name: str, owner: str) -> Any:
-    """A parameter given as an object, or as ``{"__config__": ...}`` (a config read from JSON)."""
-    if isinstance(value, dict) and "__config__" in value:
-        value = build_component(value["__config__"])
-    if not isinstance(value, expected):
-        raise ParameterError(
-            f"The {name!r} parameter of {owner} must be a {expected.__name__} (or its config). "
-            f"Got {type(value).__name__} instead."
-        )
-    return value
 
 
 class ContentBased(EmbeddingRecommender):

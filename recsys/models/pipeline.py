@@ -8,21 +8,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recsys._utils.params import check_choice, check_float, check_int
-from recsys._utils.registry import build_component
+from recsys._utils.registry import as_component
 from recsys._utils.topk import topk
 from recsys.data import Interactions
-from recsys.errors import NotSupportedError, ParameterError
+from recsys.errors import NotSupportedError
 from recsys.models.base import Recommender
 
 
 def _component(value: Any, name: str) -> Recommender:
-    if isinstance(value, dict) and "__config__" in value:
-        value = build_component(value["__config__"])
-    if not isinstance(value, Recommender):
-        raise ParameterError(
-            f"The {name!r} parameter of Pipeline must be a Recommender (or its config). Got {type(value).__name__} instead."
-        )
-    return value
+    component: Recommender = as_component(value, Recommender, name, "Pipeline")
+    return component
 
 
 def score_stats(scores: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
