@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -187,10 +188,15 @@ class FieldEmbedding(nn.Module):
             if first_order:
                 self.table.weight[:, dim].zero_()
             self.table.weight[0].zero_()
+        self._maps: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}  # catalogue()'s, per device/dtype
         self.n_num = tables.user_num.shape[1] + tables.item_num.shape[1]
         if self.n_num and numeric_vectors:
             self.num_vectors = nn.Parameter(torch.randn(self.n_num, dim) * init_std)
             self.num_weight = nn.Parameter(torch.zeros(self.n_num))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        return {**state, "_maps": {}}  # a cache (and sparse tensors cannot be deep-copied)
 
     @property
     def n_user_fields(self) -> int:
@@ -222,9 +228,58 @@ class FieldEmbedding(nn.Module):
             first = vecs[:, :, d].sum(1) if self.first_order else vecs.new_zeros(len(index))
         return fields, first, sq
 
+    def catalogue(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(fields (N, F, dim), first_order (N,))`` of every row of one side's table, as :meth:`side`
+        with ``index = arange(N)`` gives, but through one sparse (N * F) x table-rows matrix (field
+        pooling weights included) and its transpose in the backward: on CPU about 4x faster than the
+        gather, the pooling and the embedding backward over the whole catalogue."""
+        idx_t = self.user_idx if side == "user" else self.item_idx
+        n, n_fields = idx_t.shape[0], self.n_cat[side] + len(self.multi_slices[side])
+        w = self.table.weight
+        key = (side, w.device, w.dtype)
+        maps = self._maps.get(key)
+        if maps is None:
+            field = torch.arange(self.n_cat[side], device=idx_t.device)
+            field = torch.cat([field] + [
+                torch.full((b - a,), self.n_cat[side] + k, device=idx_t.device) for k, (a, b) in enumerate(self.multi_slices[side])
+            ])
+            rows = (torch.arange(n, device=idx_t.device)[:, None] * n_fields + field).ravel()
+            vals = (self.user_w if side == "user" else self.item_w).ravel().to(w.dtype)
+            cols = idx_t.ravel()
+            keep = (cols > 0) & (vals != 0)  # row 0 is padding
+            shape = (n * n_fields, w.shape[0])
+            fwd = torch.sparse_coo_tensor(
+                torch.stack([rows[keep], cols[keep]]), vals[keep], shape, check_invariants=False
+            ).coalesce()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                maps = self._maps[key] = (fwd.to_sparse_csr(), fwd.t().coalesce().to_sparse_csr())
+        out = _SparseRows.apply(w, *maps).view(n, n_fields, -1)
+        d = self.dim
+        first = out[:, :, d].sum(1) if self.first_order else out.new_zeros(n)
+        return out[:, :, :d], first
+
+    def squared_norm(self, side: str, index: torch.Tensor) -> torch.Tensor:
+        """Sum over ``index`` of the squared norms of its rows' table entries (as :meth:`side`'s third output)."""
+        idx_t = self.user_idx if side == "user" else self.item_idx
+        return self.table.weight.pow(2).sum(1)[idx_t[index]].sum()
+
     def numeric(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
         """(B, n_numeric) standardised values, user side first."""
         return torch.cat([self.user_num[user], self.item_num[item]], 1)
+
+
+class _SparseRows(torch.autograd.Function):
+    """``P @ W`` for a constant sparse ``P`` (``PT`` its transpose, for the backward)."""
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor, p: torch.Tensor, pt: torch.Tensor) -> torch.Tensor:
+        ctx.pt = pt
+        return p @ w
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return ctx.pt @ g.contiguous(), None, None
 
 
 def count_parameters(module: nn.Module) -> int:

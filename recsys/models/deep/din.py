@@ -126,10 +126,10 @@ class DINNet(nn.Module):
             score = e / den.index_select(0, row)
         return pooled.index_add_(0, row, score.unsqueeze(-1) * keys)
 
-    def item_reps(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(len(items), D) item representations, their first-order weights and squared norms."""
-        fi, first, sq = self.emb.side("item", items)
-        return fi.flatten(1), first, sq
+    def item_reps(self, items: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(len(items), D) item representations and their first-order weights (every item's for ``None``)."""
+        fi, first = self.emb.catalogue("item") if items is None else self.emb.side("item", items)[:2]
+        return fi.flatten(1), first
 
     def forward(
         self,
@@ -146,11 +146,11 @@ class DINNet(nn.Module):
         n_items = self.emb.item_idx.shape[0]
         if n_items <= 4 * (b + len(hist)):
             # small catalogue: represent every item once (cheaper than finding the distinct ones)
-            reps, first_i, sq_i = self.item_reps(torch.arange(n_items, device=user.device))
+            reps, first_i = self.item_reps(None)
             t_idx, h_idx = item, hist
         else:
             uniq, inv = torch.unique(torch.cat([item, hist]), return_inverse=True)
-            reps, first_i, sq_i = self.item_reps(uniq)
+            reps, first_i = self.item_reps(uniq)
             t_idx, h_idx = inv[:b], inv[b:]
         target = reps.index_select(0, t_idx)
         interest = self.attention(target, reps, h_idx, row)
@@ -169,7 +169,7 @@ class DINNet(nn.Module):
             logit = logit + self.prior_weight * prior.to(logit.dtype)
         if self.training:
             # L2 on the embeddings of each row's user and target item (history items are not penalised)
-            penalty = self.l2_embedding * (sq_u.sum() + sq_i.index_select(0, t_idx).sum()) / b
+            penalty = self.l2_embedding * (sq_u.sum() + self.emb.squared_norm("item", item)) / b
         else:
             penalty = fu.new_zeros(())
         return logit, penalty

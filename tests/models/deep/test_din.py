@@ -36,7 +36,7 @@ def test_packed_attention_equals_padded_and_masked_reference(act: str, softmax: 
     model = DIN(label_threshold=4, attention_activation=act, attention_softmax=softmax, **FAST).fit(tiny_interactions())
     net = model.module_.double().eval()
     n_items = net.emb.item_idx.shape[0]
-    reps, _, _ = net.item_reps(torch.arange(n_items))
+    reps, _ = net.item_reps(None)
     g = torch.Generator().manual_seed(0)
     b, max_len = 9, 6
     length = torch.tensor([0, 1, 6, 3, 0, 2, 6, 5, 1])
@@ -137,3 +137,26 @@ def test_dice_and_prelu_match_their_textbook_forms() -> None:
     torch.testing.assert_close(y1, y2)
     for u, v in zip(torch.autograd.grad(y1, (x, ours.weight), up), torch.autograd.grad(y2, (x, ref.weight), up)):
         torch.testing.assert_close(u, v)
+
+
+def test_catalogue_path_equals_the_per_row_gather_in_values_and_gradients() -> None:
+    """The sparse whole-catalogue map (pooling weights of the genre list included) against the gather."""
+    model = DIN(label_threshold=4, **FAST).fit(tiny_interactions())
+    emb = model.module_.double().train().emb
+    assert emb.multi_slices["item"]  # the genre list is a multi-valued field: its pooling is exercised
+    g = torch.Generator().manual_seed(3)
+    for side in ("user", "item"):
+        n = (emb.user_idx if side == "user" else emb.item_idx).shape[0]
+        fields, first, _ = emb.side(side, torch.arange(n))
+        up_f = torch.randn(fields.shape, dtype=torch.float64, generator=g)
+        up_1 = torch.randn(first.shape, dtype=torch.float64, generator=g)
+        (want,) = torch.autograd.grad((fields * up_f).sum() + (first * up_1).sum(), emb.table.weight)
+        fields2, first2 = emb.catalogue(side)
+        (got,) = torch.autograd.grad((fields2 * up_f).sum() + (first2 * up_1).sum(), emb.table.weight)
+        torch.testing.assert_close(fields2, fields, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(first2, first, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+        assert torch.all(got[0] == 0)  # the padding row never gets a gradient
+        idx = torch.tensor([0, n - 1, 0])
+        _, _, sq = emb.side(side, idx)
+        torch.testing.assert_close(emb.squared_norm(side, idx), sq.sum())
