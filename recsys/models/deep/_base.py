@@ -51,16 +51,33 @@ def _arrays(rows: Rows, names: tuple[str, ...]) -> dict[str, NDArray[Any]]:
 class CandidateRows:
     """Labelled candidate rows for training a ranker inside a :class:`~recsys.models.Pipeline`.
 
-    ``history`` holds the interactions the candidates were retrieved from (the
-    behaviour history of DIN); ``prior`` the retriever's standardised score of
-    each candidate, added to the ranker's logit through a learned weight.
+    ``history[fold[r]]`` holds the interactions row ``r``'s candidate was
+    retrieved from (the behaviour history of DIN; one per cross-fitting fold);
+    ``prior`` the retriever's standardised score of each candidate, added to
+    the ranker's logit through a learned weight.
     """
 
-    history: Interactions
+    history: list[Interactions]
+    fold: NDArray[np.int64]
     users: NDArray[np.int64]
     items: NDArray[np.int64]
     labels: NDArray[np.float32]
     prior: NDArray[np.float32]
+
+    def history_rows(self, labels: Any, max_len: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """``(items, end, length)``: every fold's history store laid end to end, and each row's run in it
+        (the whole history of the row's user in the row's fold, the most recent ``max_len``);
+        ``labels(part)`` marks a fold's positives."""
+        items, end, length = [], np.zeros(len(self.users), np.int64), np.zeros(len(self.users), np.int64)
+        offset = 0
+        for f, part in enumerate(self.history):
+            store = HistoryStore.from_interactions(part, labels(part) > 0.5)
+            mine = self.fold == f
+            e, n = store.lookup(self.users[mine], None, max_len)
+            end[mine], length[mine] = e + offset, n
+            items.append(store.items.astype(np.int64))
+            offset += len(store.items)
+        return np.concatenate(items), end, length
 
 
 def _check_units(owner: str, name: str, value: Any) -> tuple[int, ...]:
@@ -198,22 +215,18 @@ class DeepRecommender(Recommender):
                 if len(np.unique(vrows.labels)) == 2:
                     valid = _arrays(vrows, names)
             full_source = _Source(base_rows(data, labels_all, store, max_len), sampler, self.negative_ratio, self.seed, names)
-            train_store = store
+            train_items = None if store is None else store.items.astype(np.int64)
         else:
             # a ranker learns to order a retriever's candidates; their history is what they were retrieved from
-            train_store = None
-            if self.uses_history:
-                train_store = HistoryStore.from_interactions(candidates.history, self._labels(candidates.history) > 0.5)
-            rows = Rows(candidates.users, candidates.items, candidates.labels, *(
-                train_store.lookup(candidates.users, None, max_len) if train_store is not None
-                else (np.zeros(len(candidates.users), np.int64),) * 2
-            ), prior=candidates.prior)
+            zeros = np.zeros(len(candidates.users), np.int64)
+            train_items, end, length = candidates.history_rows(self._labels, max_len) if self.uses_history else (None, zeros, zeros)
+            rows = Rows(candidates.users, candidates.items, candidates.labels, end, length, prior=candidates.prior)
             # validation rows are drawn within users: a held-out user's embedding would be untrained
             in_valid = np.random.default_rng([self.seed, 7]).random(len(rows)) < self.validation_fraction
             valid = _arrays(rows.take(in_valid), names) if len(np.unique(rows.labels[in_valid])) == 2 else None
             source = _Source(rows.take(~in_valid) if valid is not None else rows, None, 0, self.seed, names)
             full_source = _Source(rows, None, 0, self.seed, names)
-        module, log = self._train(tables, train_store, source, valid, full_source)
+        module, log = self._train(tables, train_items, source, valid, full_source)
         for name in _TABLES:
             setattr(self, name + "_", getattr(tables, name))
         self.fields_: dict[str, Any] = {"fields": tables.fields, "n_rows": tables.n_rows}
@@ -224,14 +237,14 @@ class DeepRecommender(Recommender):
         self.timestamp_unit_ = data.timestamp_unit
         self.state_dict_ = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
         self.train_log_ = log
-        # trained on another history store (candidates): rebuild over the serving one in _prepare
-        self._module: Any = module if train_store is store else None
+        # trained on other history stores (candidates): rebuild over the serving one in _prepare
+        self._module: Any = module if candidates is None else None
         self._infer: Any = None
 
     def _train(
         self,
         tables: FieldTables,
-        store: HistoryStore | None,
+        hist_items: NDArray[np.int64] | None,
         source: _Source,
         valid: dict[str, NDArray[Any]] | None,
         full_source: _Source,
@@ -252,7 +265,6 @@ class DeepRecommender(Recommender):
             show_progress=self.show_progress,
             desc=type(self).__name__,
         )
-        hist_items = None if store is None else store.items.astype(np.int64)
         prior = bool(getattr(self, "uses_prior_", False))
         start = time.perf_counter()
         with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):

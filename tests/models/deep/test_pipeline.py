@@ -79,7 +79,7 @@ def test_candidate_rows_are_labelled_by_the_held_out_part() -> None:
     from recsys.split import stratified_split
 
     data = tiny_interactions()
-    pipe = Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**RANKER), n_candidates=6, holdout=0.3, seed=3)
+    pipe = Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**RANKER), n_candidates=6, n_folds=1, holdout=0.3, seed=3)
     rows = pipe._candidate_rows(data)
     part, held = stratified_split(data, ratio=0.7, by="user", seed=3)
     held_pairs = set(zip(held.user_index.tolist(), held.item_index.tolist()))
@@ -87,13 +87,51 @@ def test_candidate_rows_are_labelled_by_the_held_out_part() -> None:
     pairs = list(zip(rows.users.tolist(), rows.items.tolist()))
     assert rows.labels.tolist() == [float(p in held_pairs) for p in pairs]
     assert not set(pairs) & part_pairs  # the retriever fitted on ``part`` never proposes its seen items
-    assert rows.history.nnz == part.nnz
+    assert len(rows.history) == 1 and rows.history[0].nnz == part.nnz and np.all(rows.fold == 0)
     # the prior is each user's retriever scores, standardised by hand
     retriever = ItemKNN(k=10).fit(part)
     for u in np.unique(rows.users):
         ids, scores = retriever.recommend_one(part.users.ids[u], k=6)
         z = (scores - scores.mean()) / scores.std()
         np.testing.assert_allclose(rows.prior[rows.users == u], z, rtol=1e-4, atol=1e-5)
+
+
+def test_cross_fitted_candidate_rows_label_every_interaction_once() -> None:
+    from recsys.split import k_fold
+
+    data = tiny_interactions()
+    pipe = Pipeline(retriever=ItemKNN(k=10), n_candidates=data.n_items, n_folds=3, seed=5)
+    rows = pipe._candidate_rows(data)
+    folds = k_fold(data, n_folds=3, seed=5)
+    assert len(rows.history) == 3 and sorted(np.unique(rows.fold).tolist()) == [0, 1, 2]
+    positives = []
+    for f, (part, held) in enumerate(folds):
+        mine = rows.fold == f
+        assert rows.history[f].nnz == part.nnz
+        held_pairs = set(zip(held.user_index.tolist(), held.item_index.tolist()))
+        part_pairs = set(zip(part.user_index.tolist(), part.item_index.tolist()))
+        pairs = list(zip(rows.users[mine].tolist(), rows.items[mine].tolist()))
+        assert rows.labels[mine].tolist() == [float(p in held_pairs) for p in pairs]
+        assert not set(pairs) & part_pairs  # each fold's retriever never proposes what it was fitted on
+        positives += [p for p, y in zip(pairs, rows.labels[mine]) if y == 1]
+    # all items are candidates here: every interaction labels exactly one positive row
+    assert sorted(positives) == sorted(zip(data.user_index.tolist(), data.item_index.tolist()))
+
+
+def test_cross_fitted_din_histories_come_from_the_rows_own_fold() -> None:
+    data = tiny_interactions()
+    pipe = Pipeline(retriever=ItemKNN(k=10), ranker=DIN(label_threshold=4, attention_units=[8], **RANKER),
+                    n_candidates=4, n_folds=2, seed=1)
+    rows = pipe._candidate_rows(data)
+    items, end, length = rows.history_rows(lambda part: (part.ratings >= 4).astype(np.float32), max_len=50)
+    for r in range(0, len(rows.users), 7):
+        part = rows.history[rows.fold[r]]
+        u = rows.users[r]
+        mine = (part.user_index == u) & (part.ratings >= 4)
+        assert sorted(items[end[r] - length[r] : end[r]].tolist()) == sorted(part.item_index[mine].tolist())
+    model = pipe.fit(data)  # trains on both folds' histories, serves over the whole data's
+    assert model.ranker_.uses_prior_
+    assert len(model.recommend(data.users.ids[:3], k=3)) == 9
 
 
 def test_candidate_trained_ranker_orders_the_candidates_with_the_retriever_score() -> None:
@@ -122,3 +160,5 @@ def test_pipeline_parameters() -> None:
         Pipeline(ranker_training="joint").fit(tiny_interactions())
     with pytest.raises(ParameterError, match="holdout"):
         Pipeline(holdout=1.0).fit(tiny_interactions())
+    with pytest.raises(ParameterError, match="n_folds"):
+        Pipeline(n_folds=0).fit(tiny_interactions())
