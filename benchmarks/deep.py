@@ -236,24 +236,30 @@ RANKERS: dict[str, Any] = {
 RETRIEVERS: dict[str, Any] = {"Popular": Popular, "ItemKNN": ItemKNN, "EASE": EASE}
 
 
-def two_stage(n_candidates: int) -> list[str]:
+def two_stage(n_candidates: int, n_folds: int, retrievers: list[str]) -> list[str]:
     data = ml100k()
     train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
     ev = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall", "map"])
     lines = [
         "## 2. Two-stage top-N on ML-100K (stratified 75/25 by user, seed 42, k=10)",
         "",
-        f"Command: `python -m benchmarks.deep --skip-ctr --candidates {n_candidates}`",
+        f"Command: `python -m benchmarks.deep --skip-ctr --candidates {n_candidates} --folds {n_folds} "
+        f"--retrievers {' '.join(retrievers)}`",
         "",
-        "Rankers trained on the retriever's candidates (`Pipeline(ranker_training=\"candidates\")`): a copy of the "
-        "retriever fitted on 80% of each user's train rows proposes candidates, labelled by the other 20%; the "
-        "ranker sees the retriever's standardised score through a learned weight; the CTR section's fields and "
-        f"settings (early stopping on 10% of the candidate rows); {n_candidates} candidates per user.",
+        "Rankers trained on the retriever's candidates (`Pipeline(ranker_training=\"candidates\", "
+        f"n_folds={n_folds})`): "
+        + (f"the train rows are cut into {n_folds} folds; for each fold a copy of the retriever fitted on the other "
+           "folds proposes candidates, labelled by the fold (cross-fitting: every train row labels once)"
+           if n_folds > 1 else "a copy of the retriever fitted on 80% of each user's train rows proposes candidates, "
+           "labelled by the other 20%")
+        + "; the ranker sees the retriever's standardised score through a learned weight; the CTR section's fields "
+        f"and settings (early stopping on 10% of the candidate rows); {n_candidates} candidates per user.",
         "",
         "| retriever | model | NDCG@10 | P@10 | R@10 | ΔNDCG@10 vs retriever [95% CI] | p (t-test) | p (Wilcoxon) | fit s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for rname, make in RETRIEVERS.items():
+    for rname in retrievers:
+        make = RETRIEVERS[rname]
         t0 = time.perf_counter()
         base = ev.evaluate(make().fit(train))
         base_s = time.perf_counter() - t0
@@ -262,7 +268,7 @@ def two_stage(n_candidates: int) -> list[str]:
         print(f"{rname} alone NDCG@10 {s['ndcg@10']:.4f}", flush=True)
         for kname, ranker in RANKERS.items():
             t0 = time.perf_counter()
-            pipe = Pipeline(retriever=make(), ranker=ranker(), n_candidates=n_candidates).fit(train)
+            pipe = Pipeline(retriever=make(), ranker=ranker(), n_candidates=n_candidates, n_folds=n_folds).fit(train)
             fit_s = time.perf_counter() - t0
             res = ev.evaluate(pipe)
             row = compare(res, base).loc["ndcg@10"]
@@ -294,13 +300,15 @@ def main() -> None:
     ap.add_argument("--skip-pipeline", action="store_true")
     ap.add_argument("--no-peer", action="store_true", help="do not run DeepCTR-Torch")
     ap.add_argument("--candidates", type=int, default=200)
+    ap.add_argument("--retrievers", nargs="+", choices=list(RETRIEVERS), default=list(RETRIEVERS))
+    ap.add_argument("--folds", type=int, default=5, help="Pipeline's n_folds (cross-fitting folds of the ranker's candidates)")
     args = ap.parse_args()
     print(machine(), flush=True)
     lines = ["# DeepFM and DIN vs DeepCTR-Torch and logistic regression; two-stage ranking", "", f"Machine: {machine()}", ""]
     old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
     # a skipped part keeps its section from the previous run (each section names its own command)
     one = ctr(args.seeds, not args.no_peer) if not args.skip_ctr else old.get("1", [])
-    two = two_stage(args.candidates) if not args.skip_pipeline else old.get("2", [])
+    two = two_stage(args.candidates, args.folds, args.retrievers) if not args.skip_pipeline else old.get("2", [])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines + one + two) + "\n")
     print(f"wrote {RESULTS}")

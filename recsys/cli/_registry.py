@@ -113,7 +113,9 @@ def _ranker(class_name: str) -> Callable[[Context], Recommender]:
         assert ctx.build is not None
         retriever = ctx.build(_retriever_name(ctx))
         try:
-            model: Recommender = pipeline(retriever=retriever, ranker=ranker())
+            # one holdout, not the default five cross-fitting folds: the leaderboard runs in 10 minutes, and
+            # over EASE the folds do not help (benchmarks/results/deep.md)
+            model: Recommender = pipeline(retriever=retriever, ranker=ranker(), n_folds=1)
             return model
         except TypeError as e:
             raise Skip(f"recsys.models.Pipeline does not take (retriever=, ranker=): {e}") from None
