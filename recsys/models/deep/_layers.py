@@ -262,7 +262,7 @@ class FieldEmbedding(nn.Module):
     def squared_norm(self, side: str, index: torch.Tensor) -> torch.Tensor:
         """Sum over ``index`` of the squared norms of its rows' table entries (as :meth:`side`'s third output)."""
         idx_t = self.user_idx if side == "user" else self.item_idx
-        return self.table.weight.pow(2).sum(1)[idx_t[index]].sum()
+        return self.table(idx_t[index]).pow(2).sum()  # only the rows used: not a pass over the whole table
 
     def numeric(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
         """(B, n_numeric) standardised values, user side first."""
