@@ -95,7 +95,8 @@ class Pipeline(Recommender):
         Cross-fitting folds of ``"candidates"`` training (the ranker trains on
         ``n_folds`` candidate lists per user). On ML-100K, five folds instead of
         one holdout turn Pipeline(ItemKNN, DeepFM) from a tie with ItemKNN into
-        a significant gain (benchmarks/results/deep.md).
+        a significant gain (benchmarks/results/deep.md). The ranker's training
+        rows grow with ``n_folds``, and so does its fitting time.
     holdout : float in (0, 1), default 0.2
         With ``n_folds=1``: the share of each user's interactions held out to label the candidates.
     seed : int, default 0
