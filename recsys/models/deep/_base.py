@@ -6,6 +6,7 @@ import copy
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,7 +65,9 @@ class CandidateRows:
     labels: NDArray[np.float32]
     prior: NDArray[np.float32]
 
-    def history_rows(self, labels: Any, max_len: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    def history_rows(
+        self, labels: Callable[[Interactions], NDArray[Any]], max_len: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
         """``(items, end, length)``: every fold's history store laid end to end, and each row's run in it
         (the whole history of the row's user in the row's fold, the most recent ``max_len``);
         ``labels(part)`` marks a fold's positives."""
