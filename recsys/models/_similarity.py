@@ -11,6 +11,15 @@ keeps, for every row, its ``k`` most similar OTHER rows:
 * truncation: the ``k`` largest per row; ties at the k-th value go to the
   lower column index, so the graph is deterministic.
 
+Mathematically equal similarities are computed equal (:func:`shrunk_cosine`),
+so the tie rule sees the ties: without shrinkage the cosine is
+``sqrt(<m_a, m_b>^2 / (|m_a|^2 |m_b|^2))`` in float64, and for integer-valued
+profiles (binary or rated interactions, ``weighting='none'``) the dot products
+and squared norms are exact integers, so equal ratios give the same correctly
+rounded quotient. (Normalising rows first, as before, made two equal cosines
+such as ``2/sqrt(4*6)`` and ``2/sqrt(3*8)`` differ by one float32 step and the
+higher index won.)
+
 The products ``M[block] @ M.T`` are computed in blocks of rows sized by their
 estimated output, so memory is ``O(nnz(M) + n * k)`` plus one block (about
 ``_BLOCK_ENTRIES`` entries), never a dense ``n x n`` matrix.
@@ -107,6 +116,44 @@ def weight_profiles(
     return out
 
 
+def squared_norms(m: sp.csr_matrix) -> NDArray[np.float64]:
+    """Each row's sum of squares in float64 (exact for integer-valued rows)."""
+    x = m.data.astype(np.float64)
+    return np.bincount(row_ids(m), weights=x * x, minlength=m.shape[0]).astype(np.float64)
+
+
+def shrunk_cosine(
+    dots: NDArray[np.floating], sq_a: NDArray[np.float64], sq_b: NDArray[np.float64], shrinkage: float
+) -> NDArray[np.float32]:
+    """``dots / (sqrt(sq_a sq_b) + shrinkage)`` rounded once to float32; 0 where a norm is 0.
+
+    ``sq_a`` and ``sq_b`` are squared norms broadcasting against ``dots``. Without
+    shrinkage the value is ``sign(dot) sqrt(dot^2 / (sq_a sq_b))``: one correctly
+    rounded division of exact integers for integer-valued profiles, so
+    mathematically equal cosines come out bitwise equal and ties are broken by
+    index, never by rounding.
+
+    Examples
+    --------
+    >>> d = np.array([2.0, 2.0, 3.0], dtype=np.float32)
+    >>> v = shrunk_cosine(d, np.array([4.0, 3.0, 6.0]), np.array([6.0, 8.0, 9.0]), 0.0)
+    >>> bool(v[0] == v[1]), round(float(v[0]), 6)       # 2/sqrt(24) twice, then 3/sqrt(54)
+    (True, 0.408248)
+    >>> bool(v[0] == v[2])
+    True
+    """
+    p = np.asarray(dots, dtype=np.float64)
+    den = sq_a * sq_b
+    if shrinkage == 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(den > 0, np.sign(p) * np.sqrt(p * p / den), 0.0)
+    else:
+        root = np.sqrt(den) + shrinkage
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(den > 0, p / root, 0.0)
+    return out.astype(np.float32)
+
+
 def _blocks(cost: NDArray[np.float64], budget: float) -> Iterator[tuple[int, int]]:
     """Consecutive row ranges whose summed cost stays within ``budget`` (at least one row each)."""
     n = len(cost)
@@ -193,12 +240,7 @@ def knn_graph(
     m = sp.csr_matrix(profiles, dtype=np.float32, copy=True)
     m.sum_duplicates()
     n = m.shape[0]
-    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel()).astype(np.float32)
-    if shrinkage == 0:
-        # Unit rows make the product the cosine itself (empty rows stay empty).
-        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        m.data *= inv[row_ids(m)]
-        norms = (norms > 0).astype(np.float32)
+    sq = squared_norms(m)
     mt = m.T.tocsr()
     # Output nnz of a row is at most min(n, sum of its features' degrees): size blocks by that.
     feat_deg = np.diff(mt.indptr).astype(np.float64)
@@ -223,19 +265,18 @@ def knn_graph(
             p = m[start:stop] @ mt
         if dense_rhs or (p is not None and p.nnz * 4 >= n_rows * n and n_rows * n <= 2 * block_entries):
             d = np.asarray(m[start:stop] @ mt_dense, dtype=np.float32) if p is None else p.toarray()
-            if shrinkage > 0:
-                den = np.multiply.outer(norms[start:stop], norms)
-                den += np.float32(shrinkage)
-                d /= den
-                del den
+            # float64 temporaries a few rows at a time: the block's memory stays float32-sized
+            step = max(1, (1 << 20) // max(n, 1))
+            for a in range(0, n_rows, step):
+                b = min(n_rows, a + step)
+                d[a:b] = shrunk_cosine(d[a:b], sq[start + a : start + b, None], sq[None, :], shrinkage)
             d[np.arange(n_rows), np.arange(start, stop)] = 0.0
             r, c, v = _select_dense(d, k)
         else:
             assert p is not None
             p = p.tocoo()
             r, c = p.row.astype(np.int64), p.col.astype(np.int64)
-            den = norms[start + r] * norms[c] + np.float32(shrinkage)
-            v = np.divide(p.data, den, out=np.zeros(len(r), np.float32), where=den > 0)
+            v = shrunk_cosine(p.data, sq[start + r], sq[c], shrinkage)
             v[c == start + r] = 0.0
             r, c, v = _select_sparse(r, c, v, k, n_rows)
         all_r.append(r + start)

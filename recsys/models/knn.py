@@ -39,6 +39,8 @@ from recsys.models._similarity import (
     knn_graph,
     mean_length_of,
     row_ids,
+    shrunk_cosine,
+    squared_norms,
     weight_profiles,
 )
 from recsys.models.base import Recommender, _as_query
@@ -413,7 +415,7 @@ class UserKNN(_Neighbourhood):
 
     def _prepare(self) -> None:
         super()._prepare()
-        self._norms = np.sqrt(np.asarray(self.profiles_.multiply(self.profiles_).sum(axis=1)).ravel()).astype(np.float32)
+        self._sq_norms = squared_norms(self.profiles_)
         self._profiles_t = self.profiles_.T.tocsr()
         if self.feedback == "explicit":
             self._n_abs = abs(self.neighbours_).tocsr()
@@ -446,9 +448,8 @@ class UserKNN(_Neighbourhood):
         row, _, bias = self._history_row(item_idx, ratings)
         prof = self._profiles(row)
         dots = (prof @ self._profiles_t).toarray()[0]
-        norm = float(np.sqrt(prof.multiply(prof).sum()))
-        den = norm * self._norms + np.float32(self.shrinkage)
-        sims = np.divide(dots, den, out=np.zeros_like(dots), where=den > 0).astype(np.float32)
+        # the same similarity as the graph's (a training user's own history finds the same neighbours)
+        sims = shrunk_cosine(dots, squared_norms(prof), self._sq_norms, self.shrinkage)
         sims[sims <= 0] = 0.0
         keep = np.flatnonzero(sims)
         if len(keep) > self.k:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from recsys import Interactions
@@ -38,6 +40,23 @@ def ref_graph(m: np.ndarray, k: int, shrinkage: float = 0.0) -> np.ndarray:
     for a in range(len(s)):
         cand = [b for b in np.lexsort((np.arange(len(s)), -s[a])) if s[a, b] > 0][:k]
         out[a, cand] = s[a, cand]
+    return out
+
+
+def exact_neighbours(m: np.ndarray, k: int) -> list[list[int]]:
+    """Each row's k most similar other rows by EXACT cosine (integer matrix, no shrinkage, no weighting).
+
+    cos(a, b)^2 = <a, b>^2 / (|a|^2 |b|^2) is a ratio of integers: compared as fractions, mathematically
+    equal cosines are equal, so the documented rule (positive only, k best, ties to the lower index) is
+    applied without any float rounding.
+    """
+    mi = m.astype(np.int64)
+    dots = mi @ mi.T
+    sq = np.diag(dots)
+    out = []
+    for a in range(len(mi)):
+        cands = [(-Fraction(int(dots[a, b]) ** 2, int(sq[a] * sq[b])), b) for b in range(len(mi)) if b != a and dots[a, b] > 0]
+        out.append(sorted(b for _, b in sorted(cands)[:k]))
     return out
 
 
@@ -101,6 +120,26 @@ def test_knn_graph_matches_brute_force(seed: int, n: int, d: int, k: int, shrink
             pos = np.sort(ref_graph(m, n, shrinkage)[a])[::-1]
             assert len(mine) == len(theirs) and abs(pos[k - 1] - pos[k]) < 1e-5
     np.testing.assert_allclose(got[got > 0], ref_graph(m, n, shrinkage)[got > 0], rtol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 30),
+    d=st.integers(1, 12),
+    k=st.integers(1, 6),
+    top=st.sampled_from([1, 2, 5]),
+    block=st.sampled_from([1, 7, 1 << 20]),
+)
+def test_knn_graph_without_shrinkage_keeps_the_exact_neighbours(seed: int, n: int, d: int, k: int, top: int, block: int) -> None:
+    # binary (top=1) and rated (top=5) profiles: mathematically equal cosines must tie exactly, so the
+    # kept set is the exact one, ties to the lower index, in the dense and the sparse selection paths
+    rng = np.random.default_rng(seed)
+    m = rng.integers(0, top + 1, (n, d)).astype(np.float32) * (rng.random((n, d)) < 0.5)
+    g = knn_graph(sp.csr_matrix(m), k, 0.0, block_entries=block)
+    got = [g.indices[g.indptr[a] : g.indptr[a + 1]].tolist() for a in range(n)]
+    assert got == exact_neighbours(m, k)
+    np.testing.assert_allclose(g.toarray(), ref_graph(m, n) * (g.toarray() > 0), rtol=1e-6)
 
 
 def test_knn_graph_ties_go_to_lower_index_in_dense_and_sparse_paths() -> None:
@@ -167,6 +206,29 @@ def test_itemknn_scores_match_dense_reference(weighting: str, shrinkage: float, 
     # score() on pairs agrees, and restricted candidates keep their scores
     cols = np.array([3, 0, 7], dtype=np.int32)
     np.testing.assert_allclose(model._score(np.array([2, 5], dtype=np.int32), cols), expected[[2, 5]][:, cols], rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 8))
+@example(seed=24, k=4).via("seed failing before mathematically equal cosines were computed equal")
+@example(seed=47, k=4).via("idem")
+@example(seed=74, k=4).via("idem")
+@example(seed=125, k=4).via("idem")
+@example(seed=172, k=4).via("idem")
+@example(seed=173, k=4).via("idem")
+@example(seed=294, k=4).via("idem")
+def test_itemknn_reference_holds_at_every_seed(seed: int, k: int) -> None:
+    # the dense-reference test below at any seed: 'none' weighting and no shrinkage on binary data,
+    # against the exact (rational) neighbour sets. Before, 7 of seeds 0..299 failed: two equal cosines
+    # such as 2/sqrt(4*6) and 2/sqrt(3*8) differed by one float32 step and the higher index was kept.
+    m = random_binary(np.random.default_rng(seed))
+    data = frame_data(m)
+    x = internal_dense(data, m)
+    model = ItemKNN(k=k, weighting="none", shrinkage=0.0).fit(data)
+    g = model.neighbours_
+    assert [g.indices[g.indptr[j] : g.indptr[j + 1]].tolist() for j in range(data.n_items)] == exact_neighbours(x.T, k)
+    graph = ref_graph(x.T, data.n_items) * (g.toarray() > 0)  # float64 cosines of the exact kept pairs
+    np.testing.assert_allclose(model._score(np.arange(data.n_users, dtype=np.int32), None), x @ graph.T, rtol=1e-5, atol=1e-6)
 
 
 def test_itemknn_fold_in_equals_known_user_and_similar_items_lists_neighbours(rng: np.random.Generator) -> None:
