@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,44 @@ def test_run_passes_options_to_uvicorn_and_workers(root: Path, uvicorn_calls: li
     cfg = ServeConfig.from_json(serving.os.environ[ENV_CONFIG])  # what every worker reads
     assert cfg.model == str(root.absolute()) and cfg.max_k == 40 and cfg.on_unknown == "popular"
     assert cfg.poll_interval == 0.5
-    assert serving.os.environ["OPENBLAS_NUM_THREADS"] == serving.os.environ.get("OPENBLAS_NUM_THREADS", "1")
+
+
+# A worker as uvicorn spawns it: a fresh interpreter that inherits run()'s environment and builds the app
+# with app_from_env; after start-up it reports the thread counts its libraries actually use.
+_WORKER = """
+import json, os, sys
+import torch, threadpoolctl
+from fastapi.testclient import TestClient
+from recsys.serving._app import app_from_env
+with TestClient(app_from_env()) as client:
+    assert client.get("/health").status_code == 200
+    pools = {i["internal_api"]: i["num_threads"] for i in threadpoolctl.threadpool_info()}
+    print(json.dumps({"torch": torch.get_num_threads(), "pools": pools, "env": os.environ.get("OPENBLAS_NUM_THREADS")}))
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_run_limits_every_workers_threads(root: Path, monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
+    # Checked in the worker, not in run()'s environment: torch's intra-op pool and every BLAS / OpenMP
+    # pool threadpoolctl sees must hold `threads` (1 and 3: at least one differs from any default here).
+    import uvicorn
+
+    env = {k: v for k, v in serving.os.environ.items() if k not in (ENV_CONFIG, "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["PYTHONPATH"] = str(REPO)
+    monkeypatch.setattr(serving.os, "environ", env)
+    reports: list[dict[str, Any]] = []
+
+    def spawn_worker(app: str, **kw: Any) -> None:
+        out = subprocess.run([sys.executable, "-c", _WORKER], env=dict(env), capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert out.returncode == 0, out.stderr
+        reports.append(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    monkeypatch.setattr(uvicorn, "run", spawn_worker)
+    serving.run(root, threads=threads, poll_interval=0)
+    (report,) = reports
+    assert report["torch"] == threads
+    assert report["pools"], "threadpoolctl found no BLAS/OpenMP library in the worker"
+    assert set(report["pools"].values()) == {threads}, report
 
 
 @pytest.mark.parametrize(
