@@ -1,6 +1,10 @@
 """Contract cases of the built-in models: small, fast, seeded, single-threaded settings.
 
 Every model exported from :mod:`recsys.models` must have an entry here (a test checks it).
+``fold_in_reproduces_fit`` is set where a user's scores are a function of their history alone
+(popularity, item neighbourhoods, EASE, content profiles and their hybrid); not for factor models
+(ALS, BPR, SVD++, Blend with ALS: the fitted user vector comes from training, a fold-in solves
+its own problem), UserKNN (a training user is its own nearest neighbour) or models without fold-in.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ def _shuffled_time_interactions() -> Interactions:
 
 
 CONTRACT_CASES: dict[str, ContractCase] = {
-    "Popular": ContractCase(Popular, learns_preferences=False),
-    "ItemKNN": ContractCase(lambda: ItemKNN(k=10)),
+    "Popular": ContractCase(Popular, learns_preferences=False, fold_in_reproduces_fit=True),
+    "ItemKNN": ContractCase(lambda: ItemKNN(k=10), fold_in_reproduces_fit=True),
     "UserKNN": ContractCase(lambda: UserKNN(k=5)),
-    "EASE": ContractCase(lambda: EASE(reg=10.0)),
-    "SessionEASE": ContractCase(lambda: SessionEASE(reg=10.0)),
-    "ContentBased": ContractCase(lambda: ContentBased(encoder=HashingEncoder(dim=256))),
-    "Hybrid": ContractCase(lambda: Hybrid(cf=ItemKNN(k=10), content=ContentBased(encoder=HashingEncoder(dim=256)))),
+    "EASE": ContractCase(lambda: EASE(reg=10.0), fold_in_reproduces_fit=True),
+    "SessionEASE": ContractCase(lambda: SessionEASE(reg=10.0), fold_in_reproduces_fit=True),
+    "ContentBased": ContractCase(lambda: ContentBased(encoder=HashingEncoder(dim=256)), fold_in_reproduces_fit=True),
+    "Hybrid": ContractCase(
+        lambda: Hybrid(cf=ItemKNN(k=10), content=ContentBased(encoder=HashingEncoder(dim=256))), fold_in_reproduces_fit=True
+    ),
     "DeepFM": ContractCase(lambda: DeepFM(**_DEEP)),  # type: ignore[arg-type]
     "DIN": ContractCase(lambda: DIN(attention_units=[16], **_DEEP), data=_shuffled_time_interactions),  # type: ignore[arg-type]
     # five cross-fitting folds give the ranker five candidate lists per user: a fifth of the epochs
