@@ -13,6 +13,7 @@ import pytest
 from recsys import load_model
 from recsys.data import Interactions
 from recsys.models import ItemKNN
+from recsys.testing import assert_rankings_equal, assert_recommendations_equal
 from tests.cli.conftest import SYN
 
 COLS = ("--user-col", "uid", "--item-col", "iid", "--rating-col", "stars", "--timestamp-col", "ts")
@@ -26,7 +27,7 @@ def test_fit_saves_an_artifact_equal_to_the_api(cli, tmp_path, ratings_csv):
     data = Interactions.from_frame(pd.read_csv(ratings_csv), user_col="uid", item_col="iid", rating_col="stars", timestamp_col="ts")
     ref = ItemKNN(k=5).fit(data)
     assert model.get_params() == ref.get_params()
-    assert model.recommend(["u0", "u1"], k=4).equals(ref.recommend(["u0", "u1"], k=4))
+    assert_recommendations_equal(model.recommend(["u0", "u1"], k=4), ref.recommend(["u0", "u1"], k=4))
 
 
 def test_recommend_users_history_and_formats(cli, tmp_path, ratings_csv):
@@ -36,12 +37,14 @@ def test_recommend_users_history_and_formats(cli, tmp_path, ratings_csv):
     assert code == 0
     got = json.loads(out)
     ref = model.recommend(["u0", "u3"], k=3)
-    assert [r["item"] for r in got["u0"]] == ref[ref.user == "u0"]["item"].tolist()
+    mine = ref[ref.user == "u0"]
+    assert_rankings_equal([r["item"] for r in got["u0"]], [r["score"] for r in got["u0"]], mine["item"], mine["score"])
     assert all(r["item"] % 2 == 0 for r in got["u0"]) and all(r["item"] % 2 == 1 for r in got["u3"])  # own taste group
     code, out, _ = cli("recommend", "--model", tmp_path / "m", "--history", "0,2,4", "--k", "5", "--format", "csv")
     frame = pd.read_csv(pd.io.common.StringIO(out))
-    ids, _ = model.recommend_history([0, 2, 4], k=5)
-    assert frame["item"].tolist() == ids.tolist() and not {0, 2, 4} & set(frame["item"])
+    ids, scores = model.recommend_history([0, 2, 4], k=5)
+    assert_rankings_equal(frame["item"], frame["score"], ids, scores)
+    assert not {0, 2, 4} & set(frame["item"])
     code, out, _ = cli("recommend", "--model", tmp_path / "m", "--users", "u1", "--k", "2")
     assert code == 0 and "u1" in out and "score" in out
     code, _, err = cli("recommend", "--model", tmp_path / "m", "--users", "nobody")

@@ -23,7 +23,7 @@ from recsys.models._similarity import (
     mean_length_of,
     weight_profiles,
 )
-from recsys.testing import tiny_interactions
+from recsys.testing import assert_rankings_equal, tiny_interactions
 
 # -- dense references ----------------------------------------------------------------------
 
@@ -240,8 +240,7 @@ def test_itemknn_fold_in_equals_known_user_and_similar_items_lists_neighbours(rn
         hist = data.items.ids[csr.indices[csr.indptr[u] : csr.indptr[u + 1]]]
         ids, scores = model.recommend_history(hist, k=6)
         ids2, scores2 = model.recommend_one(data.users.ids[u], k=6)
-        assert ids.tolist() == ids2.tolist()
-        np.testing.assert_allclose(scores, scores2, rtol=1e-6)
+        assert_rankings_equal(ids, scores, ids2, scores2, rtol=1e-6)
     sim = model.similar_items(data.items.ids[:2], k=10)
     g = model.neighbours_
     for pos, item in enumerate(data.items.ids[:2]):

@@ -17,6 +17,7 @@ from recsys.datasets import synthetic
 from recsys.errors import DataError, DataTypeError, ParameterError, UnknownIdError
 from recsys.models import ALS, BPR
 from recsys.models._bpr_torch import fit_bpr, negative_pool, solve_items, solve_users, stable_sample
+from recsys.testing import assert_rankings_equal, assert_recommendations_equal, assert_top_k
 
 FAST_ALS = dict(n_factors=16, n_iterations=10, weighting="binary", alpha=4.0, reg=0.1, num_threads=1, show_progress=False)
 FAST_BPR = dict(n_factors=16, n_epochs=40, lr=0.1, num_threads=1, show_progress=False)
@@ -117,8 +118,7 @@ def test_als_fold_in_is_the_exact_weighted_least_squares_solution(data: Interact
     s = Y @ x
     s[idx] = -np.inf
     s[model.cold_items_] = -np.inf
-    assert ids.tolist() == model.items_.ids[np.argsort(-s, kind="stable")[:5]].tolist()
-    np.testing.assert_allclose(scores, np.sort(s)[::-1][:5], rtol=1e-4)
+    assert_top_k(ids, scores, dict(zip(model.items_.ids.tolist(), s.tolist())), k=5, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind,least", [("ALS", 0.85), ("BPR", 0.7)])
@@ -333,13 +333,12 @@ def test_loaded_model_folds_in_and_updates_like_the_original(data: Interactions,
         hist = _history(data, 3)
         a, sa = model.recommend_history(hist, k=5)
         b, sb = loaded.recommend_history(hist, k=5)
-        assert a.tolist() == b.tolist()
-        np.testing.assert_allclose(sa, sb, rtol=1e-6)
+        assert_rankings_equal(b, sb, a, sa, rtol=1e-6)
         model.partial_fit_users(new)
         loaded.partial_fit_users(new)
         np.testing.assert_array_equal(model.user_factors_, loaded.user_factors_)
         again = type(model).load(loaded.save(Path(tmp) / "m2"))
-        pd.testing.assert_frame_equal(again.recommend(["new"], k=5), model.recommend(["new"], k=5))
+        assert_recommendations_equal(again.recommend(["new"], k=5), model.recommend(["new"], k=5))
 
 
 # -- vectors, determinism, parameters ------------------------------------------------------------

@@ -18,7 +18,7 @@ from recsys.datasets import synthetic
 from recsys.errors import DataError, DataTypeError, ParameterError, UnknownIdError
 from recsys.models.svdpp import SVDpp, _Trainer
 from recsys.split import stratified_split
-from recsys.testing import tiny_interactions
+from recsys.testing import assert_rankings_equal, assert_recommendations_equal, tiny_interactions
 
 FAST = dict(n_factors=4, n_epochs=5, show_progress=False)
 
@@ -338,11 +338,10 @@ def test_partial_fit_adds_new_users_like_fold_in_and_they_survive_save_load() ->
     model.partial_fit_users(new)
     assert len(model.users_) == n_users + 1 and model.seen_.shape[0] == n_users + 1
     ids, scores = model.recommend_one("ann", k=5)
-    assert ids.tolist() == want_ids.tolist()
-    np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
+    assert_rankings_equal(ids, scores, want_ids, want_scores, rtol=1e-6)
     with tempfile.TemporaryDirectory() as tmp:
         loaded = SVDpp.load(model.save(Path(tmp) / "m"))
-        pd.testing.assert_frame_equal(loaded.recommend(["ann", 0], k=5), model.recommend(["ann", 0], k=5))
+        assert_recommendations_equal(loaded.recommend(["ann", 0], k=5), model.recommend(["ann", 0], k=5))
 
 
 def test_partial_fit_errors() -> None:

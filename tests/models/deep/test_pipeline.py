@@ -9,7 +9,7 @@ import pytest
 
 from recsys.errors import NotSupportedError, ParameterError
 from recsys.models import DIN, EASE, DeepFM, ItemKNN, Pipeline, Popular
-from recsys.testing import tiny_interactions
+from recsys.testing import assert_recommendations_equal, assert_top_k, tiny_interactions
 
 RANKER: dict[str, Any] = dict(epochs=3, hidden_units=[16], validation_fraction=0.0, num_threads=1, show_progress=False)
 
@@ -30,9 +30,7 @@ def test_recommendations_are_the_retrievers_candidates_ordered_by_the_ranker(fit
         pool = cands[cands["user"] == u]["item"].to_numpy()
         assert set(got["item"]) <= set(pool.tolist())
         scores = model.ranker_.score(np.repeat(u, len(pool)), pool)
-        order = np.lexsort((data.items.to_index(pool), -scores))[:4]
-        assert got["item"].tolist() == pool[order].tolist()
-        np.testing.assert_array_equal(got["score"].to_numpy(), scores[order])
+        assert_top_k(got["item"], got["score"], dict(zip(pool.tolist(), scores.tolist())), k=4)
 
 
 def test_more_candidates_than_items_is_the_rankers_own_ranking() -> None:
@@ -41,8 +39,7 @@ def test_more_candidates_than_items_is_the_rankers_own_ranking() -> None:
     model.fit(data)
     a = model.recommend(data.users.ids, k=5)
     b = model.ranker_.recommend(data.users.ids, k=5)
-    assert a["item"].tolist() == b["item"].tolist()
-    np.testing.assert_array_equal(a["score"].to_numpy(), b["score"].to_numpy())
+    assert_recommendations_equal(a, b)
 
 
 def test_k_above_n_candidates_still_gives_k_items(fitted: tuple[Pipeline, Any]) -> None:
@@ -149,8 +146,7 @@ def test_candidate_trained_ranker_orders_the_candidates_with_the_retriever_score
         scores = model.ranker_.score_candidates(uidx, iidx, prior)
         order = np.lexsort((iidx, -scores))[:4]
         got = recs[recs["user"] == u]
-        assert got["item"].tolist() == pool[order].tolist()
-        np.testing.assert_allclose(got["score"].to_numpy(), scores[order], rtol=1e-5, atol=1e-5)
+        assert_top_k(got["item"], got["score"], dict(zip(pool.tolist(), scores.tolist())), k=4, rtol=1e-5, atol=1e-5)
         # score() of a pair agrees with recommend whatever the other candidates are
         np.testing.assert_allclose(model.score(np.repeat(u, 4), pool[order]), scores[order], rtol=1e-5, atol=1e-5)
 
