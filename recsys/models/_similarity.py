@@ -142,15 +142,20 @@ def shrunk_cosine(
     >>> bool(v[0] == v[2])
     True
     """
-    p = np.asarray(dots, dtype=np.float64)
-    den = sq_a * sq_b
+    out = np.array(dots, dtype=np.float64)  # a copy, worked on in place (dense blocks are large)
+    den = np.asarray(sq_a * sq_b, dtype=np.float64)
+    zero = den <= 0
     if shrinkage == 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(den > 0, np.sign(p) * np.sqrt(p * p / den), 0.0)
+        negative = out < 0
+        out *= out
+        np.divide(out, den, out=out, where=~zero)
+        np.sqrt(out, out=out)
+        np.negative(out, out=out, where=negative)
     else:
-        root = np.sqrt(den) + shrinkage
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(den > 0, p / root, 0.0)
+        np.sqrt(den, out=den)
+        den += shrinkage
+        np.divide(out, den, out=out, where=~zero)
+    out[np.broadcast_to(zero, out.shape)] = 0.0
     return out.astype(np.float32)
 
 
