@@ -10,7 +10,7 @@ from recsys import Interactions
 from recsys.errors import DataError, ParameterError
 from recsys.models import EASE, SessionEASE
 from recsys.models.session_ease import session_matrix
-from recsys.testing import tiny_interactions
+from recsys.testing import assert_rankings_equal, tiny_interactions
 
 
 def dense_session_ease(x: np.ndarray, s: np.ndarray, weight: float, reg: float) -> np.ndarray:
@@ -121,8 +121,7 @@ def test_fold_in_equals_known_user(rng: np.random.Generator) -> None:
     hist = data.items.ids[csr.indices[csr.indptr[3] : csr.indptr[4]]]
     ids, scores = model.recommend_history(hist, k=5)
     ids2, scores2 = model.recommend_one(data.users.ids[3], k=5)
-    assert ids.tolist() == ids2.tolist()
-    np.testing.assert_allclose(scores, scores2, rtol=1e-5)
+    assert_rankings_equal(ids, scores, ids2, scores2)
 
 
 def test_memory_guard_names_the_model() -> None:
