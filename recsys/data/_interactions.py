@@ -763,7 +763,8 @@ def _merge_duplicates(
             f"{_py(item_map.ids[iidx[second]])!r} in rows {first} and {second} ({n_dup} repeated rows in all); "
             "pass duplicates='sum', 'last' or 'max' to merge them"
         )
-    frame = pd.DataFrame({"key": key, "pos": np.arange(len(key)), "w": w})
+    # weights summed in float64, then checked to fit float32
+    frame = pd.DataFrame({"key": key, "pos": np.arange(len(key)), "w": w.astype(np.float64)})
     if r is not None:
         frame["r"] = r
     if t is not None:
@@ -778,6 +779,17 @@ def _merge_duplicates(
         agg.update(w="max", r="max", t="max")
     merged = g.agg({k: v for k, v in agg.items() if k in frame.columns}).sort_values("pos")
     pos = merged["pos"].to_numpy()
+    with np.errstate(over="ignore"):
+        w_merged = merged["w"].to_numpy(dtype=np.float32)
+    if not np.isfinite(w_merged).all():  # a sum of finite float32 weights can overflow
+        first = int(pos[first_true(~np.isfinite(w_merged))])
+        rows = np.flatnonzero(key == key[first])
+        raise DataError(
+            f"duplicate ({user_col}, {item_col}) pair {_py(user_map.ids[uidx[first]])!r}, "
+            f"{_py(item_map.ids[iidx[first]])!r} in rows {', '.join(map(str, rows[:5].tolist()))}: "
+            f"its weights sum to {float(merged['w'].to_numpy(dtype=np.float64)[first_true(~np.isfinite(w_merged))]):.4g}, "
+            f"beyond float32 (largest {float(np.finfo(np.float32).max):.4g})"
+        )
     warnings.warn(
         f"merged {n_dup} duplicate ({user_col}, {item_col}) rows with duplicates={policy!r}",
         DataWarning,
@@ -786,7 +798,7 @@ def _merge_duplicates(
     return (
         uidx[pos],
         iidx[pos],
-        merged["w"].to_numpy(dtype=np.float32),
+        w_merged,
         None if r is None else merged["r"].to_numpy(dtype=np.float32),
         None if t is None else merged["t"].to_numpy(dtype=t.dtype),
     )

@@ -159,17 +159,25 @@ def check_numeric(
         )
     elif kind not in "iuf":
         raise DataTypeError(f"column {col!r} must be numeric; got dtype {values.dtype}")
-    if values.dtype.kind == "f":
+    # finiteness is checked on the stored values: 1e39 is finite as float64 but inf as float32
+    with np.errstate(over="ignore"):
+        out = values.astype(dtype, copy=False)
+    if out.dtype.kind == "f":
         # sum is NaN iff some value is NaN or inf (or they overflow), cheaper than isfinite's mask
-        if not np.isfinite(values.sum(dtype=np.float64)):
-            bad = ~np.isfinite(values)
+        if not np.isfinite(out.sum(dtype=np.float64)):
+            bad = ~np.isfinite(out)
             if bad.any():
                 r = first_true(bad)
+                if np.isfinite(values[r]):
+                    raise DataError(
+                        f"column {col!r} must be finite; got {_py(values[r])!r} at row {r}, which overflows "
+                        f"{np.dtype(dtype).name} (largest magnitude {float(np.finfo(dtype).max):.4g})"
+                    )
                 raise DataError(f"column {col!r} must be finite; got {_py(values[r])!r} at row {r}")
-    if non_negative and values.size and values.min() < 0:
-        r = first_true(values < 0)
+    if non_negative and out.size and out.min() < 0:
+        r = first_true(out < 0)
         raise DataError(f"column {col!r} must be >= 0; got {_py(values[r])!r} at row {r}")
-    return owned(values.astype(dtype, copy=False), source)
+    return owned(out, source)
 
 
 def check_timestamps(values: Any, col: str) -> tuple[NDArray[Any], str | None]:
