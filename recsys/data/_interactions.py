@@ -158,8 +158,11 @@ class Interactions:
         rating_col : str, optional
             Explicit ratings: finite numbers (strings, even "4", are rejected).
         timestamp_col : str, optional
-            Numbers, datetimes or parseable strings. Datetimes are stored as
-            int64 nanoseconds (time-zone aware ones converted to UTC).
+            Numbers (e.g. epoch seconds, kept as they are), strings of numbers
+            (``"881250949"``: numbers too), datetimes or date strings
+            (``"1997-12-04 15:55:49"``). Datetimes are stored as int64
+            nanoseconds (time-zone aware ones converted to UTC). A column
+            mixing numbers and dates is an error.
         weight_col : str, optional
             Interaction strengths (finite, >= 0); all 1.0 when absent.
         user_features, item_features : DataFrame, optional
@@ -177,7 +180,11 @@ class Interactions:
         MissingColumnError
             A named column is absent.
         DataError, DataTypeError
-            Null ids, empty input, non-numeric / NaN / inf ratings or weights,
+            Null ids, ids a saved model cannot store (anything but integers
+            and strings: tuples, bytes, floats, bools, invalid Unicode),
+            empty input, non-numeric / NaN / inf ratings or weights (also
+            values finite as float64 that overflow float32, such as 1e39,
+            and weights of merged duplicates whose sum does),
             negative weights, unparseable timestamps, repeated pairs under
             ``duplicates="error"``, feature rows with null, repeated or
             wrongly typed ids (str ids for int interaction ids) or values of
