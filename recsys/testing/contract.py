@@ -426,6 +426,11 @@ def check_failed_fit_changes_nothing(case: ContractCase) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         loaded = type(model).load(model.save(Path(tmp) / "model"))
         _assert_same(before, _answers(loaded, data), f"{name} saved and loaded after failed fits")
+    # no hidden state (a random generator, a trainer) moved on: a refit gives the same model
+    again = _answers(case.factory().fit(data), data)["recs"]
+    refit = _answers(model.fit(data), data)["recs"]
+    assert refit["item"].tolist() == again["item"].tolist(), f"{name}: a fit after failed fits differs from a fresh fit"
+    np.testing.assert_allclose(refit["score"].to_numpy(), again["score"].to_numpy(), rtol=1e-5, atol=1e-6)
 
     # from unfitted: still unfitted
     fresh = case.factory()
