@@ -523,7 +523,8 @@ class Recommender(ABC):
             The user's history (external item ids).
         ratings, timestamps : sequence, optional
             Aligned with ``items``, for models that use them. Ratings must be
-            finite as float32 (the error names the first bad position).
+            finite as float32; timestamps are read as those of
+            :meth:`Interactions.from_frame` (errors name the first bad position).
         exclude_seen : bool, default True
             Never recommend the history's items.
         candidates, exclude_items : sequence of ids, optional
@@ -564,7 +565,7 @@ class Recommender(ABC):
         check_choice("recommend_history", "on_unknown_items", on_unknown_items, ("error", "skip", "popular"))
         hist = _as_query(items, "items")
         r_all = None if ratings is None else _history_ratings(ratings, len(hist))
-        t_all = None if timestamps is None else _aligned(timestamps, len(hist), "timestamps")
+        t_all = None if timestamps is None else _history_timestamps(timestamps, len(hist))
         idx = self.items_.to_index(hist, missing="negative")
         if (idx < 0).any() and on_unknown_items == "error":
             raise self.items_.unknown_error(hist[idx < 0])
@@ -687,6 +688,14 @@ def _history_ratings(values: ArrayLike, n: int) -> NDArray[np.float32]:
 
     _aligned(values, n, "ratings")
     return check_numeric(values, "ratings")
+
+
+def _history_timestamps(values: ArrayLike, n: int) -> NDArray[Any]:
+    """Timestamps of a history, parsed as training timestamps are (datetimes: int64 nanoseconds)."""
+    from recsys.data._validation import check_timestamps
+
+    _aligned(values, n, "timestamps")
+    return check_timestamps(values, "timestamps")[0]
 
 
 def _empty_history_message(n_given: int, n_known: int) -> str:

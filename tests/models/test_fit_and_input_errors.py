@@ -235,3 +235,25 @@ def test_als_fold_in_needs_no_scores_of_zero_for_unknown_histories() -> None:
     ids, scores = model.recommend_history(["nope"], k=3, on_unknown_items="popular")
     items, counts = _popular(tiny_interactions(), 3)
     assert ids.tolist() == items and scores.tolist() == counts
+
+
+@pytest.mark.parametrize(
+    ("timestamps", "message"),
+    [
+        ([1.0, float("nan")], "column 'timestamps' has a null or infinite timestamp at row 1"),
+        (["881250949", "tomorrow"], "column 'timestamps': cannot parse timestamp 'tomorrow' at row 1"),
+        (["881250949", "2020-01-01"], "column 'timestamps' mixes numbers and dates"),
+    ],
+)
+def test_history_timestamps_are_checked_as_training_timestamps(timestamps: list[Any], message: str) -> None:
+    from recsys.content import HashingEncoder
+    from recsys.models import ContentBased
+
+    model = ContentBased(encoder=HashingEncoder(dim=64), half_life=10.0).fit(tiny_interactions())
+    with pytest.raises(DataError, match=re.escape(message)):
+        model.recommend_history([0, 2], k=3, timestamps=timestamps)
+    # numeric strings are the numbers themselves: 10 time units apart halve the older item's weight
+    a = model.recommend_history([0, 2], k=3, timestamps=["100", "110"])
+    b = model.recommend_history([0, 2], k=3, timestamps=[100, 110])
+    assert a[0].tolist() == b[0].tolist()
+    np.testing.assert_array_equal(a[1], b[1])
