@@ -108,7 +108,7 @@ class _Neighbourhood(Recommender):
                 if "weighting" in change:
                     other = "user" if what == "item" else "item"
                     why.append(
-                        f"weighting={self.weighting!r} gives 0 weight to a {other} found in every {what} profile "
+                        f"weighting={self.weighting!r} gives 0 weight to {'an' if other == 'item' else 'a'} {other} found in every {what} profile "
                         f"(idf = log(n/n) = 0), and here every {other} is (data of a single user or a single item)"
                     )
                 raise DataError(
