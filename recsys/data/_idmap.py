@@ -47,6 +47,43 @@ def _as_id_array(values: Any) -> NDArray[Any]:
     return arr.astype(object, copy=False)
 
 
+def savable_id_problem(ids: NDArray[Any]) -> tuple[int, str] | None:
+    """The position of the first id a saved model cannot store, and why; None when all can.
+
+    Saved id maps hold integers or strings (valid UTF-8), nothing else: a
+    tuple, bytes, a float, a bool or a string with a lone surrogate is
+    refused where ids enter (see :func:`recsys.persistence.save_model`).
+    Integer arrays are always fine; object arrays are checked in C where
+    possible (``infer_dtype``), element by element only when types are mixed.
+    """
+    if ids.dtype.kind != "O" or len(ids) == 0:
+        return None
+    inferred = pd.api.types.infer_dtype(ids, skipna=False)
+    if inferred == "integer":
+        return None
+    if inferred != "string":
+        for pos, x in enumerate(ids):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer, str)):
+                return pos, f"{x!r} ({type(x).__name__}): ids must be integers or strings, which a saved model can store"
+        strings = [x for x in ids if isinstance(x, str)]
+    else:
+        strings = ids.tolist()
+    try:
+        "".join(strings).encode("utf-8")
+    except UnicodeEncodeError:
+        pos = next(i for i, x in enumerate(ids) if isinstance(x, str) and not _utf8(x))
+        return pos, f"{ids[pos]!r}: a string that is not valid Unicode (no UTF-8 form), which a saved model cannot store"
+    return None
+
+
+def _utf8(x: str) -> bool:
+    try:
+        x.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class IdMap:
     """Bijection between external ids and indices ``0..n-1`` (int32).
 
@@ -82,6 +119,9 @@ class IdMap:
             raise DataError(f"at most 2**31-1 {name} ids are supported; got {len(arr)}")
         if arr.dtype == object and len(arr) and index.hasnans:
             raise DataError(f"{name} ids must not be null")
+        problem = savable_id_problem(arr)
+        if problem is not None:
+            raise DataTypeError(f"{name} id at position {problem[0]} is {problem[1]}")
         arr.setflags(write=False)
         self._ids: NDArray[Any] = arr
         self._index = index

@@ -158,8 +158,11 @@ class Interactions:
         rating_col : str, optional
             Explicit ratings: finite numbers (strings, even "4", are rejected).
         timestamp_col : str, optional
-            Numbers, datetimes or parseable strings. Datetimes are stored as
-            int64 nanoseconds (time-zone aware ones converted to UTC).
+            Numbers (e.g. epoch seconds, kept as they are), strings of numbers
+            (``"881250949"``: numbers too), datetimes or date strings
+            (``"1997-12-04 15:55:49"``). Datetimes are stored as int64
+            nanoseconds (time-zone aware ones converted to UTC). A column
+            mixing numbers and dates is an error.
         weight_col : str, optional
             Interaction strengths (finite, >= 0); all 1.0 when absent.
         user_features, item_features : DataFrame, optional
@@ -177,7 +180,11 @@ class Interactions:
         MissingColumnError
             A named column is absent.
         DataError, DataTypeError
-            Null ids, empty input, non-numeric / NaN / inf ratings or weights,
+            Null ids, ids a saved model cannot store (anything but integers
+            and strings: tuples, bytes, floats, bools, invalid Unicode),
+            empty input, non-numeric / NaN / inf ratings or weights (also
+            values finite as float64 that overflow float32, such as 1e39,
+            and weights of merged duplicates whose sum does),
             negative weights, unparseable timestamps, repeated pairs under
             ``duplicates="error"``, feature rows with null, repeated or
             wrongly typed ids (str ids for int interaction ids) or values of
@@ -763,7 +770,8 @@ def _merge_duplicates(
             f"{_py(item_map.ids[iidx[second]])!r} in rows {first} and {second} ({n_dup} repeated rows in all); "
             "pass duplicates='sum', 'last' or 'max' to merge them"
         )
-    frame = pd.DataFrame({"key": key, "pos": np.arange(len(key)), "w": w})
+    # weights summed in float64, then checked to fit float32
+    frame = pd.DataFrame({"key": key, "pos": np.arange(len(key)), "w": w.astype(np.float64)})
     if r is not None:
         frame["r"] = r
     if t is not None:
@@ -778,6 +786,17 @@ def _merge_duplicates(
         agg.update(w="max", r="max", t="max")
     merged = g.agg({k: v for k, v in agg.items() if k in frame.columns}).sort_values("pos")
     pos = merged["pos"].to_numpy()
+    with np.errstate(over="ignore"):
+        w_merged = merged["w"].to_numpy(dtype=np.float32)
+    if not np.isfinite(w_merged).all():  # a sum of finite float32 weights can overflow
+        first = int(pos[first_true(~np.isfinite(w_merged))])
+        rows = np.flatnonzero(key == key[first])
+        raise DataError(
+            f"duplicate ({user_col}, {item_col}) pair {_py(user_map.ids[uidx[first]])!r}, "
+            f"{_py(item_map.ids[iidx[first]])!r} in rows {', '.join(map(str, rows[:5].tolist()))}: "
+            f"its weights sum to {float(merged['w'].to_numpy(dtype=np.float64)[first_true(~np.isfinite(w_merged))]):.4g}, "
+            f"beyond float32 (largest {float(np.finfo(np.float32).max):.4g})"
+        )
     warnings.warn(
         f"merged {n_dup} duplicate ({user_col}, {item_col}) rows with duplicates={policy!r}",
         DataWarning,
@@ -786,7 +805,7 @@ def _merge_duplicates(
     return (
         uidx[pos],
         iidx[pos],
-        merged["w"].to_numpy(dtype=np.float32),
+        w_merged,
         None if r is None else merged["r"].to_numpy(dtype=np.float32),
         None if t is None else merged["t"].to_numpy(dtype=t.dtype),
     )

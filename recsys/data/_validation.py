@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recsys.data._idmap import _py, query_array
+from recsys.data._idmap import _py, query_array, savable_id_problem
 from recsys.errors import DataError, DataTypeError, MissingColumnError
 
 # pandas.api.types.infer_dtype results that are plain numbers
@@ -124,6 +124,11 @@ def factorize_ids(values: Any, col: str, what: str | None = None) -> tuple[NDArr
     uniq = uniques.to_numpy() if hasattr(uniques, "to_numpy") else np.asarray(uniques)
     if uniq.dtype.kind not in "iO":
         uniq = uniq.astype(object)
+    # refused here, naming the row, rather than when a model fitted on them is saved
+    problem = savable_id_problem(uniq)
+    if problem is not None:
+        r = first_true(codes == problem[0])
+        raise DataTypeError(f"{where}, row {r}: id {problem[1]}")
     return codes, uniq
 
 
@@ -159,26 +164,45 @@ def check_numeric(
         )
     elif kind not in "iuf":
         raise DataTypeError(f"column {col!r} must be numeric; got dtype {values.dtype}")
-    if values.dtype.kind == "f":
+    # finiteness is checked on the stored values: 1e39 is finite as float64 but inf as float32
+    with np.errstate(over="ignore"):
+        out = values.astype(dtype, copy=False)
+    if out.dtype.kind == "f":
         # sum is NaN iff some value is NaN or inf (or they overflow), cheaper than isfinite's mask
-        if not np.isfinite(values.sum(dtype=np.float64)):
-            bad = ~np.isfinite(values)
+        if not np.isfinite(out.sum(dtype=np.float64)):
+            bad = ~np.isfinite(out)
             if bad.any():
                 r = first_true(bad)
+                if np.isfinite(values[r]):
+                    raise DataError(
+                        f"column {col!r} must be finite; got {_py(values[r])!r} at row {r}, which overflows "
+                        f"{np.dtype(dtype).name} (largest magnitude {float(np.finfo(dtype).max):.4g})"
+                    )
                 raise DataError(f"column {col!r} must be finite; got {_py(values[r])!r} at row {r}")
-    if non_negative and values.size and values.min() < 0:
-        r = first_true(values < 0)
+    if non_negative and out.size and out.min() < 0:
+        r = first_true(out < 0)
         raise DataError(f"column {col!r} must be >= 0; got {_py(values[r])!r} at row {r}")
-    return owned(values.astype(dtype, copy=False), source)
+    return owned(out, source)
 
 
 def check_timestamps(values: Any, col: str) -> tuple[NDArray[Any], str | None]:
     """Timestamps as int64 (or float64) numbers plus the datetime unit they came from.
 
-    Datetimes become int64 nanoseconds since the epoch (unit ``"ns"``) so
-    nothing is lost; ``to_frame`` turns them back into datetimes. Time-zone
-    aware datetimes are converted to UTC. Strings are parsed; any string that
-    does not parse is an error.
+    Numbers are kept as they are (int64, or float64 when fractional), with
+    unit None: their unit is the caller's (epoch seconds, say). Strings of
+    numbers (``"881250949"``) are numbers too. Datetimes and date strings
+    (``"1997-12-04 15:55:49"``) become int64 nanoseconds since the epoch (unit
+    ``"ns"``) so nothing is lost; ``to_frame`` turns them back into
+    datetimes. Time-zone aware datetimes are converted to UTC. A string that
+    does not parse, or a column mixing numbers and dates, is an error naming
+    the column and row.
+
+    Examples
+    --------
+    >>> check_timestamps(["881250949", "881250950"], "timestamp")
+    (array([881250949, 881250950]), None)
+    >>> check_timestamps(["1997-12-04"], "timestamp")[1]
+    'ns'
     """
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -214,13 +238,40 @@ def check_timestamps(values: Any, col: str) -> tuple[NDArray[Any], str | None]:
     inferred = pd.api.types.infer_dtype(values, skipna=False)
     if inferred in ("integer", "floating", "mixed-integer-float", "decimal"):
         return check_timestamps(pd.to_numeric(pd.Series(values, dtype=object)).to_numpy(), col)
-    if inferred not in ("string", "datetime", "datetime64", "date"):
-        r = next((i for i, v in enumerate(values) if not isinstance(v, (str, datetime.date, np.datetime64))), -1)
+    if inferred in ("datetime", "datetime64", "date"):
+        return _parse_datetimes(values, col)
+    if inferred != "string":
+        kinds = (str, datetime.date, np.datetime64, int, float, np.number)
+        r = next((i for i, v in enumerate(values) if isinstance(v, (bool, np.bool_)) or not isinstance(v, kinds)), -1)
         if r >= 0:
             raise DataTypeError(
                 f"column {col!r} must hold timestamps (numbers, datetimes or strings); "
                 f"got {type(values[r]).__name__} {values[r]!r} at row {r}"
             )
+    # strings of numbers ("881250949") are numbers, as numbers are (epoch seconds, say); other
+    # strings are dates; a column may not mix the two
+    as_number = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    is_number = as_number.notna().to_numpy()
+    if inferred != "string":  # datetime objects are dates, whatever to_numeric makes of them
+        is_number = is_number & np.array([not isinstance(v, (datetime.date, np.datetime64)) for v in values], dtype=bool)
+    if is_number.all():
+        return check_timestamps(as_number.to_numpy(), col)
+    if not is_number.any():
+        return _parse_datetimes(values, col)
+    _parse_datetimes(values[~is_number], col, np.flatnonzero(~is_number))  # a non-date names its row first
+    r = first_true(is_number != is_number[0])
+    kind0, kind_r = ("a number", "a date") if is_number[0] else ("a date", "a number")
+    raise DataError(
+        f"column {col!r} mixes numbers and dates: row 0 holds {kind0} ({values[0]!r}), row {r} {kind_r} "
+        f"({values[r]!r}); give every timestamp as a number (e.g. epoch seconds) or every one as a date"
+    )
+
+
+def _parse_datetimes(
+    values: NDArray[Any], col: str, rows: NDArray[np.int64] | None = None
+) -> tuple[NDArray[Any], str | None]:
+    """Date strings and datetime objects as int64 nanoseconds (unit ``"ns"``); ``rows``: the
+    values' rows in the column (for errors), default ``0..n-1``."""
     try:
         parsed = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", utc=True, format="mixed")
     except (TypeError, ValueError, OverflowError) as e:
@@ -228,6 +279,7 @@ def check_timestamps(values: Any, col: str) -> tuple[NDArray[Any], str | None]:
     bad = parsed.isna().to_numpy()
     if bad.any():
         r = first_true(bad)
-        raise DataError(f"column {col!r}: cannot parse timestamp {values[r]!r} at row {r}")
+        row = r if rows is None else int(rows[r])
+        raise DataError(f"column {col!r}: cannot parse timestamp {values[r]!r} at row {row}")
     naive = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
     return naive.view(np.int64), "ns"

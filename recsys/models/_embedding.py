@@ -103,6 +103,7 @@ class EmbeddingRecommender(Recommender):
         """Rebuild ``index_`` with its kind and parameters after the item vectors changed."""
         old = self.index_
         params: dict[str, Any] = dict(old.params)
+        Recommender._prepare(self)  # which items the index holds follows the new cold items
         self.index_ = ItemIndex.build(self._index_matrix(), metric="dot", kind=old.kind, threads=old.threads, **params)
         self._prepare()
 

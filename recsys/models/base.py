@@ -9,9 +9,11 @@ only ``_fit`` and ``_score`` on internal indices (plus, where it can,
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -36,11 +38,44 @@ from recsys.errors import (
 )
 
 OnUnknown = Literal["error", "skip", "popular"]
+OnUnknownItems = Literal["error", "skip", "popular"]
 Self = TypeVar("Self", bound="Recommender")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Methods that change a fitted model; each runs as a transaction (see ``_atomic``). Subclass
+# methods with these names, or starting with ``partial_fit``, are wrapped automatically.
+_ATOMIC_METHODS = frozenset({"fit", "fit_ranker", "build_index"})
 
 # Dense score blocks are cut to about this many float32 entries (64 MiB).
 _BLOCK_ENTRIES = 1 << 24
 
+
+def _atomic(method: F) -> F:
+    """Run ``method`` as a transaction on the model: if it raises (any ``BaseException``, a
+    ``KeyboardInterrupt`` too), every attribute is bound again to the object it had before the
+    call, so the model is exactly as it was (its previous fitted state, or unfitted).
+
+    A shallow snapshot suffices because fits never change a learned object in place: they
+    bind new arrays, id maps, indexes and sub-models (the contract suite checks this for every
+    model with failures injected at each stage). Nested calls (``fit_ranker`` calling ``fit``)
+    nest their snapshots.
+    """
+    if getattr(method, "_recsys_atomic", False):
+        return method
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        saved = dict(vars(self))
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            state = vars(self)
+            state.clear()
+            state.update(saved)
+            raise
+
+    wrapper._recsys_atomic = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 def _as_query(values: Any, what: str) -> NDArray[Any]:
@@ -69,6 +104,10 @@ class Recommender(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # every method that changes learned state is a transaction, in third-party models too
+        for name, attr in list(vars(cls).items()):
+            if inspect.isfunction(attr) and (name in _ATOMIC_METHODS or name.startswith("partial_fit")):
+                setattr(cls, name, _atomic(attr))
         if not inspect.isabstract(cls):
             register(cls)
 
@@ -180,8 +219,14 @@ class Recommender(ABC):
 
     # -- fitting ----------------------------------------------------------------------------
 
+    @_atomic
     def fit(self: Self, data: Interactions) -> Self:
         """Learn from ``data`` and return ``self``; a second call refits from scratch.
+
+        A fit that raises (bad data, an invalid hyper-parameter, a failure
+        inside the model, ``KeyboardInterrupt``) leaves the model exactly as
+        it was before the call: still fitted on the previous data, or still
+        unfitted. The same holds for ``partial_fit_*`` methods.
 
         Parameters
         ----------
@@ -192,6 +237,21 @@ class Recommender(ABC):
         ------
         ParameterError
             A hyper-parameter is invalid.
+
+        Examples
+        --------
+        >>> from recsys.models import ItemKNN
+        >>> from recsys.testing import tiny_interactions
+        >>> model = ItemKNN(k=10).fit(tiny_interactions())
+        >>> before = model.recommend_one(0, k=3)[0].tolist()
+        >>> one_user = Interactions.from_arrays(["ann", "ann"], ["x", "y"])  # nothing to compare items by
+        >>> try:
+        ...     model.fit(one_user)
+        ... except ValueError as e:
+        ...     print(type(e).__name__)
+        DataError
+        >>> model.recommend_one(0, k=3)[0].tolist() == before
+        True
         """
         if not isinstance(data, Interactions):
             raise DataTypeError(
@@ -426,12 +486,12 @@ class Recommender(ABC):
         """
         self._check_fitted()
         k = self._check_k(k, "recommend_one")
+        check_choice("recommend_one", "on_unknown", on_unknown, ("error", "skip", "popular"))
         try:
             u = self.users_.index_of(user)
         except UnknownIdError:
             if on_unknown == "error":
                 raise
-            check_choice("recommend_one", "on_unknown", on_unknown, ("error", "skip", "popular"))
             if on_unknown == "skip":
                 return self.items_.ids[:0], np.empty(0, dtype=np.float32)
             ids, vals = self._topk_popular(1, k, self._allowed(items, exclude_items))
@@ -453,7 +513,7 @@ class Recommender(ABC):
         exclude_seen: bool = True,
         candidates: ArrayLike | None = None,
         exclude_items: ArrayLike | None = None,
-        on_unknown_items: Literal["error", "skip"] = "error",
+        on_unknown_items: OnUnknownItems = "error",
     ) -> tuple[NDArray[Any], NDArray[np.float32]]:
         """Recommend for a user absent from the training data, from their item history (fold-in).
 
@@ -462,13 +522,22 @@ class Recommender(ABC):
         items : sequence of ids
             The user's history (external item ids).
         ratings, timestamps : sequence, optional
-            Aligned with ``items``, for models that use them.
+            Aligned with ``items``, for models that use them. Ratings must be
+            finite as float32; timestamps are read as those of
+            :meth:`Interactions.from_frame` (errors name the first bad position).
         exclude_seen : bool, default True
             Never recommend the history's items.
         candidates, exclude_items : sequence of ids, optional
             As ``items`` / ``exclude_items`` of :meth:`recommend`.
-        on_unknown_items : {"error", "skip"}
-            History items the model does not know.
+        on_unknown_items : {"error", "skip", "popular"}
+            History items the model does not know: raise
+            :class:`UnknownIdError`, or leave them out. A history with nothing
+            to fold in (empty, every item unknown and left out, or only items
+            without train interactions for a model that cannot score those)
+            says nothing about the user: ``"popular"`` then returns the most
+            popular candidates (score = train interaction count, as
+            ``recommend(..., on_unknown="popular")``); ``"error"`` and
+            ``"skip"`` raise :class:`DataError`.
 
         Returns
         -------
@@ -478,19 +547,41 @@ class Recommender(ABC):
         ------
         NotSupportedError
             The model cannot fold in a new user.
+        DataError
+            Nothing to fold in (see ``on_unknown_items``), or ratings that are
+            not finite numbers.
+
+        Examples
+        --------
+        >>> from recsys.models import ItemKNN
+        >>> from recsys.testing import tiny_interactions
+        >>> model = ItemKNN(k=10).fit(tiny_interactions())
+        >>> ids, scores = model.recommend_history(["nobody-knows-me"], k=2, on_unknown_items="popular")
+        >>> scores.tolist() == sorted(model.item_popularity_.tolist(), reverse=True)[:2]
+        True
         """
         self._check_fitted()
         k = self._check_k(k, "recommend_history")
-        check_choice("recommend_history", "on_unknown_items", on_unknown_items, ("error", "skip"))
+        check_choice("recommend_history", "on_unknown_items", on_unknown_items, ("error", "skip", "popular"))
         hist = _as_query(items, "items")
+        r_all = None if ratings is None else _history_ratings(ratings, len(hist))
+        t_all = None if timestamps is None else _history_timestamps(timestamps, len(hist))
         idx = self.items_.to_index(hist, missing="negative")
         if (idx < 0).any() and on_unknown_items == "error":
             raise self.items_.unknown_error(hist[idx < 0])
         keep = idx >= 0
-        r = None if ratings is None else _aligned(ratings, len(hist), "ratings")[keep].astype(np.float32)
-        t = None if timestamps is None else _aligned(timestamps, len(hist), "timestamps")[keep]
+        allowed = self._allowed(candidates, exclude_items)
         idx = idx[keep]
-        c, v = self._topk_history(idx, r, t, k, exclude_seen, self._allowed(candidates, exclude_items))
+        if not (~self._never[idx]).any():
+            # nothing the model learned from: any ranking would be arbitrary (all scores equal)
+            if on_unknown_items != "popular":
+                raise DataError(_empty_history_message(len(hist), len(idx)))
+            c, v = self._topk_popular(1, k, allowed)
+            c, v = c[0], v[0]
+        else:
+            r = None if r_all is None else r_all[keep]
+            t = None if t_all is None else t_all[keep]
+            c, v = self._topk_history(idx, r, t, k, exclude_seen, allowed)
         n = int((c >= 0).sum())
         return self.items_.ids[c[:n]], v[:n]
 
@@ -589,6 +680,35 @@ class Recommender(ABC):
 
             raise ArtifactError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def _history_ratings(values: ArrayLike, n: int) -> NDArray[np.float32]:
+    """Ratings of a history: numbers, finite as float32; errors name the first bad position."""
+    from recsys.data._validation import check_numeric
+
+    _aligned(values, n, "ratings")
+    return check_numeric(values, "ratings")
+
+
+def _history_timestamps(values: ArrayLike, n: int) -> NDArray[Any]:
+    """Timestamps of a history, parsed as training timestamps are (datetimes: int64 nanoseconds)."""
+    from recsys.data._validation import check_timestamps
+
+    _aligned(values, n, "timestamps")
+    return check_timestamps(values, "timestamps")[0]
+
+
+def _empty_history_message(n_given: int, n_known: int) -> str:
+    if n_given == 0:
+        what = "the history is empty"
+    elif n_known == 0:
+        what = f"none of the history's {n_given} items is known to the model (all skipped)"
+    else:
+        what = f"the history's {n_known} known items have no train interactions"
+    return (
+        f"recommend_history: {what}, so nothing can be folded in; "
+        "pass on_unknown_items='popular' to get the most popular items instead"
+    )
 
 
 def _aligned(values: ArrayLike, n: int, name: str) -> NDArray[Any]:

@@ -88,13 +88,40 @@ class _Neighbourhood(Recommender):
             return data.matrix("csr", "rating")
         return data.matrix("csr", "weight")
 
-    def _check_profiles(self, profiles: sp.csr_matrix) -> None:
-        if profiles.nnz == 0 or not np.any(profiles.data):
-            raise DataError(
-                f"{type(self).__name__}: every profile value is 0 after similarity={self.similarity!r} and "
-                f"weighting={self.weighting!r} (e.g. centring equal implicit weights leaves nothing); "
-                "use similarity='cosine', or feedback='explicit' with ratings"
-            )
+    def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
+        """The profiles a fit with these settings compares (for advice; nothing is stored)."""
+        raise NotImplementedError
+
+    def _check_profiles(self, profiles: sp.csr_matrix, values: sp.csr_matrix) -> None:
+        if profiles.nnz and np.any(profiles.data):
+            return
+        name = type(self).__name__
+        what = "item" if name == "ItemKNN" else "user"
+        # advice that works: the first change of settings that leaves something to compare
+        for similarity, weighting in ((self.similarity, "none"), ("cosine", self.weighting), ("cosine", "none")):
+            if (similarity, weighting) == (self.similarity, self.weighting):
+                continue
+            p = self._profiles_for(values, similarity, weighting)
+            if p.nnz and np.any(p.data):
+                change = {k: v for k, v in (("similarity", similarity), ("weighting", weighting)) if getattr(self, k) != v}
+                why = []
+                if "similarity" in change:
+                    why.append(f"similarity={self.similarity!r} subtracts means, and the values it centres are all equal")
+                if "weighting" in change:
+                    other = "user" if what == "item" else "item"
+                    why.append(
+                        f"weighting={self.weighting!r} gives 0 weight to {'an' if other == 'item' else 'a'} {other} found in every {what} profile "
+                        f"(idf = log(n/n) = 0), and here every {other} is (data of a single user or a single item)"
+                    )
+                raise DataError(
+                    f"{name}: every {what} profile is 0, nothing to compare: {'; '.join(why)}. "
+                    f"Use {name}({', '.join(f'{k}={v!r}' for k, v in change.items())}) or more varied data"
+                )
+        raise DataError(
+            f"{name}: every {what} profile is 0, nothing to compare: every interaction "
+            f"{'rating' if self.feedback == 'explicit' else 'weight'} is 0; "
+            "give interactions non-zero weights"
+        )
 
     def _fit_explicit_stats(self, values: sp.csr_matrix) -> sp.csr_matrix:
         """Baseline ``mean + b_u + b_i`` (damped), rating range and the residuals (explicit mode)."""
@@ -273,8 +300,19 @@ class ItemKNN(_Neighbourhood):
         profiles = weight_profiles(
             profiles, self.weighting, idf_of(profiles), mean_length_of(profiles), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
         )
-        self._check_profiles(profiles)
+        self._check_profiles(profiles, values)
         self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="ItemKNN similarity")
+
+    def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
+        profiles = values.T.tocsr()
+        if similarity == "adjusted_cosine":
+            profiles, _ = centre_cols(profiles)
+        elif similarity == "pearson":
+            profiles, _ = centre_rows(profiles)
+        profiles.eliminate_zeros()
+        return weight_profiles(
+            profiles, weighting, idf_of(profiles), mean_length_of(profiles), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
+        )
 
     def _prepare(self) -> None:
         super()._prepare()
@@ -380,6 +418,17 @@ class UserKNN(_Neighbourhood):
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
 
+    def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
+        centred = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        if similarity == "pearson":
+            centred, _ = centre_rows(centred)
+        elif similarity == "adjusted_cosine":
+            centred, _ = centre_cols(centred)
+        centred.eliminate_zeros()
+        return weight_profiles(
+            centred, weighting, idf_of(centred), mean_length_of(centred), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
+        )
+
     def _profiles(self, values: sp.csr_matrix) -> sp.csr_matrix:
         """Users' raw rows -> the profiles compared, with the training statistics."""
         if self.similarity == "pearson":
@@ -400,7 +449,7 @@ class UserKNN(_Neighbourhood):
             self.user_items_ = sp.csr_matrix(values, dtype=np.float32, copy=True)
         _, item_means = centre_cols(values)
         self.item_means_ = item_means.astype(np.float32)
-        centred = values
+        centred = values.copy()  # eliminate_zeros below must not touch the data's cached matrix
         if self.similarity == "pearson":
             centred, _ = centre_rows(values)
         elif self.similarity == "adjusted_cosine":
@@ -409,7 +458,7 @@ class UserKNN(_Neighbourhood):
         self.idf_ = idf_of(centred)
         self.mean_length_ = mean_length_of(centred)
         profiles = self._profiles(values)
-        self._check_profiles(profiles)
+        self._check_profiles(profiles, values)
         self.profiles_ = profiles
         self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="UserKNN similarity")
 

@@ -12,10 +12,13 @@ preferences to learn). Rankings are compared up to float ties
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import tempfile
 import unittest
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,3 +292,253 @@ def check_recommender(case: ContractCase) -> dict[str, str]:
         except unittest.SkipTest as e:
             skipped[name] = str(e)
     return skipped
+
+
+# -- a failed fit changes nothing ---------------------------------------------------------------
+
+
+class _Injected(RuntimeError):
+    """The failure the contract check injects into a fit."""
+
+
+class _FailingData(Interactions):
+    """Interactions whose ``matrix`` raises at its ``fail_at``-th call (bad input found mid-fit)."""
+
+    calls: int
+    fail_at: int
+
+    def matrix(self, *args: Any, **kwargs: Any) -> Any:
+        self.__dict__["calls"] += 1
+        if self.calls == self.fail_at:
+            raise _Injected(f"injected: matrix() call {self.calls} fails")
+        return super().matrix(*args, **kwargs)
+
+
+def _failing_data(data: Interactions, fail_at: int) -> _FailingData:
+    out = _FailingData.__new__(_FailingData)
+    out.__dict__.update(data.__dict__)
+    out.__dict__.update(calls=0, fail_at=fail_at, _matrices=dict(data.__dict__["_matrices"]))
+    return out
+
+
+def _hook_names(model: Recommender) -> list[str]:
+    """The model's private methods: where a fit's work happens."""
+    names = []
+    for name in dir(type(model)):
+        if name.startswith("_") and not name.startswith("__"):
+            if inspect.isfunction(inspect.getattr_static(type(model), name)):
+                names.append(name)
+    return names
+
+
+@contextlib.contextmanager
+def _hooks(model: Recommender, fail_at: int | None, exc: type[BaseException]) -> Iterator[list[str]]:
+    """Count the calls of every private method of ``model`` (instance-level wrappers); the
+    ``fail_at``-th call raises ``exc`` before doing anything."""
+    calls: list[str] = []
+
+    def wrap(name: str, bound: Callable[..., Any]) -> Callable[..., Any]:
+        def hook(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            if fail_at is not None and len(calls) == fail_at:
+                raise exc(f"injected into {name} (call {fail_at})")
+            return bound(*args, **kwargs)
+
+        return hook
+
+    names = _hook_names(model)
+    for name in names:
+        setattr(model, name, wrap(name, getattr(model, name)))
+    try:
+        yield calls
+    finally:
+        for name in names:
+            model.__dict__.pop(name, None)
+
+
+def _answers(model: Recommender, data: Interactions) -> dict[str, Any]:
+    """What a user of the model can observe: ids, recommendations, pair scores, a fold-in."""
+    if not model.is_fitted:
+        return {"fitted": False, "attributes": sorted(vars(model))}
+    recs = model.recommend(data.users.ids, k=5)
+    out: dict[str, Any] = {
+        "fitted": True,
+        "users": model.users_.ids.tolist(),
+        "items": model.items_.ids.tolist(),
+        "recs": recs,
+        "scores": model.score(recs["user"].to_numpy(), recs["item"].to_numpy()),
+        "learned": sorted(model._learned_state()),
+    }
+    csr = data.matrix()
+    hist = data.items.ids[csr.indices[csr.indptr[0] : csr.indptr[1]]]
+    ratings = None if data.ratings is None else data.matrix("csr", "rating")[0].data
+    try:
+        out["fold_in"] = model.recommend_history(hist, k=5, ratings=ratings)
+    except NotSupportedError:
+        out["fold_in"] = None
+    return out
+
+
+def _assert_same(before: dict[str, Any], after: dict[str, Any], what: str) -> None:
+    assert before.keys() == after.keys(), f"{what}: the model's state changed (fitted {before['fitted']} -> {after['fitted']})"
+    for key, a in before.items():
+        b = after[key]
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b, obj=f"{what}: recommendations")
+        elif isinstance(a, tuple):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y, err_msg=f"{what}: {key}")
+        elif isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b, err_msg=f"{what}: {key}")
+        else:
+            assert a == b, f"{what}: {key} changed from {a!r:.200} to {b!r:.200}"
+
+
+def _other_data(data: Interactions) -> Interactions:
+    """Different training data (every other row, new ids for a few users and items) whose fit
+    would give a different model: a failure after its work is visible if not undone."""
+    f = data.to_frame().iloc[::2].reset_index(drop=True)
+    for col in ("user", "item"):
+        f[col] = f[col].astype(object)
+    f.loc[: len(f) // 4, "user"] = [f"other-{u}" for u in f.loc[: len(f) // 4, "user"]]
+    f.loc[: len(f) // 4, "item"] = [f"other-{i}" for i in f.loc[: len(f) // 4, "item"]]
+    kw: dict[str, Any] = {}
+    for col, ids, feats in (("user", data.users.ids, data.user_features), ("item", data.items.ids, data.item_features)):
+        if feats is not None:  # the renamed ids keep their features
+            feats = feats.assign(**{col: ids})
+            renamed = feats.assign(**{col: [f"other-{x}" for x in ids]})
+            kw[f"{col}_features"] = pd.concat([feats, renamed], ignore_index=True)
+    if "rating" in f:
+        kw["rating_col"] = "rating"
+    if "timestamp" in f:
+        kw["timestamp_col"] = "timestamp"
+    if "weight" in f:
+        kw["weight_col"] = "weight"
+    return Interactions.from_frame(f, **kw)
+
+
+def _partial_data(model: Recommender, data: Interactions, method: str) -> Interactions | None:
+    """Valid new data for ``partial_fit_users`` (a new user of known items) or
+    ``partial_fit_items`` (a new item of known users); None for other methods."""
+    users, items = data.users.ids[:3].tolist(), data.items.ids[:3].tolist()
+    if method == "partial_fit_users":
+        u, i = ["contract-new-user"] * 3 + users[:1], items + items[:1]
+    elif method == "partial_fit_items":
+        u, i = users + users[:1], ["contract-new-item"] * 3 + items[1:2]
+    else:
+        return None
+    n = len(u)
+    frame = pd.DataFrame({"user": u, "item": i, "rating": [5.0, 4.0, 5.0, 3.0][:n], "timestamp": [2_000_000 + j for j in range(n)]})
+    return Interactions.from_frame(frame, rating_col="rating", timestamp_col="timestamp")
+
+
+def _fail_points(n_calls: int) -> list[int]:
+    return sorted({1, max(1, n_calls // 2), n_calls})
+
+
+def check_failed_fit_changes_nothing(case: ContractCase) -> None:
+    """A ``fit`` (or ``partial_fit_*``) that raises leaves the model exactly as it was.
+
+    Failures are injected at the first, middle and last private-method call of
+    the operation (the last one a ``KeyboardInterrupt``), and as input that
+    fails when read mid-fit (the data's first and last ``matrix()`` call).
+    Afterwards the recommendations, pair scores, fold-in and a save/load round
+    trip equal those before the call; a model that was unfitted is still
+    unfitted (``recommend`` raises :class:`NotFittedError`).
+    """
+    data = case.data()
+    other = _other_data(data)
+    name = type(case.factory()).__name__
+
+    model = case.factory().fit(data)
+    before = _answers(model, data)
+    # how many hook and matrix() calls a good refit on the other data makes (from the same state,
+    # caches included); its answers must differ, so that a failure not undone would show
+    probe = case.factory().fit(data)
+    _answers(probe, data)
+    counting = _failing_data(other, fail_at=-1)
+    with _hooks(probe, None, _Injected) as calls:
+        probe.fit(counting)
+    n_hooks, n_matrix = len(calls), counting.calls
+    assert n_hooks > 0, f"{name}.fit calls none of its private methods"
+    assert probe.users_.ids.tolist() != before["users"], "the other data must give a visibly different model"
+    failures: list[tuple[str, Callable[[], Any], type[BaseException]]] = []
+    for at in _fail_points(n_hooks):
+        exc: type[BaseException] = KeyboardInterrupt if at == n_hooks else _Injected
+        failures.append((f"{exc.__name__} at private call {at} of {n_hooks}", functools.partial(_hooked, model, at, exc, functools.partial(model.fit, other)), exc))
+    for at in _fail_points(n_matrix) if n_matrix else []:
+        failures.append((f"data failing at matrix() call {at} of {n_matrix}", functools.partial(_fit_failing, model, other, at), _Injected))
+    for what, call, exc in failures:
+        try:
+            call()
+        except exc:
+            pass
+        else:
+            raise AssertionError(f"{name}.fit did not raise with {what}")
+        _assert_same(before, _answers(model, data), f"{name}.fit failing with {what}")
+    with tempfile.TemporaryDirectory() as tmp:
+        loaded = type(model).load(model.save(Path(tmp) / "model"))
+        _assert_same(before, _answers(loaded, data), f"{name} saved and loaded after failed fits")
+    # no hidden state (a random generator, a trainer) moved on: a refit gives the same model
+    again = _answers(case.factory().fit(data), data)["recs"]
+    refit = _answers(model.fit(data), data)["recs"]
+    assert refit["item"].tolist() == again["item"].tolist(), f"{name}: a fit after failed fits differs from a fresh fit"
+    np.testing.assert_allclose(refit["score"].to_numpy(), again["score"].to_numpy(), rtol=1e-5, atol=1e-6)
+
+    # from unfitted: still unfitted
+    fresh = case.factory()
+    unfitted = _answers(fresh, data)
+    for what, call in (
+        ("KeyboardInterrupt at the last private call", lambda: _hooked(fresh, n_hooks, KeyboardInterrupt, lambda: fresh.fit(other))),
+        ("data failing at its first matrix() call", lambda: fresh.fit(_failing_data(other, 1))),
+    ):
+        try:
+            call()
+        except (KeyboardInterrupt, _Injected):
+            pass
+        else:
+            raise AssertionError(f"{name}.fit did not raise with {what}")
+        _assert_same(unfitted, _answers(fresh, data), f"unfitted {name}.fit failing with {what}")
+        try:
+            fresh.recommend([data.users.ids[0]])
+        except NotFittedError:
+            pass
+        else:
+            raise AssertionError(f"{name} answers after a failed first fit ({what}); it must stay unfitted")
+
+    # online updates
+    for method in sorted(m for m in dir(model) if m.startswith("partial_fit") and callable(getattr(model, m))):
+        new = _partial_data(model, data, method)
+        if new is None:
+            continue
+        probe = case.factory().fit(data)
+        _answers(probe, data)
+        with _hooks(probe, None, _Injected) as calls:
+            getattr(probe, method)(new)
+        n = len(calls)
+        changed = _answers(probe, data)
+        assert changed["users"] != before["users"] or changed["items"] != before["items"], f"{method} changed no id"
+        for at in _fail_points(n) if n else []:
+            exc = KeyboardInterrupt if at == n else _Injected
+            try:
+                _hooked(model, at, exc, lambda: getattr(model, method)(new))
+            except exc:
+                pass
+            else:
+                raise AssertionError(f"{name}.{method} did not raise with {exc.__name__} at private call {at} of {n}")
+            _assert_same(before, _answers(model, data), f"{name}.{method} failing at private call {at} of {n}")
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded = type(model).load(model.save(Path(tmp) / "model"))
+            _assert_same(before, _answers(loaded, data), f"{name} saved and loaded after a failed {method}")
+
+
+def _fit_failing(model: Recommender, data: Interactions, fail_at: int) -> Any:
+    return model.fit(_failing_data(data, fail_at))
+
+
+def _hooked(model: Recommender, fail_at: int, exc: type[BaseException], call: Callable[[], Any]) -> Any:
+    with _hooks(model, fail_at, exc):
+        return call()
+
+
+CHECKS[check_failed_fit_changes_nothing.__name__] = check_failed_fit_changes_nothing

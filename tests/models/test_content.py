@@ -139,7 +139,7 @@ def test_fold_in_uses_ratings_and_timestamps_when_given() -> None:
     # without ratings or timestamps every history item weighs the same
     ids2, scores2 = model.recommend_history(["a", "b"], k=1)
     assert ids2.tolist() == ["c"] and scores2[0] == pytest.approx(1.0)
-    with pytest.raises(DataError, match="timestamps must be numbers or datetimes"):
+    with pytest.raises(DataError, match="column 'timestamps': cannot parse timestamp 'x' at row 0"):
         model.recommend_history(["a"], timestamps=["x"])
 
 

@@ -388,8 +388,9 @@ def test_data_errors(cls: type) -> None:
     no_ratings = Interactions.from_frame(pd.DataFrame({"user": [1, 1, 2], "item": [1, 2, 1]}))
     with pytest.raises(DataError, match=r"feedback='explicit'\) needs ratings"):
         cls(feedback="explicit").fit(no_ratings)
-    with pytest.raises(DataError, match="every profile value is 0 after similarity='pearson'"):
+    with pytest.raises(DataError, match=r"profile is 0, nothing to compare: similarity='pearson' subtracts means.* Use \w+KNN\(similarity='cosine'\)"):
         cls(similarity="pearson").fit(no_ratings)
+    cls(similarity="cosine").fit(no_ratings)  # the advice works
     model = cls(k=3).fit(tiny_interactions())
     with pytest.raises(NotSupportedError, match="predict needs feedback='explicit'"):
         model.predict([0], [0])
