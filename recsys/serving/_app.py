@@ -437,7 +437,7 @@ class Ready(BaseModel):
 
 def _request_models(cfg: ServeConfig) -> tuple[type[BaseModel], type[BaseModel]]:
     """Request bodies with this service's limits (shown in the OpenAPI schema)."""
-    k_field = Field(10, ge=1, le=cfg.max_k, description=f"Length of the list, 1..{cfg.max_k} (a JSON integer).")
+    k_field = Field(10, ge=1, le=cfg.max_k, description=f"Length of the list, 1..{cfg.max_k} (an integer literal: 5, not 5.0, '5' or true).")
 
     def ids(what: str) -> Any:
         # maxItems is documented, not validated by pydantic: more ids are a 413 naming the option
