@@ -271,7 +271,7 @@ async def _check_query(request: Request) -> None:
     counts = Counter(name for name, _ in given)
     problems = []
     for name, n in counts.items():
-        shown = name if len(name) <= 60 else name[:60] + "..."
+        shown = repr(name) if not name else name if len(name) <= 60 else name[:60] + "..."
         if name not in names:
             takes = ", ".join(names) or "no query parameters"
             problems.append({"field": shown, "message": f"unknown query parameter; {request.method} {route.path} takes: {takes}", "type": "unknown_parameter"})
