@@ -489,10 +489,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_)
         models = _models(tmp)
         shares = [args.requests // len(models) + (1 if i < args.requests % len(models) else 0) for i in range(len(models))]
-        for (name, (root, users, items)), share in zip(models.items(), shares):
+        for i, ((name, (root, users, items)), share) in enumerate(zip(models.items(), shares)):
             log = tmp / f"{root.name}.log"
             with served(root, log) as (url, proc), tqdm(total=share, desc=name, unit="req") as bar:
-                fuzzer = HttpFuzzer(url, users, items, seed=args.seed)
+                fuzzer = HttpFuzzer(url, users, items, seed=args.seed * len(models) + i)  # other cases for each id type
                 report = fuzzer.run(share, progress=bar.update)
                 process_alive = proc.poll() is None
             server_log = log.read_text(errors="replace")

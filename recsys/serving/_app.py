@@ -212,8 +212,6 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     else:
         code = re.sub(r"[^a-z0-9]+", "_", str(exc.detail).lower()).strip("_") or "http_error"
         err = ApiError(exc.status_code, code, str(exc.detail))
-    if exc.status_code < 400 or exc.status_code in (204, 304):  # pragma: no cover - not raised by this app
-        return SafeJSONResponse(None, status_code=exc.status_code, headers=headers)
     return _error_response(err, headers=headers)
 
 
@@ -246,18 +244,14 @@ def _is_list(annotation: Any) -> bool:
     return origin in (list, tuple, set, frozenset)
 
 
-_QUERY_NAMES: dict[int, tuple[list[str], frozenset[str]]] = {}
-
-
 def _query_names(route: APIRoute) -> tuple[list[str], frozenset[str]]:
-    """The query parameters of a route, and those that may repeat (lists)."""
-    key = id(route)
-    if key not in _QUERY_NAMES:
+    """The query parameters of a route, and those that may repeat (lists); worked out once per route."""
+    cached: tuple[list[str], frozenset[str]] | None = getattr(route, "_recsys_query_names", None)
+    if cached is None:
         params = route.dependant.query_params
-        names = [p.alias for p in params]
-        lists = frozenset(p.alias for p in params if _is_list(p.field_info.annotation))
-        _QUERY_NAMES[key] = (names, lists)
-    return _QUERY_NAMES[key]
+        cached = ([p.alias for p in params], frozenset(p.alias for p in params if _is_list(p.field_info.annotation)))
+        setattr(route, "_recsys_query_names", cached)
+    return cached
 
 
 async def _check_query(request: Request) -> None:
