@@ -151,6 +151,21 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _with_input(e: dict[str, Any]) -> str:
+    """pydantic's message, plus the offending value when it is a short scalar (``k: ... integer, got true``)."""
+    msg = str(e.get("msg", ""))
+    value = e.get("input")
+    if "got " in msg or e.get("type") == "missing" or not (value is None or isinstance(value, (bool, int, float, str))):
+        return msg
+    if isinstance(value, str) and len(value) > 40:
+        return msg
+    try:
+        shown = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):  # pragma: no cover - scalars always encode
+        return msg
+    return f"{msg}, got {shown}"
+
+
 async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
@@ -158,7 +173,7 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
         e = next(e for e in errors if e.get("type") == "json_invalid")
         msg = e.get("ctx", {}).get("error", e.get("msg", ""))
         return _error_response(ApiError(400, "malformed_json", f"the request body is not valid JSON: {msg}"))
-    simple = [{"field": _loc(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    simple = [{"field": _loc(tuple(e.get("loc", ()))), "message": _with_input(e), "type": e.get("type", "")} for e in errors]
     detail = "; ".join(f"{s['field']}: {s['message']}" for s in simple[:5])
     if len(simple) > 5:
         detail += f"; and {len(simple) - 5} more"

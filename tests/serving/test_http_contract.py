@@ -69,6 +69,13 @@ def test_integer_k_is_accepted_and_other_fields_are_strict_too(client: Any, root
     r = client.post("/recommend", json={"items": [0, 2], "k": 5})
     assert r.status_code == 200 and [x["item"] for x in r.json()["items"]] == model.recommend_history([0, 2], k=5)[0].tolist()
     assert len(client.get("/recommend", params={"user": "3", "k": "05"}).json()["items"]) == 5
+    # the message shows what was sent
+    assert error_of(client.post("/recommend", json={"items": [0], "k": True}), 422)["detail"] == "k: Input should be a valid integer, got true"
+    assert error_of(client.post("/recommend", json={"items": [0], "k": "5"}), 422)["detail"] == 'k: Input should be a valid integer, got "5"'
+    assert error_of(client.post("/recommend", json={"items": [0], "k": 5.0}), 422)["detail"] == "k: Input should be a valid integer, got 5.0"
+    assert error_of(client.get("/recommend", params={"user": "3", "k": "5.0"}), 422)["detail"] == (
+        "k: Input should be a valid integer, written in digits (e.g. 10); got '5.0'"
+    )
     # exclude_seen is a JSON boolean, ratings numbers (integers allowed), ids integers or strings
     assert error_of(client.post("/recommend", json={"items": [0], "exclude_seen": "false"}), 422)["errors"][0]["field"] == "exclude_seen"
     assert error_of(client.post("/recommend", json={"items": [0], "exclude_seen": 0}), 422)["errors"][0]["field"] == "exclude_seen"
