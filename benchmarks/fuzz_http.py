@@ -155,6 +155,10 @@ def check_error_shape(status: int, headers: Any, content: bytes) -> str | None:
     return None
 
 
+def _is_array(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(_is_array(s) for s in schema.get("anyOf", []) + schema.get("oneOf", []))
+
+
 class HttpFuzzer:
     """Fuzz the service at ``base_url`` with cases from its OpenAPI document (``GET /openapi.json``).
 
@@ -174,8 +178,8 @@ class HttpFuzzer:
         self.paths = sorted({op.path for op in self.operations})
         self.get_paths = sorted({op.path for op in self.operations if op.method.upper() == "GET"})
         self.methods = {p: sorted({op.method.upper() for op in self.operations if op.path == p}) for p in self.paths}
-        self.scalars = {  # GET query parameters that take one value
-            path: [p["name"] for p in ops["get"].get("parameters", []) if p["in"] == "query" and p.get("schema", {}).get("type") != "array"]
+        self.scalars = {  # GET query parameters that take one value (not arrays, nor arrays-or-null)
+            path: [p["name"] for p in ops["get"].get("parameters", []) if p["in"] == "query" and not _is_array(p.get("schema", {}))]
             for path, ops in spec["paths"].items()
             if "get" in ops
         }
