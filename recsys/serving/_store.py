@@ -445,15 +445,18 @@ class ModelStore:
             try:
                 seen = _identity(self.source)
             except (ArtifactError, OSError) as e:
-                if self._rejected is None:  # report once, not every poll
+                if self.last_error is None or self.last_error.error != str(e):  # report once, not every poll
                     self._reject(None, str(e))
                 return False
-            if seen == self._seen or seen == self._rejected:
+            if seen == self._seen:  # back to (or still) what is served, e.g. a rollback: no error stands
+                self._rejected = self.last_error = None
+                return False
+            if seen == self._rejected:
                 return False
             if self.current is not None and self._seen is not None and seen.path == self._seen.path:
                 try:  # same directory, touched manifest: reload only if the content changed
                     if _sha256_file(seen.path / _MANIFEST) == self.current.manifest_sha256:
-                        self._seen = seen
+                        self._seen, self._rejected, self.last_error = seen, None, None
                         return False
                 except OSError:
                     pass
