@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 # Columns of the leaderboard: (metric, header)
-ACCURACY = (("precision", "P"), ("recall", "R"), ("map", "MAP"), ("mrr", "MRR"), ("hit_rate", "HR"))
+ACCURACY = (("precision", "P"), ("recall", "R"), ("f1", "F1"), ("map", "MAP"), ("mrr", "MRR"), ("hit_rate", "HR"))
 BEYOND = (("coverage", "coverage"), ("novelty", "novelty"), ("diversity", "diversity"), ("gini", "gini"), ("serendipity", "serendipity"))
 
 
@@ -76,7 +76,7 @@ def print_table(payload: dict[str, Any], con: Any) -> None:
     key = payload["main_metric"]
     d = payload["dataset"]
     table = Table(title=f"{d['name']}: {d['n_users']:,} users x {d['n_items']:,} items; {payload['protocol']['description']}")
-    cols = ["#", "model", "chosen", f"NDCG@{k} (95% CI)", f"P@{k}", f"R@{k}", f"MAP@{k}", f"cov@{k}", f"nov@{k}", "fit s", "rec s", "+MB"]
+    cols = ["#", "model", "chosen", f"NDCG@{k} (95% CI)", f"P@{k}", f"R@{k}", f"F1@{k}", f"MAP@{k}", f"cov@{k}", f"nov@{k}", "fit s", "rec s", "+MB"]
     for h in cols:
         table.add_column(h, justify="left" if h in ("model", "chosen") else "right", no_wrap=True)
     for i, r in enumerate(ok_records(payload), 1):
@@ -85,7 +85,7 @@ def print_table(payload: dict[str, Any], con: Any) -> None:
         table.add_row(
             str(i), r["name"], chosen(r),
             _f(m.get(key)) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""),
-            _f(m.get(f"precision@{k}")), _f(m.get(f"recall@{k}")), _f(m.get(f"map@{k}")),
+            _f(m.get(f"precision@{k}")), _f(m.get(f"recall@{k}")), _f(m.get(f"f1@{k}")), _f(m.get(f"map@{k}")),
             _f(m.get(f"coverage@{k}"), 3), _f(m.get(f"novelty@{k}"), 2),
             _secs(r.get("fit_seconds")), _secs(r.get("recommend_seconds")), _mb(r.get("peak_memory_above_start_mb")),
         )  # fmt: skip

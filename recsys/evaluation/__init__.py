@@ -1,7 +1,7 @@
 """Evaluation of recommenders: exactly defined, independently checked, fast metrics.
 
-:class:`Evaluator` computes accuracy (precision, recall, hit rate, MRR, NDCG,
-MAP), beyond-accuracy (coverage, distributional coverage, novelty,
+:class:`Evaluator` computes accuracy (precision, recall, F1, hit rate, MRR,
+NDCG, MAP), beyond-accuracy (coverage, distributional coverage, novelty,
 diversity, user coverage, Gini, serendipity) and rating (RMSE, MAE) metrics
 of top-k lists; :class:`EvaluationResult` holds them with per-user values
 and bootstrap confidence intervals; :func:`compare` tests paired

@@ -36,6 +36,7 @@ DEFINITIONS_VERSION = "1"
 METRICS = (
     "precision",
     "recall",
+    "f1",
     "hit_rate",
     "mrr",
     "ndcg",
@@ -58,6 +59,7 @@ METRICS = (
 _KIND = {
     "precision": "mean",
     "recall": "mean",
+    "f1": "mean",
     "hit_rate": "mean",
     "mrr": "mean",
     "ndcg": "mean",
@@ -436,6 +438,11 @@ class Evaluator:
 
     - ``precision@k`` = mean over U of hits@k / k
     - ``recall@k`` = mean over U of hits@k / |T_u|
+    - ``f1@k`` = mean over U of 2·P_u·R_u / (P_u + R_u), P_u = hits@k / k,
+      R_u = hits@k / |T_u| (0 when both are 0); equivalently
+      2·hits@k / (k + |T_u|). This is the mean of per-user F1 scores, not
+      the F1 of ``precision@k`` and ``recall@k``, which is a different
+      number (see the second example)
     - ``hit_rate@k`` = mean over U of [hits@k > 0]
     - ``mrr@k`` = mean over U of 1 / (rank of the first relevant item), 0 if none
     - ``ndcg@k`` = mean over U of DCG / IDCG, DCG = Σ_{r<=k} rel_r / log2(r+1),
@@ -490,6 +497,17 @@ class Evaluator:
     >>> res = Evaluator(train, test, k=2, metrics=["precision", "recall", "ndcg"]).evaluate(recs)
     >>> {name: round(v, 4) for name, v in res.summary.items()}
     {'precision@2': 0.5, 'recall@2': 0.75, 'ndcg@2': 0.8066}
+
+    F1 is averaged per user. At k = 2, user 1 has one relevant item and hits
+    it (P = 1/2, R = 1, F1 = 2/3); user 2 has four and hits two (P = 1,
+    R = 1/2, F1 = 2/3). ``f1@2`` = 2/3, while the F1 of the mean precision
+    and recall (3/4 and 3/4) is 3/4:
+
+    >>> test = pd.DataFrame({"user": [1, 2, 2, 2, 2], "item": [12, 11, 13, 14, 15]})
+    >>> recs = pd.DataFrame({"user": [1, 1, 2, 2], "item": [12, 10, 13, 14], "rank": [1, 2, 1, 2]})
+    >>> s = Evaluator(train, test, k=2, metrics=["precision", "recall", "f1"]).evaluate(recs).summary
+    >>> round(s["f1@2"], 4), round(2 * s["precision@2"] * s["recall@2"] / (s["precision@2"] + s["recall@2"]), 4)
+    (0.6667, 0.75)
     """
 
     def __init__(
@@ -964,7 +982,7 @@ def compare(
     users, same k list, same relevance threshold). Users are resampled
     jointly, so the interval is that of the paired difference.
 
-    - Per-user means (precision, recall, hit_rate, mrr, ndcg, map,
+    - Per-user means (precision, recall, f1, hit_rate, mrr, ndcg, map,
       serendipity): ``p_ttest`` is :func:`scipy.stats.ttest_rel` and
       ``p_wilcoxon`` :func:`scipy.stats.wilcoxon` on the per-user values
       (1.0 when every paired difference is 0).

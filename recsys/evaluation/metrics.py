@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: The per-user accuracy metrics computed by :func:`ranking_metrics`.
-RANKING_METRICS = ("precision", "recall", "hit_rate", "mrr", "ndcg", "map")
+RANKING_METRICS = ("precision", "recall", "f1", "hit_rate", "mrr", "ndcg", "map")
 
 # Keys of (user position, item index) pairs: item indices are int32, so 31 bits hold them.
 KEY_SHIFT = 31
@@ -125,7 +125,7 @@ def ranking_metrics(
     ks: Sequence[int],
     names: Collection[str] = RANKING_METRICS,
 ) -> dict[str, NDArray[np.float64]]:
-    """Per-user precision, recall, hit rate, MRR, NDCG and MAP at each k.
+    """Per-user precision, recall, F1, hit rate, MRR, NDCG and MAP at each k.
 
     Parameters
     ----------
@@ -143,15 +143,24 @@ def ranking_metrics(
     dict
         ``"name@k"`` -> float64 array of per-user values.
 
+    Notes
+    -----
+    Per-user F1 = 2PR / (P + R) with P = h/k and R = h/|T_u| (h = hits@k)
+    simplifies to 2h / (k + |T_u|), which is also the 0 the definition gives
+    when h = 0, so it is computed from the same hit counts as precision and
+    recall with no 0/0 case. (The loop reference evaluates 2PR / (P + R).)
+
     Examples
     --------
     A 3-item list with hits at ranks 1 and 3 for a user with 2 relevant items:
+    F1 = 2 * (2/3) * 1 / (2/3 + 1) = 0.8 = 2 * 2 / (3 + 2);
     DCG = 1 + 1/log2(4) = 1.5, IDCG = 1 + 1/log2(3) = 1.63093, NDCG = 0.91972;
     AP = (1/1 + 2/3) / 2 = 0.83333.
 
     >>> m = ranking_metrics(np.array([[True, False, True]]), np.array([2]), [3])
     >>> {name: round(float(v[0]), 5) for name, v in m.items()}
-    {'precision@3': 0.66667, 'recall@3': 1.0, 'hit_rate@3': 1.0, 'mrr@3': 1.0, 'ndcg@3': 0.91972, 'map@3': 0.83333}
+    {'precision@3': 0.66667, 'recall@3': 1.0, 'f1@3': 0.8, 'hit_rate@3': 1.0, 'mrr@3': 1.0,
+     'ndcg@3': 0.91972, 'map@3': 0.83333}
     """
     n, kmax = rel.shape
     wanted = [m for m in RANKING_METRICS if m in names]
@@ -176,6 +185,8 @@ def ranking_metrics(
                 out[f"precision@{k}"][s:e] = hits / k
             if "recall" in names:
                 out[f"recall@{k}"][s:e] = hits / nrel
+            if "f1" in names:  # 2PR / (P + R) with P = hits / k, R = hits / nrel (see Notes)
+                out[f"f1@{k}"][s:e] = 2.0 * hits / (k + nrel)
             if "hit_rate" in names:
                 out[f"hit_rate@{k}"][s:e] = hits > 0
             if "mrr" in names:

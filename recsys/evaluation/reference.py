@@ -141,7 +141,7 @@ def reference_evaluate(
     per_user: dict[Any, dict[str, float]] = {u: {} for u in evaluated}
     for k in ks:
         acc: dict[str, list[float]] = {
-            m: [] for m in ("precision", "recall", "hit_rate", "mrr", "ndcg", "map", "serendipity")
+            m: [] for m in ("precision", "recall", "f1", "hit_rate", "mrr", "ndcg", "map", "serendipity")
         }
         diversities = []
         slot_novelties = []
@@ -169,9 +169,11 @@ def reference_evaluate(
                 slot_novelties.append(nov)
                 slot_items.append(item)
             idcg = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(t_u), k) + 1))
+            precision, recall = hits / k, hits / len(t_u)
             values = {
-                "precision": hits / k,
-                "recall": hits / len(t_u),
+                "precision": precision,
+                "recall": recall,
+                "f1": 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0,
                 "hit_rate": 1.0 if hits > 0 else 0.0,
                 "mrr": 1.0 / first if first else 0.0,
                 "ndcg": dcg / idcg,

@@ -53,6 +53,13 @@ def test_results_files_metrics_and_records(cli, tmp_path):
     md = (out / "results.md").read_text()
     assert "| 1 | ease | defaults |" in md and "![fit_time](fit_time.png)" in md and p["dataset"]["ratings_sha256"] in md
     assert "ease" in stdout and "NDCG@10" in stdout  # the terminal table
+    # The leaderboard shows f1 beside precision and recall.
+    from recsys.cli._report import leaderboard
+
+    header, rows = leaderboard(p)
+    assert header[header.index("R@10") + 1] == "F1@10"
+    ease_row = next(r for r in rows if r[1] == "ease")
+    assert ease_row[header.index("F1@10")] == f"{ref.summary['f1@10']:.4f}" and "| F1@10 |" in md
 
 
 def test_missing_and_new_models(cli, tmp_path, monkeypatch):

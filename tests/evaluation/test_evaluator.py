@@ -75,14 +75,15 @@ def test_accuracy_metrics_worked_by_hand() -> None:
     expected3 = {
         "precision@3": (2 / 3 + 1 / 3 + 0) / 3,
         "recall@3": (1 + 1 + 0) / 3,
+        "f1@3": (2 * (2 / 3) * 1 / (2 / 3 + 1) + 2 * (1 / 3) * 1 / (1 / 3 + 1) + 0) / 3,  # (0.8 + 0.5 + 0) / 3
         "hit_rate@3": 2 / 3,
         "mrr@3": (1 + 1 / 3) / 3,
         "ndcg@3": (ndcg_u1 + 0.5) / 3,
         "map@3": ((1 + 2 / 3) / 2 + 1 / 3) / 3,
     }
     # k=1: only u1 hits, at rank 1; recall 1/2, AP divided by min(2, 1).
-    expected1 = {"precision@1": 1 / 3, "recall@1": 1 / 6, "hit_rate@1": 1 / 3, "mrr@1": 1 / 3,
-                 "ndcg@1": 1 / 3, "map@1": 1 / 3}
+    expected1 = {"precision@1": 1 / 3, "recall@1": 1 / 6, "f1@1": (2 * 1 * 0.5 / 1.5) / 3, "hit_rate@1": 1 / 3,
+                 "mrr@1": 1 / 3, "ndcg@1": 1 / 3, "map@1": 1 / 3}
     for name, v in {**expected3, **expected1}.items():
         assert s[name] == pytest.approx(v, abs=1e-12), name
     assert list(s) == [f"{m}@{k}" for m in M.RANKING_METRICS for k in (1, 3)]
@@ -90,6 +91,29 @@ def test_accuracy_metrics_worked_by_hand() -> None:
     assert pu.loc["u1", "ndcg@3"] == pytest.approx(ndcg_u1)
     assert pu.loc["u3", "ndcg@3"] == 0.0
     assert pu.loc["u3", "n_recommended"] == 0 and pu.loc["u1", "n_relevant"] == 2
+
+
+def test_f1_is_the_mean_of_per_user_f1_not_the_f1_of_the_means() -> None:
+    train = frame([("a", "x"), ("b", "x"), ("c", "x")])
+    test = frame([("a", "t1"), ("b", "t1"), ("b", "t2"), ("b", "t3"), ("b", "t4"), ("c", "t1"), ("c", "t2")])
+    # k=2. a: |T|=1, hit then miss: P=1/2, R=1, F1=2/3. b: |T|=4, two hits: P=1, R=1/2, F1=2/3.
+    # c: |T|=2, no hit: P=R=0, F1=0 (not 0/0).
+    recs = ranked({"a": ["t1", "m1"], "b": ["t1", "t2"], "c": ["m1", "m2"]})
+    res = Evaluator(train, test, k=2, metrics=["precision", "recall", "f1"]).evaluate(recs)
+    pu = res.per_user.set_index("user")["f1@2"]
+    assert pu.to_dict() == pytest.approx({"a": 2 / 3, "b": 2 / 3, "c": 0.0}, abs=1e-12)
+    s = res.summary
+    assert s["f1@2"] == pytest.approx(4 / 9, abs=1e-12)
+    assert (s["precision@2"], s["recall@2"]) == pytest.approx((1 / 2, 1 / 2), abs=1e-12)
+    f1_of_means = 2 * s["precision@2"] * s["recall@2"] / (s["precision@2"] + s["recall@2"])
+    assert f1_of_means == pytest.approx(1 / 2) and abs(s["f1@2"] - f1_of_means) > 0.05
+
+    # Two users, P=1/2,R=1 and P=R=0: mean F1 = 1/3. Here the F1 of the means is 1/3 too (halving
+    # P and R halves F1), which is why the case above needs a third user to tell them apart.
+    test2 = frame([("a", "t1"), ("c", "t1"), ("c", "t2")])
+    r2 = Evaluator(train, test2, k=2, metrics=["f1"]).evaluate(ranked({"a": ["t1", "m1"], "c": ["m1", "m2"]}))
+    assert r2.per_user.set_index("user")["f1@2"].to_dict() == pytest.approx({"a": 2 / 3, "c": 0.0}, abs=1e-12)
+    assert r2.summary["f1@2"] == pytest.approx(1 / 3, abs=1e-12)
 
 
 def test_short_list_precision_divides_by_k() -> None:
@@ -417,7 +441,7 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate(rng: np.random.
     res = ev.evaluate(good)
     ci = res.confidence_intervals(n_boot=300, seed=3)
     assert ci == res.confidence_intervals(n_boot=300, seed=3)
-    for name in ("ndcg@10", "recall@5", "novelty@10", "diversity@10", "serendipity@10"):
+    for name in ("ndcg@10", "recall@5", "f1@10", "novelty@10", "diversity@10", "serendipity@10"):
         lo, hi = ci[name]  # type: ignore[misc]
         assert lo < res.summary[name] < hi, name
     for name in ("coverage@10", "gini@10", "user_coverage@10", "distributional_coverage@10"):
@@ -450,6 +474,15 @@ def test_compare_detects_a_real_difference_and_not_a_null_one(rng: np.random.Gen
     same = compare(a, ev.evaluate(good), n_boot=100)
     assert (same["diff"] == 0).all()
     assert (same.loc["ndcg@10", ["p_ttest", "p_wilcoxon"]] == 1.0).all()
+    # f1 is paired like every per-user mean: its tests are scipy's on the per-user values.
+    from scipy import stats
+
+    fa, fb = a.per_user["f1@10"].to_numpy(), b.per_user["f1@10"].to_numpy()
+    f1 = table.loc["f1@10"]
+    assert f1["diff"] == pytest.approx(fa.mean() - fb.mean(), abs=1e-12)
+    assert f1["p_ttest"] == pytest.approx(stats.ttest_rel(fa, fb).pvalue, rel=1e-9)
+    assert f1["p_wilcoxon"] == pytest.approx(stats.wilcoxon(fa - fb).pvalue, rel=1e-9)
+    assert 0 < f1["ci_low"] <= f1["diff"] <= f1["ci_high"] and f1["n_users"] == a.n_users_evaluated
     cov = table.loc["coverage@10"]
     assert math.isnan(cov["ci_low"]) and math.isnan(cov["p_ttest"])
     assert table.loc["novelty@10", "ci_low"] <= table.loc["novelty@10", "diff"] <= table.loc["novelty@10", "ci_high"]

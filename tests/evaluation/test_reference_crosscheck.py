@@ -106,6 +106,8 @@ def check(case: dict[str, Any], ks: list[int], threshold: float | None, with_fea
     assert res.n_test_users == want["n_test_users"]
     expected_keys = set(want["summary"])
     assert set(res.summary) == expected_keys
+    # Every per-user accuracy metric is among the compared keys (f1 included), at every k.
+    assert {f"{m}@{k}" for m in M.RANKING_METRICS for k in ks} <= expected_keys
     for name, v in want["summary"].items():
         assert_close(res.summary[name], v, name)
     per_user = res.per_user.set_index("user")
