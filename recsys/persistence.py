@@ -230,12 +230,36 @@ class ArtifactDir:
         self.path = Path(path)
         self.fd: int | None = os.open(self.path, _O_DIR) if _PINNED else None
         self._id = self._identity()
+        self._held: dict[str, int] | None = None
+
+    def hold_all(self) -> ArtifactDir:
+        """Open every file now and read through these descriptors from then on.
+
+        Files a later save deletes stay readable through open descriptors, so
+        a load is exposed to a concurrent replacement only while this runs
+        (microseconds), not for the whole load.
+        """
+        if self._held is None:
+            names = self.files()
+            held: dict[str, int] = {}
+            try:
+                for rel in names:
+                    held[rel] = self._open_fd(rel)
+            except BaseException:
+                for fd in held.values():
+                    os.close(fd)
+                raise
+            self._held = held
+        return self
 
     def _identity(self) -> tuple[int, int]:
         st = os.fstat(self.fd) if self.fd is not None else os.stat(self.path)
         return st.st_dev, st.st_ino
 
     def close(self) -> None:
+        for fd in (self._held or {}).values():
+            os.close(fd)
+        self._held = None
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -248,6 +272,8 @@ class ArtifactDir:
 
     def replaced(self) -> bool:
         """True when ``path`` no longer names the directory that was opened (a save replaced it)."""
+        if self.fd is not None and os.fstat(self.fd).st_nlink == 0:
+            return True  # deleted (its inode number may already name the new directory)
         try:
             st = os.stat(self.path)
         except OSError:
@@ -256,14 +282,20 @@ class ArtifactDir:
 
     @staticmethod
     def _parts(rel: str) -> list[str]:
-        parts = rel.split("/")
-        if not isinstance(rel, str) or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        parts = rel.split("/") if isinstance(rel, str) else []
+        if not parts or any(p in ("", ".", "..") for p in parts):
             raise ArtifactError(f"artifact path {rel!r} is not a plain relative path inside the artifact")
         return parts
 
     def _open_fd(self, rel: str) -> int:
         """A file descriptor of the regular file ``rel``; no link is followed on the way."""
         parts = self._parts(rel)
+        if self._held is not None:
+            if rel not in self._held:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), rel)
+            fd = os.dup(self._held[rel])  # shares the offset: start every read at 0 (one load = one thread)
+            os.lseek(fd, 0, os.SEEK_SET)
+            return fd
         if self.fd is None:
             p = self.path.joinpath(*parts)
             for i in range(1, len(parts) + 1):
@@ -280,7 +312,9 @@ class ArtifactDir:
                     d = d2
                 fd = os.open(parts[-1], os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=d)
             except OSError as e:
-                if e.errno == errno.ELOOP:
+                # O_NOFOLLOW gives ELOOP for a link as the last component, ENOTDIR (with O_DIRECTORY) before it.
+                if e.errno == errno.ELOOP or (e.errno == errno.ENOTDIR and e.filename is not None
+                                              and stat.S_ISLNK(os.stat(e.filename, dir_fd=d, follow_symlinks=False).st_mode)):
                     raise ArtifactError(f"artifact {self.path} holds a symbolic link on the way to {rel}; links are not followed") from None
                 raise
             finally:
@@ -315,6 +349,8 @@ class ArtifactDir:
 
     def files(self) -> list[str]:
         """Relative paths of every regular file; a link or a special file raises :class:`ArtifactError`."""
+        if self._held is not None:
+            return list(self._held)
         out: list[str] = []
 
         def walk(dfd: int | str, prefix: str) -> None:
@@ -512,6 +548,15 @@ def check_save_target(path: str | os.PathLike[str], *, overwrite: bool = True) -
     if not overwrite:
         raise ArtifactError(f"{head}: it already holds a recsys model artifact and overwrite=False")
     return "replace"
+
+
+def _has_save_temporaries(target: Path) -> bool:
+    """True when a save to ``target`` may be under way (its hidden temporary siblings exist)."""
+    try:
+        prefix = _tmp_prefix(target.absolute())
+        return any(n.startswith(prefix) for n in os.listdir(target.absolute().parent))
+    except OSError:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -794,20 +839,20 @@ def load_model(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
     import recsys.models  # noqa: F401  (registers the built-in model classes)
 
     root = Path(path)
-    if not root.is_dir():
-        raise ArtifactError(f"{root} is not a model artifact directory")
     # A save replaces the whole directory at ``path`` (rename-exchange); one load reads one open
     # directory, and if that directory was replaced and deleted under it, reads the new one.
     for attempt in range(_LOAD_ATTEMPTS):
         try:
             adir = ArtifactDir(root)
-        except FileNotFoundError:
-            if attempt + 1 < _LOAD_ATTEMPTS:
+        except (FileNotFoundError, NotADirectoryError) as e:
+            # Missing for an instant only where saves fall back to two renames (no RENAME_EXCHANGE).
+            if isinstance(e, FileNotFoundError) and attempt + 1 < _LOAD_ATTEMPTS and _has_save_temporaries(root):
+                time.sleep(0.001 * 2**attempt)
                 continue
             raise ArtifactError(f"{root} is not a model artifact directory") from None
         with adir:
             try:
-                return _load_from(adir, mmap=mmap, verify=verify)
+                return _load_from(adir.hold_all(), mmap=mmap, verify=verify)
             except (ArtifactError, OSError):
                 if attempt + 1 < _LOAD_ATTEMPTS and adir.replaced():
                     continue

@@ -175,36 +175,38 @@ def test_cli_fit_out_writes_new_and_replaces_its_own_artifact(user_dir: Path, ca
 def test_a_load_whose_directory_is_replaced_mid_load_reads_one_whole_model(
     old: Popular, new: Popular, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A save lands between two array reads of one load: the load must return old or new, never a mix."""
+    """A save lands in the middle of one load: the load returns the old or the new model whole, never a mix."""
     p = old.save(tmp_path / "m")
-    real = ArtifactDir.load_array
-    calls = {"n": 0}
+    real_load, real_open = ArtifactDir.load_array, ArtifactDir._open_fd
+    calls = {"load": 0, "open": 0}
 
-    def racing(self: ArtifactDir, rel: str, mmap: bool):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
-            new.save(p)  # swapped in and the old directory deleted while this load holds it
-        return real(self, rel, mmap)
+    def save_at_second_array(self: ArtifactDir, rel: str, mmap: bool):  # type: ignore[no-untyped-def]
+        calls["load"] += 1
+        if calls["load"] == 2:
+            new.save(p)  # swapped in, and the old directory deleted, while this load reads it
+        return real_load(self, rel, mmap)
 
-    monkeypatch.setattr(ArtifactDir, "load_array", racing)
-    got = load_model(p, mmap=False)
-    assert got.items_.ids.tolist() == ["p", "q"]  # the old directory vanished mid-load: the load read the new one
-    np.testing.assert_array_equal(got.popularity_, new.popularity_)
+    monkeypatch.setattr(ArtifactDir, "load_array", save_at_second_array)
+    got = load_model(p, mmap=True)
+    assert calls["load"] > 2
+    assert got.items_.ids.tolist() == ["x", "y"] and got.users_.ids.tolist() == ["ann", "bob"]  # the old one, whole
+    np.testing.assert_array_equal(got.popularity_, old.popularity_)  # mapped files outlive their deletion
+    assert _items(p) == ["p", "q"]
 
-    # Replaced but not yet deleted (the saver is between swap and delete): the load finishes on the old one.
+    # The save lands while the load is still opening the files: that attempt fails, and the load reads the new one.
     p2 = old.save(tmp_path / "m2")
-    calls["n"] = 0
-    monkeypatch.setattr(persistence.shutil, "rmtree", lambda *a, **k: None)
+    monkeypatch.setattr(ArtifactDir, "load_array", real_load)
 
-    def racing2(self: ArtifactDir, rel: str, mmap: bool):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def save_at_third_open(self: ArtifactDir, rel: str) -> int:
+        calls["open"] += 1
+        if calls["open"] == 3:
             new.save(p2)
-        return real(self, rel, mmap)
+        return real_open(self, rel)
 
-    monkeypatch.setattr(ArtifactDir, "load_array", racing2)
+    monkeypatch.setattr(ArtifactDir, "_open_fd", save_at_third_open)
     got = load_model(p2)
-    assert got.items_.ids.tolist() == ["x", "y"] and got.users_.ids.tolist() == ["ann", "bob"]
+    assert got.items_.ids.tolist() == ["p", "q"] and got.users_.ids.tolist() == ["cy", "dee"]
+    np.testing.assert_array_equal(got.popularity_, new.popularity_)
 
 
 def test_the_artifact_dir_follows_no_link_inside(old: Popular, tmp_path: Path) -> None:
@@ -272,3 +274,15 @@ def test_small_kill_and_concurrent_read_drill(tmp_path: Path) -> None:
     loads = drill.run_concurrent(tmp_path / "l" / "model", models, n_loads=200, n_saves=10, n_readers=2, max_seconds=60)
     assert loads.loads >= 200 and loads.saves >= 10, "the drill did not reach its counts in 60 s"
     assert (loads.failed, loads.wrong_model, loads.writer_errors) == (0, 0, 0), loads.errors
+
+
+def test_the_artifact_dir_follows_no_linked_directory(old: Popular, tmp_path: Path) -> None:
+    p = old.save(tmp_path / "m")
+    os.rename(p / "arrays", tmp_path / "elsewhere")
+    os.symlink(tmp_path / "elsewhere", p / "arrays")
+    rel = "arrays/" + sorted(os.listdir(tmp_path / "elsewhere"))[0]
+    with ArtifactDir(p) as d:
+        with pytest.raises(ArtifactError, match="symbolic link on the way to arrays/"):
+            d.read_bytes(rel)
+        with pytest.raises(ArtifactError, match="symbolic link at arrays"):
+            d.files()

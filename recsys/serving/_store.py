@@ -331,9 +331,12 @@ def load_version(path: str | os.PathLike[str]) -> LoadedModel:
     path = Path(path)
     t0 = time.perf_counter()
     try:
-        manifest = read_manifest(path)
-        sha = _sha256_file(path / _MANIFEST)
-        model = load_model(path, mmap=True, verify=True)
+        for _ in range(3):  # a plain artifact replaced by a save between these reads: read it again
+            manifest = read_manifest(path)
+            sha = _sha256_file(path / _MANIFEST)
+            model = load_model(path, mmap=True, verify=True)
+            if _sha256_file(path / _MANIFEST) == sha:
+                break
     except ArtifactError:
         raise
     except (RecsysError, OSError, ValueError) as e:
