@@ -14,6 +14,17 @@ as int64 ids or UTF-8 bytes plus offsets; FAISS indexes through their own
 serialisation; nested models recursively; JSON values as JSON. Anything else
 is refused at save time, so loading never needs pickle.
 
+Saving never deletes what it did not write: :func:`save_model` writes into a
+missing path or an empty directory, or replaces a recsys artifact (a directory
+holding a recsys ``manifest.json`` and only the files it lists); a file, a
+link, a served model root or any other directory is refused
+(:func:`check_save_target`). The new artifact is built in a hidden sibling
+``.<name>.recsys-tmp-<pid>-<random>`` and swapped in whole with
+``renameat2(RENAME_EXCHANGE)``; a reader (:class:`ArtifactDir`) opens the
+directory once and every file in it before reading any, so it sees the old
+model or the new one, never a mix. A killed save leaves the old artifact in
+place, and its temporary directory is removed by the next save to that path.
+
 Loading resolves the class only among registered :class:`Recommender`
 subclasses (never by importing a module named in the file), checks the format
 version and every file's hash and size, and refuses files the manifest does
