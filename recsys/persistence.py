@@ -558,6 +558,11 @@ def check_save_target(path: str | os.PathLike[str], *, overwrite: bool = True) -
         )
     if not overwrite:
         raise ArtifactError(f"{head}: it already holds a recsys model artifact and overwrite=False")
+    if target.parent.name == "versions" and os.path.lexists(target.parent.parent / "current"):
+        raise ArtifactError(
+            f"{head}: it is a published version of a served model root, and published versions are never replaced; "
+            f"{_served_root_hint(target.parent.parent / 'current')}"
+        )
     return "replace"
 
 

@@ -122,6 +122,8 @@ def test_served_root_current_is_refused_pointing_at_publish(old: Popular, new: P
         new.save(tmp_path / "current")
     with pytest.raises(ArtifactError, match=r"it is a served model root .*publish"):
         new.save(tmp_path)
+    with pytest.raises(ArtifactError, match=r"published version of a served model root.*never replaced.*publish"):
+        new.save(tmp_path / "versions" / "v1")
     assert _tree(tmp_path) == before
 
 
@@ -266,7 +268,8 @@ def test_a_failed_save_leaves_the_old_artifact_and_no_temporary(old: Popular, tm
 
 def test_small_kill_and_concurrent_read_drill(tmp_path: Path) -> None:
     """The drill of benchmarks/reliability_save.py at a small size: 5 kills, 200 loads."""
-    drill = pytest.importorskip("benchmarks.reliability_save")
+    from benchmarks import reliability_save as drill
+
     models = drill.make_variants(n_users=20, n_items=15)
     assert len({drill.fingerprint(m) for m in models}) == len(models)  # the check can tell the variants apart
     kills = drill.run_kills(tmp_path / "k" / "model", models, 5, random.Random(0))
