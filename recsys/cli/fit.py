@@ -9,6 +9,7 @@ from typing import Any
 
 from recsys.cli._common import (
     CLIError,
+    UsageError,
     add_data_args,
     add_model_args,
     build_model,
@@ -41,14 +42,31 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     add_model_args(p)
     p.add_argument("--params-from", metavar="FILE", help="use the best setting of a search written by 'recsys tune' / recsys.tuning")
     add_data_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="artifact directory to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="artifact directory to write: a new path, an empty directory, or an existing recsys artifact (replaced); "
+        "anything else is refused",
+    )
     p.set_defaults(run=run)
+
+
+def _check_out(out: str) -> None:
+    from recsys.errors import ArtifactError
+    from recsys.persistence import check_save_target
+
+    try:
+        check_save_target(out)
+    except ArtifactError as e:  # bad usage: exit 2, and nothing at --out is touched
+        raise UsageError(f"--out: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from recsys.models.base import Recommender
     from recsys.tuning import TuningResult
 
+    _check_out(args.out)  # before loading and fitting: a refused path costs nothing
     opts = data_options(args)
     split = split_options(args, default="none")
     loaded = load_data(opts, seed=split.seed)
@@ -72,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")
         model.fit(data)
     fit_s = time.perf_counter() - t0
+    _check_out(args.out)  # again: the path may have changed during the fit
     path = model.save(args.out)
     print(f"fitted {type(model).__name__} in {fit_s:.2f} s on {loaded.name} ({split.kind} split: {'train side' if split.kind != 'none' else 'all rows'}); saved to {path}")
     return 0

@@ -663,11 +663,16 @@ class Recommender(ABC):
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save to the artifact directory ``path`` (atomic; no pickle). See :mod:`recsys.persistence`."""
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+        """Save to the artifact directory ``path`` (atomic; no pickle). See :func:`recsys.persistence.save_model`.
+
+        ``path`` must be missing, an empty directory, or a recsys artifact, which
+        is replaced unless ``overwrite=False``; anything else there is refused
+        with :class:`~recsys.errors.ArtifactError` and left untouched.
+        """
         from recsys.persistence import save_model
 
-        return save_model(self, path)
+        return save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls: type[Self], path: str | os.PathLike[str], *, mmap: bool = True) -> Self:

@@ -9,11 +9,13 @@ Layout of a model root (what ``recsys serve --model ROOT`` points at)::
         20240501T120000.000000Z/                     state.json, arrays/; see recsys.persistence)
 
 :func:`publish` writes a new version with :func:`~recsys.persistence.save_model`
-(a temporary directory renamed into place), verifies it loads, then swaps
-``current`` with ``rename(2)`` over a temporary symlink, so a reader sees the
-old or the new target and never a missing or half-written one. A plain
-artifact directory (``manifest.json`` at its top) may be served too; it is
-reloaded when it is replaced (``model.save`` over it is atomic as well).
+(a temporary directory renamed into place), proves it loads and answers the
+way a worker would use it, then swaps ``current`` with ``rename(2)`` over a
+temporary symlink, so a reader sees the old or the new target and never a
+missing or half-written one. ``model.save(ROOT / "current")`` is refused:
+``publish`` is the way to add a version. A plain artifact directory
+(``manifest.json`` at its top) may be served too; it is reloaded when it is
+replaced (``model.save`` over it swaps the whole directory in one step).
 
 Every worker process owns a :class:`ModelStore` that polls the link target and
 the manifest (``readlink`` + ``stat`` per poll; the manifest is hashed only when
@@ -158,9 +160,12 @@ def publish(
     """Add a model version under ``root`` and make it the one served, atomically.
 
     The artifact is written to ``root/versions/<version>`` (from a fitted model,
-    or copied from an existing artifact directory), loaded back with every hash
-    checked, and only then is ``root/current`` swapped to it. Services watching
-    ``root`` pick it up within their poll interval.
+    or copied from an existing artifact directory), then proved to answer: it is
+    loaded the way a worker loads it (:func:`load_version`: every hash checked,
+    memory-mapped) and asked for a known user's recommendations and for a short
+    history's. Only then is ``root/current`` swapped to it. A version that fails
+    is deleted and refused with the reason; ``current`` is unchanged. Services
+    watching ``root`` pick a published version up within their poll interval.
 
     Parameters
     ----------
@@ -181,6 +186,12 @@ def publish(
     pathlib.Path
         The new version's artifact directory.
 
+    Raises
+    ------
+    ArtifactError
+        The version does not load or does not answer (the message names the
+        version and the cause), or it already exists.
+
     Examples
     --------
     >>> import tempfile
@@ -195,6 +206,8 @@ def publish(
     from recsys.persistence import load_model, save_model
 
     root = Path(root)
+    if os.path.lexists(root) and not os.path.isdir(root):
+        raise ArtifactError(f"cannot publish to {root}: it is not a directory")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
         raise ParameterError(f"The 'keep' parameter of publish must be None or an int >= 1. Got {keep!r} instead.")
     name = _check_version_name(version) if version is not None else _new_version_name()
@@ -219,10 +232,17 @@ def publish(
             f"publish expects a fitted Recommender or an artifact directory; got {type(model).__name__}"
         )
     try:
-        load_model(target)  # never point `current` at something that does not load
-    except Exception:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
+        # Prove the version answers before it becomes `current`: load it as a worker does (every hash
+        # checked, memory-mapped) and ask it for a known user's and a short history's recommendations.
+        load_version(target)
+    except Exception as e:
+        shutil.rmtree(target, ignore_errors=True)  # a refused version is not left where `activate` could pick it
+        try:
+            still = f"'{CURRENT}' still points at {current_version(root)!r}"
+        except ArtifactError:
+            still = f"there is no '{CURRENT}' version yet"
+        cause = str(e) if isinstance(e, ArtifactError) else f"{type(e).__name__}: {e}"
+        raise ArtifactError(f"publish refused version {name!r} of {root}: {cause}; {still}") from e
     activate(root, name)
     if keep is not None:
         for old in _versions(root)[:-keep]:
@@ -300,8 +320,9 @@ def _sha256_file(path: Path) -> str:
 def load_version(path: str | os.PathLike[str]) -> LoadedModel:
     """Load the artifact at ``path`` (memory-mapped, every hash checked) and warm it up.
 
-    Warming up answers one known user, one history and one similar-items query,
-    which also tells whether the model supports the last two. Anything that
+    Warming up answers one known user, one short history (the first three
+    items) and one similar-items query, which tells whether the model
+    supports the last two. Anything that
     fails (a tampered file, an unknown class, a model that raises) raises
     :class:`~recsys.errors.ArtifactError` naming the artifact.
     """
@@ -310,9 +331,12 @@ def load_version(path: str | os.PathLike[str]) -> LoadedModel:
     path = Path(path)
     t0 = time.perf_counter()
     try:
-        manifest = read_manifest(path)
-        sha = _sha256_file(path / _MANIFEST)
-        model = load_model(path, mmap=True, verify=True)
+        for _ in range(3):  # a plain artifact replaced by a save between these reads: read it again
+            manifest = read_manifest(path)
+            sha = _sha256_file(path / _MANIFEST)
+            model = load_model(path, mmap=True, verify=True)
+            if _sha256_file(path / _MANIFEST) == sha:
+                break
     except ArtifactError:
         raise
     except (RecsysError, OSError, ValueError) as e:
@@ -325,7 +349,7 @@ def load_version(path: str | os.PathLike[str]) -> LoadedModel:
         if model.n_items_:
             first = model.items_.ids[:1]
             try:
-                model.recommend_history(first, k=10)
+                model.recommend_history(model.items_.ids[:3], k=10)  # a short history
             except NotSupportedError:
                 history = False
             try:

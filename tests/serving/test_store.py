@@ -88,6 +88,45 @@ def test_publish_copies_verified_artifacts_and_prunes(tmp_path: Path, fitted: di
         publish(fitted["pop"], root, keep=0)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("method", ["recommend_one", "recommend_history"])
+def test_publish_refuses_a_version_that_loads_but_cannot_answer(
+    tmp_path: Path, fitted: dict[str, object], monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    publish(fitted["pop"], tmp_path, version="v1")  # type: ignore[arg-type]
+    asked: list[tuple[object, ...]] = []
+
+    def boom(self, *a, **k):  # type: ignore[no-untyped-def]
+        asked.append(a)
+        raise RuntimeError("scores exploded")
+
+    monkeypatch.setattr(ItemKNN, method, boom)
+    with pytest.raises(ArtifactError) as info:
+        publish(fitted["knn"], tmp_path, version="v2")  # type: ignore[arg-type]
+    msg = str(info.value)
+    assert msg.startswith("publish refused version 'v2' of ") and "fails to recommend: RuntimeError: scores exploded" in msg
+    assert msg.endswith("'current' still points at 'v1'")
+    knn = fitted["knn"]
+    if method == "recommend_one":  # asked for a known user (the first) ...
+        assert asked[0][0] == knn.users_.ids[0]  # type: ignore[attr-defined]
+    else:  # ... and for a short history of known items
+        assert list(asked[0][0]) == list(knn.items_.ids[:3])  # type: ignore[attr-defined]
+    assert current_version(tmp_path) == "v1"
+    assert sorted(p.name for p in (tmp_path / "versions").iterdir()) == ["v1"]  # the refused version is deleted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "versions"]
+    monkeypatch.undo()
+    publish(fitted["knn"], tmp_path, version="v2")  # type: ignore[arg-type]  # the name is free again
+    assert current_version(tmp_path) == "v2"
+
+
+def test_publish_refuses_a_first_version_that_cannot_answer(
+    tmp_path: Path, fitted: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Popular, "recommend_one", lambda self, *a, **k: 1 / 0)
+    with pytest.raises(ArtifactError, match=r"publish refused version 'v1' .*ZeroDivisionError.*there is no 'current' version yet"):
+        publish(fitted["pop"], tmp_path, version="v1")  # type: ignore[arg-type]
+    assert not os.path.lexists(tmp_path / "current") and list((tmp_path / "versions").iterdir()) == []
+
+
 def test_resolve_errors(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not exist"):
         resolve_artifact(tmp_path / "nope")
