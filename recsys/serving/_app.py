@@ -470,8 +470,10 @@ def _request_models(cfg: ServeConfig) -> tuple[type[BaseModel], type[BaseModel]]
         exclude_seen: bool = Field(True, description="Never recommend the history's items.")
         candidates: list[Id] | None = ids("Restrict recommendations to these items")
         exclude_items: list[Id] | None = ids("Never recommend these items")
-        on_unknown_items: Literal["error", "skip"] = Field(
-            "error", description="History items the model does not know: 404, or ignore them."
+        on_unknown_items: Literal["error", "skip", "popular"] = Field(
+            "error",
+            description="History items the model does not know: 404, or ignore them; 'popular' also ignores them and "
+            "answers with the most popular items when nothing of the history is left to fold in.",
         )
 
         @model_validator(mode="after")

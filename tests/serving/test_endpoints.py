@@ -102,6 +102,15 @@ def test_history(client: Any, model: Any) -> None:
     _same(r.json(), *model.recommend_history([0, 2], k=3, exclude_items=[16], candidates=[14, 16, 18, 20, 22]))
 
 
+def test_history_with_nothing_known(client: Any, model: Any) -> None:
+    # every item unknown: 'skip' leaves nothing to fold in (a clear 422, never arbitrary items), 'popular' falls back
+    r = client.post("/recommend", json={"items": [998, 999], "k": 3, "on_unknown_items": "skip"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_value" and "on_unknown_items='popular'" in r.json()["detail"]
+    r = client.post("/recommend", json={"items": [998, 999], "k": 3, "on_unknown_items": "popular"})
+    assert r.status_code == 200
+    _same(r.json(), *model.recommend_history([998], k=3, on_unknown_items="popular"))
+
+
 def test_batch(client: Any, model: Any) -> None:
     r = client.post("/recommend/batch", json={"users": [1, "2", 5], "k": 4})
     assert r.status_code == 200

@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import require
 from tests.serving.conftest import ThreadServer
 
-require("schemathesis")
+require("fastapi")
+import schemathesis  # noqa: E402,F401  (the test extra: imported, never skipped)
 
 from benchmarks.fuzz_http import LIMITS, HttpFuzzer, check_error_shape  # noqa: E402
 from recsys.models import ItemKNN  # noqa: E402
