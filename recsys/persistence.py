@@ -28,7 +28,15 @@ place, and its temporary directory is removed by the next save to that path.
 Loading resolves the class only among registered :class:`Recommender`
 subclasses (never by importing a module named in the file), checks the format
 version and every file's hash and size, and refuses files the manifest does
-not list.
+not list. It trusts nothing a tamperer could rewrite along with the hashes:
+the manifest and state are checked for structure (types, keys, nesting,
+finite numbers), paths must be ``state.json`` or ``arrays/<name>.npy`` and are
+checked with ``lstat`` (no link or special file is ever followed, with or
+without ``verify``), every array must be a plain numeric ``.npy``, sparse
+matrices must have in-range indices and a monotone ``indptr``, and the whole
+state must match the structure its model class declares in ``_state_spec``
+(see :mod:`recsys._state_spec`) before the model uses any of it. Every fault
+raises :class:`~recsys.errors.ArtifactError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ import ctypes
 import errno
 import hashlib
 import json
+import math
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -52,7 +62,8 @@ from numpy.typing import NDArray
 
 from recsys._version import __version__
 from recsys.data import IdMap
-from recsys.errors import ArtifactError, ParameterError
+from recsys._state_spec import INDEX_DTYPES, check_offsets
+from recsys.errors import ArtifactError, DataError
 
 if TYPE_CHECKING:
     from recsys.models.base import Recommender
@@ -99,17 +110,38 @@ def _encode_ids(ids: NDArray[Any], w: _Writer, hint: str) -> dict[str, Any]:
     return spec
 
 
-def _decode_ids(spec: dict[str, Any], r: _Reader) -> NDArray[Any]:
+def _decode_ids(spec: dict[str, Any], r: _Reader, field: str) -> NDArray[Any]:
+    keys = {"__idmap__", "kind", "ids"} if spec.get("kind") == "int" else {"__idmap__", "kind", "bytes", "offsets", "is_int"}
+    if spec.get("kind") not in ("int", "str") or not set(spec) <= keys or not set(spec) >= keys - {"is_int"}:
+        raise r.bad(field, f"is not a valid id map (keys {sorted(spec)[:6]}, kind {spec.get('kind')!r:.40})")
     if spec["kind"] == "int":
-        return np.asarray(r.array(spec["ids"]), dtype=np.int64)
-    blob = bytes(np.asarray(r.array(spec["bytes"])))
-    off = np.asarray(r.array(spec["offsets"]))
-    out = np.array([blob[off[i] : off[i + 1]].decode("utf-8") for i in range(len(off) - 1)], dtype=object)
+        ids = r.array(spec["ids"], field)
+        _check_array(r, field, spec["ids"], ids, ("int64",), 1)
+        return np.asarray(ids, dtype=np.int64)
+    blob_arr = r.array(spec["bytes"], field)
+    off = r.array(spec["offsets"], field)
+    _check_array(r, field, spec["bytes"], blob_arr, ("uint8",), 1)
+    _check_array(r, field, spec["offsets"], off, ("int64",), 1)
+    check_offsets(off, len(blob_arr), lambda msg: r.bad(field, f"offsets ({spec['offsets']}) {msg}"))
+    blob = bytes(np.asarray(blob_arr))
+    try:
+        out = np.array([blob[off[i] : off[i + 1]].decode("utf-8") for i in range(len(off) - 1)], dtype=object)
+    except UnicodeDecodeError:
+        raise r.bad(field, f"holds ids that are not UTF-8 ({spec['bytes']})") from None
     if "is_int" in spec:
-        flags = np.asarray(r.array(spec["is_int"])).astype(bool)
-        if flags.shape != out.shape:
-            raise ArtifactError(f"id map flags have shape {flags.shape}; expected {out.shape}")
-        out[flags] = [int(x) for x in out[flags]]
+        flags_arr = r.array(spec["is_int"], field)
+        _check_array(r, field, spec["is_int"], flags_arr, ("uint8",), 1)
+        flags = np.asarray(flags_arr)
+        if flags.shape != out.shape or bool((flags > 1).any()):
+            raise r.bad(field, f"id flags ({spec['is_int']}) must be {len(out)} values of 0 or 1")
+        flags = flags.astype(bool)
+        as_int = []
+        for x in out[flags]:
+            # exactly the text str(int) writes, so a parsed id prints back as itself
+            if not _INT_TEXT.fullmatch(x) or len(x) > 40:
+                raise r.bad(field, f"id {x!r:.50} is flagged as an integer but is not one")
+            as_int.append(int(x))
+        out[flags] = as_int
     return out
 
 
@@ -162,46 +194,208 @@ def encode_state(model: Recommender, w: _Writer, prefix: str = "") -> dict[str, 
 
 
 class _Reader:
-    def __init__(self, root: ArtifactDir, files: dict[str, Any], mmap: bool) -> None:
-        self.root = root
+    """Reads the arrays the state names: only listed ``arrays/*.npy`` regular files of the open
+    artifact directory, never through a link."""
+
+    def __init__(self, adir: ArtifactDir, files: dict[str, Any], mmap: bool) -> None:
+        self.adir = adir
+        self.root = adir.path
         self.files = files
         self.mmap = mmap
 
-    def array(self, rel: str) -> NDArray[Any]:
+    def bad(self, field: str, msg: str) -> ArtifactError:
+        return ArtifactError(f"{self.root / _STATE}: field {field!r} {msg}")
+
+    def array(self, rel: Any, field: str) -> NDArray[Any]:
+        if not isinstance(rel, str):
+            raise self.bad(field, f"names a file as {rel!r:.60}; expected a path string")
         if rel not in self.files:
-            raise ArtifactError(f"artifact state refers to {rel!r}, which the manifest does not list")
-        return self.root.load_array(rel, self.mmap)
+            raise self.bad(field, f"refers to {rel!r:.200}, which the manifest does not list")
+        if not _safe_rel(rel):
+            raise self.bad(field, f"names an unsafe path {rel!r:.200}; expected arrays/<name>.npy")
+        try:
+            arr = self.adir.load_array(rel, self.mmap)
+        except ArtifactError as e:
+            raise ArtifactError(f"{e} (field {field!r})") from None
+        except Exception as e:  # numpy raises ValueError, OSError, EOFError... on damaged files
+            raise ArtifactError(f"cannot read {rel!r} of the artifact {self.root} (field {field!r}): {str(e)[:200]}") from None
+        if not isinstance(arr, np.ndarray):  # an .npz archive (or anything np.load reads that is not one array)
+            if hasattr(arr, "close"):
+                arr.close()
+            raise ArtifactError(f"cannot read {rel!r} of the artifact {self.root} (field {field!r}): not a single .npy array")
+        # exactly header + data: a header whose length field was altered shifts the data onto padding bytes
+        # (numpy reads them as values), which would otherwise leave bytes over at the end
+        try:
+            with self.adir.open(rel) as f:
+                major, _ = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                read_header(f)
+                offset = f.tell()
+        except Exception as e:  # numpy read it a moment ago; anything now is a damaged file
+            raise ArtifactError(f"cannot read {rel!r} of the artifact {self.root} (field {field!r}): {str(e)[:200]}") from None
+        size = self.adir.size(rel)
+        if size != offset + arr.nbytes:
+            raise ArtifactError(
+                f"{rel} of the artifact {self.root} (field {field!r}) has {size} bytes; "
+                f"its header says {offset + arr.nbytes} ({offset} of header, {arr.nbytes} of data)"
+            )
+        if arr.dtype.kind not in "biuf" or arr.dtype.fields is not None or arr.dtype.subdtype is not None:
+            raise ArtifactError(
+                f"{rel} of the artifact {self.root} (field {field!r}) has dtype {arr.dtype.str}; "
+                "artifact arrays hold booleans or numbers only"
+            )
+        return arr  # type: ignore[no-any-return]
 
 
-def decode_value(spec: Any, r: _Reader) -> Any:
-    from recsys.models.base import Recommender
+_INT_TEXT = re.compile(r"-?[0-9]+")
+_MAX_DEPTH = 32  # nesting of the state description (models in models, dicts in dicts)
+_MARKER_KEYS = {
+    "__float__": {"__float__"},
+    "__ndarray__": {"__ndarray__"},
+    "__sparse__": {"__sparse__", "shape", "data", "indices", "indptr"},
+    "__model__": {"__model__", "state"},
+    "__itemindex__": {"__itemindex__", "arrays"},
+    "__dict__": {"__dict__"},
+}
 
+
+def _check_array(r: _Reader, field: str, rel: str, arr: NDArray[Any], dtypes: tuple[str, ...], ndim: int) -> None:
+    if arr.dtype.name not in dtypes or not arr.dtype.isnative or arr.ndim != ndim:
+        raise r.bad(field, f"has {rel} of dtype {arr.dtype.str} and {arr.ndim} dimensions; expected {'/'.join(dtypes)}, {ndim}-D")
+
+
+def _decode_sparse(spec: dict[str, Any], r: _Reader, field: str) -> Any:
+    """A CSR/CSC matrix, its structure checked first: scipy trusts indices and indptr, so bad ones read out of bounds."""
+    fmt, shape = spec["__sparse__"], spec["shape"]
+    if fmt not in ("csr", "csc"):
+        raise r.bad(field, f"has sparse format {fmt!r:.40}; expected 'csr' or 'csc'")
+    if (
+        not isinstance(shape, list) or len(shape) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in shape)
+    ):
+        raise r.bad(field, f"has sparse shape {shape!r:.60}; expected two integers in [0, 2**31)")
+    data, indices, indptr = (r.array(spec[p], field) for p in ("data", "indices", "indptr"))
+    _check_array(r, field, spec["data"], data, ("float32", "float64", "int32", "int64", "bool"), 1)
+    _check_array(r, field, spec["indices"], indices, INDEX_DTYPES, 1)
+    _check_array(r, field, spec["indptr"], indptr, INDEX_DTYPES, 1)
+    major, minor = (shape[0], shape[1]) if fmt == "csr" else (shape[1], shape[0])
+    if len(indptr) != major + 1:
+        raise r.bad(field, f"has {len(indptr)} indptr entries ({spec['indptr']}); expected {major + 1} for shape {tuple(shape)}")
+    if len(indices) != len(data):
+        raise r.bad(field, f"has {len(indices)} indices ({spec['indices']}) and {len(data)} data values ({spec['data']}); expected equal")
+    check_offsets(indptr, len(indices), lambda msg: r.bad(field, f"indptr ({spec['indptr']}) {msg}"))
+    if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= minor):
+        raise r.bad(field, f"has indices ({spec['indices']}) outside [0, {minor}) (out of range for shape {tuple(shape)})")
+    cls = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
+    return cls((np.asarray(data), np.asarray(indices), np.asarray(indptr)), shape=tuple(shape))
+
+
+def decode_value(spec: Any, r: _Reader, field: str = "state", depth: int = 0) -> Any:
+    """The value a state description stands for; every array and nested model checked before it is returned."""
+
+    if depth > _MAX_DEPTH:
+        raise r.bad(field, f"is nested more than {_MAX_DEPTH} levels deep")
     if isinstance(spec, list):
-        return [decode_value(v, r) for v in spec]
-    if not isinstance(spec, dict):
+        return [decode_value(v, r, f"{field}.{i}", depth + 1) for i, v in enumerate(spec)]
+    if isinstance(spec, float) and not math.isfinite(spec):
+        raise r.bad(field, f"is {spec!r}; plain numbers must be finite")
+    if spec is None or isinstance(spec, (bool, int, float, str)):
         return spec
-    if "__float__" in spec:
+    if not isinstance(spec, dict):
+        raise r.bad(field, f"is a {type(spec).__name__}; expected a JSON value")
+    markers = [k for k in _MARKER_KEYS if k in spec]
+    if len(markers) != 1 or set(spec) != _MARKER_KEYS[markers[0]]:
+        if "__idmap__" in spec:
+            if not isinstance(spec["__idmap__"], str):
+                raise r.bad(field, f"has id map name {spec['__idmap__']!r:.40}; expected a string")
+            try:
+                return IdMap(_decode_ids(spec, r, field), name=spec["__idmap__"])
+            except DataError as e:  # duplicate or null ids
+                raise r.bad(field, f"is not a valid id map: {e}") from None
+        raise r.bad(field, f"is not a valid state entry (keys {sorted(map(str, spec))[:6]})")
+    kind = markers[0]
+    if kind == "__float__":
+        if spec["__float__"] not in ("nan", "inf", "-inf"):
+            raise r.bad(field, f"has __float__ {spec['__float__']!r:.40}; expected 'nan', 'inf' or '-inf'")
         return float(spec["__float__"])
-    if "__ndarray__" in spec:
-        return r.array(spec["__ndarray__"])
-    if "__sparse__" in spec:
-        cls = sp.csr_matrix if spec["__sparse__"] == "csr" else sp.csc_matrix
-        parts = [np.asarray(r.array(spec[p])) for p in ("data", "indices", "indptr")]
-        return cls(tuple(parts), shape=tuple(spec["shape"]))
-    if "__idmap__" in spec:
-        return IdMap(_decode_ids(spec, r), name=spec["__idmap__"])
-    if "__model__" in spec:
-        sub = Recommender.from_config(spec["__model__"])
-        sub._restore_state({k: decode_value(v, r) for k, v in spec["state"].items()})
+    if kind == "__ndarray__":
+        return r.array(spec["__ndarray__"], field)
+    if kind == "__sparse__":
+        return _decode_sparse(spec, r, field)
+    if kind == "__model__":
+        if not isinstance(spec["state"], dict):
+            raise r.bad(field, "has a nested model without a state dict")
+        try:
+            sub = _build(spec["__model__"])
+        except Exception as e:  # a config is arbitrary JSON: any failure to build from it is a damaged artifact
+            raise r.bad(field, f"names a model this recsys cannot build: {e}") from None
+        state = {k: decode_value(v, r, f"{field}.{k}", depth + 1) for k, v in spec["state"].items()}
+        _restore(sub, state, r, field + ".", spec["state"])
         return sub
-    if "__itemindex__" in spec:
+    if kind == "__itemindex__":
         from recsys.index import ItemIndex
 
-        arrays = {k: np.asarray(r.array(v)) for k, v in spec["arrays"].items()}
-        return ItemIndex.from_arrays(spec["__itemindex__"], arrays)
-    if "__dict__" in spec:
-        return {k: decode_value(v, r) for k, v in spec["__dict__"].items()}
-    raise ArtifactError(f"unrecognised entry in the artifact state: keys {sorted(spec)[:5]}")
+        if not isinstance(spec["arrays"], dict) or not isinstance(spec["__itemindex__"], dict):
+            raise r.bad(field, "has an item index without config and arrays dicts")
+        arrays = {k: np.asarray(r.array(v, f"{field}.{k}")) for k, v in spec["arrays"].items()}
+        try:
+            return ItemIndex.from_arrays(spec["__itemindex__"], arrays)
+        except ArtifactError as e:
+            raise r.bad(field, str(e)) from None
+    if not isinstance(spec["__dict__"], dict):
+        raise r.bad(field, "has a __dict__ entry that is not a dict")
+    return {k: decode_value(v, r, f"{field}.{k}", depth + 1) for k, v in spec["__dict__"].items()}
+
+
+def _build(config: Any) -> Recommender:
+    """The unfitted model a saved config describes: every hyper-parameter present (a missing one would
+    silently take its default and make another model), none unknown, all valid."""
+    from recsys._utils.registry import resolve
+    from recsys.models.base import Recommender
+
+    if not isinstance(config, dict) or set(config) != {"class", "params"} or not isinstance(config["params"], dict):
+        raise ArtifactError(f"a model config must be {{'class': name, 'params': {{...}}}}; got {config!r:.120}")
+    cls = resolve(config["class"]) if isinstance(config["class"], str) else None
+    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+        raise ArtifactError(f"{config['class']!r:.80} is not a Recommender")
+    missing = sorted(set(cls._param_names()) - set(config["params"]))
+    if missing:
+        raise ArtifactError(f"the config of {cls.__name__} lacks the parameters {missing[:5]}")
+    model = Recommender.from_config(config)
+    model._validate_loaded_params()
+    return model
+
+
+def _files_of(spec: Any) -> list[str]:
+    """The array files a state description names (for messages)."""
+    if isinstance(spec, str):
+        return [spec] if spec.startswith("arrays/") else []
+    if isinstance(spec, list):
+        return [f for v in spec for f in _files_of(v)]
+    if isinstance(spec, dict):
+        return [f for v in spec.values() for f in _files_of(v)]
+    return []
+
+
+def _restore(model: Recommender, state: dict[str, Any], r: _Reader, prefix: str, raw: dict[str, Any] | None = None) -> None:
+    """Check ``state`` against the model's declared structure, then hand it to the model."""
+
+    def where(name: str) -> str:
+        files = _files_of((raw or {}).get(name.split(".")[0].split("[")[0]))
+        return f"{r.root / _STATE} ({', '.join(files[:4])})" if files else str(r.root / _STATE)
+
+    try:
+        model._check_loaded_state(state, where)
+    except ArtifactError as e:
+        if prefix:
+            raise ArtifactError(str(e).replace("field '", f"field '{prefix}", 1)) from None
+        raise
+    try:
+        model._restore_state(state)
+    except ArtifactError:
+        raise
+    except Exception as e:  # last line of defence: a model's own checks on the restored state
+        raise ArtifactError(f"{r.root / _STATE}: the state of {prefix or 'the model'} is inconsistent: {type(e).__name__}: {str(e)[:200]}") from None
 
 
 # -- reading one artifact directory, pinned ------------------------------------
@@ -311,7 +505,7 @@ class ArtifactDir:
             p = self.path.joinpath(*parts)
             for i in range(1, len(parts) + 1):
                 if os.path.islink(self.path.joinpath(*parts[:i])):
-                    raise ArtifactError(f"artifact {self.path} holds a symbolic link at {'/'.join(parts[:i])}; links are not followed")
+                    raise ArtifactError(f"artifact {self.path} holds a symbolic link at {'/'.join(parts[:i])}; links are never followed")
             fd = os.open(p, os.O_RDONLY | _O_NOFOLLOW)
         else:
             d = self.fd
@@ -326,7 +520,7 @@ class ArtifactDir:
                 # O_NOFOLLOW gives ELOOP for a link as the last component, ENOTDIR (with O_DIRECTORY) before it.
                 if e.errno == errno.ELOOP or (e.errno == errno.ENOTDIR and e.filename is not None
                                               and stat.S_ISLNK(os.stat(e.filename, dir_fd=d, follow_symlinks=False).st_mode)):
-                    raise ArtifactError(f"artifact {self.path} holds a symbolic link on the way to {rel}; links are not followed") from None
+                    raise ArtifactError(f"artifact {self.path} holds a symbolic link on the way to {rel}; links are never followed") from None
                 raise
             finally:
                 if d != self.fd:
@@ -370,7 +564,7 @@ class ArtifactDir:
             for e in entries:
                 rel = prefix + e.name
                 if e.is_symlink():
-                    raise ArtifactError(f"artifact {self.path} holds a symbolic link at {rel}; links are not followed")
+                    raise ArtifactError(f"artifact {self.path} holds a symbolic link at {rel}; links are never followed")
                 if e.is_dir(follow_symlinks=False):
                     if isinstance(dfd, int):
                         sub = os.open(e.name, _O_DIR | _O_NOFOLLOW, dir_fd=dfd)
@@ -403,7 +597,7 @@ class ArtifactDir:
                 f.seek(0)
                 return np.load(f, allow_pickle=False)  # type: ignore[no-any-return]
             except (ValueError, EOFError) as e:
-                raise ArtifactError(f"cannot read {rel!r} of the artifact: {e}") from None
+                raise ArtifactError(f"cannot read {rel!r} of the artifact: not a single .npy array ({e})") from None
 
 
 # -- files ---------------------------------------------------------------------
@@ -763,10 +957,53 @@ def save_model(model: Recommender, path: str | os.PathLike[str], *, overwrite: b
     return target
 
 
+# -- loading -------------------------------------------------------------------
+
+_MANIFEST_KEYS = {"format", "format_version", "library_version", "created", "model", "files"}
+_SAFE_REL = re.compile(r"arrays/[A-Za-z0-9._-]{1,200}\.npy")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _safe_rel(rel: str) -> bool:
+    """A path a save writes: ``state.json`` or ``arrays/<name>.npy`` (so never ``..``, absolute or nested)."""
+    return rel == _STATE or (_SAFE_REL.fullmatch(rel) is not None and rel not in ("arrays/.npy", "arrays/..npy"))
+
+
+def _json_file(adir: ArtifactDir, rel: str, what: str) -> Any:
+    """Parsed JSON of the regular file ``rel``, refusing NaN/Infinity literals, numbers that overflow, and
+    nesting that exhausts the parser. A missing file raises :class:`FileNotFoundError`."""
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    path = adir.path / rel
+    raw = adir.read_bytes(rel)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+        raise ArtifactError(f"{path} is not valid JSON ({type(e).__name__}: {str(e)[:200]}); the {what} is damaged") from None
+
+
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of an artifact, checked for format and version (files are not hashed here)."""
+    """The manifest of an artifact, checked for structure, format and version (files are not hashed here).
+
+    Raises
+    ------
+    ArtifactError
+        The directory or its manifest is missing, a link, not JSON, or not a
+        recsys manifest of a supported version with well-formed entries.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recsys.models import Popular
+    >>> from recsys.testing import tiny_interactions
+    >>> p = Popular().fit(tiny_interactions()).save(tempfile.mkdtemp() + "/pop")
+    >>> read_manifest(p)["model"]["class"]
+    'recsys.models.popular.Popular'
+    """
     root = Path(path)
-    if not root.is_dir():
+    if not root.is_dir():  # the artifact directory itself may be a link (a served root's 'current')
         raise ArtifactError(f"{root} is not a model artifact directory")
     with ArtifactDir(root) as adir:
         return _read_manifest(adir)
@@ -776,29 +1013,45 @@ def _read_manifest(adir: ArtifactDir) -> dict[str, Any]:
     root = adir.path
     mpath = root / _MANIFEST
     try:
-        raw = adir.read_bytes(_MANIFEST)
+        manifest = _json_file(adir, _MANIFEST, "artifact")
     except FileNotFoundError:
         raise ArtifactError(f"{root} is not a recsys model artifact: {_MANIFEST} is missing") from None
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"{mpath} is not valid JSON ({e}); the artifact is damaged") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{root} is not a recsys model artifact (format {manifest.get('format')!r})"
-                            if isinstance(manifest, dict) else f"{mpath} is not a recsys manifest")
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{mpath} is not a recsys manifest (a JSON {type(manifest).__name__}, expected an object)")
+    if manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{root} is not a recsys model artifact (format {manifest.get('format')!r:.80})")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         raise ArtifactError(
-            f"{root} has artifact format version {version!r}; this recsys ({__version__}) reads version {FORMAT_VERSION}"
+            f"{root} has artifact format version {version!r:.80}; this recsys ({__version__}) reads version {FORMAT_VERSION}"
         )
-    for key in ("model", "files"):
-        if not isinstance(manifest.get(key), dict):
-            raise ArtifactError(f"{mpath} has no valid {key!r} entry; the artifact is damaged")
+    unknown = sorted(set(manifest) - _MANIFEST_KEYS)
+    if unknown:
+        raise ArtifactError(f"{mpath} has unknown keys {unknown[:5]}; the artifact is damaged or foreign")
+    for key in ("library_version", "created"):
+        if key in manifest and not isinstance(manifest[key], str):
+            raise ArtifactError(f"{mpath}: {key!r} must be a string; got {manifest[key]!r:.80}")
+    model, files = manifest.get("model"), manifest.get("files")
+    if not isinstance(model, dict) or not isinstance(model.get("class"), str) or not isinstance(model.get("params"), dict):
+        raise ArtifactError(f"{mpath} has no valid 'model' entry (a class name and a params object); the artifact is damaged")
+    if set(model) - {"class", "params"}:
+        raise ArtifactError(f"{mpath}: 'model' has unknown keys {sorted(set(model) - {'class', 'params'})[:5]}")
+    if not isinstance(files, dict) or _STATE not in files:
+        raise ArtifactError(f"{mpath} has no valid 'files' entry listing {_STATE}; the artifact is damaged")
+    for rel, meta in files.items():
+        if not _safe_rel(rel):
+            raise ArtifactError(f"artifact manifest lists an unsafe path {rel!r:.200}; expected state.json or arrays/<name>.npy")
+        if (
+            not isinstance(meta, dict) or set(meta) != {"sha256", "size"}
+            or not isinstance(meta["sha256"], str) or not _SHA256.fullmatch(meta["sha256"])
+            or type(meta["size"]) is not int or meta["size"] < 0
+        ):
+            raise ArtifactError(f"{mpath}: the entry of {rel} must be {{'sha256': 64 hex digits, 'size': bytes}}; got {meta!r:.120}")
     return manifest
 
 
 def verify_files(root: Path, manifest: dict[str, Any]) -> None:
-    """Every listed file exists with its size and SHA-256; no unlisted file is present."""
+    """Every listed file exists with its size and SHA-256; no unlisted file, link or special file is present."""
     with ArtifactDir(root) as adir:
         _verify_files(adir, manifest)
 
@@ -806,13 +1059,13 @@ def verify_files(root: Path, manifest: dict[str, Any]) -> None:
 def _verify_files(adir: ArtifactDir, manifest: dict[str, Any]) -> None:
     root = adir.path
     files = manifest["files"]
-    present = set(adir.files()) - {_MANIFEST}
+    present = set(adir.files()) - {_MANIFEST}  # walks without following links; refuses links and special files
     extra = sorted(present - set(files))
     if extra:
         raise ArtifactError(f"artifact {root} holds files its manifest does not list: {extra[:5]}")
     for rel, meta in files.items():
-        if ".." in Path(rel).parts or Path(rel).is_absolute():
-            raise ArtifactError(f"artifact manifest lists an unsafe path {rel!r}")
+        if not _safe_rel(rel):
+            raise ArtifactError(f"artifact manifest lists an unsafe path {rel!r:.200}; expected state.json or arrays/<name>.npy")
         if rel not in present:
             raise ArtifactError(f"artifact {root} is missing {rel}")
         size = adir.size(rel)
@@ -827,6 +1080,13 @@ def _verify_files(adir: ArtifactDir, manifest: dict[str, Any]) -> None:
 def load_model(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True) -> Recommender:
     """Load a model saved with :meth:`Recommender.save`.
 
+    Nothing in the directory is trusted: the manifest and state are checked
+    for structure, every file for its hash (``verify``), and every array
+    against the structure the model class declares (dtypes, shapes against
+    the id maps, sparse index bounds, finite values) before the model uses
+    it. Links inside the artifact are never followed, with or without
+    ``verify``.
+
     Parameters
     ----------
     path : path-like
@@ -839,8 +1099,10 @@ def load_model(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
     Raises
     ------
     ArtifactError
-        Missing, truncated, modified, unlisted or foreign files, an unknown
-        model class, or an unsupported format version.
+        Missing, truncated, modified, unlisted, linked or foreign files, an
+        unknown model class, an unsupported format version, or a manifest,
+        state or array that does not have the declared structure; the message
+        names the file and the field.
 
     Examples
     --------
@@ -852,8 +1114,6 @@ def load_model(path: str | os.PathLike[str], *, mmap: bool = True, verify: bool 
     >>> load_model(p).recommend_one(0, k=2)[0].tolist() == m.recommend_one(0, k=2)[0].tolist()
     True
     """
-    import recsys.models  # noqa: F401  (registers the built-in model classes)
-
     root = Path(path)
     # A save replaces the whole directory at ``path`` (rename-exchange); one load reads one open
     # directory, and if that directory was replaced and deleted under it, reads the new one.
@@ -880,20 +1140,36 @@ _LOAD_ATTEMPTS = 5
 
 
 def _load_from(adir: ArtifactDir, *, mmap: bool, verify: bool) -> Recommender:
-    from recsys.models.base import Recommender
 
     root = adir.path
     manifest = _read_manifest(adir)
     if verify:
         _verify_files(adir, manifest)
+    try:
+        return _load(adir, manifest, mmap)
+    except (ArtifactError, OSError):
+        raise  # OSError: the directory may have been replaced under the load (load_model retries)
+    except RecursionError:
+        raise ArtifactError(f"{root / _STATE} is nested too deeply; the artifact is damaged") from None
+    except Exception as e:  # last line of defence: the checks above should have named the fault
+        raise ArtifactError(f"cannot load the artifact {root} ({_STATE}): {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def _load(adir: ArtifactDir, manifest: dict[str, Any], mmap: bool) -> Recommender:
+    import recsys.models  # noqa: F401  (registers the built-in model classes)
+
+    root = adir.path
     reader = _Reader(adir, manifest["files"], mmap)
     try:
-        state_spec = json.loads(adir.read_bytes(_STATE).decode("utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ArtifactError(f"cannot read {_STATE} of {root}: {e}") from None
+        state_spec = _json_file(adir, _STATE, "artifact state")
+    except FileNotFoundError:
+        raise ArtifactError(f"artifact {root} is missing {_STATE}") from None
+    if not isinstance(state_spec, dict):
+        raise ArtifactError(f"{root / _STATE} must hold a JSON object of attributes; got a {type(state_spec).__name__}")
     try:
-        model = Recommender.from_config(manifest["model"])
-    except ParameterError as e:
-        raise ArtifactError(f"artifact {root} names a model this recsys cannot build: {e}") from None
-    model._restore_state({k: decode_value(v, reader) for k, v in state_spec.items()})
+        model = _build(manifest["model"])
+    except Exception as e:  # a config is arbitrary JSON: any failure to build from it is a damaged artifact
+        raise ArtifactError(f"artifact {root} names a model this recsys cannot build: {e} (in {_MANIFEST} 'model')") from None
+    state = {k: decode_value(v, reader, k) for k, v in state_spec.items()}
+    _restore(model, state, reader, "", state_spec)
     return model

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recsys._state_spec import Index, Spec
 from recsys.errors import NotSupportedError
 from recsys.index import ItemIndex
 from recsys.models.base import Recommender
@@ -34,6 +35,8 @@ class EmbeddingRecommender(Recommender):
     kind returns the same ids and scores as brute-force scoring, and never
     depends on how many users are asked for at once.
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {"index_": Index()}
 
     @abstractmethod
     def _user_vectors(self, user_idx: NDArray[np.int32]) -> NDArray[np.float32]:
@@ -65,6 +68,11 @@ class EmbeddingRecommender(Recommender):
             from recsys.errors import ArtifactError
 
             raise ArtifactError(f"{type(self).__name__}: the index holds {self.index_.n_items} items; expected {n_index}")
+        dim = int(np.shape(self._item_vectors())[1])
+        if self.index_.dim != dim:
+            from recsys.errors import ArtifactError
+
+            raise ArtifactError(f"{type(self).__name__}: the index holds vectors of dimension {self.index_.dim}; the model's have {dim}")
         self._rows = rows
         self._pos: NDArray[np.int64] | None = None
         if rows is not None:

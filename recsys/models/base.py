@@ -22,12 +22,14 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
 from recsys._utils.params import check_choice, check_int
 from recsys._utils.registry import build_component, class_path, register, registered, resolve
 from recsys._utils.topk import topk
 from recsys.data import IdMap, Interactions
 from recsys.data._idmap import query_array
 from recsys.errors import (
+    ArtifactError,
     DataError,
     DataTypeError,
     NotFittedError,
@@ -101,6 +103,16 @@ class Recommender(ABC):
     """
 
     scores_cold_items: ClassVar[bool] = False
+
+    # The structure of the learned state, checked on load (see recsys._state_spec); subclasses add theirs.
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "users_": Ids(dim="n_users"),
+        "items_": Ids(dim="n_items"),
+        "n_items_": Number(integer=True, equals="n_items"),
+        "seen_": Sparse(shape=("n_users", "n_items")),
+        "item_popularity_": Array(shape=("n_items",), dtype=("float32", "float64")),
+        "cold_items_": Array(shape=(None,), dtype=INDEX_DTYPES, bounds=(0, "n_items")),
+    }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -282,6 +294,25 @@ class Recommender(ABC):
 
     def _learned_state(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def _validate_loaded_params(self) -> None:
+        """Check the hyper-parameters of a model being loaded (those of another machine may differ: a device)."""
+        self._validate_params()
+
+    def _check_loaded_state(self, state: dict[str, Any], where: Where, dims: dict[str, int] | None = None) -> dict[str, int]:
+        """Check a loaded state against the declared ``_state_spec`` (raise ArtifactError); the bound dimensions.
+
+        A model whose arrays relate in ways a declaration cannot say extends this.
+        """
+        # A class that declares nothing (a user's own model) keeps its undeclared attributes unchecked
+        # beyond the generic decoding checks; every built-in class declares its whole state.
+        strict = all("_state_spec" in vars(k) for k in type(self).__mro__ if issubclass(k, Recommender))
+        bound = check_state(merged_spec(type(self)), state, dims or {}, where, self, strict=strict)
+        # cold items are exactly those without train interactions (fit and partial fits keep this)
+        cold = np.flatnonzero(np.asarray(state["item_popularity_"]) == 0)
+        if not np.array_equal(np.asarray(state["cold_items_"]), cold):
+            raise ArtifactError(f"{where('cold_items_')}: field 'cold_items_' is not the items whose item_popularity_ is 0")
+        return bound
 
     def _restore_state(self, state: dict[str, Any]) -> None:
         for k, v in state.items():

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys._state_spec import Model, Spec, Where
 from recsys._utils.params import check_choice
 from recsys._utils.registry import as_component
 from recsys.data import Interactions
-from recsys.errors import NotSupportedError, ParameterError
+from recsys.errors import ArtifactError, NotSupportedError, ParameterError
 from recsys.models._normalise import normalised
 from recsys.models.base import Recommender
 
@@ -62,6 +63,8 @@ class Blend(Recommender):
     (3, True)
     """
 
+    _state_spec: ClassVar[dict[str, Spec]] = {"models_": Model(many=True)}
+
     def __init__(
         self, models: list[Recommender] | None = None, weights: list[float] | None = None, normalise: str = "zscore"
     ) -> None:
@@ -95,6 +98,13 @@ class Blend(Recommender):
                     f"(one per model). Got {w!r} instead."
                 )
         check_choice("Blend", "normalise", self.normalise, ("zscore", "minmax", "rank"))
+
+    def _check_loaded_state(self, state: dict[str, Any], where: Where, dims: dict[str, int] | None = None) -> dict[str, int]:
+        bound = super()._check_loaded_state(state, where, dims)
+        n = 2 if self.models is None else len(self.models)
+        if len(state["models_"]) != n:  # one weight per model: zip would silently drop the extra ones
+            raise ArtifactError(f"{where('models_')}: field 'models_' holds {len(state['models_'])} models; the config has {n}")
+        return bound
 
     def _weights(self) -> NDArray[np.float64]:
         n = len(self.models_)

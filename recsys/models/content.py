@@ -15,12 +15,13 @@ both.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recsys._state_spec import Array, Model, Sparse, Spec
 from recsys._utils.params import check_choice, check_float
 from recsys._utils.registry import as_component as _as_component
 from recsys.content._base import TextEncoder
@@ -148,6 +149,11 @@ class ContentBased(EmbeddingRecommender):
     >>> 1000 in model.recommend_history([0, 2, 4], k=32)[0]  # an item nobody interacted with
     True
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "item_embeddings_": Array(shape=("n_items", "dim")),
+        "profile_weights_": Sparse(shape=("n_users", "n_items")),
+    }
 
     scores_cold_items = True
 
@@ -292,6 +298,8 @@ class Hybrid(Recommender):
     >>> [int(i) % 2 for i in ids]
     [0, 0, 0]
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {"cf_": Model(), "content_": Model()}
 
     scores_cold_items = True
 

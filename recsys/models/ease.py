@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.linalg import lapack
 
+from recsys._state_spec import Array, Sparse, Spec
 from recsys._utils.params import check_float, check_int
 from recsys._utils.progress import progress
 from recsys.data import Interactions
@@ -61,6 +62,11 @@ class EASE(Recommender):
     >>> [int(i) % 2 for i in items]
     [0, 0, 0]
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "user_items_": Sparse(shape=("n_users", "n_items")),
+        "weights_": Array(shape=("n_items", "n_items")),
+    }
 
     def __init__(self, reg: float = 300.0, max_items: int = 20_000) -> None:
         self.reg = reg

@@ -23,12 +23,13 @@ baseline plus the neighbours' mean-centred residuals; :meth:`ItemKNN.predict` / 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, NotSupportedError
@@ -56,8 +57,21 @@ _DAMPING = 5.0
 _DENSE_CACHE_ENTRIES = 1 << 24
 
 
+def _explicit(model: Any) -> bool:
+    return bool(model.feedback == "explicit")
+
+
 class _Neighbourhood(Recommender):
     """Parameter checks, data preparation and rating prediction shared by ItemKNN and UserKNN."""
+
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "user_items_": Sparse(shape=("n_users", "n_items")),
+        # explicit feedback: the damped bias baseline
+        "global_mean_": Number(when=_explicit),
+        "item_bias_": Array(shape=("n_items",), when=_explicit),
+        "user_bias_": Array(shape=("n_users",), when=_explicit),
+        "rating_range_": Array(shape=(2,), when=_explicit),
+    }
 
     k: int
     similarity: str
@@ -266,6 +280,8 @@ class ItemKNN(_Neighbourhood):
     [0, 0, 0]
     """
 
+    _state_spec: ClassVar[dict[str, Spec]] = {"neighbours_": Sparse(shape=("n_items", "n_items"))}
+
     def __init__(
         self,
         k: int = 200,
@@ -399,6 +415,14 @@ class UserKNN(_Neighbourhood):
     >>> [int(i) % 2 for i in items]  # mostly the user's own (odd) group
     [1, 0, 1]
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "item_means_": Array(shape=("n_items",)),
+        "idf_": Array(shape=("n_items",), dtype=FLOATS),
+        "mean_length_": Number(low=0),
+        "profiles_": Sparse(shape=("n_users", "n_items")),
+        "neighbours_": Sparse(shape=("n_users", "n_users")),
+    }
 
     def __init__(
         self,

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 from abc import abstractmethod
-from typing import Any, Literal, NamedTuple, TypeVar, overload
+from typing import Any, Literal, NamedTuple, TypeVar, overload, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int, check_seed
 from recsys.data import IdMap, Interactions
 from recsys.errors import DataError, DataTypeError, ParameterError
@@ -111,6 +112,11 @@ def _merged(
 
 class _Factorization(EmbeddingRecommender):
     """User and item factor matrices, public vectors, and the bookkeeping of partial fits."""
+
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "user_factors_": Array(shape=("n_users", "factors")),
+        "item_factors_": Array(shape=("n_items", "factors")),
+    }
 
     user_factors_: NDArray[np.float32]
     item_factors_: NDArray[np.float32]
@@ -435,6 +441,12 @@ class ALS(_Factorization):
     (20, 2)
     """
 
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "user_items_": Sparse(shape=("n_users", "n_items")),
+        "idf_": Array(shape=("n_items",), dtype=FLOATS),
+        "mean_length_": Number(low=0),
+    }
+
     def __init__(
         self,
         n_factors: int = 16,
@@ -732,6 +744,8 @@ class BPR(_Factorization):
     >>> model.item_vectors().vectors.shape
     (32, 9)
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     def __init__(
         self,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys._state_spec import Model, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.registry import as_component
 from recsys._utils.topk import topk
@@ -117,6 +118,8 @@ class Pipeline(Recommender):
     >>> len(ids), bool(scores[0] >= scores[-1])
     (3, True)
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {"retriever_": Model(), "ranker_": Model()}
 
     def __init__(
         self,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys._state_spec import Array, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_float
 from recsys.data import Interactions
 from recsys.errors import DataError
@@ -34,6 +35,8 @@ class Popular(Recommender):
     >>> Popular().fit(data).recommend_one(1, k=2)
     (array(['b', 'c'], dtype=object), array([1., 1.], dtype=float32))
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {"popularity_": Array(shape=("n_items",), dtype=FLOATS)}
 
     def __init__(self, half_life: float | None = None) -> None:
         self.half_life = half_life

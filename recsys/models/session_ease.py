@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.linalg import lapack
 
+from recsys._state_spec import Spec
 from recsys._utils.params import check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, ParameterError, RecsysError
@@ -57,6 +60,8 @@ class SessionEASE(EASE):
     >>> [int(i) % 2 for i in items]
     [0, 0, 0]
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     def __init__(
         self, reg: float = 500.0, session_gap: float = 10.0, session_weight: float = 2.0, max_items: int = 20_000

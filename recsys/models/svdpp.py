@@ -38,12 +38,13 @@ Surprise's SVDpp (``benchmarks/results/svdpp.md``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from recsys._state_spec import Array, Floats, Json, Number, Sparse, Spec
 from recsys._utils.params import check_float, check_int, check_seed
 from recsys._utils.progress import progress_bar
 from recsys.data import Interactions
@@ -145,6 +146,19 @@ class SVDpp(EmbeddingRecommender):
     >>> bool(pred[0] > pred[1])
     True
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "seen_": Sparse(shape=("n_users", "n_items"), nnz="n_ratings"),
+        "global_mean_": Number(),
+        "rating_range_": Floats(length=2),
+        "user_bias_": Array(shape=("n_users",)),
+        "user_factors_": Array(shape=("n_users", "factors")),
+        "item_bias_": Array(shape=("n_items",)),
+        "item_factors_": Array(shape=("n_items", "factors")),
+        "implicit_factors_": Array(shape=("n_items", "factors")),
+        "train_ratings_": Array(shape=("n_ratings",)),
+        "epoch_rmse_": Json(types=(list,)),
+    }
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from abc import abstractmethod
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -12,10 +13,11 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from recsys._state_spec import INDEX_DTYPES, Array, ArrayDict, Flag, Json, Spec, Where, check_offsets
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.data._validation import check_timestamps
-from recsys.errors import DataError, NotSupportedError, ParameterError
+from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
 from recsys.models.base import Recommender, _as_query
 from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
@@ -24,6 +26,45 @@ from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, tor
 # Pairs per inference forward pass (DIN divides it by the history length).
 _INFER_PAIRS = 16384
 _TABLES = ("user_cat", "item_cat", "user_multi", "item_multi", "user_num", "item_num")
+_FIELD_KEYS = {
+    "categorical": {"name", "side", "kind", "size", "offset"},
+    "multi": {"name", "side", "kind", "size", "offset", "start", "stop"},
+    "numeric": {"name", "side", "kind"},
+}
+
+
+def _uses_history(model: Any) -> bool:
+    return bool(model.uses_history)
+
+
+def _check_fields(fields: Any, fail: Callable[[str], ArtifactError]) -> dict[str, int]:
+    """The dimensions ``fields_`` declares (embedding rows, per side: categorical fields, multi-valued
+    width, numeric fields), checked to be a well-formed field list whose rows fit the table."""
+    if not isinstance(fields, dict) or set(fields) != {"fields", "n_rows"} or not isinstance(fields["fields"], list):
+        raise fail("must be {'fields': [...], 'n_rows': int}")
+    n_rows = fields["n_rows"]
+    if type(n_rows) is not int or not 1 <= n_rows < 2**31:
+        raise fail(f"has n_rows={n_rows!r:.40}; expected an int in [1, 2**31)")
+    dims = {"n_rows": n_rows, "user_cat": 0, "item_cat": 0, "user_multi": 0, "item_multi": 0, "user_num": 0, "item_num": 0}
+    for f in fields["fields"]:
+        kind = f.get("kind") if isinstance(f, dict) else None
+        if kind not in _FIELD_KEYS or set(f) != _FIELD_KEYS[kind] or f["side"] not in ("user", "item") or not isinstance(f["name"], str):
+            raise fail(f"holds a malformed field {f!r:.120}")
+        ints = [f[k] for k in ("size", "offset", "start", "stop") if k in f]
+        if any(type(v) is not int or not 0 <= v <= n_rows for v in ints):
+            raise fail(f"holds a field with sizes or offsets outside [0, n_rows={n_rows}]: {f!r:.120}")
+        side = f["side"]
+        if kind == "categorical":
+            dims[side + "_cat"] += 1
+        elif kind == "numeric":
+            dims[side + "_num"] += 1
+        else:  # multi-valued fields tile their side's padded matrix in order
+            if f["start"] != dims[side + "_multi"] or f["stop"] <= f["start"]:
+                raise fail(f"holds multi-valued field {f['name']!r:.60} with columns [{f['start']}, {f['stop']}); expected to start at {dims[side + '_multi']}")
+            dims[side + "_multi"] = f["stop"]
+        if kind != "numeric" and f["offset"] + f["size"] > n_rows:
+            raise fail(f"holds field {f['name']!r:.60} whose rows end past n_rows={n_rows}")
+    return dims
 
 
 class _Source:
@@ -97,6 +138,24 @@ class DeepRecommender(Recommender):
     uses_history: ClassVar[bool] = False
     input_names: ClassVar[tuple[str, ...]] = ("user", "item")
 
+    _state_spec: ClassVar[dict[str, Spec]] = {
+        "uses_prior_": Flag(),
+        # embedding rows of every user / item field: indices into the shared table
+        "user_cat_": Array(shape=("n_users", "user_cat"), dtype=("int64",), bounds=(0, "n_rows")),
+        "item_cat_": Array(shape=("n_items", "item_cat"), dtype=("int64",), bounds=(0, "n_rows")),
+        "user_multi_": Array(shape=("n_users", "user_multi"), dtype=("int64",), bounds=(0, "n_rows")),
+        "item_multi_": Array(shape=("n_items", "item_multi"), dtype=("int64",), bounds=(0, "n_rows")),
+        "user_num_": Array(shape=("n_users", "user_num")),
+        "item_num_": Array(shape=("n_items", "item_num")),
+        "fields_": Json(types=(dict,)),  # checked by _check_fields
+        "history_indptr_": Array(shape=(None,), dtype=("int64",), nondecreasing=True, ends="n_history", when=_uses_history),
+        "history_items_": Array(shape=("n_history",), dtype=INDEX_DTYPES, bounds=(0, "n_items"), when=_uses_history),
+        "history_timestamps_": Array(shape=("n_history",), dtype=("int64", "float64"), when=_uses_history),
+        "timestamp_unit_": Json(types=(str, type(None))),
+        "state_dict_": ArrayDict(),  # shapes checked against the network in _prepare
+        "train_log_": Json(types=(dict,)),
+    }
+
     # set by subclasses' __init__
     label_threshold: float | None
     negative_sampling: str
@@ -159,7 +218,12 @@ class DeepRecommender(Recommender):
         if self.time_budget is not None:
             check_float(owner, "time_budget", self.time_budget, low=0.0, low_open=True)
         check_int(owner, "seed", self.seed, low=0)
-        resolve_device(self.device, owner)
+        if getattr(self, "_loading", False):  # a saved CUDA model loads on the CPU (with a warning, in _prepare)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                resolve_device(self.device, owner, strict=False)
+        else:
+            resolve_device(self.device, owner)
         if self.num_threads is not None:
             check_int(owner, "num_threads", self.num_threads, low=1)
         if self.show_progress is not None and not isinstance(self.show_progress, bool):
@@ -298,6 +362,41 @@ class DeepRecommender(Recommender):
             n_rows=int(self.fields_["n_rows"]),
         )
 
+    def _validate_loaded_params(self) -> None:
+        self._loading = True
+        try:
+            self._validate_params()
+        finally:
+            del self._loading
+
+    def _check_loaded_state(self, state: dict[str, Any], where: Where, dims: dict[str, int] | None = None) -> dict[str, int]:
+        def fail(msg: str) -> ArtifactError:
+            return ArtifactError(f"{where('fields_')}: field 'fields_' {msg}")
+
+        bound = super()._check_loaded_state(state, where, {**(dims or {}), **_check_fields(state.get("fields_"), fail)})
+        if "history_indptr_" in state and len(state["history_indptr_"]) != bound["n_users"] + 1:
+            raise ArtifactError(
+                f"{where('history_indptr_')}: field 'history_indptr_' has {len(state['history_indptr_'])} entries; "
+                f"expected n_users + 1 = {bound['n_users'] + 1}"
+            )
+        return bound
+
+    def _load_module_state(self, module: Any) -> None:
+        """Load ``state_dict_`` into a freshly built network, refusing entries it does not have the shape of."""
+        import torch
+
+        want = module.state_dict()
+        if set(want) != set(self.state_dict_):
+            raise ArtifactError(
+                f"state_dict_ holds {sorted(set(self.state_dict_) - set(want))[:4]} and lacks {sorted(set(want) - set(self.state_dict_))[:4]} "
+                f"of the {type(self).__name__} network its parameters and fields_ describe"
+            )
+        for k, v in self.state_dict_.items():
+            # torch loads a one-element vector into a scalar parameter (older artifacts hold those as (1,))
+            if tuple(v.shape) != tuple(want[k].shape) and not (want[k].dim() == 0 and tuple(v.shape) == (1,)):
+                raise ArtifactError(f"state_dict_ entry {k!r} has shape {tuple(v.shape)}; the network needs {tuple(want[k].shape)}")
+        module.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in self.state_dict_.items()})
+
     def _prepare(self) -> None:
         import torch
 
@@ -307,8 +406,7 @@ class DeepRecommender(Recommender):
             hist = None if not self.uses_history else np.asarray(self.history_items_, dtype=np.int64)
             with torch.random.fork_rng(devices=[]):
                 module = self._build_module(self._tables(), hist, bool(getattr(self, "uses_prior_", False)))
-            state = {k: torch.from_numpy(np.array(v, copy=True)) for k, v in self.state_dict_.items()}
-            module.load_state_dict(state)
+            self._load_module_state(module)
             self._module = module.to(self._device).eval()
         self._infer = None
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from recsys._state_spec import Spec
 from recsys.models.deep._base import DeepRecommender
 from recsys.models.deep._layers import FieldEmbedding, mlp
 from recsys.models.deep.features import FieldTables
@@ -161,6 +162,8 @@ class DeepFM(DeepRecommender):
     >>> p.shape, bool(((p > 0) & (p < 1)).all())
     ((2,), True)
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from recsys._state_spec import Spec
 from recsys._utils.params import check_choice, check_int
 from recsys.errors import ParameterError
 from recsys.models.deep._base import DeepRecommender, _check_units
@@ -225,6 +226,8 @@ class DIN(DeepRecommender):
     >>> model.predict_proba([0], [2], timestamps=[1_000_000]).shape  # before any of user 0's ratings
     (1,)
     """
+
+    _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     uses_history: ClassVar[bool] = True
     input_names: ClassVar[tuple[str, ...]] = ("user", "item", "end", "length")
