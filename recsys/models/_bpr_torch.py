@@ -278,10 +278,6 @@ def _newton(
     return theta
 
 
-def _softplus(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.softplus(x)
-
-
 def solve_users(
     rows: sp.csr_matrix,
     item_vectors: NDArray[np.float32],
@@ -342,7 +338,7 @@ def solve_users(
 
         def loss(th: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
             vp, b_, pm_, nm_, den = parts(rows)
-            pair = _softplus(-diff(th, vp, b_)).mul_(nm_.unsqueeze(1)).sum(2).mul_(pm_).sum(1)
+            pair = torch.nn.functional.softplus(-diff(th, vp, b_)).mul_(nm_.unsqueeze(1)).sum(2).mul_(pm_).sum(1)
             return pair / den + 0.5 * reg * (th * th).sum(1)
 
         def grad_hvp(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, HVP]:
@@ -448,8 +444,8 @@ def solve_items(
             ub, s_, nm_, ws, pm_, wp, sc = parts(rows)
             xp = torch.bmm(ub, th.unsqueeze(2)) - s_  # x_ui - x_uj per user slot and pool item
             xn = s_pairs.unsqueeze(0) - th @ Wp.T  # x_wl - x_wi per pair
-            lp = (_softplus(-xp) * nm_).sum(2).mul_(ws).sum(1)
-            ln = (_softplus(-xn) * pm_).sum(1) * wp
+            lp = (torch.nn.functional.softplus(-xp) * nm_).sum(2).mul_(ws).sum(1)
+            ln = (torch.nn.functional.softplus(-xn) * pm_).sum(1) * wp
             return (lp + ln) * sc + 0.5 * reg * (th * th).sum(1)
 
         def grad_hvp(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, HVP]:

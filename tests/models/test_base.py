@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 import recsys.models.base as base_mod
 from recsys import Interactions
+from recsys.content import HashingEncoder
 from recsys.errors import (
     DataError,
     DataTypeError,
@@ -18,7 +19,8 @@ from recsys.errors import (
     RecsysError,
     UnknownIdError,
 )
-from recsys.models import Popular, Recommender
+from recsys.models import EASE, ContentBased, ItemKNN, Popular, Recommender, UserKNN
+from recsys.testing import assert_rankings_equal, assert_top_k, tiny_interactions
 
 
 class Formula(Recommender):
@@ -181,3 +183,37 @@ def test_refit_forgets_previous_state(data: Interactions) -> None:
     small = data.subset(users=["u0"])
     m.fit(Interactions.from_frame(small.to_frame()))
     assert m.n_items_ == len(set(small.to_frame()["item"]))
+
+
+# -- ``items=`` with fewer candidates than ``k`` -----------------------------------------------------
+# Lists are the allowed unseen candidates, best first, never an error (the service once hit a
+# broadcast error here with ``GET /recommend?user=3&items=1,3,5,7`` and the default k=10).
+
+FEW_CANDIDATE_MODELS = {
+    "Popular": lambda: Popular(),
+    "ItemKNN": lambda: ItemKNN(k=10),
+    "UserKNN": lambda: UserKNN(k=5),
+    "EASE": lambda: EASE(reg=10.0),
+    "ContentBased": lambda: ContentBased(encoder=HashingEncoder(dim=256)),
+}
+
+
+@pytest.mark.parametrize("name", list(FEW_CANDIDATE_MODELS))
+def test_fewer_candidates_than_k(name: str) -> None:
+    data = tiny_interactions()
+    model: Recommender = FEW_CANDIDATE_MODELS[name]().fit(data)
+    user = 3
+    seen = set(data.items.ids[data.matrix("csr").getrow(model.users_.index_of(user)).indices].tolist())
+    candidates = [1, 2, 3, 5, 7, 9]
+    want = [i for i in candidates if i not in seen]
+    ids, scores = model.recommend_one(user, k=10, items=candidates)
+    assert sorted(ids.tolist()) == sorted(want)  # every allowed unseen candidate, nothing else
+    assert np.all(np.diff(scores) <= 0) and np.isfinite(scores).all()
+    # the same list as the scores of those candidates ranked independently (score() sums in another
+    # order: ties within float error may come either way)
+    full = model.score([user] * len(want), want)
+    assert_top_k(ids, scores, dict(zip(want, full.tolist())), k=10)
+    frame = model.recommend([user, 4], k=10, items=candidates)
+    assert_rankings_equal(frame[frame.user == user].item, frame[frame.user == user].score, ids, scores, truncated=False)
+    ids_all, _ = model.recommend_one(user, k=10, items=candidates, exclude_seen=False)
+    assert sorted(ids_all.tolist()) == sorted(candidates)
