@@ -26,8 +26,7 @@ from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, W
 from recsys._utils.params import check_choice, check_int
 from recsys._utils.registry import build_component, class_path, register, registered, resolve
 from recsys._utils.topk import topk
-from recsys.data import IdMap, Interactions
-from recsys.data._idmap import query_array
+from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import (
     ArtifactError,
     DataError,
@@ -78,14 +77,6 @@ def _atomic(method: F) -> F:
 
     wrapper._recsys_atomic = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
-
-
-def _as_query(values: Any, what: str) -> NDArray[Any]:
-    """A 1-D array of external ids from a scalar, list, array or Series."""
-    try:
-        return query_array(values)
-    except ValueError:
-        raise DataError(f"{what} must be a scalar id or a one-dimensional sequence of ids") from None
 
 
 class Recommender(ABC):
@@ -339,11 +330,11 @@ class Recommender(ABC):
         allowed = ~self._never
         if items is not None:
             keep = np.zeros(self.n_items_, dtype=bool)
-            keep[self.items_.to_index(_as_query(items, "items"))] = True
+            keep[self.items_.to_index(as_id_array(items, "items"))] = True
             allowed &= keep
         if exclude_items is not None:
             # Unknown ids can never be recommended, so excluding them needs no check.
-            drop = self.items_.to_index(_as_query(exclude_items, "exclude_items"), missing="skip")
+            drop = self.items_.to_index(as_id_array(exclude_items, "exclude_items"), missing="skip")
             allowed[drop] = False
         return allowed
 
@@ -464,7 +455,7 @@ class Recommender(ABC):
         self._check_fitted()
         k = self._check_k(k, "recommend")
         check_choice("recommend", "on_unknown", on_unknown, ("error", "skip", "popular"))
-        query = _as_query(users, "users")
+        query = as_id_array(users, "users")
         if len(query) and pd.Index(query).has_duplicates:
             dup = pd.Index(query)[pd.Index(query).duplicated()][0]
             raise DataError(f"users must not repeat; {dup!r} appears more than once")
@@ -594,7 +585,7 @@ class Recommender(ABC):
         self._check_fitted()
         k = self._check_k(k, "recommend_history")
         check_choice("recommend_history", "on_unknown_items", on_unknown_items, ("error", "skip", "popular"))
-        hist = _as_query(items, "items")
+        hist = as_id_array(items, "items")
         r_all = None if ratings is None else _history_ratings(ratings, len(hist))
         t_all = None if timestamps is None else _history_timestamps(timestamps, len(hist))
         idx = self.items_.to_index(hist, missing="negative")
@@ -650,7 +641,7 @@ class Recommender(ABC):
         """
         self._check_fitted()
         k = self._check_k(k, "similar_items")
-        query = _as_query(items, "items")
+        query = as_id_array(items, "items")
         idx = self.items_.to_index(query)
         s = np.array(self._similar_items(idx), dtype=np.float32, copy=True)
         s[:, self._never] = -np.inf
@@ -684,8 +675,8 @@ class Recommender(ABC):
         [2.0, 1.0]
         """
         self._check_fitted()
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
+        u = as_id_array(users, "users")
+        i = as_id_array(items, "items")
         if len(u) != len(i):
             raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
         uidx = self.users_.to_index(u)

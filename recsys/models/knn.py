@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int
-from recsys.data import Interactions
+from recsys.data import Interactions, as_id_array
 from recsys.errors import DataError, NotSupportedError
 from recsys.models._similarity import (
     centre_cols,
@@ -44,7 +44,7 @@ from recsys.models._similarity import (
     squared_norms,
     weight_profiles,
 )
-from recsys.models.base import Recommender, _as_query
+from recsys.models.base import Recommender
 
 Similarity = Literal["cosine", "adjusted_cosine", "pearson"]
 WeightingName = Literal["none", "tfidf", "bm25"]
@@ -197,8 +197,8 @@ class _Neighbourhood(Recommender):
                 f"{type(self).__name__}.predict needs feedback='explicit' (ratings); this model is implicit: "
                 "use recommend() or score()"
             )
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
+        u = as_id_array(users, "users")
+        i = as_id_array(items, "items")
         if len(u) != len(i):
             raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
         return self._score_pairs(self.users_.to_index(u), self.items_.to_index(i))

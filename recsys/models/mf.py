@@ -32,11 +32,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int, check_seed
-from recsys.data import IdMap, Interactions
+from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models._similarity import idf_of, mean_length_of, weight_profiles
-from recsys.models.base import _as_query
 
 Weighting = Literal["binary", "weight", "rating", "bm25", "tfidf"]
 Self = TypeVar("Self", bound="_Factorization")
@@ -188,7 +187,7 @@ class _Factorization(EmbeddingRecommender):
     def _select(idmap: IdMap, values: ArrayLike | None, what: str) -> tuple[NDArray[np.int64], NDArray[Any]]:
         if values is None:
             return np.arange(len(idmap), dtype=np.int64), idmap.ids.copy()
-        query = _as_query(values, what)
+        query = as_id_array(values, what)
         return idmap.to_index(query).astype(np.int64), query
 
     # -- hooks of the concrete models -------------------------------------------------

@@ -47,10 +47,9 @@ from numpy.typing import ArrayLike, NDArray
 from recsys._state_spec import Array, Floats, Json, Number, Sparse, Spec
 from recsys._utils.params import check_float, check_int, check_seed
 from recsys._utils.progress import progress_bar
-from recsys.data import Interactions
+from recsys.data import Interactions, as_id_array
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
-from recsys.models.base import _as_query
 
 # The per-epoch bookkeeping (row order, per-batch item groups) is built for
 # about this many ratings at a time, so its memory does not grow with the data.
@@ -309,8 +308,8 @@ class SVDpp(EmbeddingRecommender):
         True
         """
         self._check_fitted()
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
+        u = as_id_array(users, "users")
+        i = as_id_array(items, "items")
         if len(u) != len(i):
             raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
         uidx = self.users_.to_index(u, missing="negative")

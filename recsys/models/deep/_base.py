@@ -15,10 +15,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, ArrayDict, Flag, Json, Spec, Where, check_offsets
 from recsys._utils.params import check_choice, check_float, check_int
-from recsys.data import Interactions
+from recsys.data import Interactions, as_id_array
 from recsys.data._validation import check_timestamps
 from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
-from recsys.models.base import Recommender, _as_query
+from recsys.models.base import Recommender
 from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
 from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, torch_threads
@@ -527,8 +527,8 @@ class DeepRecommender(Recommender):
             A user or item is not in the training data.
         """
         self._check_fitted()
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
+        u = as_id_array(users, "users")
+        i = as_id_array(items, "items")
         if len(u) != len(i):
             raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
         ts = None
