@@ -236,6 +236,12 @@ def _newton(
 ) -> torch.Tensor:
     """Minimise independent smooth convex objectives (one per row) by damped Newton-CG steps from ``init`` (zero).
 
+    Written here rather than calling ``scipy.optimize.minimize(method="Newton-CG")`` because that
+    solves one row per call, in Python, while this steps a block of up to ``_SOLVE_BLOCK`` rows with
+    one batched tensor product per Hessian-vector product; the latency it gives fold-in and
+    ``partial_fit_users`` is measured in benchmarks/results/mf.md (BPR rows). tests/models/test_fast_paths.py
+    checks its solutions against scipy's Newton-CG.
+
     ``loss(theta, rows)`` gives the objective of each of the given rows (None:
     all), ``grad_hvp(theta, rows)`` their gradient and a Hessian-vector
     product (no ``dim x dim`` Hessian is ever formed: a product costs about a
