@@ -317,3 +317,43 @@ def query_array(ids: Any) -> NDArray[Any]:
     if arr.dtype.kind in "US":
         arr = arr.astype(object)
     return arr
+
+
+def as_id_array(values: Any, what: str = "ids") -> NDArray[Any]:
+    """External ids given as a scalar, list, tuple, array or Series, as a 1-D array.
+
+    The one way models read the ids a caller passes (users, items, histories):
+    a scalar is a list of one, mixed ``[0, "x"]`` stays mixed (numpy would
+    make it strings) and all-int input becomes int64.
+
+    Parameters
+    ----------
+    values : scalar or one-dimensional sequence of ids
+    what : str, default "ids"
+        The argument's name, used in the error message.
+
+    Returns
+    -------
+    numpy.ndarray
+        One-dimensional.
+
+    Raises
+    ------
+    DataError
+        ``values`` has more than one dimension.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recsys.data import as_id_array
+    >>> as_id_array("ann").tolist(), as_id_array([3, "x"], "items").tolist()
+    (['ann'], [3, 'x'])
+    >>> as_id_array(np.zeros((2, 2)), "users")
+    Traceback (most recent call last):
+    ...
+    recsys.errors.DataError: users must be a scalar id or a one-dimensional sequence of ids
+    """
+    try:
+        return query_array(values)
+    except ValueError:
+        raise DataError(f"{what} must be a scalar id or a one-dimensional sequence of ids") from None

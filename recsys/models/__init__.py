@@ -16,7 +16,7 @@ from recsys.models.content import ContentBased, Hybrid
 from recsys.models.ease import EASE
 from recsys.models.knn import ItemKNN, UserKNN
 from recsys.models.mf import ALS, BPR
-from recsys.models.pipeline import Pipeline
+from recsys.models.pipeline import Pipeline, Ranker
 from recsys.models.popular import Popular
 from recsys.models.session_ease import SessionEASE
 from recsys.models.svdpp import SVDpp
@@ -24,7 +24,7 @@ from recsys.models.svdpp import SVDpp
 if TYPE_CHECKING:
     from recsys.models.deep import DIN, DeepFM
 
-__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]
+__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Ranker", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]
 
 def __getattr__(name: str) -> Any:
     if name in LAZY_CLASSES:

@@ -236,6 +236,12 @@ def _newton(
 ) -> torch.Tensor:
     """Minimise independent smooth convex objectives (one per row) by damped Newton-CG steps from ``init`` (zero).
 
+    Written here rather than calling ``scipy.optimize.minimize(method="Newton-CG")`` because that
+    solves one row per call, in Python, while this steps a block of up to ``_SOLVE_BLOCK`` rows with
+    one batched tensor product per Hessian-vector product; the latency it gives fold-in and
+    ``partial_fit_users`` is measured in benchmarks/results/mf.md (BPR rows). tests/models/test_fast_paths.py
+    checks its solutions against scipy's Newton-CG.
+
     ``loss(theta, rows)`` gives the objective of each of the given rows (None:
     all), ``grad_hvp(theta, rows)`` their gradient and a Hessian-vector
     product (no ``dim x dim`` Hessian is ever formed: a product costs about a
@@ -276,10 +282,6 @@ def _newton(
         theta[idx] = new
         active[idx] = dec > _NEWTON_TOL
     return theta
-
-
-def _softplus(x: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.softplus(x)
 
 
 def solve_users(
@@ -342,7 +344,7 @@ def solve_users(
 
         def loss(th: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
             vp, b_, pm_, nm_, den = parts(rows)
-            pair = _softplus(-diff(th, vp, b_)).mul_(nm_.unsqueeze(1)).sum(2).mul_(pm_).sum(1)
+            pair = torch.nn.functional.softplus(-diff(th, vp, b_)).mul_(nm_.unsqueeze(1)).sum(2).mul_(pm_).sum(1)
             return pair / den + 0.5 * reg * (th * th).sum(1)
 
         def grad_hvp(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, HVP]:
@@ -448,8 +450,8 @@ def solve_items(
             ub, s_, nm_, ws, pm_, wp, sc = parts(rows)
             xp = torch.bmm(ub, th.unsqueeze(2)) - s_  # x_ui - x_uj per user slot and pool item
             xn = s_pairs.unsqueeze(0) - th @ Wp.T  # x_wl - x_wi per pair
-            lp = (_softplus(-xp) * nm_).sum(2).mul_(ws).sum(1)
-            ln = (_softplus(-xn) * pm_).sum(1) * wp
+            lp = (torch.nn.functional.softplus(-xp) * nm_).sum(2).mul_(ws).sum(1)
+            ln = (torch.nn.functional.softplus(-xn) * pm_).sum(1) * wp
             return (lp + ln) * sc + 0.5 * reg * (th * th).sum(1)
 
         def grad_hvp(th: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, HVP]:

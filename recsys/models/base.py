@@ -3,8 +3,8 @@
 The public methods do the bookkeeping once, for every model: input checks,
 id mapping, unknown users, seen-item exclusion, candidate restriction,
 chunking, top-k with deterministic ties, and packaging. A model implements
-only ``_fit`` and ``_score`` on internal indices (plus, where it can,
-``_score_history`` for fold-in, ``_similar_items`` and ``_score_pairs``).
+only ``_fit`` and ``_score`` on internal indices, plus the optional hooks
+listed in the :class:`Recommender` docstring.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, W
 from recsys._utils.params import check_choice, check_int
 from recsys._utils.registry import build_component, class_path, register, registered, resolve
 from recsys._utils.topk import topk
-from recsys.data import IdMap, Interactions
-from recsys.data._idmap import query_array
+from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import (
     ArtifactError,
     DataError,
@@ -80,12 +79,93 @@ def _atomic(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _as_query(values: Any, what: str) -> NDArray[Any]:
-    """A 1-D array of external ids from a scalar, list, array or Series."""
-    try:
-        return query_array(values)
-    except ValueError:
-        raise DataError(f"{what} must be a scalar id or a one-dimensional sequence of ids") from None
+class _WithHook:
+    """A public method of :class:`Recommender` that exists only on subclasses implementing ``hook``.
+
+    On other models ``hasattr(model, name)`` is False, so callers that look for the
+    method (the evaluator's rmse / mae look for ``predict``; the contract suite for
+    ``partial_fit_*``) see no method rather than one that always refuses.
+    """
+
+    def __init__(self, func: Callable[..., Any], hook: str) -> None:
+        self.func, self.hook = func, hook
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        cls = type(obj) if obj is not None else owner
+        if cls is not None and cls is not Recommender and getattr(cls, self.hook) is getattr(Recommender, self.hook):
+            raise AttributeError(f"{cls.__name__} has no {self.name}() (it does not implement {self.hook})")
+        return self.func if obj is None else self.func.__get__(obj, cls)
+
+
+def _with_hook(hook: str) -> Callable[[F], F]:
+    """Declare a :class:`Recommender` method that only subclasses implementing ``hook`` have."""
+
+    def wrap(func: F) -> F:
+        return _WithHook(func, hook)  # type: ignore[return-value]
+
+    return wrap
+
+
+def merged_csr(
+    matrix: sp.csr_matrix, rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float32], shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """``matrix`` grown to ``shape`` with entries (rows, cols) set to ``vals`` (new values replace old ones).
+
+    The one merge of new interactions into a stored users x items matrix (the
+    ``partial_fit_*`` methods). Only the rows in ``rows`` are rebuilt; the runs
+    of other rows between them are copied as they are (no pass over every entry
+    beyond the copy). A pair given twice keeps its last value. The result has
+    sorted column indices (int32), int64 row pointers and float32 values.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0]], dtype=np.float32))
+    >>> merged_csr(m, np.array([0, 2]), np.array([0, 1]), np.array([9, 5], np.float32), (3, 3)).toarray()
+    array([[9., 0., 2.],
+           [0., 3., 0.],
+           [0., 5., 0.]], dtype=float32)
+    """
+    n_rows, n_cols = shape
+    indptr = np.concatenate([matrix.indptr, np.full(n_rows - matrix.shape[0], matrix.indptr[-1])]).astype(np.int64)
+    touched = np.unique(rows)
+    # the touched rows' old entries not set again, plus the new ones, sorted by (row, col)
+    starts, stops = indptr[touched], indptr[touched + 1]
+    lengths = stops - starts
+    at = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
+    old_r = np.repeat(touched, lengths)
+    old_c = matrix.indices[at].astype(np.int64)
+    again = np.isin(old_r * n_cols + old_c, rows * n_cols + cols)
+    r = np.concatenate([old_r[~again], rows])
+    c = np.concatenate([old_c[~again], cols])
+    v = np.concatenate([matrix.data[at][~again].astype(np.float32), vals.astype(np.float32)])
+    order = np.lexsort((c, r))
+    r, c, v = r[order], c[order], v[order]
+    last = np.ones(len(r), dtype=bool)
+    last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])  # repeated new pairs (stable sort): the last one wins
+    r, c, v = r[last], c[last], v[last]
+    bounds = np.searchsorted(r, touched, side="left").tolist() + [len(r)]
+    # pieces: untouched run before each touched row, then the row
+    idx_parts: list[NDArray[Any]] = []
+    val_parts: list[NDArray[Any]] = []
+    prev = 0
+    for j, t in enumerate(touched.tolist()):
+        idx_parts += [matrix.indices[indptr[prev] : indptr[t]], c[bounds[j] : bounds[j + 1]].astype(np.int32)]
+        val_parts += [matrix.data[indptr[prev] : indptr[t]], v[bounds[j] : bounds[j + 1]]]
+        prev = t + 1
+    idx_parts.append(matrix.indices[indptr[prev] : indptr[n_rows]])
+    val_parts.append(matrix.data[indptr[prev] : indptr[n_rows]])
+    counts = np.diff(indptr)
+    counts[touched] = np.diff(np.asarray(bounds))
+    out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_ptr[1:])
+    out_idx = np.concatenate(idx_parts).astype(np.int32, copy=False)
+    out_val = np.concatenate(val_parts).astype(np.float32, copy=False)
+    return sp.csr_matrix((out_val, out_idx, out_ptr), shape=shape)
 
 
 class Recommender(ABC):
@@ -93,16 +173,86 @@ class Recommender(ABC):
 
     Subclasses store hyper-parameters in ``__init__`` (nothing else), validate
     them in ``_validate_params``, learn in ``_fit`` and score in ``_score``.
-    Learned attributes end in ``_`` and are saved by :meth:`save`.
+    Learned attributes end in ``_`` and are saved by :meth:`save`. The public
+    methods map external ids to internal indices (``int32`` rows of ``users_``
+    / ``items_``) and back; every hook works on internal indices.
+
+    Hooks a subclass may implement (the base calls nothing else on a model):
+
+    ``_validate_params()``
+        Called by :meth:`fit` first; checks the hyper-parameters, raises ParameterError.
+    ``_fit(data)`` (required)
+        Called by :meth:`fit` after the shared state (``users_``, ``items_``,
+        ``seen_``, popularity) is set; learns, setting attributes ending in ``_``.
+    ``_score(user_idx, item_idx)`` (required)
+        Called by the recommend methods in blocks of users; returns float32
+        scores (users x all items, or x ``item_idx``), higher is better.
+    ``_prepare()``
+        Called after :meth:`fit` and after loading; derives unsaved caches from
+        learned state (extensions call ``super()._prepare()``).
+    ``_topk_users(user_idx, k, exclude_seen, allowed)``
+        Called by :meth:`recommend` / :meth:`recommend_one` for known users;
+        returns (item indices, scores), each (n, min(k, n_items)) padded with
+        -1 / -inf. Override for a faster search (an ANN index); also the
+        retrieval call a :class:`~recsys.models.Pipeline` makes on its retriever.
+    ``_score_history(item_idx, ratings, timestamps)``
+        Called by :meth:`recommend_history` (fold-in); returns the scores of
+        every item for a user known only by that history. Default: NotSupportedError.
+    ``_topk_history(item_idx, ratings, timestamps, k, exclude_seen, allowed)``
+        Called by :meth:`recommend_history`; returns one padded top-k row
+        (override for a faster search; default ranks ``_score_history``).
+    ``_similar_items(item_idx)``
+        Called by :meth:`similar_items`; returns similarities of the given
+        items (rows) to every item. Default: NotSupportedError.
+    ``_score_pairs(user_idx, item_idx)``
+        Called by :meth:`score`; returns one float32 score per (user, item)
+        pair. Default: ``_score`` per distinct user, in blocks.
+    ``_predict_pairs(user_idx, item_idx)``
+        Called by :meth:`predict`, which only models implementing it have;
+        returns one float32 prediction (a rating) per pair. With
+        ``predicts_unknown_ids`` an id unknown to the model arrives as -1.
+    ``_check_predict()``
+        Called by :meth:`predict` before reading any id; raises
+        NotSupportedError when this fitted model cannot predict (default: can).
+    ``_interaction_values(data, where)``
+        Called by :meth:`partial_fit_users` (``where`` names the method for
+        error messages); returns the float32 value stored for each row of
+        ``data`` (default: ones).
+    ``_stored()``
+        Called by :meth:`partial_fit_users`; returns the users x items CSR of
+        stored values that the new rows are merged into (default: ``seen_``).
+    ``_update_users(users, stored, touched)``
+        Called by :meth:`partial_fit_users`, which only models implementing it
+        have, with the grown user id map, the merged stored matrix (one row
+        per user of ``users``) and the sorted indices of the users in the new
+        data; re-learns those users and binds the new state (everything but
+        ``users_``, which the base binds after it returns).
+    ``_validate_loaded_params()``
+        Called when loading, before the state; checks the saved hyper-parameters
+        (default: ``_validate_params``).
+    ``_check_loaded_state(state, where, dims)``
+        Called when loading; checks the saved arrays against ``_state_spec``
+        (extend for relations a declaration cannot state); returns the bound dimensions.
+    ``_restore_state(state)``
+        Called when loading, after the checks; binds the saved attributes and
+        calls ``_prepare``.
+
+    Methods that change a fitted model (``fit``, ``fit_ranker``, ``build_index``
+    and every ``partial_fit_*``) run as transactions: if they raise, the model
+    is left as it was.
 
     Class attributes a subclass may set:
 
     ``scores_cold_items``
         True when the model can score items without train interactions
         (content models); otherwise such items are never candidates.
+    ``predicts_unknown_ids``
+        True when :meth:`predict` accepts ids absent from the training data
+        (passed to ``_predict_pairs`` as -1); otherwise they raise UnknownIdError.
     """
 
     scores_cold_items: ClassVar[bool] = False
+    predicts_unknown_ids: ClassVar[bool] = False
 
     # The structure of the learned state, checked on load (see recsys._state_spec); subclasses add theirs.
     _state_spec: ClassVar[dict[str, Spec]] = {
@@ -160,6 +310,25 @@ class Recommender(ABC):
             sel = (inverse >= start) & (inverse < start + len(block))
             out[sel] = s[inverse[sel] - start, item_idx[sel]]
         return out
+
+    def _predict_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        """Predictions (ratings) of (user, item) pairs; -1 marks an unknown id (with ``predicts_unknown_ids``)."""
+        raise NotSupportedError(f"{type(self).__name__} has no predict()")
+
+    def _check_predict(self) -> None:
+        """Raise NotSupportedError when this fitted model cannot predict (called by predict)."""
+
+    def _interaction_values(self, data: Interactions, where: str) -> NDArray[np.float32]:
+        """The value stored for each row of ``data`` by a partial fit (default: ones)."""
+        return np.ones(data.nnz, dtype=np.float32)
+
+    def _stored(self) -> sp.csr_matrix:
+        """The users x items matrix of stored values a partial fit merges new rows into."""
+        return self.seen_
+
+    def _update_users(self, users: IdMap, stored: sp.csr_matrix, touched: NDArray[np.int64]) -> None:
+        """Re-learn the users ``touched`` from ``stored`` (merged) and bind the state grown to ``len(users)``."""
+        raise NotSupportedError(f"{type(self).__name__} has no partial_fit_users()")
 
     # -- parameters and config ------------------------------------------------------
 
@@ -339,11 +508,11 @@ class Recommender(ABC):
         allowed = ~self._never
         if items is not None:
             keep = np.zeros(self.n_items_, dtype=bool)
-            keep[self.items_.to_index(_as_query(items, "items"))] = True
+            keep[self.items_.to_index(as_id_array(items, "items"))] = True
             allowed &= keep
         if exclude_items is not None:
             # Unknown ids can never be recommended, so excluding them needs no check.
-            drop = self.items_.to_index(_as_query(exclude_items, "exclude_items"), missing="skip")
+            drop = self.items_.to_index(as_id_array(exclude_items, "exclude_items"), missing="skip")
             allowed[drop] = False
         return allowed
 
@@ -464,7 +633,7 @@ class Recommender(ABC):
         self._check_fitted()
         k = self._check_k(k, "recommend")
         check_choice("recommend", "on_unknown", on_unknown, ("error", "skip", "popular"))
-        query = _as_query(users, "users")
+        query = as_id_array(users, "users")
         if len(query) and pd.Index(query).has_duplicates:
             dup = pd.Index(query)[pd.Index(query).duplicated()][0]
             raise DataError(f"users must not repeat; {dup!r} appears more than once")
@@ -594,7 +763,7 @@ class Recommender(ABC):
         self._check_fitted()
         k = self._check_k(k, "recommend_history")
         check_choice("recommend_history", "on_unknown_items", on_unknown_items, ("error", "skip", "popular"))
-        hist = _as_query(items, "items")
+        hist = as_id_array(items, "items")
         r_all = None if ratings is None else _history_ratings(ratings, len(hist))
         t_all = None if timestamps is None else _history_timestamps(timestamps, len(hist))
         idx = self.items_.to_index(hist, missing="negative")
@@ -650,7 +819,7 @@ class Recommender(ABC):
         """
         self._check_fitted()
         k = self._check_k(k, "similar_items")
-        query = _as_query(items, "items")
+        query = as_id_array(items, "items")
         idx = self.items_.to_index(query)
         s = np.array(self._similar_items(idx), dtype=np.float32, copy=True)
         s[:, self._never] = -np.inf
@@ -684,13 +853,128 @@ class Recommender(ABC):
         [2.0, 1.0]
         """
         self._check_fitted()
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
+        uidx, iidx = self._pair_index(users, items)
+        return np.asarray(self._score_pairs(uidx, iidx), dtype=np.float32)
+
+    def _pair_index(
+        self, users: ArrayLike, items: ArrayLike, missing: Literal["error", "negative"] = "error"
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+        """Internal indices of (user, item) pairs given as two equal-length sequences of external ids.
+
+        ``missing="error"`` raises UnknownIdError for an unknown id (users checked
+        first); ``"negative"`` maps it to -1. The one pair mapping of :meth:`score`,
+        :meth:`predict` and subclasses' pair methods.
+        """
+        u = as_id_array(users, "users")
+        i = as_id_array(items, "items")
         if len(u) != len(i):
             raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
-        uidx = self.users_.to_index(u)
-        iidx = self.items_.to_index(i)
-        return np.asarray(self._score_pairs(uidx, iidx), dtype=np.float32)
+        return self.users_.to_index(u, missing=missing), self.items_.to_index(i, missing=missing)
+
+    @_with_hook("_predict_pairs")
+    def predict(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
+        """Predicted ratings of (user, item) pairs given as two equal-length sequences of external ids.
+
+        Only models that predict ratings have this method (the explicit k-NN
+        models, SVD++); on the others ``hasattr(model, "predict")`` is False.
+        What a prediction is (and whether it is clipped to the training rating
+        range) is documented by each model.
+
+        Parameters
+        ----------
+        users, items : sequences of ids of equal length
+
+        Returns
+        -------
+        numpy.ndarray of float32, one value per pair
+
+        Raises
+        ------
+        NotSupportedError
+            This fitted model cannot predict (e.g. a k-NN model built with
+            ``feedback="implicit"``).
+        UnknownIdError
+            A user or item is not in the training data (models with
+            ``predicts_unknown_ids`` answer for those instead).
+        DataError
+            ``users`` and ``items`` differ in length.
+
+        Examples
+        --------
+        >>> from recsys.models import ItemKNN, Popular
+        >>> from recsys.testing import tiny_interactions
+        >>> model = ItemKNN(k=10, feedback="explicit").fit(tiny_interactions())
+        >>> model.predict([0, 1], [2, 3]).shape
+        (2,)
+        >>> hasattr(Popular(), "predict")
+        False
+        """
+        self._check_fitted()
+        self._check_predict()
+        uidx, iidx = self._pair_index(users, items, "negative" if self.predicts_unknown_ids else "error")
+        out = np.asarray(self._predict_pairs(uidx, iidx), dtype=np.float32)
+        if out.shape != uidx.shape:
+            raise RecsysError(f"{type(self).__name__}._predict_pairs returned shape {out.shape}; expected {uidx.shape}")
+        return out
+
+    @_with_hook("_update_users")
+    @_atomic
+    def partial_fit_users(self: Self, data: Interactions) -> Self:
+        """Learn new interactions of known users, or new users, keeping every item parameter fixed.
+
+        Each user in ``data`` gets the union of their stored interactions and
+        the new ones (a new value for an already stored (user, item) pair
+        replaces it); the model then re-learns those users only (how is
+        documented by each model). Users absent from the model are added.
+        Nothing else changes: other users, item parameters and item
+        statistics (such as the popularity behind ``on_unknown="popular"``)
+        stay as they are. Only models that can update users have this method.
+        Like :meth:`fit`, a call that raises leaves the model as it was.
+
+        Parameters
+        ----------
+        data : Interactions
+            New interactions; every item must be known to the model.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataTypeError
+            ``data`` is not an Interactions.
+        UnknownIdError
+            An item is not known to the model.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from recsys.models import ALS
+        >>> from recsys.testing import tiny_interactions
+        >>> model = ALS(n_factors=4, num_threads=1, show_progress=False).fit(tiny_interactions())
+        >>> new = Interactions.from_frame(pd.DataFrame({"user": ["ann", "ann"], "item": [1, 2]}))
+        >>> model.partial_fit_users(new).recommend_one("ann", k=2)[0].shape
+        (2,)
+        """
+        self._check_fitted()
+        if not isinstance(data, Interactions):
+            raise DataTypeError(
+                f"{type(self).__name__}.partial_fit_users expects recsys.Interactions; got {type(data).__name__} "
+                "(build one with Interactions.from_frame)"
+            )
+        vals = self._interaction_values(data, "partial_fit_users")
+        ext_items = data.items.ids[data.item_index]
+        item_idx = self.items_.to_index(ext_items, missing="negative")
+        if (item_idx < 0).any():
+            raise self.items_.unknown_error(ext_items[item_idx < 0])
+        ext_users = data.users.ids[data.user_index]
+        users = self.users_.extend(ext_users)
+        user_idx = users.to_index(ext_users).astype(np.int64)
+        stored = merged_csr(self._stored(), user_idx, item_idx.astype(np.int64), vals, (len(users), self.n_items_))
+        self._update_users(users, stored, np.unique(user_idx))
+        self.users_ = users
+        return self
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -786,4 +1070,4 @@ def registered_models() -> dict[str, type[Recommender]]:
     return {p: c for p, c in registered().items() if issubclass(c, Recommender)}
 
 
-__all__ = ["Recommender", "OnUnknown", "registered_models"]
+__all__ = ["Recommender", "OnUnknown", "merged_csr", "registered_models"]

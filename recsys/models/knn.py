@@ -27,7 +27,7 @@ from typing import Any, Literal, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int
@@ -44,7 +44,7 @@ from recsys.models._similarity import (
     squared_norms,
     weight_profiles,
 )
-from recsys.models.base import Recommender, _as_query
+from recsys.models.base import Recommender
 
 Similarity = Literal["cosine", "adjusted_cosine", "pearson"]
 WeightingName = Literal["none", "tfidf", "bm25"]
@@ -168,40 +168,19 @@ class _Neighbourhood(Recommender):
         out[ok] += num[ok] / den[ok]
         return np.clip(out, self.rating_range_[0], self.rating_range_[1]).astype(np.float32)
 
-    def predict(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
-        """Predicted ratings of (user, item) pairs (explicit mode only).
-
-        The prediction is the baseline ``mean + b_u + b_i`` (damped user and
-        item biases) plus the similarity-weighted mean of the neighbours'
-        residuals from their own baselines, clipped to the training rating
-        range; a pair no neighbour applies to gets the baseline.
-
-        Parameters
-        ----------
-        users, items : sequences of ids of equal length
-
-        Returns
-        -------
-        numpy.ndarray of float32
-
-        Raises
-        ------
-        NotSupportedError
-            The model was built with ``feedback="implicit"``.
-        UnknownIdError
-            A user or item is not in the training data.
-        """
-        self._check_fitted()
+    def _check_predict(self) -> None:
         if self.feedback != "explicit":
             raise NotSupportedError(
                 f"{type(self).__name__}.predict needs feedback='explicit' (ratings); this model is implicit: "
                 "use recommend() or score()"
             )
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
-        if len(u) != len(i):
-            raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
-        return self._score_pairs(self.users_.to_index(u), self.items_.to_index(i))
+
+    def _predict_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        """:meth:`predict` (explicit mode only; ids must be known): the baseline ``mean + b_u + b_i``
+        (damped user and item biases) plus the similarity-weighted mean of the neighbours' residuals
+        from their own baselines, clipped to the training rating range; a pair no neighbour applies
+        to gets the baseline. These are the model's scores (:meth:`score`)."""
+        return self._score_pairs(user_idx, item_idx)
 
     def _product(self, left: sp.csr_matrix, right: sp.csr_matrix, dense: NDArray[np.float32] | None, item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
         """``left @ right[:, item_idx]`` as a dense float32 array (via ``dense``, the cached dense ``right``, when given)."""

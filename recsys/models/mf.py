@@ -32,11 +32,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int, check_seed
-from recsys.data import IdMap, Interactions
+from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models._similarity import idf_of, mean_length_of, weight_profiles
-from recsys.models.base import _as_query
+from recsys.models.base import merged_csr
 
 Weighting = Literal["binary", "weight", "rating", "bm25", "tfidf"]
 Self = TypeVar("Self", bound="_Factorization")
@@ -62,52 +62,6 @@ class FactorVectors(NamedTuple):
 def _check_bool_or_none(owner: str, name: str, value: Any) -> None:
     if value is not None and not isinstance(value, bool):
         raise ParameterError(f"The {name!r} parameter of {owner} must be a bool or None. Got {value!r} instead.")
-
-
-def _merged(
-    matrix: sp.csr_matrix, rows: NDArray[np.int64], cols: NDArray[np.int64], vals: NDArray[np.float32], shape: tuple[int, int]
-) -> sp.csr_matrix:
-    """``matrix`` grown to ``shape`` with entries (rows, cols) set to ``vals`` (new values replace old ones).
-
-    Only the rows in ``rows`` are rebuilt; the runs of other rows between them
-    are copied as they are (no pass over every entry beyond the copy).
-    """
-    n_rows, n_cols = shape
-    indptr = np.concatenate([matrix.indptr, np.full(n_rows - matrix.shape[0], matrix.indptr[-1])]).astype(np.int64)
-    touched = np.unique(rows)
-    # the touched rows' old entries not set again, plus the new ones, sorted by (row, col)
-    starts, stops = indptr[touched], indptr[touched + 1]
-    lengths = stops - starts
-    at = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
-    old_r = np.repeat(touched, lengths)
-    old_c = matrix.indices[at].astype(np.int64)
-    again = np.isin(old_r * n_cols + old_c, rows * n_cols + cols)
-    r = np.concatenate([old_r[~again], rows])
-    c = np.concatenate([old_c[~again], cols])
-    v = np.concatenate([matrix.data[at][~again].astype(np.float32), vals.astype(np.float32)])
-    order = np.lexsort((c, r))
-    r, c, v = r[order], c[order], v[order]
-    last = np.ones(len(r), dtype=bool)
-    last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])  # repeated new pairs (stable sort): the last one wins
-    r, c, v = r[last], c[last], v[last]
-    bounds = np.searchsorted(r, touched, side="left").tolist() + [len(r)]
-    # pieces: untouched run before each touched row, then the row
-    idx_parts: list[NDArray[Any]] = []
-    val_parts: list[NDArray[Any]] = []
-    prev = 0
-    for j, t in enumerate(touched.tolist()):
-        idx_parts += [matrix.indices[indptr[prev] : indptr[t]], c[bounds[j] : bounds[j + 1]].astype(np.int32)]
-        val_parts += [matrix.data[indptr[prev] : indptr[t]], v[bounds[j] : bounds[j + 1]]]
-        prev = t + 1
-    idx_parts.append(matrix.indices[indptr[prev] : indptr[n_rows]])
-    val_parts.append(matrix.data[indptr[prev] : indptr[n_rows]])
-    counts = np.diff(indptr)
-    counts[touched] = np.diff(np.asarray(bounds))
-    out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(counts, out=out_ptr[1:])
-    out_idx = np.concatenate(idx_parts).astype(np.int32, copy=False)
-    out_val = np.concatenate(val_parts).astype(np.float32, copy=False)
-    return sp.csr_matrix((out_val, out_idx, out_ptr), shape=shape)
 
 
 class _Factorization(EmbeddingRecommender):
@@ -188,7 +142,7 @@ class _Factorization(EmbeddingRecommender):
     def _select(idmap: IdMap, values: ArrayLike | None, what: str) -> tuple[NDArray[np.int64], NDArray[Any]]:
         if values is None:
             return np.arange(len(idmap), dtype=np.int64), idmap.ids.copy()
-        query = _as_query(values, what)
+        query = as_id_array(values, what)
         return idmap.to_index(query).astype(np.int64), query
 
     # -- hooks of the concrete models -------------------------------------------------
@@ -237,54 +191,16 @@ class _Factorization(EmbeddingRecommender):
                 "(build one with Interactions.from_frame)"
             )
 
-    def partial_fit_users(self: Self, data: Interactions) -> Self:
-        """Learn new interactions of known users, or new users, with every item vector fixed.
-
-        Each user in ``data`` gets the union of their stored interactions and
-        the new ones (a new value for an already stored (user, item) pair
-        replaces it); their vectors are then re-solved with the item vectors
-        fixed, exactly as fold-in solves a history (see the class notes).
-        Users absent from the model are added. Nothing else changes: other
-        users' vectors, item vectors, the index and item statistics (such as
-        the popularity behind ``on_unknown="popular"``) stay as they are.
-
-        Parameters
-        ----------
-        data : Interactions
-            New interactions; every item must be known to the model (add new
-            items with :meth:`partial_fit_items` first).
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        DataTypeError
-            ``data`` is not an Interactions.
-        UnknownIdError
-            An item is not known to the model.
-        """
-        self._check_partial(data, "partial_fit_users")
-        vals = self._interaction_values(data, "partial_fit_users")
-        ext_items = data.items.ids[data.item_index]
-        item_idx = self.items_.to_index(ext_items, missing="negative")
-        if (item_idx < 0).any():
-            raise self.items_.unknown_error(ext_items[item_idx < 0])
-        ext_users = data.users.ids[data.user_index]
-        users = self.users_.extend(ext_users)
-        user_idx = users.to_index(ext_users).astype(np.int64)
+    def _update_users(self, users: IdMap, stored: sp.csr_matrix, touched: NDArray[np.int64]) -> None:
+        """``partial_fit_users``: the touched users' vectors re-solved with the item vectors fixed,
+        exactly as fold-in solves a history (see the class notes); new users start empty."""
         n_old = len(self.users_)
-        stored = _merged(self._stored(), user_idx, item_idx.astype(np.int64), vals, (len(users), self.n_items_))
-        touched = np.unique(user_idx)
         factors = np.empty((len(users), self.user_factors_.shape[1]), dtype=np.float32)
         factors[:n_old] = self.user_factors_
         factors[n_old:] = self._empty_user_vector()
         factors[touched] = np.asarray(self._solve_users(stored[touched], factors[touched]), dtype=np.float32)
-        self.users_ = users
         self._store(stored)
         self.user_factors_ = factors
-        return self
 
     def partial_fit_items(self: Self, data: Interactions) -> Self:
         """Add new catalogue items (or new interactions of known items), with every user vector fixed.
@@ -325,7 +241,7 @@ class _Factorization(EmbeddingRecommender):
         items = self.items_.extend(ext_items)
         item_idx = items.to_index(ext_items).astype(np.int64)
         n_old, n_new = self.n_items_, len(items)
-        stored = _merged(self._stored(), user_idx.astype(np.int64), item_idx, vals, (len(self.users_), n_new))
+        stored = merged_csr(self._stored(), user_idx.astype(np.int64), item_idx, vals, (len(self.users_), n_new))
         self._items_added(n_new - n_old, stored)
         touched = np.unique(item_idx)
         solved = np.asarray(self._solve_items(touched, stored), dtype=np.float32)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,8 +12,39 @@ from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.registry import as_component
 from recsys._utils.topk import topk
 from recsys.data import Interactions
-from recsys.errors import NotSupportedError
+from recsys.errors import NotSupportedError, ParameterError
 from recsys.models.base import Recommender
+
+if TYPE_CHECKING:
+    from recsys.models.deep._base import CandidateRows
+
+
+@runtime_checkable
+class Ranker(Protocol):
+    """What a :class:`Pipeline` needs of a ranker trained on its retriever's candidates
+    (``ranker_training="candidates"``); :class:`~recsys.models.DeepFM` and
+    :class:`~recsys.models.DIN` implement it.
+
+    Any other :class:`~recsys.models.Recommender` can still rank with
+    ``ranker_training="interactions"``: the Pipeline then scores candidates
+    through the ranker's ``_score_pairs`` hook.
+
+    Examples
+    --------
+    >>> from recsys.models import EASE, DeepFM
+    >>> isinstance(DeepFM(), Ranker), isinstance(EASE(), Ranker)
+    (True, False)
+    """
+
+    def fit_ranker(self, data: Interactions, candidates: CandidateRows) -> Recommender:
+        """Fit (a transaction, as ``fit``) on ``data`` and the labelled ``candidates``; returns the fitted model."""
+        ...
+
+    def score_candidates(
+        self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32], prior: NDArray[np.float32] | None
+    ) -> NDArray[np.float32]:
+        """Scores of (user, item) pairs (internal indices), given the retriever's standardised score ``prior``."""
+        ...
 
 
 def _component(value: Any, name: str) -> Recommender:
@@ -58,7 +89,7 @@ class Pipeline(Recommender):
 
     How the ranker learns (``ranker_training``):
 
-    * ``"candidates"`` (default, for rankers with ``fit_ranker``: DeepFM, DIN):
+    * ``"candidates"`` (default, for rankers implementing :class:`Ranker`: DeepFM, DIN):
       learning to rank the retriever's own candidates, cross-fitted. The
       training interactions are cut into ``n_folds`` folds (``k_fold``); for
       each fold, a copy of the retriever fitted on the other folds retrieves
@@ -88,7 +119,8 @@ class Pipeline(Recommender):
         through the FAISS ``ItemIndex``... Default ``ItemKNN()``.
     ranker : Recommender, optional
         Usually :class:`~recsys.models.DeepFM` or :class:`~recsys.models.DIN`.
-        Default ``DeepFM()``.
+        Default ``DeepFM()``. With ``ranker_training="candidates"`` it must
+        implement :class:`Ranker` (a ParameterError says so otherwise).
     n_candidates : int >= 1, default 200
         Candidates re-ranked per user.
     ranker_training : {"candidates", "interactions"}, default "candidates"
@@ -146,6 +178,14 @@ class Pipeline(Recommender):
                 _component(value, name)
         check_int("Pipeline", "n_candidates", self.n_candidates, low=1)
         check_choice("Pipeline", "ranker_training", self.ranker_training, ("candidates", "interactions"))
+        if self.ranker_training == "candidates" and self.ranker is not None:
+            ranker = _component(self.ranker, "ranker")
+            if not isinstance(ranker, Ranker):
+                raise ParameterError(
+                    "The 'ranker' parameter of Pipeline must implement recsys.models.Ranker (fit_ranker, "
+                    f"score_candidates: DeepFM, DIN) for ranker_training='candidates'. Got {type(ranker).__name__}, "
+                    "which does not: pass ranker_training='interactions' to fit it on the interactions alone."
+                )
         check_int("Pipeline", "n_folds", self.n_folds, low=1)
         check_float("Pipeline", "holdout", self.holdout, low=0.0, high=1.0, low_open=True, high_open=True)
         check_int("Pipeline", "seed", self.seed, low=0)
@@ -164,14 +204,14 @@ class Pipeline(Recommender):
 
     def _fit(self, data: Interactions) -> None:
         ranker = self._part("ranker")
-        fit_ranker = getattr(ranker, "fit_ranker", None)
-        if self.ranker_training == "candidates" and callable(fit_ranker):
-            self.ranker_ = fit_ranker(data, self._candidate_rows(data))
+        if self.ranker_training == "candidates":
+            assert isinstance(ranker, Ranker)  # _validate_params checked it
+            self.ranker_ = ranker.fit_ranker(data, self._candidate_rows(data))
         else:
             self.ranker_ = ranker.fit(data)
         self.retriever_ = self._part("retriever").fit(data)
 
-    def _candidate_rows(self, data: Interactions) -> Any:
+    def _candidate_rows(self, data: Interactions) -> CandidateRows:
         from recsys.models.deep._base import CandidateRows
         from recsys.split import k_fold, stratified_split
 
@@ -201,9 +241,8 @@ class Pipeline(Recommender):
         return score_stats(scores)
 
     def _rank(self, uidx: NDArray[np.int32], iidx: NDArray[np.int32], prior: NDArray[np.float32]) -> NDArray[np.float32]:
-        score_candidates = getattr(self.ranker_, "score_candidates", None)
-        if callable(score_candidates):
-            return np.asarray(score_candidates(uidx, iidx, prior), dtype=np.float32)
+        if isinstance(self.ranker_, Ranker):
+            return np.asarray(self.ranker_.score_candidates(uidx, iidx, prior), dtype=np.float32)
         return np.asarray(self.ranker_._score_pairs(uidx, iidx), dtype=np.float32)
 
     def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
@@ -253,4 +292,4 @@ class Pipeline(Recommender):
         raise NotSupportedError("Pipeline cannot recommend from a history: its ranker scores known users only")
 
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "Ranker"]

@@ -42,15 +42,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from recsys._state_spec import Array, Floats, Json, Number, Sparse, Spec
 from recsys._utils.params import check_float, check_int, check_seed
 from recsys._utils.progress import progress_bar
-from recsys.data import Interactions
-from recsys.errors import DataError, DataTypeError, ParameterError
+from recsys.data import IdMap, Interactions
+from recsys.errors import DataError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
-from recsys.models.base import _as_query
 
 # The per-epoch bookkeeping (row order, per-batch item groups) is built for
 # about this many ratings at a time, so its memory does not grow with the data.
@@ -146,6 +145,8 @@ class SVDpp(EmbeddingRecommender):
     >>> bool(pred[0] > pred[1])
     True
     """
+
+    predicts_unknown_ids: ClassVar[bool] = True
 
     _state_spec: ClassVar[dict[str, Spec]] = {
         "seen_": Sparse(shape=("n_users", "n_items"), nnz="n_ratings"),
@@ -279,24 +280,10 @@ class SVDpp(EmbeddingRecommender):
             out[start : start + step] = _rowdot(users, self._item_vec[item_idx[start : start + step]])
         return out
 
-    def predict(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
-        """Predicted ratings of (user, item) pairs, clipped to the training rating range.
-
-        Parameters
-        ----------
-        users, items : sequences of external ids of equal length
-            Ids absent from the training data are allowed: the prediction is
-            the global mean plus whatever biases are known (``μ + b_u`` for an
-            unknown item, ``μ + b_i`` for an unknown user, ``μ`` for both).
-
-        Returns
-        -------
-        numpy.ndarray of float32
-
-        Raises
-        ------
-        DataError
-            ``users`` and ``items`` differ in length.
+    def _predict_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        """:meth:`predict`: ratings clipped to the training rating range. Ids absent from the
+        training data (-1 here) are allowed: the prediction is the global mean plus whatever biases
+        are known (``μ + b_u`` for an unknown item, ``μ + b_i`` for an unknown user, ``μ`` for both).
 
         Examples
         --------
@@ -308,17 +295,10 @@ class SVDpp(EmbeddingRecommender):
         >>> bool(np.isclose(model.predict(["new user"], ["new item"])[0], model.global_mean_))
         True
         """
-        self._check_fitted()
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
-        if len(u) != len(i):
-            raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
-        uidx = self.users_.to_index(u, missing="negative")
-        iidx = self.items_.to_index(i, missing="negative")
-        out = np.empty(len(u), dtype=np.float32)
+        out = np.empty(len(user_idx), dtype=np.float32)
         step = max(1, _BLOCK_ENTRIES // (self.n_factors_ + 2))
-        for start in range(0, len(u), step):
-            uu, ii = uidx[start : start + step], iidx[start : start + step]
+        for start in range(0, len(user_idx), step):
+            uu, ii = user_idx[start : start + step], item_idx[start : start + step]
             ku, ki = uu >= 0, ii >= 0
             users = self._user_vectors(np.where(ku, uu, 0))
             items = self._item_vec[np.where(ki, ii, 0)]
@@ -408,34 +388,19 @@ class SVDpp(EmbeddingRecommender):
     ) -> NDArray[np.float32]:
         return (self._item_vec @ self._history_vector(item_idx, ratings, timestamps)).astype(np.float32)
 
-    def partial_fit_users(self, data: Interactions) -> SVDpp:
-        """Learn new ratings of known users, or new users, keeping every item parameter fixed.
+    def _interaction_values(self, data: Interactions, where: str) -> NDArray[np.float32]:
+        if data.ratings is None:
+            raise DataError(f"SVDpp.{where} needs ratings; these interactions have none (pass rating_col)")
+        return data.ratings.astype(np.float32)
 
-        Each user in ``data`` gets the union of their training ratings and the
-        new ones (a new rating of an already rated item replaces it); their
-        ``N(u)``, ``b_u`` and ``p_u`` are then solved by regularised least
-        squares with the item parameters fixed (as fold-in). Users absent from
-        the model are added. No other user changes; item statistics (such as
-        the popularity behind ``on_unknown="popular"``) are not updated.
+    def _stored(self) -> sp.csr_matrix:
+        """The training ratings as a users x items CSR (``train_ratings_`` follows ``seen_``'s entries)."""
+        return sp.csr_matrix((self.train_ratings_, self.seen_.indices, self.seen_.indptr), shape=self.seen_.shape)
 
-        Parameters
-        ----------
-        data : Interactions
-            With ratings; every item must be known to the model.
-
-        Returns
-        -------
-        SVDpp
-            ``self``.
-
-        Raises
-        ------
-        DataTypeError
-            ``data`` is not an Interactions.
-        DataError
-            ``data`` has no ratings.
-        UnknownIdError
-            An item is not known to the model.
+    def _update_users(self, users: IdMap, stored: sp.csr_matrix, touched: NDArray[np.int64]) -> None:
+        """``partial_fit_users`` (ratings needed; a new rating of a rated item replaces it): each
+        touched user's ``N(u)``, ``b_u`` and ``p_u`` solved by regularised least squares with the item
+        parameters fixed, as fold-in does.
 
         Examples
         --------
@@ -448,42 +413,15 @@ class SVDpp(EmbeddingRecommender):
         >>> model.partial_fit_users(new).recommend_one("ann", k=2)[0].shape
         (2,)
         """
-        self._check_fitted()
-        if not isinstance(data, Interactions):
-            raise DataTypeError(
-                f"SVDpp.partial_fit_users expects recsys.Interactions; got {type(data).__name__} "
-                "(build one with Interactions.from_frame)"
-            )
-        if data.ratings is None:
-            raise DataError("SVDpp.partial_fit_users needs ratings; these interactions have none (pass rating_col)")
-        ext_items = data.items.ids[data.item_index]
-        item_idx = self.items_.to_index(ext_items, missing="negative")
-        if (item_idx < 0).any():
-            raise self.items_.unknown_error(ext_items[item_idx < 0])
-        ext_users = data.users.ids[data.user_index]
-        users = self.users_.extend(ext_users)
-        user_idx = users.to_index(ext_users).astype(np.int64)
         n_users, n_old = len(users), self.seen_.shape[0]
-        # old entries of affected users that the new data re-rates are dropped
-        old = self.seen_.tocoo()
-        old_rows, old_cols = old.row.astype(np.int64), old.col.astype(np.int64)
-        key_old = old_rows * self.n_items_ + old_cols
-        key_new = user_idx * self.n_items_ + item_idx.astype(np.int64)
-        keep = ~np.isin(key_old, key_new)
-        rows = np.concatenate([old_rows[keep], user_idx])
-        cols = np.concatenate([old_cols[keep], item_idx.astype(np.int64)])
-        vals = np.concatenate([self.train_ratings_[keep], data.ratings.astype(np.float32)])
-        order = np.lexsort((cols, rows))
-        rows, cols, vals = rows[order], cols[order], vals[order]
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
         seen = sp.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), cols.astype(np.int32), indptr), shape=(n_users, self.n_items_)
+            (np.ones(stored.nnz, dtype=np.float32), stored.indices, stored.indptr), shape=(n_users, self.n_items_)
         )
-        touched = np.unique(user_idx)
-        sub = seen[touched]
-        z = self._implicit(sub)
-        bias, factors = self._solve_users(sub.indptr.astype(np.int64), sub.indices.astype(np.int64), vals[_rows_of(indptr, touched)], z)
+        sub = stored[touched]
+        z = self._implicit(seen[touched])
+        bias, factors = self._solve_users(
+            sub.indptr.astype(np.int64), sub.indices.astype(np.int64), sub.data.astype(np.float32), z
+        )
         user_bias = np.zeros(n_users, dtype=np.float32)
         user_bias[:n_old] = self.user_bias_
         user_bias[touched] = bias
@@ -493,20 +431,11 @@ class SVDpp(EmbeddingRecommender):
         latent = np.zeros((n_users, self.n_factors_), dtype=np.float32)
         latent[:n_old] = self._user_latent
         latent[touched] = factors + z
-        self.users_ = users
         self.seen_ = seen
-        self.train_ratings_ = vals
+        self.train_ratings_ = np.asarray(stored.data, dtype=np.float32)
         self.user_bias_ = user_bias
         self.user_factors_ = user_factors
         self._user_latent = latent
-        return self
-
-
-def _rows_of(indptr: NDArray[np.int64], users: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Positions of the CSR entries of ``users`` (in order)."""
-    counts = indptr[users + 1] - indptr[users]
-    starts = np.repeat(indptr[users] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    return np.arange(int(counts.sum()), dtype=np.int64) + starts
 
 
 class _Trainer:
@@ -641,7 +570,6 @@ class _Trainer:
         reg_item = self.reg_user  # b_i and q_i take the same penalties as b_u and p_u
         reg_y = np.float32(m.reg_implicit)
         state, user, steps, corr_table = self.state, self.user, self.steps, self.corr_table
-        b1, b2, eps = np.float32(_ADAM_BETA1), np.float32(_ADAM_BETA2), np.float32(_ADAM_EPS)
         sq = 0.0
         for s in range(n_batches):
             u0, u1 = int(ubounds[s]), int(ubounds[s + 1])
@@ -681,21 +609,41 @@ class _Trainer:
             # lazy Adam on the touched item rows (ascent along the descent direction)
             st = steps.take(ui) + 1
             steps[ui] = st
-            m1 = xs[:, width : 2 * width]
-            m1 *= b1
-            m1 += (1.0 - b1) * grad
-            m2 = xs[:, 2 * width :]
-            m2 *= b2
-            grad *= grad
-            grad *= 1.0 - b2
-            m2 += grad
-            step = np.sqrt(m2)
-            step += eps
-            np.divide(m1, step, out=step)
-            step *= (corr_table.take(st) * np.float32(lr_item))[:, None]
-            x += step
+            _adam_rows(xs, grad, corr_table.take(st) * np.float32(lr_item))
             state[ui] = xs
         return sq
+
+
+def _adam_rows(rows: NDArray[np.float32], grad: NDArray[np.float32], rate: NDArray[np.float32]) -> None:
+    """One Adam step, in place, on item rows ``[params | first moments | second moments]``, along
+    ``grad`` (a descent direction: the step adds to the parameters; ``grad`` is overwritten).
+
+    ``rate`` is each row's ``lr * sqrt(1 - β2^t) / (1 - β1^t)`` for its own step count ``t``: the
+    Adam paper's form, with ``ε`` added to ``sqrt(v)`` before the bias correction (torch.optim.Adam
+    adds it after; the two differ by that rescaling of ``ε`` only).
+
+    Why not torch.optim.Adam: SVD++ trains in numpy (torch is an optional extra), and the update is
+    lazy, touching only a batch's items with per-row step counts, where torch's dense Adam would
+    step every item of every batch; the per-rating SGD reference it replaces is timed against
+    Surprise in benchmarks/results/svdpp.md. tests/models/test_svdpp.py checks it against
+    torch.optim.Adam on the same parameters and gradients.
+    """
+    width = rows.shape[1] // 3
+    b1, b2, eps = np.float32(_ADAM_BETA1), np.float32(_ADAM_BETA2), np.float32(_ADAM_EPS)
+    x = rows[:, :width]
+    m1 = rows[:, width : 2 * width]
+    m1 *= b1
+    m1 += (1.0 - b1) * grad
+    m2 = rows[:, 2 * width :]
+    m2 *= b2
+    grad *= grad
+    grad *= 1.0 - b2
+    m2 += grad
+    step = np.sqrt(m2)
+    step += eps
+    np.divide(m1, step, out=step)
+    step *= rate[:, None]
+    x += step
 
 
 class _UserItem:
@@ -735,6 +683,11 @@ class _UserItem:
 
 
 def _load_matvecs() -> tuple[Any, Any] | None:
+    # Measured by timing one batch's two products (``dot`` and ``tdot``) with these kernels and with
+    # ``_matvecs = None``: the public path is several times slower at the default batch size (its
+    # array checks dominate) and still slower at the largest batches; the whole fit that this feeds
+    # is timed in benchmarks/results/svdpp.md. tests/models/test_fast_paths.py checks both paths
+    # against scipy.sparse products.
     try:
         from scipy.sparse._sparsetools import csc_matvecs, csr_matvecs  # type: ignore[attr-defined]
     except ImportError:

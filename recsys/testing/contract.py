@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Interactions
-from recsys.errors import ArtifactError, NotFittedError, NotSupportedError, UnknownIdError
+from recsys.errors import ArtifactError, DataError, NotFittedError, NotSupportedError, UnknownIdError
 from recsys.models.base import Recommender
 from recsys.testing._data import tiny_interactions
 from recsys.testing.ranking import assert_rankings_equal, assert_recommendations_equal
@@ -243,6 +243,56 @@ def check_fold_in(case: ContractCase) -> None:
         assert_rankings_equal(full_ids, full_scores, fit_ids, fit_scores, truncated=False, err_msg=f"fold-in of user {u!r}'s history")
 
 
+def check_predict(case: ContractCase) -> None:
+    """``predict`` of (user, item) pairs, for models that have it.
+
+    One float32 value per pair, each pair independent of the others (reversed
+    order and one pair alone give the same values), equal to the model's own
+    :meth:`~recsys.models.Recommender.score` clipped to the training rating
+    range (``rating_range_``) where the model has one; unequal lengths are a
+    ``DataError``; an unknown user or item raises ``UnknownIdError`` naming it,
+    or, for models with ``predicts_unknown_ids``, gets a finite value. A model
+    without ``predict`` (or one whose fitted configuration refuses it with
+    ``NotSupportedError`` naming the model) is skipped with the reason.
+    """
+    model, data = _fitted(case)
+    name = type(model).__name__
+    if not hasattr(model, "predict"):
+        raise unittest.SkipTest(f"{name} has no predict() (it does not implement _predict_pairs)")
+    users = np.repeat(data.users.ids[:3], 6)
+    items = np.tile(data.items.ids[:6], 3)
+    try:
+        p = model.predict(users, items)
+    except NotSupportedError as e:
+        assert name in str(e), "NotSupportedError should name the model"
+        raise unittest.SkipTest(f"{name} cannot predict in this configuration: {e}") from None
+    assert isinstance(p, np.ndarray) and p.dtype == np.float32 and p.shape == (len(users),), (
+        f"predict must return one float32 per pair; got {getattr(p, 'dtype', type(p))} {getattr(p, 'shape', '')}"
+    )
+    assert np.isfinite(p).all(), "predictions must be finite"
+    np.testing.assert_allclose(model.predict(users[::-1], items[::-1]), p[::-1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.predict(users[4:5], items[4:5]), p[4:5], rtol=1e-6, atol=1e-6)
+    lo, hi = getattr(model, "rating_range_", (-np.inf, np.inf))
+    np.testing.assert_allclose(p, np.clip(model.score(users, items), lo, hi), rtol=1e-5, atol=1e-5)
+    try:
+        model.predict(users, items[:-1])
+    except DataError:
+        pass
+    else:
+        raise AssertionError("predict with unequal lengths must raise DataError")
+    for u, i, unknown in ((["no-such-user"], items[:1], "no-such-user"), (users[:1], ["no-such-item"], "no-such-item")):
+        if type(model).predicts_unknown_ids:
+            q = model.predict(u, i)
+            assert q.shape == (1,) and np.isfinite(q).all(), f"predict of {unknown!r} must be a finite value"
+        else:
+            try:
+                model.predict(u, i)
+            except UnknownIdError as e:
+                assert unknown in str(e), "UnknownIdError should name the unknown id"
+            else:
+                raise AssertionError(f"predict of {unknown!r} must raise UnknownIdError")
+
+
 def check_learns_preferences(case: ContractCase) -> None:
     if not case.learns_preferences:
         name = type(case.factory()).__name__
@@ -266,6 +316,7 @@ CHECKS: dict[str, Callable[[ContractCase], None]] = {
         check_refit_equals_fresh_fit,
         check_save_load,
         check_fold_in,
+        check_predict,
         check_learns_preferences,
     )
 }
@@ -282,8 +333,11 @@ def check_recommender(case: ContractCase) -> dict[str, str]:
     Examples
     --------
     >>> from recsys.models import Popular
-    >>> check_recommender(ContractCase(Popular, learns_preferences=False, fold_in_reproduces_fit=True))
-    {'check_learns_preferences': 'Popular is not expected to learn preferences (its case sets learns_preferences=False)'}
+    >>> skipped = check_recommender(ContractCase(Popular, learns_preferences=False, fold_in_reproduces_fit=True))
+    >>> for check, reason in skipped.items():
+    ...     print(f"{check}: {reason}")
+    check_predict: Popular has no predict() (it does not implement _predict_pairs)
+    check_learns_preferences: Popular is not expected to learn preferences (its case sets learns_preferences=False)
     """
     skipped: dict[str, str] = {}
     for name, check in CHECKS.items():
@@ -507,7 +561,7 @@ def check_failed_fit_changes_nothing(case: ContractCase) -> None:
             raise AssertionError(f"{name} answers after a failed first fit ({what}); it must stay unfitted")
 
     # online updates
-    for method in sorted(m for m in dir(model) if m.startswith("partial_fit") and callable(getattr(model, m))):
+    for method in sorted(m for m in dir(model) if m.startswith("partial_fit") and callable(getattr(model, m, None))):
         new = _partial_data(model, data, method)
         if new is None:
             continue

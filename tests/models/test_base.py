@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 import recsys.models.base as base_mod
 from recsys import Interactions
+from recsys.content import HashingEncoder
 from recsys.errors import (
     DataError,
     DataTypeError,
@@ -18,7 +20,9 @@ from recsys.errors import (
     RecsysError,
     UnknownIdError,
 )
-from recsys.models import Popular, Recommender
+from recsys.models import EASE, ContentBased, ItemKNN, Popular, Recommender, UserKNN
+from recsys.models.base import merged_csr
+from recsys.testing import assert_rankings_equal, assert_top_k, tiny_interactions
 
 
 class Formula(Recommender):
@@ -163,6 +167,47 @@ def test_score_pairs_match_formula(data: Interactions) -> None:
     assert m.score(users, items).tolist() == ((7 * i + 3 * u) % 5).astype(float).tolist()
 
 
+class Predicting(Formula):
+    """predict(u, i) = 100 u + i on internal indices; unknown ids (-1) allowed when the class says so."""
+
+    def _predict_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        return (100 * user_idx + item_idx).astype(np.float32)
+
+
+class PredictingUnknown(Predicting):
+    predicts_unknown_ids = True
+
+
+class BrokenPredict(Formula):
+    def _predict_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
+        return np.zeros(len(user_idx) + 1, dtype=np.float32)
+
+
+def test_predict_is_the_base_mapping_around_the_hook(data: Interactions) -> None:
+    assert not hasattr(Formula().fit(data), "predict") and not hasattr(Formula(), "partial_fit_users")
+    m = Predicting().fit(data)
+    users, items = ["u1", "u3", "u1"], [105, 100, 110]
+    u, i = data.users.to_index(users), data.items.to_index(items)
+    got = m.predict(users, items)
+    assert got.dtype == np.float32 and got.tolist() == (100 * u + i).astype(float).tolist()
+    assert m.predict("u2", 101).tolist() == [100 * data.users.index_of("u2") + data.items.index_of(101)]
+    with pytest.raises(DataError, match="same length; got 2 and 1"):
+        m.predict(["u1", "u2"], [100])
+    with pytest.raises(UnknownIdError, match="nobody"):
+        m.predict(["u1", "nobody"], [100, 100])
+    with pytest.raises(UnknownIdError, match="999"):
+        m.predict(["u1"], [999])
+    with pytest.raises(NotFittedError):
+        Predicting().predict(["u1"], [100])
+    # unknown ids reach the hook as -1 when the model accepts them
+    assert PredictingUnknown().fit(data).predict(["nobody", "u0"], [100, 999]).tolist() == [
+        -100 + data.items.index_of(100),
+        100 * data.users.index_of("u0") - 1,
+    ]
+    with pytest.raises(RecsysError, match="_predict_pairs returned shape"):
+        BrokenPredict().fit(data).predict(["u1"], [100])
+
+
 def test_params_and_config() -> None:
     m = Formula(nan=True)
     assert m.get_params() == {"nan": True}
@@ -181,3 +226,87 @@ def test_refit_forgets_previous_state(data: Interactions) -> None:
     small = data.subset(users=["u0"])
     m.fit(Interactions.from_frame(small.to_frame()))
     assert m.n_items_ == len(set(small.to_frame()["item"]))
+
+
+# -- ``items=`` with fewer candidates than ``k`` -----------------------------------------------------
+# Lists are the allowed unseen candidates, best first, never an error (the service once hit a
+# broadcast error here with ``GET /recommend?user=3&items=1,3,5,7`` and the default k=10).
+
+FEW_CANDIDATE_MODELS = {
+    "Popular": lambda: Popular(),
+    "ItemKNN": lambda: ItemKNN(k=10),
+    "UserKNN": lambda: UserKNN(k=5),
+    "EASE": lambda: EASE(reg=10.0),
+    "ContentBased": lambda: ContentBased(encoder=HashingEncoder(dim=256)),
+}
+
+
+@pytest.mark.parametrize("name", list(FEW_CANDIDATE_MODELS))
+def test_fewer_candidates_than_k(name: str) -> None:
+    data = tiny_interactions()
+    model: Recommender = FEW_CANDIDATE_MODELS[name]().fit(data)
+    user = 3
+    seen = set(data.items.ids[data.matrix("csr").getrow(model.users_.index_of(user)).indices].tolist())
+    candidates = [1, 2, 3, 5, 7, 9]
+    want = [i for i in candidates if i not in seen]
+    ids, scores = model.recommend_one(user, k=10, items=candidates)
+    assert sorted(ids.tolist()) == sorted(want)  # every allowed unseen candidate, nothing else
+    assert np.all(np.diff(scores) <= 0) and np.isfinite(scores).all()
+    # the same list as the scores of those candidates ranked independently (score() sums in another
+    # order: ties within float error may come either way)
+    full = model.score([user] * len(want), want)
+    assert_top_k(ids, scores, dict(zip(want, full.tolist())), k=10)
+    frame = model.recommend([user, 4], k=10, items=candidates)
+    assert_rankings_equal(frame[frame.user == user].item, frame[frame.user == user].score, ids, scores, truncated=False)
+    ids_all, _ = model.recommend_one(user, k=10, items=candidates, exclude_seen=False)
+    assert sorted(ids_all.tolist()) == sorted(candidates)
+
+
+# -- the one CSR merge of partial fits -------------------------------------------------------------
+
+
+def test_merged_sets_entries_and_copies_the_other_rows(rng: np.random.Generator) -> None:
+    for trial in range(100):
+        m = sp.random(int(rng.integers(1, 30)), int(rng.integers(1, 20)), density=float(rng.random()) * 0.5,
+                      format="csr", dtype=np.float32, random_state=trial)
+        shape = (m.shape[0] + int(rng.integers(0, 3)), m.shape[1] + int(rng.integers(0, 3)))
+        k = int(rng.integers(0, 15))
+        rows, cols = rng.integers(0, shape[0], k), rng.integers(0, shape[1], k)
+        vals = (rng.random(k) + 1).astype(np.float32)
+        got = merged_csr(m, rows.astype(np.int64), cols.astype(np.int64), vals, shape)
+        want = np.zeros(shape, np.float32)
+        want[: m.shape[0], : m.shape[1]] = m.toarray()
+        for r, c, v in zip(rows, cols, vals):  # a later repeat of a pair wins
+            want[r, c] = v
+        np.testing.assert_array_equal(got.toarray(), want)
+        assert got.nnz == np.count_nonzero(want) and got.has_sorted_indices
+
+
+@pytest.mark.filterwarnings("ignore:merged .* duplicate")
+def test_merged_equals_the_matrix_of_the_concatenated_frame(rng: np.random.Generator) -> None:
+    """Merging new rows into a fitted user x item matrix, as ``partial_fit_users`` does, gives the
+    matrix ``Interactions`` builds from the old and new rows concatenated (later rows win)."""
+    for trial in range(20):
+        n = int(rng.integers(5, 60))
+        old = pd.DataFrame({"user": rng.integers(0, 8, n), "item": rng.integers(0, 10, n), "r": rng.integers(1, 6, n) * 1.0})
+        old = old.drop_duplicates(["user", "item"], keep="last")
+        m = int(rng.integers(1, 15))
+        items = old["item"].unique()
+        new = pd.DataFrame({"user": rng.integers(4, 12, m), "item": rng.choice(items, m), "r": rng.integers(1, 6, m) * 1.0})
+        new = new.drop_duplicates(["user", "item"], keep="last")
+        before = Interactions.from_frame(old, rating_col="r")
+        users = before.users.extend(new["user"].to_numpy())
+        got = merged_csr(
+            before.matrix("csr", "rating"),
+            users.to_index(new["user"].to_numpy()).astype(np.int64),
+            before.items.to_index(new["item"].to_numpy()).astype(np.int64),
+            new["r"].to_numpy(np.float32),
+            (len(users), before.n_items),
+        )
+        both = Interactions.from_frame(pd.concat([old, new]), rating_col="r", duplicates="last")
+        want = both.matrix("csr", "rating").tocoo()
+        want_pairs = dict(zip(zip(both.users.to_ids(want.row).tolist(), both.items.to_ids(want.col).tolist()), want.data.tolist()))
+        g = got.tocoo()
+        got_pairs = dict(zip(zip(users.to_ids(g.row).tolist(), before.items.to_ids(g.col).tolist()), g.data.tolist()))
+        assert got_pairs == want_pairs, f"trial {trial}"
+        assert got.has_sorted_indices and got.nnz == len(want_pairs)

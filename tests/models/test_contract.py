@@ -8,9 +8,9 @@ import unittest
 import pytest
 
 import recsys.models
-from recsys.models import DeepFM, Recommender, UserKNN
+from recsys.models import DeepFM, ItemKNN, Popular, Recommender, UserKNN
 from recsys.testing import CHECKS, CONTRACT_CASES, ContractCase
-from recsys.testing.contract import check_fold_in, check_learns_preferences
+from recsys.testing.contract import check_fold_in, check_learns_preferences, check_predict
 
 
 def test_every_exported_model_has_a_contract_case() -> None:
@@ -45,3 +45,12 @@ def test_checks_that_do_not_apply_are_skipped_with_a_reason_and_wrong_claims_fai
     check_fold_in(ContractCase(lambda: UserKNN(k=5)))
     with pytest.raises(AssertionError, match="fold-in of user"):
         check_fold_in(ContractCase(lambda: UserKNN(k=5), fold_in_reproduces_fit=True))
+
+
+def test_predict_check_covers_the_explicit_neighbourhood_models_and_skips_the_others() -> None:
+    check_predict(ContractCase(lambda: ItemKNN(k=10, feedback="explicit")))
+    check_predict(ContractCase(lambda: UserKNN(k=5, feedback="explicit")))
+    with pytest.raises(unittest.SkipTest, match="Popular has no predict"):
+        check_predict(ContractCase(Popular))
+    with pytest.raises(unittest.SkipTest, match="ItemKNN cannot predict in this configuration: .*feedback='explicit'"):
+        check_predict(ContractCase(lambda: ItemKNN(k=10)))

@@ -384,22 +384,3 @@ def test_parameter_errors_name_the_parameter() -> None:
     ]:
         with pytest.raises(ParameterError, match=name):
             model.fit(d)
-
-
-def test_merged_sets_entries_and_copies_the_other_rows(rng: np.random.Generator) -> None:
-    from recsys.models.mf import _merged
-
-    for trial in range(100):
-        m = sp.random(int(rng.integers(1, 30)), int(rng.integers(1, 20)), density=float(rng.random()) * 0.5,
-                      format="csr", dtype=np.float32, random_state=trial)
-        shape = (m.shape[0] + int(rng.integers(0, 3)), m.shape[1] + int(rng.integers(0, 3)))
-        k = int(rng.integers(0, 15))
-        rows, cols = rng.integers(0, shape[0], k), rng.integers(0, shape[1], k)
-        vals = (rng.random(k) + 1).astype(np.float32)
-        got = _merged(m, rows.astype(np.int64), cols.astype(np.int64), vals, shape)
-        want = np.zeros(shape, np.float32)
-        want[: m.shape[0], : m.shape[1]] = m.toarray()
-        for r, c, v in zip(rows, cols, vals):  # a later repeat of a pair wins
-            want[r, c] = v
-        np.testing.assert_array_equal(got.toarray(), want)
-        assert got.nnz == np.count_nonzero(want) and got.has_sorted_indices

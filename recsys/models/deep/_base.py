@@ -18,7 +18,7 @@ from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.data._validation import check_timestamps
 from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
-from recsys.models.base import Recommender, _as_query
+from recsys.models.base import Recommender
 from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
 from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, torch_threads
@@ -527,22 +527,19 @@ class DeepRecommender(Recommender):
             A user or item is not in the training data.
         """
         self._check_fitted()
-        u = _as_query(users, "users")
-        i = _as_query(items, "items")
-        if len(u) != len(i):
-            raise DataError(f"users and items must have the same length; got {len(u)} and {len(i)}")
+        uidx, iidx = self._pair_index(users, items)
         ts = None
         if timestamps is not None:
             ts, unit = check_timestamps(timestamps, "timestamps")
-            if len(ts) != len(u):
-                raise DataError(f"timestamps must align with users: expected {len(u)} values, got {len(ts)}")
+            if len(ts) != len(uidx):
+                raise DataError(f"timestamps must align with users: expected {len(uidx)} values, got {len(ts)}")
             if unit != self.timestamp_unit_:
                 raise DataError(
                     "timestamps must have the training data's type: "
                     + ("datetimes" if self.timestamp_unit_ == "ns" else "numbers")
                     + f"; got {'datetimes' if unit == 'ns' else 'numbers'}"
                 )
-        logits = self._logits(self.users_.to_index(u), self.items_.to_index(i), ts)
+        logits = self._logits(uidx, iidx, ts)
         return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
 
     @property

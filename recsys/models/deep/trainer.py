@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import copy
 import math
 import os
 import time
@@ -488,11 +487,6 @@ class Trainer:
         t = torch.tensor([1.0 if flag else 0.0], device=device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
-
-
-def clone_module(module: nn.Module) -> nn.Module:
-    """A deep copy (for a float64 inference twin and for best-state snapshots)."""
-    return copy.deepcopy(module)
 
 
 __all__ = [

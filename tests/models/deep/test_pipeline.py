@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recsys.errors import NotSupportedError, ParameterError
-from recsys.models import DIN, EASE, DeepFM, ItemKNN, Pipeline, Popular
+from recsys.models import DIN, EASE, DeepFM, ItemKNN, Pipeline, Popular, Ranker
 from recsys.testing import assert_recommendations_equal, assert_top_k, tiny_interactions
 
 RANKER: dict[str, Any] = dict(epochs=3, hidden_units=[16], validation_fraction=0.0, num_threads=1, show_progress=False)
@@ -158,3 +158,14 @@ def test_pipeline_parameters() -> None:
         Pipeline(holdout=1.0).fit(tiny_interactions())
     with pytest.raises(ParameterError, match="n_folds"):
         Pipeline(n_folds=0).fit(tiny_interactions())
+
+
+def test_candidate_training_needs_a_declared_ranker() -> None:
+    assert isinstance(DeepFM(), Ranker) and isinstance(DIN(), Ranker)
+    assert not isinstance(EASE(), Ranker)
+    with pytest.raises(ParameterError, match="'ranker' parameter of Pipeline must implement recsys.models.Ranker.*Got EASE"):
+        Pipeline(retriever=ItemKNN(k=5), ranker=EASE(reg=10.0), n_candidates=5).fit(tiny_interactions())
+    # any model ranks on the interactions alone
+    model = Pipeline(retriever=ItemKNN(k=5), ranker=EASE(reg=10.0), n_candidates=5, ranker_training="interactions")
+    ids, scores = model.fit(tiny_interactions()).recommend_one(0, k=3)
+    assert len(ids) == 3 and np.all(np.diff(scores) <= 0)
