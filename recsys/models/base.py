@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
 from recsys._utils.params import check_choice, check_int
-from recsys._utils.registry import build_component, class_path, register, registered, resolve
+from recsys._utils.registry import StateCodec, build_component, class_path, register, register_codec, registered, resolve
 from recsys._utils.topk import topk
 from recsys.data import IdMap, Interactions
 from recsys.data._idmap import query_array
@@ -38,6 +38,7 @@ from recsys.errors import (
     RecsysError,
     UnknownIdError,
 )
+from recsys.models._artifact import build_saved
 
 OnUnknown = Literal["error", "skip", "popular"]
 OnUnknownItems = Literal["error", "skip", "popular"]
@@ -779,6 +780,12 @@ def _from_jsonable(value: Any) -> Any:
             return build_component(cfg)
         return {k: _from_jsonable(v) for k, v in value.items()}
     return value
+
+
+# How artifacts store a model: config in the manifest (or beside a nested model), learned state checked then restored.
+register_codec(StateCodec(
+    "__model__", Recommender, "state", lambda m: m.get_config(), lambda m: m._learned_state(), build_saved, "a nested model"
+))
 
 
 def registered_models() -> dict[str, type[Recommender]]:
