@@ -39,6 +39,7 @@ from recsys.errors import (
     UnknownIdError,
 )
 from recsys.models._artifact import build_saved
+from recsys.types import Id, IdSequence
 
 OnUnknown = Literal["error", "skip", "popular"]
 OnUnknownItems = Literal["error", "skip", "popular"]
@@ -415,7 +416,7 @@ class Recommender(ABC):
 
     def recommend(
         self,
-        users: Any,
+        users: Id | IdSequence,
         k: int = 10,
         *,
         exclude_seen: bool = True,
@@ -495,7 +496,7 @@ class Recommender(ABC):
 
     def recommend_one(
         self,
-        user: Any,
+        user: Id,
         k: int = 10,
         *,
         exclude_seen: bool = True,
@@ -636,7 +637,7 @@ class Recommender(ABC):
         c, v = topk(s, k)
         return c[0], v[0]
 
-    def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
+    def similar_items(self, items: Id | IdSequence, k: int = 10) -> pd.DataFrame:
         """The ``k`` items most similar to each given item (the item itself excluded).
 
         Returns
