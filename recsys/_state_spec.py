@@ -32,6 +32,7 @@ from typing import Any, Union
 import numpy as np
 import scipy.sparse as sp
 
+from recsys._utils.registry import codec_for_tag
 from recsys.data import IdMap
 from recsys.errors import ArtifactError
 
@@ -296,7 +297,7 @@ def check_state(
         elif isinstance(s, Model):
             _check_nested(c, name, value, s.many)
         elif isinstance(s, Index):
-            if type(value).__name__ != "ItemIndex":
+            if not isinstance(value, codec_for_tag("__itemindex__").cls):
                 raise c.fail(name, f"is a {type(value).__name__}; expected an ItemIndex")
     return c.dims
 
@@ -312,14 +313,14 @@ def _has_array(value: Any) -> bool:
 
 
 def _check_nested(c: _Checker, name: str, value: Any, many: bool) -> None:
-    from recsys.models.base import Recommender
+    model_cls: type[Any] = codec_for_tag("__model__").cls  # registered by the model class: no import of models here
 
     subs = value if many else [value]
     if not isinstance(subs, list) or (many and not subs):
         raise c.fail(name, f"is a {type(value).__name__}; expected a non-empty list of models")
     for i, sub in enumerate(subs):
         label = f"{name}[{i}]" if many else name
-        if not isinstance(sub, Recommender) or not sub.is_fitted:
+        if not isinstance(sub, model_cls) or not sub.is_fitted:
             raise c.fail(label, f"is a {type(sub).__name__}; expected a fitted model")
         # a nested model is scored with the parent's user and item indices
         for attr, dim in (("users_", "n_users"), ("items_", "n_items")):

@@ -25,7 +25,10 @@ directory once and every file in it before reading any, so it sees the old
 model or the new one, never a mix. A killed save leaves the old artifact in
 place, and its temporary directory is removed by the next save to that path.
 
-Loading resolves the class only among registered :class:`Recommender`
+Nested models and item indexes are stored by the codecs their classes
+register (:class:`recsys._utils.registry.StateCodec`), so this module imports
+no model and no index; a load imports the recsys module behind a codec on
+first use. Loading resolves the class only among registered :class:`Recommender`
 subclasses (never by importing a module named in the file), checks the format
 version and every file's hash and size, and refuses files the manifest does
 not list. It trusts nothing a tamperer could rewrite along with the hashes:
@@ -60,16 +63,18 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recsys._state_spec import INDEX_DTYPES, check_offsets
+from recsys._utils.registry import StateCodec, codec_for, codec_for_tag, codec_tags
 from recsys._version import __version__
 from recsys.data import IdMap
-from recsys._state_spec import INDEX_DTYPES, check_offsets
 from recsys.errors import ArtifactError, DataError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: at run time models are reached through their codec
     from recsys.models.base import Recommender
 
 FORMAT = "recsys-model"
 FORMAT_VERSION = 1
+_MODEL = "__model__"  # the codec tag of models (the top-level one and nested ones)
 _MANIFEST = "manifest.json"
 _STATE = "state.json"
 
@@ -147,8 +152,6 @@ def _decode_ids(spec: dict[str, Any], r: _Reader, field: str) -> NDArray[Any]:
 
 def encode_value(value: Any, w: _Writer, hint: str) -> Any:
     """A JSON description of ``value``, writing its arrays through ``w``."""
-    from recsys.models.base import Recommender
-
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, np.integer)):
@@ -169,14 +172,9 @@ def encode_value(value: Any, w: _Writer, hint: str) -> Any:
         }
     if isinstance(value, IdMap):
         return {"__idmap__": value.name, **_encode_ids(value.ids, w, hint)}
-    if isinstance(value, Recommender):
-        return {"__model__": value.get_config(), "state": encode_state(value, w, hint + ".")}
-    if hasattr(value, "to_arrays") and hasattr(value, "get_config") and type(value).__name__ == "ItemIndex":
-        arrays = value.to_arrays()
-        return {
-            "__itemindex__": value.get_config(),
-            "arrays": {k: w.array(np.asarray(a), f"{hint}_{k}") for k, a in arrays.items()},
-        }
+    codec = codec_for(value)
+    if codec is not None:
+        return {codec.tag: codec.config(value), codec.payload: _encode_parts(codec, value, w, hint)}
     if isinstance(value, (list, tuple)):
         return [encode_value(v, w, f"{hint}.{i}") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -189,8 +187,15 @@ def encode_value(value: Any, w: _Writer, hint: str) -> Any:
     )
 
 
+def _encode_parts(codec: StateCodec, value: Any, w: _Writer, hint: str) -> dict[str, Any]:
+    parts = codec.parts(value)
+    if codec.payload == "state":
+        return {name: encode_value(v, w, f"{hint}.{name}") for name, v in parts.items()}
+    return {k: w.array(np.asarray(a), f"{hint}_{k}") for k, a in parts.items()}
+
+
 def encode_state(model: Recommender, w: _Writer, prefix: str = "") -> dict[str, Any]:
-    return {name: encode_value(v, w, prefix + name) for name, v in model._learned_state().items()}
+    return {name: encode_value(v, w, prefix + name) for name, v in codec_for_tag(_MODEL).parts(model).items()}
 
 
 class _Reader:
@@ -253,8 +258,6 @@ _MARKER_KEYS = {
     "__float__": {"__float__"},
     "__ndarray__": {"__ndarray__"},
     "__sparse__": {"__sparse__", "shape", "data", "indices", "indptr"},
-    "__model__": {"__model__", "state"},
-    "__itemindex__": {"__itemindex__", "arrays"},
     "__dict__": {"__dict__"},
 }
 
@@ -303,8 +306,8 @@ def decode_value(spec: Any, r: _Reader, field: str = "state", depth: int = 0) ->
         return spec
     if not isinstance(spec, dict):
         raise r.bad(field, f"is a {type(spec).__name__}; expected a JSON value")
-    markers = [k for k in _MARKER_KEYS if k in spec]
-    if len(markers) != 1 or set(spec) != _MARKER_KEYS[markers[0]]:
+    markers = [k for k in (*_MARKER_KEYS, *codec_tags()) if k in spec]
+    if len(markers) != 1 or set(spec) != _marker_keys(markers[0]):
         if "__idmap__" in spec:
             if not isinstance(spec["__idmap__"], str):
                 raise r.bad(field, f"has id map name {spec['__idmap__']!r:.40}; expected a string")
@@ -322,48 +325,40 @@ def decode_value(spec: Any, r: _Reader, field: str = "state", depth: int = 0) ->
         return r.array(spec["__ndarray__"], field)
     if kind == "__sparse__":
         return _decode_sparse(spec, r, field)
-    if kind == "__model__":
-        if not isinstance(spec["state"], dict):
-            raise r.bad(field, "has a nested model without a state dict")
-        try:
-            sub = _build(spec["__model__"])
-        except Exception as e:  # a config is arbitrary JSON: any failure to build from it is a damaged artifact
-            raise r.bad(field, f"names a model this recsys cannot build: {e}") from None
-        state = {k: decode_value(v, r, f"{field}.{k}", depth + 1) for k, v in spec["state"].items()}
-        _restore(sub, state, r, field + ".", spec["state"])
-        return sub
-    if kind == "__itemindex__":
-        from recsys.index import ItemIndex
-
-        if not isinstance(spec["arrays"], dict) or not isinstance(spec["__itemindex__"], dict):
-            raise r.bad(field, "has an item index without config and arrays dicts")
-        arrays = {k: np.asarray(r.array(v, f"{field}.{k}")) for k, v in spec["arrays"].items()}
-        try:
-            return ItemIndex.from_arrays(spec["__itemindex__"], arrays)
-        except ArtifactError as e:
-            raise r.bad(field, str(e)) from None
+    if kind not in _MARKER_KEYS:
+        return _decode_object(codec_for_tag(kind), spec, r, field, depth)
     if not isinstance(spec["__dict__"], dict):
         raise r.bad(field, "has a __dict__ entry that is not a dict")
     return {k: decode_value(v, r, f"{field}.{k}", depth + 1) for k, v in spec["__dict__"].items()}
 
 
-def _build(config: Any) -> Recommender:
-    """The unfitted model a saved config describes: every hyper-parameter present (a missing one would
-    silently take its default and make another model), none unknown, all valid."""
-    from recsys._utils.registry import resolve
-    from recsys.models.base import Recommender
+def _marker_keys(marker: str) -> set[str]:
+    """The keys a description marked ``marker`` has (a codec's tag and payload, imported on first use)."""
+    if marker in _MARKER_KEYS:
+        return _MARKER_KEYS[marker]
+    return {marker, codec_for_tag(marker).payload}
 
-    if not isinstance(config, dict) or set(config) != {"class", "params"} or not isinstance(config["params"], dict):
-        raise ArtifactError(f"a model config must be {{'class': name, 'params': {{...}}}}; got {config!r:.120}")
-    cls = resolve(config["class"]) if isinstance(config["class"], str) else None
-    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
-        raise ArtifactError(f"{config['class']!r:.80} is not a Recommender")
-    missing = sorted(set(cls._param_names()) - set(config["params"]))
-    if missing:
-        raise ArtifactError(f"the config of {cls.__name__} lacks the parameters {missing[:5]}")
-    model = Recommender.from_config(config)
-    model._validate_loaded_params()
-    return model
+
+def _decode_object(codec: StateCodec, spec: dict[str, Any], r: _Reader, field: str, depth: int) -> Any:
+    """A nested object stored by ``codec``: built from its config, then given its parts."""
+    config, parts = spec[codec.tag], spec[codec.payload]
+    if codec.payload == "arrays":
+        if not isinstance(parts, dict) or not isinstance(config, dict):
+            raise r.bad(field, f"has {codec.what} without config and arrays dicts")
+        arrays = {k: np.asarray(r.array(v, f"{field}.{k}")) for k, v in parts.items()}
+        try:
+            return codec.build(config, arrays)
+        except ArtifactError as e:
+            raise r.bad(field, str(e)) from None
+    if not isinstance(parts, dict):
+        raise r.bad(field, f"has {codec.what} without a state dict")
+    try:
+        sub = codec.build(config, None)
+    except Exception as e:  # a config is arbitrary JSON: any failure to build from it is a damaged artifact
+        raise r.bad(field, f"names {codec.what} this recsys cannot build: {e}") from None
+    state = {k: decode_value(v, r, f"{field}.{k}", depth + 1) for k, v in parts.items()}
+    _restore(sub, state, r, field + ".", parts)
+    return sub
 
 
 def _files_of(spec: Any) -> list[str]:
@@ -940,7 +935,7 @@ def save_model(model: Recommender, path: str | os.PathLike[str], *, overwrite: b
             "format_version": FORMAT_VERSION,
             "library_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": model.get_config(),
+            "model": codec_for_tag(_MODEL).config(model),
             "files": files,
         }
         with open(tmp / _MANIFEST, "w", encoding="utf-8") as f:
@@ -1156,8 +1151,7 @@ def _load_from(adir: ArtifactDir, *, mmap: bool, verify: bool) -> Recommender:
 
 
 def _load(adir: ArtifactDir, manifest: dict[str, Any], mmap: bool) -> Recommender:
-    import recsys.models  # noqa: F401  (registers the built-in model classes)
-
+    codec = codec_for_tag(_MODEL)  # imports the built-in models on first use
     root = adir.path
     reader = _Reader(adir, manifest["files"], mmap)
     try:
@@ -1167,9 +1161,9 @@ def _load(adir: ArtifactDir, manifest: dict[str, Any], mmap: bool) -> Recommende
     if not isinstance(state_spec, dict):
         raise ArtifactError(f"{root / _STATE} must hold a JSON object of attributes; got a {type(state_spec).__name__}")
     try:
-        model = _build(manifest["model"])
+        model = codec.build(manifest["model"], None)
     except Exception as e:  # a config is arbitrary JSON: any failure to build from it is a damaged artifact
         raise ArtifactError(f"artifact {root} names a model this recsys cannot build: {e} (in {_MANIFEST} 'model')") from None
     state = {k: decode_value(v, reader, k) for k, v in state_spec.items()}
     _restore(model, state, reader, "", state_spec)
-    return model
+    return model  # type: ignore[no-any-return]

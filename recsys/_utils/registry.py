@@ -4,12 +4,19 @@ A class is registered by being defined (Recommender subclasses) or by the
 ``register_component`` decorator (encoders and other parts of a model's
 config). Lookups accept the full ``module.Class`` path or, when unique, the
 bare class name.
+
+It also holds the artifact codecs (:class:`StateCodec`): how a saved model
+stores the objects in its state that are neither arrays nor JSON values
+(nested models, item indexes). The classes register their own codec, so
+:mod:`recsys.persistence` imports no model and no index.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from recsys.errors import ParameterError
 
@@ -99,3 +106,89 @@ def build_component(config: dict[str, Any]) -> Any:
     if callable(from_config):
         return from_config(config)
     return cls(**config.get("params", {}))
+
+
+# -- artifact codecs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateCodec:
+    """How an artifact stores instances of ``cls``: as ``{tag: config, payload: parts}`` in ``state.json``.
+
+    Attributes
+    ----------
+    tag : str
+        The marker key of the stored description (``"__model__"``).
+    cls : type
+        Instances of this class (and its subclasses) are stored with this codec.
+    payload : {"state", "arrays"}
+        ``"state"``: the parts are learned attributes, each stored as any state
+        value (arrays, id maps, nested objects...); the object is built from its
+        config, then the parts are checked and restored through its
+        ``_check_loaded_state``/``_restore_state`` hooks. ``"arrays"``: the parts
+        are plain arrays and ``build`` makes the object from config and arrays.
+    config : callable
+        ``config(obj)``: the JSON config of an instance.
+    parts : callable
+        ``parts(obj)``: its learned attributes (``"state"``) or arrays (``"arrays"``).
+    build : callable
+        ``build(config, arrays)``: the object (``arrays`` is None for ``"state"``).
+        Raises on an invalid config.
+    what : str
+        How messages name the object, with its article ("a nested model", "an item index").
+
+    Examples
+    --------
+    >>> import recsys.persistence
+    >>> codec_for_tag("__model__").cls.__name__
+    'Recommender'
+    """
+
+    tag: str
+    cls: type
+    payload: Literal["state", "arrays"]
+    config: Callable[[Any], Any]
+    parts: Callable[[Any], Mapping[str, Any]]
+    build: Callable[[Any, Any], Any]
+    what: str
+
+
+_CODECS: dict[str, StateCodec] = {}
+
+# Codecs registered by importing a recsys module: tag -> module. A loader that meets a tag
+# imports the module on first use, so loading works when only ``recsys.persistence`` was imported.
+LAZY_CODECS: dict[str, str] = {"__model__": "recsys.models", "__itemindex__": "recsys.index"}
+
+
+def register_codec(codec: StateCodec) -> StateCodec:
+    """Store instances of ``codec.cls`` in artifacts with ``codec`` (one codec per tag)."""
+    _CODECS[codec.tag] = codec
+    return codec
+
+
+def codec_for_tag(tag: str) -> StateCodec:
+    """The codec of the marker key ``tag``, importing the recsys module that registers it if needed."""
+    codec = _CODECS.get(tag)
+    if codec is None and tag in LAZY_CODECS:
+        importlib.import_module(LAZY_CODECS[tag])
+        codec = _CODECS.get(tag)
+    if codec is None:
+        raise KeyError(tag)
+    return codec
+
+
+def codec_for(value: Any) -> StateCodec | None:
+    """The codec whose class ``value`` is an instance of (None when no codec stores it).
+
+    An instance exists only once its class's module was imported, and that import registered
+    the codec, so no lazy import is needed here.
+    """
+    for codec in _CODECS.values():
+        if isinstance(value, codec.cls):
+            return codec
+    return None
+
+
+def codec_tags() -> tuple[str, ...]:
+    """Every marker key a codec may use, registered or not yet imported."""
+    return tuple(dict.fromkeys([*LAZY_CODECS, *_CODECS]))

@@ -24,6 +24,7 @@ from recsys.data._validation import (
     first_true,
 )
 from recsys.errors import DataError, DataTypeError, DataWarning, ParameterError
+from recsys.types import FrameLike
 
 Duplicates = Literal["error", "sum", "last", "max"]
 
@@ -136,15 +137,15 @@ class Interactions:
     @classmethod
     def from_frame(
         cls,
-        df: Any,
+        df: FrameLike,
         *,
         user_col: str = "user",
         item_col: str = "item",
         rating_col: str | None = None,
         timestamp_col: str | None = None,
         weight_col: str | None = None,
-        user_features: Any = None,
-        item_features: Any = None,
+        user_features: FrameLike | None = None,
+        item_features: FrameLike | None = None,
         duplicates: Duplicates = "error",
     ) -> Interactions:
         """Build from a pandas or polars DataFrame.
@@ -272,8 +273,8 @@ class Interactions:
         ratings: ArrayLike | None = None,
         timestamps: ArrayLike | None = None,
         weights: ArrayLike | None = None,
-        user_features: Any = None,
-        item_features: Any = None,
+        user_features: FrameLike | None = None,
+        item_features: FrameLike | None = None,
         duplicates: Duplicates = "error",
         user_col: str = "user",
         item_col: str = "item",

@@ -26,6 +26,7 @@ from recsys.errors import (
     ParameterError,
 )
 from recsys.evaluation import metrics as M
+from recsys.types import FrameLike, InteractionsLike
 
 __all__ = ["DEFINITIONS_VERSION", "METRICS", "EvaluationResult", "Evaluator", "compare"]
 
@@ -512,12 +513,12 @@ class Evaluator:
 
     def __init__(
         self,
-        train: Any,
-        test: Any,
+        train: InteractionsLike,
+        test: InteractionsLike,
         k: int | Sequence[int] = 10,
         metrics: Sequence[str] | None = None,
         relevance_threshold: float | None = None,
-        item_features: Any = None,
+        item_features: FrameLike | None = None,
     ) -> None:
         self.ks = _check_ks(k)
         self.kmax = self.ks[-1]

@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
 from recsys._utils.params import check_choice, check_int
-from recsys._utils.registry import build_component, class_path, register, registered, resolve
+from recsys._utils.registry import StateCodec, build_component, class_path, register, register_codec, registered, resolve
 from recsys._utils.topk import topk
 from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import (
@@ -37,6 +37,8 @@ from recsys.errors import (
     RecsysError,
     UnknownIdError,
 )
+from recsys.models._artifact import build_saved
+from recsys.types import Id, IdSequence
 
 OnUnknown = Literal["error", "skip", "popular"]
 OnUnknownItems = Literal["error", "skip", "popular"]
@@ -583,7 +585,7 @@ class Recommender(ABC):
 
     def recommend(
         self,
-        users: Any,
+        users: Id | IdSequence,
         k: int = 10,
         *,
         exclude_seen: bool = True,
@@ -663,7 +665,7 @@ class Recommender(ABC):
 
     def recommend_one(
         self,
-        user: Any,
+        user: Id,
         k: int = 10,
         *,
         exclude_seen: bool = True,
@@ -804,7 +806,7 @@ class Recommender(ABC):
         c, v = topk(s, k)
         return c[0], v[0]
 
-    def similar_items(self, items: Any, k: int = 10) -> pd.DataFrame:
+    def similar_items(self, items: Id | IdSequence, k: int = 10) -> pd.DataFrame:
         """The ``k`` items most similar to each given item (the item itself excluded).
 
         Returns
@@ -1063,6 +1065,12 @@ def _from_jsonable(value: Any) -> Any:
             return build_component(cfg)
         return {k: _from_jsonable(v) for k, v in value.items()}
     return value
+
+
+# How artifacts store a model: config in the manifest (or beside a nested model), learned state checked then restored.
+register_codec(StateCodec(
+    "__model__", Recommender, "state", lambda m: m.get_config(), lambda m: m._learned_state(), build_saved, "a nested model"
+))
 
 
 def registered_models() -> dict[str, type[Recommender]]:
