@@ -22,8 +22,11 @@ def check_int(owner: str, name: str, value: Any, *, low: int | None = None, high
     ...
     recsys.errors.ParameterError: The 'n_factors' parameter of BPR must be an int >= 1. Got 0 instead.
     """
-    rule = "an int" + (f" >= {low}" if low is not None else "") + (f" <= {high}" if high is not None else "")
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if low is not None and high is not None:
+        rule = f"an int in [{low}, {high}]"
+    else:
+        rule = "an int" + (f" >= {low}" if low is not None else "") + (f" <= {high}" if high is not None else "")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise _fail(owner, name, rule, value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise _fail(owner, name, rule, value)
@@ -53,11 +56,11 @@ def check_float(
     if high is not None:
         parts.append(f"{'<' if high_open else '<='} {high}")
     rule = "a float" + (" " + " and ".join(parts) if parts else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise _fail(owner, name, rule, value)
     v = float(value)
     if not np.isfinite(v):
-        raise _fail(owner, name, rule, value)
+        raise _fail(owner, name, rule.replace("a float", "a finite float", 1), value)
     if low is not None and (v < low or (low_open and v == low)):
         raise _fail(owner, name, rule, value)
     if high is not None and (v > high or (high_open and v == high)):
@@ -73,7 +76,11 @@ def check_choice(owner: str, name: str, value: Any, choices: Collection[Any]) ->
     ...
     recsys.errors.ParameterError: The 'weighting' parameter of ALS must be one of 'binary', 'bm25'. Got 'x' instead.
     """
-    if value not in choices:
+    try:
+        ok = bool(value in choices)
+    except (TypeError, ValueError):  # an array or an object with odd comparisons
+        ok = False
+    if not ok:
         raise _fail(owner, name, "one of " + ", ".join(repr(c) for c in choices), value)
     return value
 

@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 from recsys._utils.progress import progress_bar
 from recsys.errors import ArtifactError, DataError, ParameterError
 from recsys.index import _kernels as K
-from recsys.index._checks import check_bias, check_candidates, check_int, check_rows_matrix, check_vectors
+from recsys._utils.params import check_int
+from recsys.index._checks import check_bias, check_candidates, check_rows_matrix, check_vectors
 
 __all__ = ["ItemIndex"]
 
@@ -112,11 +113,11 @@ def _check_params(kind: str, given: Mapping[str, Any], n: int, base_dim: int, wh
     }
     for name, value in given.items():
         lo, hi = limits.get(name, (1, None))
-        params[name] = check_int(value, name, where, low=lo, high=hi)
+        params[name] = check_int(where, name, value, low=lo, high=hi)
     if "nlist" in params:
         if "nprobe" not in given:
             params["nprobe"] = min(params["nprobe"], params["nlist"])
-        params["nprobe"] = check_int(params["nprobe"], "nprobe", where, high=params["nlist"])
+        params["nprobe"] = check_int(where, "nprobe", params["nprobe"], low=1, high=params["nlist"])
         lo_train = params["nlist"] if kind == "ivf" else max(params["nlist"], 2 ** params["pq_bits"])
         if "train_size" not in given:
             params["train_size"] = min(n, max(params["train_size"], lo_train))
@@ -281,7 +282,7 @@ class ItemIndex:
                 raise ParameterError(f"item_bias of {where} is only supported with metric='dot'. Got metric={metric!r}.")
             bias = check_bias(item_bias, n, where)
         if threads is not None:
-            check_int(threads, "threads", where)
+            check_int(where, "threads", threads, low=1)
         base_dim = _ann_dim(metric, dim, bias is not None, "ivf", {})
         if kind == "auto":
             checked = _check_params(AUTO_APPROXIMATE, params, n, base_dim, where)
@@ -380,7 +381,7 @@ class ItemIndex:
         >>> index.set_threads(1); index.threads
         1
         """
-        self._threads = None if threads is None else check_int(threads, "threads", "ItemIndex.set_threads")
+        self._threads = None if threads is None else check_int("ItemIndex.set_threads", "threads", threads, low=1)
 
     def set_search_params(self, **params: int) -> None:
         """Change search-time parameters: ``nprobe`` (ivf, ivfpq), ``ef_search`` (hnsw), ``rerank`` (ivfpq).
@@ -403,7 +404,7 @@ class ItemIndex:
         new = dict(self._params)
         for name, value in params.items():
             high = self._params["nlist"] if name == "nprobe" else None
-            new[name] = check_int(value, name, where, high=high)
+            new[name] = check_int(where, name, value, low=1, high=high)
         self._params = new
         self._apply_search_params()
 
@@ -455,7 +456,7 @@ class ItemIndex:
         [[1, 2, -1]]
         """
         where = "ItemIndex.search"
-        k = check_int(k, "k", where)
+        k = check_int(where, "k", k, low=1)
         Q = check_vectors(query_vectors, "query_vectors", where, dim=self._dim)
         nq = Q.shape[0]
         excl = check_rows_matrix(exclude, "exclude", nq, self.n_items)

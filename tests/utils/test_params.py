@@ -1,0 +1,66 @@
+"""The one home of hyper-parameter checks: every message names the owner, the parameter, the rule and the value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys._utils.params import check_choice, check_float, check_int, check_seed
+from recsys.errors import ParameterError
+
+
+def test_check_int_accepts_ints_and_numpy_ints() -> None:
+    assert check_int("M", "k", 3, low=1) == 3
+    out = check_int("M", "k", np.int64(7), low=1, high=7)
+    assert out == 7 and type(out) is int
+
+
+@pytest.mark.parametrize(
+    "value,low,high,rule",
+    [
+        (0, 1, None, "an int >= 1"),
+        (6, None, 5, "an int <= 5"),
+        (51, 1, 50, r"an int in \[1, 50\]"),
+        (True, 0, None, "an int >= 0"),
+        (np.bool_(True), 0, None, "an int >= 0"),
+        (2.0, 1, None, "an int >= 1"),
+        ("3", 1, None, "an int >= 1"),
+    ],
+)
+def test_check_int_message(value: object, low: int | None, high: int | None, rule: str) -> None:
+    with pytest.raises(ParameterError, match=rf"^The 'k' parameter of Owner\.m must be {rule}\. Got {value!r} instead\.$"):
+        check_int("Owner.m", "k", value, low=low, high=high)
+
+
+def test_check_float_ranges() -> None:
+    assert check_float("M", "x", 1, low=0.0) == 1.0
+    assert check_float("M", "x", 0.0, low=0.0) == 0.0
+    with pytest.raises(ParameterError, match=r"^The 'x' parameter of M must be a float > 0\.0 and < 1\.0\. Got 1\.0 instead\.$"):
+        check_float("M", "x", 1.0, low=0.0, high=1.0, low_open=True, high_open=True)
+    with pytest.raises(ParameterError, match=r"must be a float > 0\.0\. Got 0\.0 instead"):
+        check_float("M", "x", 0.0, low=0.0, low_open=True)
+    # a non-finite value is told the rule includes finiteness
+    with pytest.raises(ParameterError, match=r"must be a finite float >= 0\.0\. Got inf instead"):
+        check_float("M", "x", float("inf"), low=0.0)
+    with pytest.raises(ParameterError, match=r"must be a float\. Got 'a' instead"):
+        check_float("M", "x", "a")
+    with pytest.raises(ParameterError, match=r"Got True instead"):
+        check_float("M", "x", True)
+
+
+def test_check_choice() -> None:
+    assert check_choice("M", "by", "user", ("user", "item")) == "user"
+    with pytest.raises(ParameterError, match=r"^The 'by' parameter of M must be one of 'user', 'item'\. Got 'row' instead\.$"):
+        check_choice("M", "by", "row", ("user", "item"))
+    # values that cannot be compared with ==, e.g. arrays, are refused with the same message
+    with pytest.raises(ParameterError, match="must be one of 'user', 'item'"):
+        check_choice("M", "by", np.array(["user", "item"]), ("user", "item"))
+    with pytest.raises(ParameterError, match="must be one of"):
+        check_choice("M", "by", ["user"], ("user", "item"))
+
+
+def test_check_seed() -> None:
+    assert check_seed("M", "seed", None) is None
+    assert check_seed("M", "seed", 0) == 0
+    with pytest.raises(ParameterError, match=r"'seed' parameter of M must be an int >= 0\. Got -1"):
+        check_seed("M", "seed", -1)
