@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recsys._utils.fs import fsync_dir
 from recsys.errors import ArtifactError, NotSupportedError, ParameterError, RecsysError
 from recsys.serving._ids import IdParser, _as_int
 
@@ -109,14 +110,6 @@ def _check_version_name(version: str) -> str:
     return version
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def activate(root: str | os.PathLike[str], version: str) -> Path:
     """Point ``root/current`` at the existing ``root/versions/<version>`` atomically (e.g. a rollback).
 
@@ -137,7 +130,7 @@ def activate(root: str | os.PathLike[str], version: str) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(root)
+    fsync_dir(root)
     return target
 
 
