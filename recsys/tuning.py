@@ -692,7 +692,7 @@ def _run_optuna(
     try:
         import optuna
     except ImportError:
-        from recsys.content._base import MissingDependencyError
+        from recsys.errors import MissingDependencyError
 
         raise MissingDependencyError(
             "method='optuna' needs optuna: pip install optuna (or pip install 'recsys[tune]'), or use method='random'"

@@ -13,15 +13,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recsys._utils.registry import class_path, register_component, resolve
-from recsys.errors import DataError, DataTypeError, ParameterError, RecsysError
+from recsys.errors import DataError, DataTypeError, MissingDependencyError, ParameterError, RecsysError
 
 E = TypeVar("E", bound="TextEncoder")
 
 EXTRA_HINT = 'pip install "recsys[content]"'
-
-
-class MissingDependencyError(RecsysError, ImportError):
-    """An optional dependency (an extra such as ``recsys[content]``) or a model file is not installed."""
 
 
 def require_module(module: str, owner: str) -> None:
@@ -35,7 +31,7 @@ def require_module(module: str, owner: str) -> None:
     >>> require_module("no_such_module_xyz", "Demo")
     Traceback (most recent call last):
     ...
-    recsys.content._base.MissingDependencyError: Demo needs the optional dependency 'no_such_module_xyz', which is not installed. Install the content extra: pip install "recsys[content]"
+    recsys.errors.MissingDependencyError: Demo needs the optional dependency 'no_such_module_xyz', which is not installed. Install the content extra: pip install "recsys[content]"
     """
     try:
         found = importlib.util.find_spec(module) is not None

@@ -39,6 +39,7 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -384,8 +385,11 @@ def _identity(source: Path) -> _Seen:
 
 
 @dataclass
-class ReloadError:
-    """A version that was rejected, and why."""
+class ReloadFailure:
+    """The record of a version the store rejected: which one, where, why and when (not an exception).
+
+    Kept in :attr:`ModelStore.last_error` while the previous model goes on serving.
+    """
 
     version: str
     path: str
@@ -425,7 +429,7 @@ class ModelStore:
     source: Path
     poll_interval: float = 1.0
     current: LoadedModel | None = None
-    last_error: ReloadError | None = None
+    last_error: ReloadFailure | None = None
     reloads: int = 0
     _seen: _Seen | None = None
     _rejected: _Seen | None = None
@@ -498,7 +502,7 @@ class ModelStore:
     def _reject(self, seen: _Seen | None, message: str) -> None:
         self._rejected = seen
         path = str(seen.path) if seen else str(self.source)
-        self.last_error = ReloadError(version=Path(path).name, path=path, error=message, at=time.time())
+        self.last_error = ReloadFailure(version=Path(path).name, path=path, error=message, at=time.time())
         logger.error(
             "rejected model version %s: %s; still serving %s",
             path,
@@ -543,7 +547,7 @@ __all__ = [
     "VERSIONS",
     "LoadedModel",
     "ModelStore",
-    "ReloadError",
+    "ReloadFailure",
     "activate",
     "current_version",
     "is_artifact",
@@ -551,3 +555,20 @@ __all__ = [
     "publish",
     "resolve_artifact",
 ]
+
+
+
+# Old public names that still resolve, with a DeprecationWarning (ReloadError read like an exception).
+_RENAMED = {"ReloadError": "ReloadFailure"}
+
+
+def _renamed(name: str, module: str, stacklevel: int) -> Any:
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(f"{module}.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+        return globals()[new]
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> Any:
+    return _renamed(name, __name__, stacklevel=3)
