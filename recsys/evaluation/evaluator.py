@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from recsys._utils.jsonable import json_float as _json_float
 from recsys.data import IdMap, Interactions
 from recsys.errors import (
     DataWarning,
@@ -384,10 +385,6 @@ class EvaluationResult:
         body = ", ".join(f"{k}={v:.4f}" for k, v in list(self.summary.items())[:8])
         more = ", ..." if len(self.summary) > 8 else ""
         return f"EvaluationResult({self.n_users_evaluated} users: {body}{more})"
-
-
-def _json_float(v: float) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def _percentiles(samples: NDArray[np.float64], level: float) -> tuple[float, float] | None:

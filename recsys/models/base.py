@@ -23,8 +23,9 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
+from recsys._utils.jsonable import from_jsonable, to_jsonable
 from recsys._utils.params import check_choice, check_int
-from recsys._utils.registry import build_component, class_path, register, registered, resolve
+from recsys._utils.registry import class_path, register, registered, resolve
 from recsys._utils.topk import topk
 from recsys.data import IdMap, Interactions
 from recsys.data._idmap import query_array
@@ -205,7 +206,7 @@ class Recommender(ABC):
         >>> Recommender.from_config(json.loads(json.dumps(cfg))).get_params()
         {'half_life': 5.0}
         """
-        return {"class": class_path(type(self)), "params": _jsonable(self.get_params(), type(self).__name__)}
+        return {"class": class_path(type(self)), "params": to_jsonable(self.get_params(), nonfinite="keep", what=f"a parameter value of {type(self).__name__}")}
 
     @staticmethod
     def from_config(config: dict[str, Any]) -> Recommender:
@@ -219,7 +220,7 @@ class Recommender(ABC):
         cls = resolve(config["class"])
         if not (isinstance(cls, type) and issubclass(cls, Recommender)):
             raise ParameterError(f"{config['class']!r} is not a Recommender")
-        params = {k: _from_jsonable(v) for k, v in dict(config.get("params") or {}).items()}
+        params = {k: from_jsonable(v) for k, v in dict(config.get("params") or {}).items()}
         try:
             return cls(**params)
         except TypeError as e:
@@ -752,33 +753,6 @@ def _aligned(values: ArrayLike, n: int, name: str) -> NDArray[Any]:
     if arr.shape != (n,):
         raise DataError(f"{name} must align with items: expected {n} values, got shape {arr.shape}")
     return arr
-
-
-def _jsonable(value: Any, owner: str) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, owner) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, owner) for k, v in value.items()}
-    if hasattr(value, "get_config"):
-        return {"__config__": value.get_config()}
-    raise ParameterError(f"parameter value {value!r} of {owner} cannot be written to JSON")
-
-
-def _from_jsonable(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_from_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        if "__config__" in value:
-            cfg = value["__config__"]
-            return build_component(cfg)
-        return {k: _from_jsonable(v) for k, v in value.items()}
-    return value
 
 
 def registered_models() -> dict[str, type[Recommender]]:
