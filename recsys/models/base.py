@@ -23,9 +23,8 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
-from recsys._utils.jsonable import from_jsonable, to_jsonable
-from recsys._utils.params import check_choice, check_int
-from recsys._utils.registry import class_path, register, registered, resolve
+from recsys._utils.params import ParamsMixin, check_choice, check_int
+from recsys._utils.registry import register, registered
 from recsys._utils.topk import topk
 from recsys.data import IdMap, Interactions
 from recsys.data._idmap import query_array
@@ -89,7 +88,7 @@ def _as_query(values: Any, what: str) -> NDArray[Any]:
         raise DataError(f"{what} must be a scalar id or a one-dimensional sequence of ids") from None
 
 
-class Recommender(ABC):
+class Recommender(ParamsMixin, ABC):
     """Base class of every recommender: fit on :class:`~recsys.Interactions`, recommend external ids.
 
     Subclasses store hyper-parameters in ``__init__`` (nothing else), validate
@@ -164,39 +163,12 @@ class Recommender(ABC):
 
     # -- parameters and config ------------------------------------------------------
 
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+    @staticmethod
+    def from_config(config: dict[str, Any]) -> Recommender:
+        """Build an unfitted model from :meth:`get_config` output.
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters, read from the ``__init__`` signature.
-
-        Examples
-        --------
-        >>> from recsys.models import Popular
-        >>> Popular(half_life=10.0).get_params()
-        {'half_life': 10.0}
-        """
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self: Self, **params: Any) -> Self:
-        """Set hyper-parameters (validated at the next ``fit``); returns ``self``."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ParameterError(
-                    f"{type(self).__name__} has no parameter {name!r}; valid parameters: {', '.join(valid)}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def get_config(self) -> dict[str, Any]:
-        """A JSON-serialisable ``{"class": ..., "params": ...}`` that :meth:`from_config` rebuilds.
+        The class is looked up among registered Recommender subclasses only;
+        nothing named in a config is imported.
 
         Examples
         --------
@@ -206,29 +178,7 @@ class Recommender(ABC):
         >>> Recommender.from_config(json.loads(json.dumps(cfg))).get_params()
         {'half_life': 5.0}
         """
-        return {"class": class_path(type(self)), "params": to_jsonable(self.get_params(), nonfinite="keep", what=f"a parameter value of {type(self).__name__}")}
-
-    @staticmethod
-    def from_config(config: dict[str, Any]) -> Recommender:
-        """Build an unfitted model from :meth:`get_config` output.
-
-        The class is looked up among registered Recommender subclasses only;
-        nothing named in a config is imported.
-        """
-        if not isinstance(config, dict) or "class" not in config:
-            raise ParameterError(f"a model config needs a 'class' entry; got {config!r:.200}")
-        cls = resolve(config["class"])
-        if not (isinstance(cls, type) and issubclass(cls, Recommender)):
-            raise ParameterError(f"{config['class']!r} is not a Recommender")
-        params = {k: from_jsonable(v) for k, v in dict(config.get("params") or {}).items()}
-        try:
-            return cls(**params)
-        except TypeError as e:
-            raise ParameterError(f"config for {cls.__name__} does not match its parameters: {e}") from None
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
+        return Recommender._build_from_config(config, Recommender, "a model")
 
     # -- fitting ----------------------------------------------------------------------------
 

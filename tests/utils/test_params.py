@@ -64,3 +64,60 @@ def test_check_seed() -> None:
     assert check_seed("M", "seed", 0) == 0
     with pytest.raises(ParameterError, match=r"'seed' parameter of M must be an int >= 0\. Got -1"):
         check_seed("M", "seed", -1)
+
+
+# -- the parameter mixin of models and encoders ----------------------------------------------
+
+from recsys._utils.params import ParamsMixin  # noqa: E402
+from recsys.content import HashingEncoder, TextEncoder  # noqa: E402
+from recsys.models import EASE, Recommender  # noqa: E402
+
+
+def test_models_and_encoders_share_one_mixin() -> None:
+    assert issubclass(Recommender, ParamsMixin) and issubclass(TextEncoder, ParamsMixin)
+    for name in ("_param_names", "get_params", "set_params", "get_config", "__repr__"):
+        assert name not in vars(Recommender) and name not in vars(TextEncoder), name
+
+
+def test_params_repr_and_set_params_on_both() -> None:
+    model, enc = EASE(reg=10.0), HashingEncoder(dim=8)
+    assert model.get_params() == {"reg": 10.0, "max_items": 20000}
+    assert repr(model) == "EASE(reg=10.0, max_items=20000)"
+    assert repr(enc) == "HashingEncoder(dim=8, idf=True, ngrams=1)"
+    assert enc.set_params(dim=4) is enc and enc.dim == 4
+    with pytest.raises(ParameterError, match="HashingEncoder has no parameter 'size'; valid parameters: dim, idf, ngrams"):
+        enc.set_params(size=3)
+    with pytest.raises(ParameterError, match="EASE has no parameter 'k'"):
+        model.set_params(k=3)
+
+
+def test_configs_round_trip_and_check_the_class() -> None:
+    enc = HashingEncoder(dim=8, ngrams=2)
+    assert TextEncoder.from_config(enc.get_config()) == enc
+    assert Recommender.from_config(EASE(reg=3.0).get_config()).get_params() == EASE(reg=3.0).get_params()
+    with pytest.raises(ParameterError, match="a model config needs a 'class' entry"):
+        Recommender.from_config({"params": {}})
+    with pytest.raises(ParameterError, match="an encoder config needs a 'class' entry"):
+        TextEncoder.from_config([])  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="is not a Recommender"):
+        Recommender.from_config(enc.get_config())
+    with pytest.raises(ParameterError, match="is not a TextEncoder"):
+        TextEncoder.from_config(EASE().get_config())
+    with pytest.raises(ParameterError, match="config for EASE does not match its parameters"):
+        Recommender.from_config({"class": "EASE", "params": {"nope": 1}})
+
+
+def test_upgrade_params_is_applied_to_configs() -> None:
+    class Renamed(ParamsMixin):
+        def __init__(self, size: int = 1) -> None:
+            self.size = size
+
+        @classmethod
+        def _upgrade_params(cls, params: dict[str, object]) -> dict[str, object]:
+            return {"size": params["old_size"]} if "old_size" in params else params
+
+    from recsys._utils.registry import class_path, register_component
+
+    register_component(Renamed)
+    built = ParamsMixin._build_from_config({"class": class_path(Renamed), "params": {"old_size": 5}}, Renamed, "a")
+    assert isinstance(built, Renamed) and built.size == 5
