@@ -73,10 +73,10 @@ def check_float(
 def check_choice(owner: str, name: str, value: Any, choices: Collection[Any]) -> Any:
     """One of ``choices``.
 
-    >>> check_choice("ALS", "weighting", "x", ["binary", "bm25"])
+    >>> check_choice("ALS", "values", "x", ["binary", "rating"])
     Traceback (most recent call last):
     ...
-    recsys.errors.ParameterError: The 'weighting' parameter of ALS must be one of 'binary', 'bm25'. Got 'x' instead.
+    recsys.errors.ParameterError: The 'values' parameter of ALS must be one of 'binary', 'rating'. Got 'x' instead.
     """
     try:
         ok = bool(value in choices)

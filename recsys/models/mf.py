@@ -36,9 +36,9 @@ from recsys.data import IdMap, Interactions
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models._similarity import idf_of, mean_length_of, weight_profiles
+from recsys.models._weighting import VALUES, WEIGHTINGS, Values, Weighting
 from recsys.models.base import _as_query
 
-Weighting = Literal["binary", "weight", "rating", "bm25", "tfidf"]
 Self = TypeVar("Self", bound="_Factorization")
 
 # BPR fixed-side solves: the negatives pool (every warm item up to this many) and the sample of
@@ -361,17 +361,23 @@ class ALS(_Factorization):
     ``c_ui = 1 + alpha * w_ui``; every other pair preference 0 and confidence
     1. The factors minimise
     ``sum_{u,i} c_ui (p_ui - x_u · y_i)² + reg (|x_u|² + |y_i|²)``.
-    The value ``w_ui`` depends on ``weighting``:
+    The value ``w_ui`` is an interaction's value (``values``) re-weighted
+    (``weighting``). ``values`` says where it comes from:
 
     * ``"binary"``: 1;
     * ``"weight"``: the interaction weight (e.g. a play count);
-    * ``"rating"``: the explicit rating (the interactions must have ratings);
-    * ``"bm25"`` / ``"tfidf"``: the weight re-weighted as in text retrieval,
-      users as documents and items as terms (the helpers of ItemKNN):
-      ``tfidf`` = ``sqrt(w) idf_i``, ``bm25`` =
-      ``w (k1 + 1) / (k1 L_u + w) idf_i`` with ``idf_i = log(n_users / n_i)``
-      and the user length norm ``L_u = 1 - b + b |u| / mean |u|``: rare items
-      and short histories weigh more.
+    * ``"rating"``: the explicit rating (the interactions must have ratings).
+
+    ``weighting`` re-weights it as in text retrieval, users as documents and
+    items as terms (the same helpers and meaning as ItemKNN's ``weighting``):
+
+    * ``"none"``: ``w`` as it is;
+    * ``"tfidf"``: ``sqrt(w) idf_i``;
+    * ``"bm25"``: ``w (k1 + 1) / (k1 L_u + w) idf_i``,
+
+    with ``idf_i = log(n_users / n_i)`` and the user length norm
+    ``L_u = 1 - b + b |u| / mean |u|``: rare items and short histories weigh
+    more.
 
     The defaults come from the search in ``benchmarks/tune_mf.py`` (the most
     robust values over ML-100K and a synthetic dataset, validation splits
@@ -389,7 +395,12 @@ class ALS(_Factorization):
         ``alpha=a - 1`` here (implicit uses ``c = a * w``).
     n_iterations : int >= 1, default 15
         ALS sweeps (implicit's ``iterations``).
-    weighting : {"binary", "weight", "rating", "bm25", "tfidf"}, default "tfidf"
+    weighting : {"none", "tfidf", "bm25"}, default "tfidf"
+        Re-weighting of the values (above). The former spellings
+        ``weighting="binary"|"weight"|"rating"`` are now
+        ``values=...``, ``weighting="none"``.
+    values : {"binary", "weight", "rating"}, default "weight"
+        Where an interaction's value comes from (above).
     bm25_k1 : float >= 0, default 1.2
     bm25_b : float in [0, 1], default 0.75
     use_cg : bool, default True
@@ -424,7 +435,7 @@ class ALS(_Factorization):
     ``x_u = (YᵀY + Yᵀ(C_u - I)Y + reg I)⁻¹ Yᵀ C_u p_u``, implicit's
     ``recalculate_user`` (the same system the fit's last user sweep
     approximates by 3 CG steps). A history's values are 1, or its ratings
-    with ``weighting="rating"``; bm25/tfidf use the fit's idf and mean length.
+    with ``values="rating"``; bm25/tfidf use the fit's idf and mean length.
     :meth:`partial_fit_items` solves item systems the same way with the user
     factors fixed (``recalculate_item``); new items get
     ``idf = log(n_users / n_i)`` from their own interactions.
@@ -454,6 +465,7 @@ class ALS(_Factorization):
         alpha: float = 1.0,
         n_iterations: int = 15,
         weighting: Weighting = "tfidf",
+        values: Values = "weight",
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
         use_cg: bool = True,
@@ -466,6 +478,7 @@ class ALS(_Factorization):
         self.alpha = alpha
         self.n_iterations = n_iterations
         self.weighting = weighting
+        self.values = values
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
         self.use_cg = use_cg
@@ -473,13 +486,29 @@ class ALS(_Factorization):
         self.num_threads = num_threads
         self.show_progress = show_progress
 
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # saved before `values` existed: weighting="binary"|"weight"|"rating" named the values, unweighted
+        if "values" in params:
+            return params
+        old = params.get("weighting")
+        if isinstance(old, str) and old in VALUES:
+            return {**params, "values": old, "weighting": "none"}
+        return {**params, "values": "weight"}
+
     def _validate_params(self) -> None:
         name = "ALS"
         check_int(name, "n_factors", self.n_factors, low=1)
         check_float(name, "reg", self.reg, low=0.0)
         check_float(name, "alpha", self.alpha, low=0.0)
         check_int(name, "n_iterations", self.n_iterations, low=1)
-        check_choice(name, "weighting", self.weighting, ("binary", "weight", "rating", "bm25", "tfidf"))
+        if isinstance(self.weighting, str) and self.weighting in VALUES:
+            raise ParameterError(
+                f"ALS(weighting={self.weighting!r}) is the old spelling: where values come from is now its own "
+                f"parameter; use values={self.weighting!r}, weighting='none'."
+            )
+        check_choice(name, "weighting", self.weighting, WEIGHTINGS)
+        check_choice(name, "values", self.values, VALUES)
         check_float(name, "bm25_k1", self.bm25_k1, low=0.0)
         check_float(name, "bm25_b", self.bm25_b, low=0.0, high=1.0)
         if not isinstance(self.use_cg, bool):
@@ -492,19 +521,19 @@ class ALS(_Factorization):
     # -- values and confidences ------------------------------------------------------------
 
     def _interaction_values(self, data: Interactions, where: str) -> NDArray[np.float32]:
-        if self.weighting == "rating":
+        if self.values == "rating":
             if data.ratings is None:
                 raise DataError(
-                    f"ALS(weighting='rating').{where} needs ratings; these interactions have none "
-                    "(pass rating_col to Interactions.from_frame, or choose another weighting)"
+                    f"ALS(values='rating').{where} needs ratings; these interactions have none "
+                    "(pass rating_col to Interactions.from_frame, or choose other values)"
                 )
             vals = np.asarray(data.ratings, dtype=np.float32)
-        elif self.weighting == "binary":
+        elif self.values == "binary":
             vals = np.ones(data.nnz, dtype=np.float32)
         else:
             vals = np.asarray(data.weights, dtype=np.float32)
         if len(vals) and not (np.all(np.isfinite(vals)) and vals.min() >= 0):
-            col = "rating" if self.weighting == "rating" else "weight"
+            col = "rating" if self.values == "rating" else "weight"
             raise DataError(f"ALS needs finite, non-negative values; the {col} column has {vals.min()!r}")
         return vals
 
@@ -515,7 +544,7 @@ class ALS(_Factorization):
             ones = sp.csr_matrix((np.ones(values.nnz, np.float32), values.indices, values.indptr), shape=values.shape)
             conf = (ones + float(self.alpha) * w).tocsr()  # w may drop entries (idf 0): the pattern stays
         else:
-            data = values.data if self.weighting != "binary" else np.ones(values.nnz, np.float32)
+            data = values.data if self.values != "binary" else np.ones(values.nnz, np.float32)
             conf = sp.csr_matrix(
                 ((1.0 + float(self.alpha) * data).astype(np.float32), values.indices, values.indptr), shape=values.shape
             )
@@ -636,13 +665,13 @@ class ALS(_Factorization):
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
         row = self._history_row(item_idx, ratings, "ALS")
-        if self.weighting != "rating":
+        if self.values != "rating":
             row.data[:] = 1.0
         return self._solve_users(row)[0]
 
     def _history_row(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, owner: str) -> sp.csr_matrix:
-        if self.weighting == "rating" and ratings is None and len(item_idx):
-            raise DataError(f"{owner}(weighting='rating') folds in a history with its ratings: pass ratings=")
+        if self.values == "rating" and ratings is None and len(item_idx):
+            raise DataError(f"{owner}(values='rating') folds in a history with its ratings: pass ratings=")
         vals = np.ones(len(item_idx), np.float32) if ratings is None else np.asarray(ratings, dtype=np.float32)
         if len(vals) and not (np.all(np.isfinite(vals)) and vals.min() >= 0):
             raise DataError("ratings of recommend_history must be finite and non-negative")
