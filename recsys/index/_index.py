@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import faiss as _faiss
@@ -16,6 +16,7 @@ from recsys._utils.progress import progress_bar
 from recsys.errors import ArtifactError, DataError, ParameterError
 from recsys.index import _kernels as K
 from recsys._utils.params import check_int
+from recsys._utils.threads import limit_threads
 from recsys.index._checks import check_bias, check_candidates, check_rows_matrix, check_vectors
 
 __all__ = ["ItemIndex"]
@@ -57,21 +58,6 @@ PARAMS: dict[str, tuple[str, ...]] = {
 }
 SEARCH_PARAMS = ("nprobe", "ef_search", "rerank")
 FAISS_TYPES = {"ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat", "ivfpq": "IndexIVFPQ"}
-
-_blas_controller: Any = None
-
-
-def _blas_limit(n: int) -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS threads (numpy's and faiss' OpenBLAS) to ``n`` when threadpoolctl is installed."""
-    global _blas_controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with implicit
-        return contextlib.nullcontext()
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=n, user_api="blas")  # type: ignore[no-any-return]
-
 
 def _default_params(kind: str, n: int, base_dim: int) -> dict[str, int]:
     """Defaults that reach recall@10 >= 0.95 on the clustered benchmark (see benchmarks/index.py)."""
@@ -635,19 +621,9 @@ class ItemIndex:
 
     # -- threads and GPU -------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _thread_limit(self) -> Iterator[None]:
-        n = self._threads
-        if n is None:
-            yield
-            return
-        prev = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(n)
-        try:
-            with _blas_limit(n):
-                yield
-        finally:
-            faiss.omp_set_num_threads(prev)
+    def _thread_limit(self) -> contextlib.AbstractContextManager[None]:
+        # faiss' OpenMP threads and BLAS threads during this index's work
+        return limit_threads(self._threads, blas=True, faiss=True)
 
     def _apply_search_params(self) -> None:
         index = self._search_index

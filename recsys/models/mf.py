@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int, check_seed
+from recsys._utils.threads import limit_threads, torch_threads
 from recsys.data import IdMap, Interactions
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
@@ -556,9 +557,7 @@ class ALS(_Factorization):
     def _implicit_model(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        from recsys.index._index import _blas_limit
-
-        with _blas_limit(1):  # implicit warns about threaded BLAS once, on construction
+        with limit_threads(1, blas=True):  # implicit warns about threaded BLAS once, on construction
             return AlternatingLeastSquares(
                 factors=int(self.n_factors),
                 regularization=float(self.reg),
@@ -572,8 +571,6 @@ class ALS(_Factorization):
 
     def _fit(self, data: Interactions) -> None:
         from recsys._utils.progress import progress_enabled
-        from recsys.index._index import _blas_limit
-
         vals = self._interaction_values(data, "fit")
         raw = sp.csr_matrix((vals, (data.user_index, data.item_index)), shape=(data.n_users, data.n_items), dtype=np.float32)
         raw.sort_indices()
@@ -583,7 +580,7 @@ class ALS(_Factorization):
         conf = self._confidence(raw)
         model = self._implicit_model()
         # implicit's solver threads do the work; a threaded BLAS underneath only slows it down
-        with _blas_limit(1):
+        with limit_threads(1, blas=True):
             model.fit(conf, show_progress=progress_enabled(self.show_progress))
         users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
@@ -627,8 +624,6 @@ class ALS(_Factorization):
         self.idf_ = np.concatenate([np.asarray(self.idf_, dtype=np.float64), new_idf])
 
     def _solve_users(self, rows: sp.csr_matrix, current: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-        from recsys.index._index import _blas_limit
-
         conf = self._confidence(rows)
         # many users: implicit's parallel solves want a single-threaded BLAS; a few (fold-in):
         # switching OpenBLAS' pool off and on again would cost more than the solve
@@ -637,15 +632,13 @@ class ALS(_Factorization):
         solver.num_threads = 0 if self.num_threads is None else int(self.num_threads)
         if conf.shape[0] <= 64:
             solver.num_threads = 1
-        with _blas_limit(1) if conf.shape[0] > 64 else contextlib.nullcontext():
+        with limit_threads(1, blas=True) if conf.shape[0] > 64 else contextlib.nullcontext():
             out = solver.recalculate_user(np.arange(conf.shape[0]), conf)
         out = np.asarray(out, dtype=np.float32).reshape(conf.shape[0], -1)
         out[np.diff(conf.indptr) == 0] = 0.0
         return out
 
     def _solve_items(self, touched: NDArray[np.int64], stored: sp.csr_matrix) -> NDArray[np.float32]:
-        from recsys.index._index import _blas_limit
-
         # a confidence depends on the user's whole row (bm25 length): weight the rows of the
         # items' users, then take the items' columns, users re-indexed to the model's
         sub = stored.tocsc()[:, touched]
@@ -655,7 +648,7 @@ class ALS(_Factorization):
         conf = sp.csr_matrix((conf.data, users[conf.indices], conf.indptr), shape=(len(touched), stored.shape[0]))
         solver = self._implicit_model()
         solver.user_factors = np.array(self.user_factors_, dtype=np.float32, copy=True)
-        with _blas_limit(1):
+        with limit_threads(1, blas=True):
             out = solver.recalculate_item(np.arange(len(touched)), conf)
         out = np.asarray(out, dtype=np.float32).reshape(len(touched), -1)
         out[np.diff(conf.indptr) == 0] = 0.0
@@ -812,7 +805,7 @@ class BPR(_Factorization):
         _check_bool_or_none(name, "show_progress", self.show_progress)
 
     def _fit(self, data: Interactions) -> None:
-        from recsys.models._bpr_torch import fit_bpr, torch_threads
+        from recsys.models._bpr_torch import fit_bpr
 
         # one thread: the per-batch ops are small; splitting them costs more than it gains (and
         # oversubscribed machines make OpenMP barriers very slow: 40x slower with 2 threads measured)
@@ -861,7 +854,7 @@ class BPR(_Factorization):
         return self._negatives
 
     def _solve_users(self, rows: sp.csr_matrix, current: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-        from recsys.models._bpr_torch import solve_users, torch_threads
+        from recsys.models._bpr_torch import solve_users
 
         rows = sp.csr_matrix((np.ones(rows.nnz, np.float32), rows.indices, rows.indptr), shape=rows.shape)
         with torch_threads(self.num_threads):
@@ -874,7 +867,7 @@ class BPR(_Factorization):
             )
 
     def _solve_items(self, touched: NDArray[np.int64], stored: sp.csr_matrix) -> NDArray[np.float32]:
-        from recsys.models._bpr_torch import solve_items, stable_sample, torch_threads
+        from recsys.models._bpr_torch import solve_items, stable_sample
 
         seen = self.seen_  # before the update: the pairs and the pool use items that have vectors
         keys = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr)) * seen.shape[1] + seen.indices
