@@ -17,6 +17,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from recsys._utils.jsonable import json_float as _json_float
+from recsys._utils.params import check_float, check_int
 from recsys.data import IdMap, Interactions
 from recsys.errors import (
     DataWarning,
@@ -317,10 +318,8 @@ class EvaluationResult:
         >>> res.confidence_intervals(n_boot=200)["hit_rate@1"]
         (0.0, 1.0)
         """
-        if not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
-            raise ParameterError(f"The 'n_boot' parameter must be an int >= 2. Got {n_boot!r} instead.")
-        if not (isinstance(level, (int, float)) and 0 < level < 1):
-            raise ParameterError(f"The 'level' parameter must be a number in (0, 1). Got {level!r} instead.")
+        check_int("confidence_intervals", "n_boot", n_boot, low=2)
+        check_float("confidence_intervals", "level", level, low=0.0, high=1.0, low_open=True, high_open=True)
         key = (int(n_boot), float(level), int(seed))
         if key in self._ci_cache:
             return self._ci_cache[key]

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from recsys._utils.progress import progress_bar
 from recsys.errors import ArtifactError, DataError, ParameterError
 from recsys.index import _kernels as K
-from recsys._utils.params import check_int
+from recsys._utils.params import check_choice, check_int
 from recsys._utils.threads import limit_threads
 from recsys.index._checks import check_bias, check_candidates, check_rows_matrix, check_vectors
 
@@ -254,10 +254,8 @@ class ItemIndex:
         (100, 8, 'exact')
         """
         where = "ItemIndex.build"
-        if metric not in METRICS:
-            raise ParameterError(f"The 'metric' parameter of {where} must be one of {METRICS}. Got {metric!r} instead.")
-        if kind not in KINDS:
-            raise ParameterError(f"The 'kind' parameter of {where} must be one of {KINDS}. Got {kind!r} instead.")
+        check_choice(where, "metric", metric, METRICS)
+        check_choice(where, "kind", kind, KINDS)
         V = check_vectors(item_vectors, "item_vectors", where)
         n, dim = V.shape
         if n == 0:

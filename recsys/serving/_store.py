@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsys._utils.fs import fsync_dir
+from recsys._utils.params import check_float
 from recsys.errors import ArtifactError, NotSupportedError, ParameterError, RecsysError
 from recsys.serving._ids import IdParser, _as_int
 
@@ -440,10 +441,7 @@ class ModelStore:
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
-        if isinstance(self.poll_interval, bool) or not isinstance(self.poll_interval, (int, float)) or self.poll_interval < 0:
-            raise ParameterError(
-                f"The 'poll_interval' parameter of ModelStore must be a float >= 0. Got {self.poll_interval!r} instead."
-            )
+        check_float("ModelStore", "poll_interval", self.poll_interval, low=0.0)
 
     def load_initial(self) -> LoadedModel:
         """Load the current version; raises :class:`~recsys.errors.ArtifactError` when it is broken."""

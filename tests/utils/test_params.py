@@ -121,3 +121,19 @@ def test_upgrade_params_is_applied_to_configs() -> None:
     register_component(Renamed)
     built = ParamsMixin._build_from_config({"class": class_path(Renamed), "params": {"old_size": 5}}, Renamed, "a")
     assert isinstance(built, Renamed) and built.size == 5
+
+
+def test_former_inline_checks_give_the_shared_message(tmp_path: object) -> None:
+    import pandas as pd
+
+    from recsys.evaluation import Evaluator
+    from recsys.serving import ModelStore
+
+    ev = Evaluator(pd.DataFrame({"user": [1, 2], "item": [1, 2]}), pd.DataFrame({"user": [1, 2], "item": [2, 1]}), k=1, metrics=["hit_rate"])
+    res = ev.evaluate(pd.DataFrame({"user": [1, 2], "item": [2, 2], "rank": [1, 1]}))
+    with pytest.raises(ParameterError, match=r"^The 'n_boot' parameter of confidence_intervals must be an int >= 2\. Got 1 instead\.$"):
+        res.confidence_intervals(n_boot=1)
+    with pytest.raises(ParameterError, match=r"'level' parameter of confidence_intervals must be a float > 0\.0 and < 1\.0\. Got 1\.5"):
+        res.confidence_intervals(level=1.5)
+    with pytest.raises(ParameterError, match=r"'poll_interval' parameter of ModelStore must be a float >= 0\.0\. Got -1"):
+        ModelStore(tmp_path, poll_interval=-1)  # type: ignore[arg-type]
