@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from benchmarks._common import Timing, latency_percentiles, machine, repeat
 from recsys import Interactions
+from recsys._utils.threads import limit_threads
 from recsys.datasets.movielens import load_movielens
 from recsys.datasets.synthetic import synthetic
 from recsys.evaluation import Evaluator
@@ -95,12 +95,12 @@ def quality(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any
         holder: dict[str, Any] = {}
 
         def fit() -> None:
-            with threadpool_limits(1, "blas"):
+            with limit_threads(1, blas=True):
                 holder["m"] = make()
                 holder["m"].fit(binary, show_progress=False)
 
         def rec() -> tuple[np.ndarray, np.ndarray]:
-            with threadpool_limits(1, "blas"):
+            with limit_threads(1, blas=True):
                 return holder["m"].recommend(users, binary[users], N=10, filter_already_liked_items=True)  # type: ignore[no-any-return]
 
         fit_t = repeat(fit, runs=runs, warmup=1 if runs > 2 else 0)
@@ -191,7 +191,7 @@ def overhead(train: Interactions) -> tuple[Timing, Timing, float]:
         ALS(num_threads=THREADS).fit(train).recommend(user_ids, k=10)
 
     def theirs() -> None:
-        with threadpool_limits(1, "blas"):
+        with limit_threads(1, blas=True):
             m = AlternatingLeastSquares(
                 factors=p["n_factors"], regularization=p["reg"], alpha=1.0, iterations=p["n_iterations"],
                 num_threads=THREADS, random_state=p["seed"],
@@ -228,7 +228,7 @@ def latency(models: dict[str, Any], train: Interactions) -> list[str]:
         out.append(f"| {name} | {f50:.2f} | {f99:.2f} | {r50:.3f} | {r99:.3f} |")
     als = models["ALS()"]
     p = als.get_params()
-    with threadpool_limits(1, "blas"):
+    with limit_threads(1, blas=True):
         peer = AlternatingLeastSquares(
             factors=p["n_factors"], regularization=p["reg"], alpha=1.0, iterations=p["n_iterations"],
             num_threads=THREADS, random_state=p["seed"],

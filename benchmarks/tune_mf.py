@@ -50,7 +50,7 @@ GRIDS: dict[str, tuple[type[Recommender], dict[str, list[Any]]]] = {
     "ALS": (
         ALS,
         {
-            "weighting": ["binary", "bm25", "tfidf"],
+            "weighting": ["none", "bm25", "tfidf"],  # every weight is 1 here: "none" is binary values
             "n_factors": [16, 32, 64],
             "reg": [10.0, 30.0, 100.0],
             "alpha": [0.25, 0.5, 1.0, 2.0],

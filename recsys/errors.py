@@ -19,6 +19,7 @@ __all__ = [
     "ArtifactError",
     "DatasetError",
     "DownloadError",
+    "MissingDependencyError",
     "RecsysWarning",
     "DataWarning",
 ]
@@ -81,6 +82,10 @@ class DatasetError(RecsysError, OSError):
 
 class DownloadError(DatasetError):
     """A download failed or did not match its published checksum."""
+
+
+class MissingDependencyError(RecsysError, ImportError):
+    """An optional dependency (an extra such as ``recsys[content]``) or a model file is not installed."""
 
 
 # -- warnings ---------------------------------------------------------------

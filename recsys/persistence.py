@@ -64,6 +64,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recsys._state_spec import INDEX_DTYPES, check_offsets
+from recsys._utils.fs import fsync_dir as _fsync_dir
 from recsys._utils.registry import StateCodec, codec_for, codec_for_tag, codec_tags
 from recsys._version import __version__
 from recsys.data import IdMap
@@ -604,14 +605,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- where a save may write ----------------------------------------------------

@@ -24,12 +24,12 @@ SplitReport(n_train=4, n_test=2, cold_user_rows=0, cold_item_rows=1, cold_users=
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, DataTypeError, ParameterError
 
@@ -57,31 +57,6 @@ def _check_data(data: Any, fn: str, name: str = "data") -> None:
             f"The '{name}' parameter of {fn} must be an Interactions (build one with "
             f"Interactions.from_frame). Got {type(data).__name__} instead."
         )
-
-
-def _check_fraction(value: Any, name: str, fn: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not (0.0 < float(value) < 1.0):
-        raise ParameterError(f"The '{name}' parameter of {fn} must be a float in (0, 1). Got {value!r} instead.")
-    return float(value)
-
-
-def _check_int(value: Any, name: str, fn: str, low: int, high: int | None = None) -> int:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if ok and value >= low and (high is None or value <= high):
-        return int(value)
-    rule = f">= {low}" if high is None else f"in [{low}, {high}]"
-    raise ParameterError(f"The '{name}' parameter of {fn} must be an int {rule}. Got {value!r} instead.")
-
-
-def _check_seed(seed: Any, fn: str) -> int:
-    return _check_int(seed, "seed", fn, 0, 2**32 - 1)
-
-
-def _check_choice(value: Any, name: str, fn: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        options = " or ".join(repr(a) for a in allowed)
-        raise ParameterError(f"The '{name}' parameter of {fn} must be {options}. Got {value!r} instead.")
-    return value
 
 
 def _timestamps(data: Interactions, fn: str) -> NDArray[Any]:
@@ -135,9 +110,9 @@ def _stratified(
     data: Interactions, ratio: Any, by: Any, seed: Any, fn: str, data_name: str
 ) -> tuple[Interactions, Interactions]:
     _check_data(data, fn, data_name)
-    ratio = _check_fraction(ratio, "ratio", fn)
-    by = _check_choice(by, "by", fn, ("user", "item"))
-    seed = _check_seed(seed, fn)
+    ratio = check_float(fn, "ratio", ratio, low=0.0, high=1.0, low_open=True, high_open=True)
+    by = check_choice(fn, "by", by, ("user", "item"))
+    seed = check_int(fn, "seed", seed, low=0, high=2**32 - 1)
     groups, n_groups = (data.user_index, data.n_users) if by == "user" else (data.item_index, data.n_items)
     # One draw per row in the original row order, as MS Recommenders does.
     draw = np.random.RandomState(seed).rand(data.nnz)
@@ -306,9 +281,9 @@ def temporal_split(
     """
     fn = "temporal_split"
     _check_data(data, fn)
-    test_fraction = _check_fraction(test_fraction, "test_fraction", fn)
-    by = _check_choice(by, "by", fn, ("user", "global"))  # type: ignore[assignment]
-    min_test = _check_int(min_test, "min_test", fn, 0)
+    test_fraction = check_float(fn, "test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    by = check_choice(fn, "by", by, ("user", "global"))  # type: ignore[assignment]
+    min_test = check_int(fn, "min_test", min_test, low=0)
     ts = _timestamps(data, fn)
     if by == "global":
         return _by_mask(data, ts >= _global_cut(ts, test_fraction))
@@ -365,7 +340,7 @@ def leave_last_n(data: Interactions, n: int = 1) -> tuple[Interactions, Interact
     """
     fn = "leave_last_n"
     _check_data(data, fn)
-    n = _check_int(n, "n", fn, 1)
+    n = check_int(fn, "n", n, low=1)
     _timestamps(data, fn)
     counts = data.user_counts
     return _last_per_user(data, np.minimum(n, np.maximum(counts - 1, 0)), fn)
@@ -406,8 +381,8 @@ def k_fold(data: Interactions, n_folds: int = 5, seed: int = 42) -> list[tuple[I
     """
     fn = "k_fold"
     _check_data(data, fn)
-    n_folds = _check_int(n_folds, "n_folds", fn, 2)
-    seed = _check_seed(seed, fn)
+    n_folds = check_int(fn, "n_folds", n_folds, low=2)
+    seed = check_int(fn, "seed", seed, low=0, high=2**32 - 1)
     if n_folds > data.nnz:
         raise ParameterError(
             f"The 'n_folds' parameter of k_fold must be at most the number of interactions "

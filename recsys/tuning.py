@@ -56,6 +56,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
+from recsys._utils.jsonable import json_float, to_jsonable
 from recsys._utils.params import check_int
 from recsys._utils.progress import progress_bar
 from recsys._utils.registry import class_path, resolve
@@ -135,7 +136,7 @@ class Trial:
         return {
             "number": self.number,
             "params": self.params,
-            "score": _json_float(self.score),
+            "score": json_float(self.score),
             "fit_seconds": round(self.fit_seconds, 4),
             "evaluate_seconds": round(self.evaluate_seconds, 4),
             "status": self.status,
@@ -211,7 +212,7 @@ class TuningResult:
             "validation": self.validation,
             "n_trials": len(self.trials),
             "n_failed": self.n_failed,
-            "best": {"params": self.best_params, "score": _json_float(self.best_score), "config": self.best_config},
+            "best": {"params": self.best_params, "score": json_float(self.best_score), "config": self.best_config},
             "search_seconds": round(self.search_seconds, 3),
             "refit_seconds": None if self.refit_seconds is None else round(self.refit_seconds, 3),
             "trials": [t.to_dict() for t in self.trials],
@@ -277,10 +278,6 @@ class TuningResult:
         )
 
 
-def _json_float(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
-
-
 # -- configs with dotted parameter names -----------------------------------------------
 
 
@@ -338,16 +335,8 @@ def apply_params(config: dict[str, Any], params: Mapping[str, Any]) -> dict[str,
         cfg = out
         for part in parts[:-1]:
             cfg = cfg["params"][part]["__config__"]
-        cfg.setdefault("params", {})[parts[-1]] = _jsonable_value(value)
+        cfg.setdefault("params", {})[parts[-1]] = to_jsonable(value, nonfinite="keep", what=f"the value of {name!r}")
     return out  # type: ignore[no-any-return]
-
-
-def _jsonable_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if hasattr(value, "get_config"):
-        return {"__config__": value.get_config()}
-    return value
 
 
 # -- the space -------------------------------------------------------------------
@@ -361,7 +350,7 @@ def _space_json(space: Mapping[str, Dimension]) -> dict[str, Any]:
         elif isinstance(dim, Float):
             out[name] = {"type": "float", "low": float(dim.low), "high": float(dim.high), "log": dim.log}
         else:
-            out[name] = [_jsonable_value(v) for v in dim]
+            out[name] = [to_jsonable(v, nonfinite="keep", what=f"a value of {name!r}") for v in dim]
     return out
 
 
@@ -692,7 +681,7 @@ def _run_optuna(
     try:
         import optuna
     except ImportError:
-        from recsys.content._base import MissingDependencyError
+        from recsys.errors import MissingDependencyError
 
         raise MissingDependencyError(
             "method='optuna' needs optuna: pip install optuna (or pip install 'recsys[tune]'), or use method='random'"

@@ -346,7 +346,7 @@ def test_splits_emit_no_warning() -> None:
 @pytest.mark.parametrize("ratio", [1.5, 0.0, 1.0, -0.2, True, "0.5", float("nan"), None])
 def test_bad_ratio(ratio: object) -> None:
     d = random_data(0)
-    with pytest.raises(ParameterError, match=r"The 'ratio' parameter of stratified_split must be a float in \(0, 1\)"):
+    with pytest.raises(ParameterError, match=r"The 'ratio' parameter of stratified_split must be a (finite )?float > 0\.0 and < 1\.0"):
         stratified_split(d, ratio=ratio)  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="'ratio' parameter of train_validation_split"):
         train_validation_split(d, ratio=ratio)  # type: ignore[arg-type]
@@ -355,13 +355,13 @@ def test_bad_ratio(ratio: object) -> None:
 def test_error_messages() -> None:
     d = random_data(0)
     no_ts = random_data(0, timestamps=False)
-    with pytest.raises(ParameterError, match=r"must be a float in \(0, 1\)\. Got 1\.5 instead\."):
+    with pytest.raises(ParameterError, match=r"must be a float > 0\.0 and < 1\.0\. Got 1\.5 instead\."):
         stratified_split(d, ratio=1.5)
-    with pytest.raises(ParameterError, match="'by' parameter of stratified_split must be 'user' or 'item'. Got 'row'"):
+    with pytest.raises(ParameterError, match="'by' parameter of stratified_split must be one of 'user', 'item'. Got 'row'"):
         stratified_split(d, by="row")  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="'seed' parameter of stratified_split must be an int in"):
+    with pytest.raises(ParameterError, match="'seed' parameter of stratified_split must be an int in \\[0, 4294967295\\]. Got -1"):
         stratified_split(d, seed=-1)
-    with pytest.raises(ParameterError, match="'by' parameter of temporal_split must be 'user' or 'global'"):
+    with pytest.raises(ParameterError, match="'by' parameter of temporal_split must be one of 'user', 'global'"):
         temporal_split(d, by="item")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="'test_fraction' parameter of temporal_split"):
         temporal_split(d, test_fraction=2)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys._utils.jsonable import to_jsonable as clean_json  # results are strict JSON: NaN/inf -> null
 from recsys.data import Interactions
 
 DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-latest-small", "synthetic")
@@ -535,19 +536,6 @@ def write_json(path: str, payload: Any) -> None:
         json.dump(payload, f, indent=2, allow_nan=False)
         f.write("\n")
     os.replace(tmp, path)
-
-
-def clean_json(value: Any) -> Any:
-    """NaN/inf -> None, numpy scalars -> Python, recursively (results must be strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def console(stderr: bool = False) -> Any:

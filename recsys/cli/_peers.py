@@ -107,12 +107,10 @@ class _Implicit(PeerModel):
 
     def _fit(self, data: Interactions) -> None:
         self.model = type(self).make(self.params, self.seed)
-        try:  # implicit's advice: its own threads, single-threaded BLAS (else the two oversubscribe the cores)
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self.model.fit(self.seen_.tocsr(), show_progress=False)
-            return
-        with threadpool_limits(1, "blas"):
+        from recsys._utils.threads import limit_threads
+
+        # implicit's advice: its own threads, single-threaded BLAS (else the two oversubscribe the cores)
+        with limit_threads(1, blas=True):
             self.model.fit(self.seen_.tocsr(), show_progress=False)
 
     def _topk(self, uidx: NDArray[np.int32], k: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:

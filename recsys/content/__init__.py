@@ -17,7 +17,8 @@ The recommenders built on these are :class:`recsys.models.ContentBased` and
 :class:`recsys.models.Hybrid`.
 """
 
-from recsys.content._base import MissingDependencyError, TextEncoder
+from recsys.content._base import TextEncoder
+from recsys.errors import MissingDependencyError
 from recsys.content._bert import BertEncoder
 from recsys.content._cache import EmbeddingCache, default_cache_dir
 from recsys.content._doc2vec import Doc2VecEncoder

@@ -12,16 +12,13 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from recsys._utils.registry import class_path, register_component, resolve
-from recsys.errors import DataError, DataTypeError, ParameterError, RecsysError
+from recsys._utils.params import ParamsMixin
+from recsys._utils.registry import register_component
+from recsys.errors import DataError, DataTypeError, MissingDependencyError, ParameterError, RecsysError
 
 E = TypeVar("E", bound="TextEncoder")
 
 EXTRA_HINT = 'pip install "recsys[content]"'
-
-
-class MissingDependencyError(RecsysError, ImportError):
-    """An optional dependency (an extra such as ``recsys[content]``) or a model file is not installed."""
 
 
 def require_module(module: str, owner: str) -> None:
@@ -35,7 +32,7 @@ def require_module(module: str, owner: str) -> None:
     >>> require_module("no_such_module_xyz", "Demo")
     Traceback (most recent call last):
     ...
-    recsys.content._base.MissingDependencyError: Demo needs the optional dependency 'no_such_module_xyz', which is not installed. Install the content extra: pip install "recsys[content]"
+    recsys.errors.MissingDependencyError: Demo needs the optional dependency 'no_such_module_xyz', which is not installed. Install the content extra: pip install "recsys[content]"
     """
     try:
         found = importlib.util.find_spec(module) is not None
@@ -63,7 +60,7 @@ def check_texts(texts: Any, where: str) -> list[str]:
     return out
 
 
-class TextEncoder(ABC):
+class TextEncoder(ParamsMixin, ABC):
     """Turns texts into dense float32 vectors: ``fit(texts)`` (where needed), then ``encode(texts)``.
 
     Subclasses store their parameters in ``__init__`` (keyword arguments,
@@ -84,23 +81,6 @@ class TextEncoder(ABC):
     # -- parameters and config -------------------------------------------------------
 
     @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self) -> dict[str, Any]:
-        """Parameters, read from the ``__init__`` signature."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def get_config(self) -> dict[str, Any]:
-        """``{"class": ..., "params": ...}``, JSON-serialisable; :meth:`from_config` rebuilds it."""
-        return {"class": class_path(type(self)), "params": dict(self.get_params())}
-
-    @classmethod
     def from_config(cls: type[E], config: dict[str, Any]) -> E:
         """Build an (unfitted) encoder from :meth:`get_config` output; only registered classes are used.
 
@@ -111,18 +91,7 @@ class TextEncoder(ABC):
         >>> TextEncoder.from_config(enc.get_config()) == enc
         True
         """
-        if not isinstance(config, dict) or "class" not in config:
-            raise ParameterError(f"an encoder config needs a 'class' entry; got {config!r:.200}")
-        target = resolve(config["class"])
-        if not (isinstance(target, type) and issubclass(target, cls)):
-            raise ParameterError(f"{config['class']!r} is not a {cls.__name__}")
-        params = config.get("params") or {}
-        if not isinstance(params, dict):
-            raise ParameterError(f"the 'params' of an encoder config must be a dict; got {params!r:.200}")
-        try:
-            return target(**params)  # type: ignore[return-value]
-        except TypeError as e:
-            raise ParameterError(f"config for {target.__name__} does not match its parameters: {e}") from None
+        return cls._build_from_config(config, cls, "an encoder")
 
     def clone(self: E) -> E:
         """A new unfitted encoder with the same parameters."""
@@ -133,10 +102,6 @@ class TextEncoder(ABC):
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.get_config(), sort_keys=True, default=str))
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
 
     # -- fitting and encoding ------------------------------------------------------------
 

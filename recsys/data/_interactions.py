@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from recsys._utils.params import check_int
 from recsys.data._features import FeatureKind, align_features, take_rows
 from recsys.data._idmap import IdMap, _py
 from recsys.data._validation import (
@@ -655,9 +656,8 @@ class Interactions:
         >>> f.n_users, f.n_items, f.nnz
         (2, 2, 4)
         """
-        for name, v in (("min_user", min_user), ("min_item", min_item)):
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise ParameterError(f"The '{name}' parameter of filter must be an int >= 0. Got {v!r} instead.")
+        check_int("filter", "min_user", min_user, low=0)
+        check_int("filter", "min_item", min_item, low=0)
         mask = np.ones(self.nnz, dtype=bool)
         while True:
             uc = np.bincount(self.user_index[mask], minlength=self.n_users)

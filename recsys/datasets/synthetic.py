@@ -44,13 +44,13 @@ still in the id maps through the feature tables, so ``n_users`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from recsys._utils.params import check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import ParameterError
 
@@ -113,18 +113,6 @@ class SyntheticData:
     user_factors: NDArray[np.float32]
     item_factors: NDArray[np.float32]
     item_popularity: NDArray[np.float64]
-
-
-def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low:
-        return int(value)
-    raise ParameterError(f"The '{name}' parameter of synthetic must be an int >= {low}. Got {value!r} instead.")
-
-
-def _check_float(value: Any, name: str) -> float:
-    if isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(float(value)) and float(value) >= 0:
-        return float(value)
-    raise ParameterError(f"The '{name}' parameter of synthetic must be a finite float >= 0. Got {value!r} instead.")
 
 
 @overload
@@ -220,15 +208,15 @@ def synthetic(
     >>> int(data.ratings.min()) >= 1 and int(data.ratings.max()) <= 5
     True
     """
-    n_users = _check_int(n_users, "n_users", 1)
-    n_items = _check_int(n_items, "n_items", 1)
-    n_interactions = _check_int(n_interactions, "n_interactions", 1)
-    seed = _check_int(seed, "seed", 0)
-    n_factors = _check_int(n_factors, "n_factors", 1)
-    n_categories = _check_int(n_categories, "n_categories", 1)
-    n_candidates = _check_int(n_candidates, "n_candidates", 1)
-    popularity_exponent = _check_float(popularity_exponent, "popularity_exponent")
-    preference_strength = _check_float(preference_strength, "preference_strength")
+    n_users = check_int("synthetic", "n_users", n_users, low=1)
+    n_items = check_int("synthetic", "n_items", n_items, low=1)
+    n_interactions = check_int("synthetic", "n_interactions", n_interactions, low=1)
+    seed = check_int("synthetic", "seed", seed, low=0)
+    n_factors = check_int("synthetic", "n_factors", n_factors, low=1)
+    n_categories = check_int("synthetic", "n_categories", n_categories, low=1)
+    n_candidates = check_int("synthetic", "n_candidates", n_candidates, low=1)
+    popularity_exponent = check_float("synthetic", "popularity_exponent", popularity_exponent, low=0.0)
+    preference_strength = check_float("synthetic", "preference_strength", preference_strength, low=0.0)
     if n_interactions > n_users * n_items:
         raise ParameterError(
             f"The 'n_interactions' parameter of synthetic must be at most n_users * n_items "

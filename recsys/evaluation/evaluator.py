@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from recsys._utils.jsonable import json_float as _json_float
+from recsys._utils.params import check_float, check_int
 from recsys.data import IdMap, Interactions
 from recsys.errors import (
     DataWarning,
@@ -317,10 +319,8 @@ class EvaluationResult:
         >>> res.confidence_intervals(n_boot=200)["hit_rate@1"]
         (0.0, 1.0)
         """
-        if not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
-            raise ParameterError(f"The 'n_boot' parameter must be an int >= 2. Got {n_boot!r} instead.")
-        if not (isinstance(level, (int, float)) and 0 < level < 1):
-            raise ParameterError(f"The 'level' parameter must be a number in (0, 1). Got {level!r} instead.")
+        check_int("confidence_intervals", "n_boot", n_boot, low=2)
+        check_float("confidence_intervals", "level", level, low=0.0, high=1.0, low_open=True, high_open=True)
         key = (int(n_boot), float(level), int(seed))
         if key in self._ci_cache:
             return self._ci_cache[key]
@@ -385,10 +385,6 @@ class EvaluationResult:
         body = ", ".join(f"{k}={v:.4f}" for k, v in list(self.summary.items())[:8])
         more = ", ..." if len(self.summary) > 8 else ""
         return f"EvaluationResult({self.n_users_evaluated} users: {body}{more})"
-
-
-def _json_float(v: float) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
 
 
 def _percentiles(samples: NDArray[np.float64], level: float) -> tuple[float, float] | None:

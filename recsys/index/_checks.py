@@ -14,15 +14,6 @@ F32 = np.float32
 I64 = np.int64
 
 
-def check_int(value: Any, name: str, where: str, *, low: int = 1, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]``; bools and floats are refused."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-    if ok and value >= low and (high is None or value <= high):
-        return int(value)
-    rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-    raise ParameterError(f"The {name!r} parameter of {where} must be an int {rng}. Got {value!r} instead.")
-
-
 def check_vectors(x: Any, name: str, where: str, *, dim: int | None = None) -> NDArray[np.float32]:
     """A finite 2-D float32 C-contiguous matrix; with ``dim``, its column count must equal it."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import faiss as _faiss
@@ -15,7 +15,9 @@ from numpy.typing import NDArray
 from recsys._utils.progress import progress_bar
 from recsys.errors import ArtifactError, DataError, ParameterError
 from recsys.index import _kernels as K
-from recsys.index._checks import check_bias, check_candidates, check_int, check_rows_matrix, check_vectors
+from recsys._utils.params import check_choice, check_int
+from recsys._utils.threads import limit_threads
+from recsys.index._checks import check_bias, check_candidates, check_rows_matrix, check_vectors
 
 __all__ = ["ItemIndex"]
 
@@ -57,21 +59,6 @@ PARAMS: dict[str, tuple[str, ...]] = {
 SEARCH_PARAMS = ("nprobe", "ef_search", "rerank")
 FAISS_TYPES = {"ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat", "ivfpq": "IndexIVFPQ"}
 
-_blas_controller: Any = None
-
-
-def _blas_limit(n: int) -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS threads (numpy's and faiss' OpenBLAS) to ``n`` when threadpoolctl is installed."""
-    global _blas_controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl comes with implicit
-        return contextlib.nullcontext()
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=n, user_api="blas")  # type: ignore[no-any-return]
-
-
 def _default_params(kind: str, n: int, base_dim: int) -> dict[str, int]:
     """Defaults that reach recall@10 >= 0.95 on the clustered benchmark (see benchmarks/index.py)."""
     # ~4 sqrt(n) lists of >= 39 items (faiss' k-means minimum); 16 probed lists
@@ -112,11 +99,11 @@ def _check_params(kind: str, given: Mapping[str, Any], n: int, base_dim: int, wh
     }
     for name, value in given.items():
         lo, hi = limits.get(name, (1, None))
-        params[name] = check_int(value, name, where, low=lo, high=hi)
+        params[name] = check_int(where, name, value, low=lo, high=hi)
     if "nlist" in params:
         if "nprobe" not in given:
             params["nprobe"] = min(params["nprobe"], params["nlist"])
-        params["nprobe"] = check_int(params["nprobe"], "nprobe", where, high=params["nlist"])
+        params["nprobe"] = check_int(where, "nprobe", params["nprobe"], low=1, high=params["nlist"])
         lo_train = params["nlist"] if kind == "ivf" else max(params["nlist"], 2 ** params["pq_bits"])
         if "train_size" not in given:
             params["train_size"] = min(n, max(params["train_size"], lo_train))
@@ -267,10 +254,8 @@ class ItemIndex:
         (100, 8, 'exact')
         """
         where = "ItemIndex.build"
-        if metric not in METRICS:
-            raise ParameterError(f"The 'metric' parameter of {where} must be one of {METRICS}. Got {metric!r} instead.")
-        if kind not in KINDS:
-            raise ParameterError(f"The 'kind' parameter of {where} must be one of {KINDS}. Got {kind!r} instead.")
+        check_choice(where, "metric", metric, METRICS)
+        check_choice(where, "kind", kind, KINDS)
         V = check_vectors(item_vectors, "item_vectors", where)
         n, dim = V.shape
         if n == 0:
@@ -281,7 +266,7 @@ class ItemIndex:
                 raise ParameterError(f"item_bias of {where} is only supported with metric='dot'. Got metric={metric!r}.")
             bias = check_bias(item_bias, n, where)
         if threads is not None:
-            check_int(threads, "threads", where)
+            check_int(where, "threads", threads, low=1)
         base_dim = _ann_dim(metric, dim, bias is not None, "ivf", {})
         if kind == "auto":
             checked = _check_params(AUTO_APPROXIMATE, params, n, base_dim, where)
@@ -380,7 +365,7 @@ class ItemIndex:
         >>> index.set_threads(1); index.threads
         1
         """
-        self._threads = None if threads is None else check_int(threads, "threads", "ItemIndex.set_threads")
+        self._threads = None if threads is None else check_int("ItemIndex.set_threads", "threads", threads, low=1)
 
     def set_search_params(self, **params: int) -> None:
         """Change search-time parameters: ``nprobe`` (ivf, ivfpq), ``ef_search`` (hnsw), ``rerank`` (ivfpq).
@@ -403,7 +388,7 @@ class ItemIndex:
         new = dict(self._params)
         for name, value in params.items():
             high = self._params["nlist"] if name == "nprobe" else None
-            new[name] = check_int(value, name, where, high=high)
+            new[name] = check_int(where, name, value, low=1, high=high)
         self._params = new
         self._apply_search_params()
 
@@ -455,7 +440,7 @@ class ItemIndex:
         [[1, 2, -1]]
         """
         where = "ItemIndex.search"
-        k = check_int(k, "k", where)
+        k = check_int(where, "k", k, low=1)
         Q = check_vectors(query_vectors, "query_vectors", where, dim=self._dim)
         nq = Q.shape[0]
         excl = check_rows_matrix(exclude, "exclude", nq, self.n_items)
@@ -634,19 +619,9 @@ class ItemIndex:
 
     # -- threads and GPU -------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _thread_limit(self) -> Iterator[None]:
-        n = self._threads
-        if n is None:
-            yield
-            return
-        prev = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(n)
-        try:
-            with _blas_limit(n):
-                yield
-        finally:
-            faiss.omp_set_num_threads(prev)
+    def _thread_limit(self) -> contextlib.AbstractContextManager[None]:
+        # faiss' OpenMP threads and BLAS threads during this index's work
+        return limit_threads(self._threads, blas=True, faiss=True)
 
     def _apply_search_params(self) -> None:
         index = self._search_index

@@ -28,6 +28,7 @@ def build_saved(config: Any, arrays: Any = None) -> Recommender:
     cls = resolve(config["class"]) if isinstance(config["class"], str) else None
     if not (isinstance(cls, type) and issubclass(cls, Recommender)):
         raise ArtifactError(f"{config['class']!r:.80} is not a Recommender")
+    config = {"class": config["class"], "params": cls._upgrade_params(config["params"])}  # an older spelling
     missing = sorted(set(cls._param_names()) - set(config["params"]))
     if missing:
         raise ArtifactError(f"the config of {cls.__name__} lacks the parameters {missing[:5]}")

@@ -37,8 +37,7 @@ which other rows are solved with it (up to float rounding of padded sums).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,18 +58,6 @@ _NEWTON_TOL = 1e-8
 _NEWTON_FULL = 1e-6
 # Conjugate-gradient steps per Newton step, at most.
 _CG_ITER = 50
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch with ``n`` intra-op threads (None: leave torch's setting), restoring it afterwards."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def fit_bpr(

@@ -28,15 +28,13 @@ estimated output, so memory is ``O(nnz(M) + n * k)`` plus one block (about
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recsys._utils.progress import progress
-
-Weighting = Literal["none", "tfidf", "bm25"]
+from recsys.models._weighting import Weighting
 
 # Entries of one block of the similarity product (dense or sparse): 16 Mi, ~64 MiB of float32.
 _BLOCK_ENTRIES = 1 << 24

@@ -23,8 +23,8 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
-from recsys._utils.params import check_choice, check_int
-from recsys._utils.registry import StateCodec, build_component, class_path, register, register_codec, registered, resolve
+from recsys._utils.params import ParamsMixin, check_choice, check_int
+from recsys._utils.registry import StateCodec, register, register_codec, registered
 from recsys._utils.topk import topk
 from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import (
@@ -33,7 +33,6 @@ from recsys.errors import (
     DataTypeError,
     NotFittedError,
     NotSupportedError,
-    ParameterError,
     RecsysError,
     UnknownIdError,
 )
@@ -170,7 +169,7 @@ def merged_csr(
     return sp.csr_matrix((out_val, out_idx, out_ptr), shape=shape)
 
 
-class Recommender(ABC):
+class Recommender(ParamsMixin, ABC):
     """Base class of every recommender: fit on :class:`~recsys.Interactions`, recommend external ids.
 
     Subclasses store hyper-parameters in ``__init__`` (nothing else), validate
@@ -334,39 +333,12 @@ class Recommender(ABC):
 
     # -- parameters and config ------------------------------------------------------
 
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
+    @staticmethod
+    def from_config(config: dict[str, Any]) -> Recommender:
+        """Build an unfitted model from :meth:`get_config` output.
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters, read from the ``__init__`` signature.
-
-        Examples
-        --------
-        >>> from recsys.models import Popular
-        >>> Popular(half_life=10.0).get_params()
-        {'half_life': 10.0}
-        """
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self: Self, **params: Any) -> Self:
-        """Set hyper-parameters (validated at the next ``fit``); returns ``self``."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ParameterError(
-                    f"{type(self).__name__} has no parameter {name!r}; valid parameters: {', '.join(valid)}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def get_config(self) -> dict[str, Any]:
-        """A JSON-serialisable ``{"class": ..., "params": ...}`` that :meth:`from_config` rebuilds.
+        The class is looked up among registered Recommender subclasses only;
+        nothing named in a config is imported.
 
         Examples
         --------
@@ -376,29 +348,7 @@ class Recommender(ABC):
         >>> Recommender.from_config(json.loads(json.dumps(cfg))).get_params()
         {'half_life': 5.0}
         """
-        return {"class": class_path(type(self)), "params": _jsonable(self.get_params(), type(self).__name__)}
-
-    @staticmethod
-    def from_config(config: dict[str, Any]) -> Recommender:
-        """Build an unfitted model from :meth:`get_config` output.
-
-        The class is looked up among registered Recommender subclasses only;
-        nothing named in a config is imported.
-        """
-        if not isinstance(config, dict) or "class" not in config:
-            raise ParameterError(f"a model config needs a 'class' entry; got {config!r:.200}")
-        cls = resolve(config["class"])
-        if not (isinstance(cls, type) and issubclass(cls, Recommender)):
-            raise ParameterError(f"{config['class']!r} is not a Recommender")
-        params = {k: _from_jsonable(v) for k, v in dict(config.get("params") or {}).items()}
-        try:
-            return cls(**params)
-        except TypeError as e:
-            raise ParameterError(f"config for {cls.__name__} does not match its parameters: {e}") from None
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
+        return Recommender._build_from_config(config, Recommender, "a model")
 
     # -- fitting ----------------------------------------------------------------------------
 
@@ -1038,33 +988,6 @@ def _aligned(values: ArrayLike, n: int, name: str) -> NDArray[Any]:
     if arr.shape != (n,):
         raise DataError(f"{name} must align with items: expected {n} values, got shape {arr.shape}")
     return arr
-
-
-def _jsonable(value: Any, owner: str) -> Any:
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v, owner) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, owner) for k, v in value.items()}
-    if hasattr(value, "get_config"):
-        return {"__config__": value.get_config()}
-    raise ParameterError(f"parameter value {value!r} of {owner} cannot be written to JSON")
-
-
-def _from_jsonable(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_from_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        if "__config__" in value:
-            cfg = value["__config__"]
-            return build_component(cfg)
-        return {k: _from_jsonable(v) for k, v in value.items()}
-    return value
 
 
 # How artifacts store a model: config in the manifest (or beside a nested model), learned state checked then restored.

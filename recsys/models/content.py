@@ -30,9 +30,9 @@ from recsys.data import Interactions
 from recsys.errors import DataError, DataWarning, NotSupportedError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models._normalise import normalised as _normalised
+from recsys.models._weighting import PROFILE_WEIGHTINGS, ProfileWeighting
 from recsys.models.base import Recommender
 
-Weighting = Literal["weight", "rating", "centered"]
 Normalise = Literal["minmax", "zscore", "rank"]
 Cold = Literal["content", "blend"]
 
@@ -161,7 +161,7 @@ class ContentBased(EmbeddingRecommender):
         self,
         encoder: TextEncoder | None = None,
         text: TextSpec = None,
-        weighting: Weighting = "weight",
+        weighting: ProfileWeighting = "weight",
         half_life: float | None = None,
         center: bool = True,
     ) -> None:
@@ -180,7 +180,7 @@ class ContentBased(EmbeddingRecommender):
                 f"The 'text' parameter of {owner} must be None, a format template (str) or a function of a row. "
                 f"Got {type(self.text).__name__} instead."
             )
-        check_choice(owner, "weighting", self.weighting, ("weight", "rating", "centered"))
+        check_choice(owner, "weighting", self.weighting, PROFILE_WEIGHTINGS)
         if self.half_life is not None:
             check_float(owner, "half_life", self.half_life, low=0.0, low_open=True)
         if not isinstance(self.center, bool):

@@ -44,10 +44,10 @@ from recsys.models._similarity import (
     squared_norms,
     weight_profiles,
 )
+from recsys.models._weighting import WEIGHTINGS, Weighting
 from recsys.models.base import Recommender
 
 Similarity = Literal["cosine", "adjusted_cosine", "pearson"]
-WeightingName = Literal["none", "tfidf", "bm25"]
 Feedback = Literal["implicit", "explicit"]
 
 # Explicit-mode biases are damped means: this many pseudo-ratings at the global mean.
@@ -85,7 +85,7 @@ class _Neighbourhood(Recommender):
         name = type(self).__name__
         check_int(name, "k", self.k, low=1)
         check_choice(name, "similarity", self.similarity, ("cosine", "adjusted_cosine", "pearson"))
-        check_choice(name, "weighting", self.weighting, ("none", "tfidf", "bm25"))
+        check_choice(name, "weighting", self.weighting, WEIGHTINGS)
         check_float(name, "shrinkage", self.shrinkage, low=0.0)
         check_choice(name, "feedback", self.feedback, ("implicit", "explicit"))
         check_float(name, "bm25_k1", self.bm25_k1, low=0.0)
@@ -265,7 +265,7 @@ class ItemKNN(_Neighbourhood):
         self,
         k: int = 200,
         similarity: Similarity = "cosine",
-        weighting: WeightingName = "tfidf",
+        weighting: Weighting = "tfidf",
         shrinkage: float = 50.0,
         feedback: Feedback = "implicit",
         bm25_k1: float = 1.2,
@@ -407,7 +407,7 @@ class UserKNN(_Neighbourhood):
         self,
         k: int = 100,
         similarity: Similarity = "cosine",
-        weighting: WeightingName = "tfidf",
+        weighting: Weighting = "tfidf",
         shrinkage: float = 0.0,
         feedback: Feedback = "implicit",
         bm25_k1: float = 1.2,

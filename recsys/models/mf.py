@@ -32,13 +32,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
 from recsys._utils.params import check_choice, check_float, check_int, check_seed
+from recsys._utils.threads import limit_threads, torch_threads
 from recsys.data import IdMap, Interactions, as_id_array
 from recsys.errors import DataError, DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models._similarity import idf_of, mean_length_of, weight_profiles
+from recsys.models._weighting import VALUES, WEIGHTINGS, Values, Weighting
 from recsys.models.base import merged_csr
 
-Weighting = Literal["binary", "weight", "rating", "bm25", "tfidf"]
 Self = TypeVar("Self", bound="_Factorization")
 
 # BPR fixed-side solves: the negatives pool (every warm item up to this many) and the sample of
@@ -277,17 +278,23 @@ class ALS(_Factorization):
     ``c_ui = 1 + alpha * w_ui``; every other pair preference 0 and confidence
     1. The factors minimise
     ``sum_{u,i} c_ui (p_ui - x_u · y_i)² + reg (|x_u|² + |y_i|²)``.
-    The value ``w_ui`` depends on ``weighting``:
+    The value ``w_ui`` is an interaction's value (``values``) re-weighted
+    (``weighting``). ``values`` says where it comes from:
 
     * ``"binary"``: 1;
     * ``"weight"``: the interaction weight (e.g. a play count);
-    * ``"rating"``: the explicit rating (the interactions must have ratings);
-    * ``"bm25"`` / ``"tfidf"``: the weight re-weighted as in text retrieval,
-      users as documents and items as terms (the helpers of ItemKNN):
-      ``tfidf`` = ``sqrt(w) idf_i``, ``bm25`` =
-      ``w (k1 + 1) / (k1 L_u + w) idf_i`` with ``idf_i = log(n_users / n_i)``
-      and the user length norm ``L_u = 1 - b + b |u| / mean |u|``: rare items
-      and short histories weigh more.
+    * ``"rating"``: the explicit rating (the interactions must have ratings).
+
+    ``weighting`` re-weights it as in text retrieval, users as documents and
+    items as terms (the same helpers and meaning as ItemKNN's ``weighting``):
+
+    * ``"none"``: ``w`` as it is;
+    * ``"tfidf"``: ``sqrt(w) idf_i``;
+    * ``"bm25"``: ``w (k1 + 1) / (k1 L_u + w) idf_i``,
+
+    with ``idf_i = log(n_users / n_i)`` and the user length norm
+    ``L_u = 1 - b + b |u| / mean |u|``: rare items and short histories weigh
+    more.
 
     The defaults come from the search in ``benchmarks/tune_mf.py`` (the most
     robust values over ML-100K and a synthetic dataset, validation splits
@@ -305,7 +312,12 @@ class ALS(_Factorization):
         ``alpha=a - 1`` here (implicit uses ``c = a * w``).
     n_iterations : int >= 1, default 15
         ALS sweeps (implicit's ``iterations``).
-    weighting : {"binary", "weight", "rating", "bm25", "tfidf"}, default "tfidf"
+    weighting : {"none", "tfidf", "bm25"}, default "tfidf"
+        Re-weighting of the values (above). The former spellings
+        ``weighting="binary"|"weight"|"rating"`` are now
+        ``values=...``, ``weighting="none"``.
+    values : {"binary", "weight", "rating"}, default "weight"
+        Where an interaction's value comes from (above).
     bm25_k1 : float >= 0, default 1.2
     bm25_b : float in [0, 1], default 0.75
     use_cg : bool, default True
@@ -340,7 +352,7 @@ class ALS(_Factorization):
     ``x_u = (YᵀY + Yᵀ(C_u - I)Y + reg I)⁻¹ Yᵀ C_u p_u``, implicit's
     ``recalculate_user`` (the same system the fit's last user sweep
     approximates by 3 CG steps). A history's values are 1, or its ratings
-    with ``weighting="rating"``; bm25/tfidf use the fit's idf and mean length.
+    with ``values="rating"``; bm25/tfidf use the fit's idf and mean length.
     :meth:`partial_fit_items` solves item systems the same way with the user
     factors fixed (``recalculate_item``); new items get
     ``idf = log(n_users / n_i)`` from their own interactions.
@@ -370,6 +382,7 @@ class ALS(_Factorization):
         alpha: float = 1.0,
         n_iterations: int = 15,
         weighting: Weighting = "tfidf",
+        values: Values = "weight",
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
         use_cg: bool = True,
@@ -382,6 +395,7 @@ class ALS(_Factorization):
         self.alpha = alpha
         self.n_iterations = n_iterations
         self.weighting = weighting
+        self.values = values
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
         self.use_cg = use_cg
@@ -389,13 +403,29 @@ class ALS(_Factorization):
         self.num_threads = num_threads
         self.show_progress = show_progress
 
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # saved before `values` existed: weighting="binary"|"weight"|"rating" named the values, unweighted
+        if "values" in params:
+            return params
+        old = params.get("weighting")
+        if isinstance(old, str) and old in VALUES:
+            return {**params, "values": old, "weighting": "none"}
+        return {**params, "values": "weight"}
+
     def _validate_params(self) -> None:
         name = "ALS"
         check_int(name, "n_factors", self.n_factors, low=1)
         check_float(name, "reg", self.reg, low=0.0)
         check_float(name, "alpha", self.alpha, low=0.0)
         check_int(name, "n_iterations", self.n_iterations, low=1)
-        check_choice(name, "weighting", self.weighting, ("binary", "weight", "rating", "bm25", "tfidf"))
+        if isinstance(self.weighting, str) and self.weighting in VALUES:
+            raise ParameterError(
+                f"ALS(weighting={self.weighting!r}) is the old spelling: where values come from is now its own "
+                f"parameter; use values={self.weighting!r}, weighting='none'."
+            )
+        check_choice(name, "weighting", self.weighting, WEIGHTINGS)
+        check_choice(name, "values", self.values, VALUES)
         check_float(name, "bm25_k1", self.bm25_k1, low=0.0)
         check_float(name, "bm25_b", self.bm25_b, low=0.0, high=1.0)
         if not isinstance(self.use_cg, bool):
@@ -408,19 +438,19 @@ class ALS(_Factorization):
     # -- values and confidences ------------------------------------------------------------
 
     def _interaction_values(self, data: Interactions, where: str) -> NDArray[np.float32]:
-        if self.weighting == "rating":
+        if self.values == "rating":
             if data.ratings is None:
                 raise DataError(
-                    f"ALS(weighting='rating').{where} needs ratings; these interactions have none "
-                    "(pass rating_col to Interactions.from_frame, or choose another weighting)"
+                    f"ALS(values='rating').{where} needs ratings; these interactions have none "
+                    "(pass rating_col to Interactions.from_frame, or choose other values)"
                 )
             vals = np.asarray(data.ratings, dtype=np.float32)
-        elif self.weighting == "binary":
+        elif self.values == "binary":
             vals = np.ones(data.nnz, dtype=np.float32)
         else:
             vals = np.asarray(data.weights, dtype=np.float32)
         if len(vals) and not (np.all(np.isfinite(vals)) and vals.min() >= 0):
-            col = "rating" if self.weighting == "rating" else "weight"
+            col = "rating" if self.values == "rating" else "weight"
             raise DataError(f"ALS needs finite, non-negative values; the {col} column has {vals.min()!r}")
         return vals
 
@@ -431,7 +461,7 @@ class ALS(_Factorization):
             ones = sp.csr_matrix((np.ones(values.nnz, np.float32), values.indices, values.indptr), shape=values.shape)
             conf = (ones + float(self.alpha) * w).tocsr()  # w may drop entries (idf 0): the pattern stays
         else:
-            data = values.data if self.weighting != "binary" else np.ones(values.nnz, np.float32)
+            data = values.data if self.values != "binary" else np.ones(values.nnz, np.float32)
             conf = sp.csr_matrix(
                 ((1.0 + float(self.alpha) * data).astype(np.float32), values.indices, values.indptr), shape=values.shape
             )
@@ -443,9 +473,7 @@ class ALS(_Factorization):
     def _implicit_model(self) -> Any:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        from recsys.index._index import _blas_limit
-
-        with _blas_limit(1):  # implicit warns about threaded BLAS once, on construction
+        with limit_threads(1, blas=True):  # implicit warns about threaded BLAS once, on construction
             return AlternatingLeastSquares(
                 factors=int(self.n_factors),
                 regularization=float(self.reg),
@@ -459,8 +487,6 @@ class ALS(_Factorization):
 
     def _fit(self, data: Interactions) -> None:
         from recsys._utils.progress import progress_enabled
-        from recsys.index._index import _blas_limit
-
         vals = self._interaction_values(data, "fit")
         raw = sp.csr_matrix((vals, (data.user_index, data.item_index)), shape=(data.n_users, data.n_items), dtype=np.float32)
         raw.sort_indices()
@@ -470,7 +496,7 @@ class ALS(_Factorization):
         conf = self._confidence(raw)
         model = self._implicit_model()
         # implicit's solver threads do the work; a threaded BLAS underneath only slows it down
-        with _blas_limit(1):
+        with limit_threads(1, blas=True):
             model.fit(conf, show_progress=progress_enabled(self.show_progress))
         users = np.ascontiguousarray(model.user_factors, dtype=np.float32)
         items = np.ascontiguousarray(model.item_factors, dtype=np.float32)
@@ -514,8 +540,6 @@ class ALS(_Factorization):
         self.idf_ = np.concatenate([np.asarray(self.idf_, dtype=np.float64), new_idf])
 
     def _solve_users(self, rows: sp.csr_matrix, current: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-        from recsys.index._index import _blas_limit
-
         conf = self._confidence(rows)
         # many users: implicit's parallel solves want a single-threaded BLAS; a few (fold-in):
         # switching OpenBLAS' pool off and on again would cost more than the solve
@@ -524,15 +548,13 @@ class ALS(_Factorization):
         solver.num_threads = 0 if self.num_threads is None else int(self.num_threads)
         if conf.shape[0] <= 64:
             solver.num_threads = 1
-        with _blas_limit(1) if conf.shape[0] > 64 else contextlib.nullcontext():
+        with limit_threads(1, blas=True) if conf.shape[0] > 64 else contextlib.nullcontext():
             out = solver.recalculate_user(np.arange(conf.shape[0]), conf)
         out = np.asarray(out, dtype=np.float32).reshape(conf.shape[0], -1)
         out[np.diff(conf.indptr) == 0] = 0.0
         return out
 
     def _solve_items(self, touched: NDArray[np.int64], stored: sp.csr_matrix) -> NDArray[np.float32]:
-        from recsys.index._index import _blas_limit
-
         # a confidence depends on the user's whole row (bm25 length): weight the rows of the
         # items' users, then take the items' columns, users re-indexed to the model's
         sub = stored.tocsc()[:, touched]
@@ -542,7 +564,7 @@ class ALS(_Factorization):
         conf = sp.csr_matrix((conf.data, users[conf.indices], conf.indptr), shape=(len(touched), stored.shape[0]))
         solver = self._implicit_model()
         solver.user_factors = np.array(self.user_factors_, dtype=np.float32, copy=True)
-        with _blas_limit(1):
+        with limit_threads(1, blas=True):
             out = solver.recalculate_item(np.arange(len(touched)), conf)
         out = np.asarray(out, dtype=np.float32).reshape(len(touched), -1)
         out[np.diff(conf.indptr) == 0] = 0.0
@@ -552,13 +574,13 @@ class ALS(_Factorization):
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
         row = self._history_row(item_idx, ratings, "ALS")
-        if self.weighting != "rating":
+        if self.values != "rating":
             row.data[:] = 1.0
         return self._solve_users(row)[0]
 
     def _history_row(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, owner: str) -> sp.csr_matrix:
-        if self.weighting == "rating" and ratings is None and len(item_idx):
-            raise DataError(f"{owner}(weighting='rating') folds in a history with its ratings: pass ratings=")
+        if self.values == "rating" and ratings is None and len(item_idx):
+            raise DataError(f"{owner}(values='rating') folds in a history with its ratings: pass ratings=")
         vals = np.ones(len(item_idx), np.float32) if ratings is None else np.asarray(ratings, dtype=np.float32)
         if len(vals) and not (np.all(np.isfinite(vals)) and vals.min() >= 0):
             raise DataError("ratings of recommend_history must be finite and non-negative")
@@ -699,7 +721,7 @@ class BPR(_Factorization):
         _check_bool_or_none(name, "show_progress", self.show_progress)
 
     def _fit(self, data: Interactions) -> None:
-        from recsys.models._bpr_torch import fit_bpr, torch_threads
+        from recsys.models._bpr_torch import fit_bpr
 
         # one thread: the per-batch ops are small; splitting them costs more than it gains (and
         # oversubscribed machines make OpenMP barriers very slow: 40x slower with 2 threads measured)
@@ -748,7 +770,7 @@ class BPR(_Factorization):
         return self._negatives
 
     def _solve_users(self, rows: sp.csr_matrix, current: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-        from recsys.models._bpr_torch import solve_users, torch_threads
+        from recsys.models._bpr_torch import solve_users
 
         rows = sp.csr_matrix((np.ones(rows.nnz, np.float32), rows.indices, rows.indptr), shape=rows.shape)
         with torch_threads(self.num_threads):
@@ -761,7 +783,7 @@ class BPR(_Factorization):
             )
 
     def _solve_items(self, touched: NDArray[np.int64], stored: sp.csr_matrix) -> NDArray[np.float32]:
-        from recsys.models._bpr_torch import solve_items, stable_sample, torch_threads
+        from recsys.models._bpr_torch import solve_items, stable_sample
 
         seen = self.seen_  # before the update: the pairs and the pool use items that have vectors
         keys = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr)) * seen.shape[1] + seen.indices

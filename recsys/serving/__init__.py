@@ -50,7 +50,7 @@ from recsys.serving._store import (
     VERSIONS,
     LoadedModel,
     ModelStore,
-    ReloadError,
+    ReloadFailure,
     activate,
     current_version,
     load_version,
@@ -199,7 +199,7 @@ __all__ = [
     "IdParser",
     "LoadedModel",
     "ModelStore",
-    "ReloadError",
+    "ReloadFailure",
     "ServeConfig",
     "activate",
     "create_app",
@@ -209,3 +209,10 @@ __all__ = [
     "resolve_artifact",
     "run",
 ]
+
+
+
+def __getattr__(name: str) -> Any:
+    from recsys.serving._store import _renamed
+
+    return _renamed(name, __name__, stacklevel=3)

@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import signal
-import sys
 import threading
 import types
 import typing
@@ -529,18 +528,9 @@ def _check_len(values: list[Any] | None, name: str, limit: int, option: str) -> 
 
 def _apply_threads(threads: int | None) -> None:
     """Limit BLAS / OpenMP threads of this worker (process-wide for BLAS, this thread for OpenMP)."""
-    if threads is None:
-        return
-    try:
-        from threadpoolctl import threadpool_limits
+    from recsys._utils.threads import set_process_threads
 
-        threadpool_limits(limits=threads)
-    except Exception:  # pragma: no cover - threadpoolctl missing or a library it cannot drive
-        logger.warning("could not limit BLAS/OpenMP threads to %s", threads)
-    if "torch" in sys.modules:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_process_threads(threads)
 
 
 # -- the application -------------------------------------------------------------------------------

@@ -39,10 +39,13 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recsys._utils.fs import fsync_dir
+from recsys._utils.params import check_float
 from recsys.errors import ArtifactError, NotSupportedError, ParameterError, RecsysError
 from recsys.serving._ids import IdParser, _as_int
 
@@ -109,14 +112,6 @@ def _check_version_name(version: str) -> str:
     return version
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def activate(root: str | os.PathLike[str], version: str) -> Path:
     """Point ``root/current`` at the existing ``root/versions/<version>`` atomically (e.g. a rollback).
 
@@ -137,7 +132,7 @@ def activate(root: str | os.PathLike[str], version: str) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(root)
+    fsync_dir(root)
     return target
 
 
@@ -391,8 +386,11 @@ def _identity(source: Path) -> _Seen:
 
 
 @dataclass
-class ReloadError:
-    """A version that was rejected, and why."""
+class ReloadFailure:
+    """The record of a version the store rejected: which one, where, why and when (not an exception).
+
+    Kept in :attr:`ModelStore.last_error` while the previous model goes on serving.
+    """
 
     version: str
     path: str
@@ -432,7 +430,7 @@ class ModelStore:
     source: Path
     poll_interval: float = 1.0
     current: LoadedModel | None = None
-    last_error: ReloadError | None = None
+    last_error: ReloadFailure | None = None
     reloads: int = 0
     _seen: _Seen | None = None
     _rejected: _Seen | None = None
@@ -443,10 +441,7 @@ class ModelStore:
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
-        if isinstance(self.poll_interval, bool) or not isinstance(self.poll_interval, (int, float)) or self.poll_interval < 0:
-            raise ParameterError(
-                f"The 'poll_interval' parameter of ModelStore must be a float >= 0. Got {self.poll_interval!r} instead."
-            )
+        check_float("ModelStore", "poll_interval", self.poll_interval, low=0.0)
 
     def load_initial(self) -> LoadedModel:
         """Load the current version; raises :class:`~recsys.errors.ArtifactError` when it is broken."""
@@ -505,7 +500,7 @@ class ModelStore:
     def _reject(self, seen: _Seen | None, message: str) -> None:
         self._rejected = seen
         path = str(seen.path) if seen else str(self.source)
-        self.last_error = ReloadError(version=Path(path).name, path=path, error=message, at=time.time())
+        self.last_error = ReloadFailure(version=Path(path).name, path=path, error=message, at=time.time())
         logger.error(
             "rejected model version %s: %s; still serving %s",
             path,
@@ -550,7 +545,7 @@ __all__ = [
     "VERSIONS",
     "LoadedModel",
     "ModelStore",
-    "ReloadError",
+    "ReloadFailure",
     "activate",
     "current_version",
     "is_artifact",
@@ -558,3 +553,20 @@ __all__ = [
     "publish",
     "resolve_artifact",
 ]
+
+
+
+# Old public names that still resolve, with a DeprecationWarning (ReloadError read like an exception).
+_RENAMED = {"ReloadError": "ReloadFailure"}
+
+
+def _renamed(name: str, module: str, stacklevel: int) -> Any:
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(f"{module}.{name} is deprecated; use {new}", DeprecationWarning, stacklevel=stacklevel)
+        return globals()[new]
+    raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+
+def __getattr__(name: str) -> Any:
+    return _renamed(name, __name__, stacklevel=3)

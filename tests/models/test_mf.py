@@ -19,7 +19,7 @@ from recsys.models import ALS, BPR
 from recsys.models._bpr_torch import fit_bpr, negative_pool, solve_items, solve_users, stable_sample
 from recsys.testing import assert_rankings_equal, assert_recommendations_equal, assert_top_k
 
-FAST_ALS = dict(n_factors=16, n_iterations=10, weighting="binary", alpha=4.0, reg=0.1, num_threads=1, show_progress=False)
+FAST_ALS = dict(n_factors=16, n_iterations=10, values="binary", weighting="none", alpha=4.0, reg=0.1, num_threads=1, show_progress=False)
 FAST_BPR = dict(n_factors=16, n_epochs=40, lr=0.1, num_threads=1, show_progress=False)
 
 
@@ -67,28 +67,33 @@ def test_als_confidences_by_hand() -> None:
     k1, b, alpha = 1.2, 0.75, 2.0
     lengths = w.sum(1)
     norm = 1 - b + b * lengths / lengths.mean()
+    ones = (w > 0).astype(float)
+    norm_ones = 1 - b + b * ones.sum(1) / ones.sum(1).mean()
     expected = {
-        "binary": 1 + alpha * (w > 0),
-        "weight": 1 + alpha * w,
-        "tfidf": 1 + alpha * np.sqrt(w) * idf,
-        "bm25": 1 + alpha * w * (k1 + 1) / (k1 * norm[:, None] + w) * idf,
+        ("binary", "none"): 1 + alpha * ones,
+        ("weight", "none"): 1 + alpha * w,
+        ("weight", "tfidf"): 1 + alpha * np.sqrt(w) * idf,
+        ("weight", "bm25"): 1 + alpha * w * (k1 + 1) / (k1 * norm[:, None] + w) * idf,
+        # the re-weightings apply to any values: here to ones, with the lengths of the ones
+        ("binary", "tfidf"): 1 + alpha * ones * idf,
+        ("binary", "bm25"): 1 + alpha * ones * (k1 + 1) / (k1 * norm_ones[:, None] + ones) * idf,
     }
-    for weighting, want in expected.items():
-        model = ALS(n_factors=2, alpha=alpha, weighting=weighting, num_threads=1, show_progress=False).fit(data)  # type: ignore[arg-type]
+    for (values, weighting), want in expected.items():
+        model = ALS(n_factors=2, alpha=alpha, values=values, weighting=weighting, num_threads=1, show_progress=False).fit(data)  # type: ignore[arg-type]
         conf = model._confidence(model.user_items_)
         # an entry whose weight is 0 (idf 0) keeps confidence 1: it is still a positive
-        assert conf.nnz == len(df), weighting
-        np.testing.assert_allclose(conf.toarray(), np.where(w > 0, want, 0.0), rtol=1e-5, err_msg=weighting)
+        assert conf.nnz == len(df), (values, weighting)
+        np.testing.assert_allclose(conf.toarray(), np.where(w > 0, want, 0.0), rtol=1e-5, err_msg=f"{values} {weighting}")
 
 
 def test_als_rating_weighting_needs_ratings_and_non_negative_values(data: Interactions) -> None:
     with pytest.raises(DataError, match="needs ratings"):
-        ALS(weighting="rating", num_threads=1, show_progress=False).fit(data)
+        ALS(values="rating", weighting="none", num_threads=1, show_progress=False).fit(data)
     neg = Interactions.from_arrays([0, 1], [0, 1], ratings=[1.0, -2.0])  # weights cannot be negative; ratings can
     with pytest.raises(DataError, match="non-negative"):
-        ALS(weighting="rating", num_threads=1, show_progress=False).fit(neg)
+        ALS(values="rating", weighting="none", num_threads=1, show_progress=False).fit(neg)
     rated = synthetic(n_users=50, n_items=40, n_interactions=600, seed=1)
-    model = ALS(weighting="rating", n_factors=4, num_threads=1, show_progress=False).fit(rated)
+    model = ALS(values="rating", weighting="none", n_factors=4, num_threads=1, show_progress=False).fit(rated)
     with pytest.raises(DataError, match="ratings="):
         model.recommend_history(rated.items.ids[:3])
     ids, _ = model.recommend_history(rated.items.ids[:3], ratings=[5.0, 1.0, 3.0], k=4)
@@ -384,3 +389,61 @@ def test_parameter_errors_name_the_parameter() -> None:
     ]:
         with pytest.raises(ParameterError, match=name):
             model.fit(d)
+
+
+# -- values= and weighting= ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("old", ["binary", "weight", "rating"])
+def test_als_old_weighting_spelling_is_refused_naming_the_new_one(old: str) -> None:
+    d = synthetic(n_users=20, n_items=10, n_interactions=60, seed=0)
+    with pytest.raises(ParameterError, match=rf"ALS\(weighting='{old}'\) is the old spelling.*use values='{old}', weighting='none'"):
+        ALS(weighting=old, num_threads=1, show_progress=False).fit(d)  # type: ignore[arg-type]
+
+
+def test_als_values_and_weighting_are_checked() -> None:
+    d = synthetic(n_users=20, n_items=10, n_interactions=60, seed=0)
+    with pytest.raises(ParameterError, match=r"'values' parameter of ALS must be one of 'binary', 'weight', 'rating'\. Got 'count'"):
+        ALS(values="count").fit(d)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match=r"'weighting' parameter of ALS must be one of 'none', 'tfidf', 'bm25'\. Got 'log'"):
+        ALS(weighting="log").fit(d)  # type: ignore[arg-type]
+
+
+def test_als_weighting_means_what_itemknn_weighting_means() -> None:
+    from recsys.models import ItemKNN
+    from recsys.models._weighting import WEIGHTINGS
+
+    assert ALS().get_params()["values"] == "weight" and ALS().get_params()["weighting"] == "tfidf"
+    for w in WEIGHTINGS:  # the same accepted spellings, one alias
+        ALS(weighting=w)._validate_params()
+        ItemKNN(weighting=w)._validate_params()
+
+
+def _old_style(path: Path, params: dict[str, object]) -> None:
+    """Rewrite a saved artifact's params as a version before ``values=`` wrote them."""
+    import json
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["model"]["params"] = params
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("old", ["binary", "weight", "rating", "tfidf", "bm25"])
+def test_als_artifacts_with_the_old_params_still_load(old: str, tmp_path: Path) -> None:
+    from recsys import load_model
+
+    rated = synthetic(n_users=60, n_items=40, n_interactions=700, seed=2)
+    values, weighting = (old, "none") if old in ("binary", "weight", "rating") else ("weight", old)
+    model = ALS(values=values, weighting=weighting, n_factors=4, num_threads=1, show_progress=False).fit(rated)  # type: ignore[arg-type]
+    model.save(tmp_path / "m")
+    old_params = {k: v for k, v in model.get_params().items() if k != "values"}
+    old_params["weighting"] = old
+    _old_style(tmp_path / "m", old_params)
+    loaded = load_model(tmp_path / "m")
+    assert loaded.get_params() == model.get_params()
+    assert loaded.get_params()["values"] == values and loaded.get_params()["weighting"] == weighting
+    hist, ratings = rated.items.ids[:4], [5.0, 1.0, 4.0, 2.0]
+    assert_recommendations_equal(loaded.recommend(rated.users.ids[:10], k=5), model.recommend(rated.users.ids[:10], k=5))
+    np.testing.assert_array_equal(
+        loaded.recommend_history(hist, ratings=ratings, k=5)[0], model.recommend_history(hist, ratings=ratings, k=5)[0]
+    )

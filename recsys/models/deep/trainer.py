@@ -39,7 +39,6 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recsys._utils.progress import progress_bar
+from recsys._utils.threads import torch_threads
 from recsys.errors import ParameterError, RecsysWarning
 
 if TYPE_CHECKING:
@@ -114,22 +114,6 @@ def is_main_process() -> bool:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
     return int(os.environ.get("RANK", "0")) == 0
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (None leaves the setting alone)."""
-    import torch
-
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _join_process_group(backend: str) -> None:
