@@ -125,13 +125,18 @@ class EvaluationResult:
 
         Examples
         --------
+        User 3 gets no list: recall 0 and no novelty slot.
+
         >>> from recsys.evaluation import Evaluator
-        >>> ev = Evaluator(pd.DataFrame({"user": [1, 2], "item": [1, 2]}),
-        ...                pd.DataFrame({"user": [1, 2], "item": [2, 1]}), k=1, metrics=["hit_rate"])
-        >>> res = ev.evaluate(pd.DataFrame({"user": [1, 2], "item": [2, 2], "rank": [1, 1]}))
-        >>> p = res.metric_parts["hit_rate@1"]
-        >>> p.population, p.numerators.tolist(), p.denominators.tolist()
-        ('U', [1.0, 0.0], [1.0, 1.0])
+        >>> train = pd.DataFrame({"user": [1, 2, 3], "item": [1, 1, 1]})
+        >>> test = pd.DataFrame({"user": [1, 2, 3], "item": [2, 3, 2]})
+        >>> recs = pd.DataFrame({"user": [1, 2], "item": [2, 4], "rank": [1, 1]})
+        >>> res = Evaluator(train, test, k=2, metrics=["recall", "novelty"]).evaluate(recs)
+        >>> res.metric_parts["recall@2"].numerators.tolist()
+        [1.0, 0.0, 0.0]
+        >>> p = res.metric_parts["novelty@2"]
+        >>> p.population, p.denominators.tolist()
+        ('U', [1.0, 1.0, 0.0])
         """
         return dict(self._parts)
 

@@ -636,7 +636,6 @@ class ItemIndex:
         >>> again.search(np.eye(3), k=1)[0].ravel().tolist()
         [0, 1, 2]
         """
-
         return cls(**read_index_state(config, arrays), threads=threads)
 
 

@@ -68,8 +68,7 @@ def read_index_state(config: Mapping[str, Any], arrays: Mapping[str, Any]) -> di
     Raises
     ------
     ArtifactError
-        The config or arrays are not a recsys ItemIndex, or disagree with each other
-        (metric, kind, dim, n_items, parameters, array shapes, faiss index type or size).
+        Not a valid ItemIndex artifact (see :meth:`recsys.index.ItemIndex.from_arrays`).
 
     Examples
     --------
