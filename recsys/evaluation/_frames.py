@@ -23,10 +23,12 @@ __all__ = ["RecommendationReader", "as_interactions", "read_item_features", "war
 
 
 def _py(x: Any) -> Any:
+    """Numpy scalars as Python scalars, so messages read naturally."""
     return x.item() if isinstance(x, np.generic) else x
 
 
 def as_interactions(data: Any, name: str) -> Interactions:
+    """The ``train`` or ``test`` argument as Interactions (a frame's ``rating`` column is used when present)."""
     if isinstance(data, Interactions):
         return data
     if hasattr(data, "columns"):
