@@ -589,14 +589,7 @@ class ItemIndex:
         >>> ItemIndex.build(np.eye(2), metric="l2", kind="exact").get_config()["n_items"]
         2
         """
-        return index_config(
-            metric=self._metric,
-            kind=self._kind,
-            dim=self._dim,
-            n_items=self.n_items,
-            has_bias=self._has_bias,
-            params=self._params,
-        )
+        return index_config(self)
 
     def to_arrays(self) -> dict[str, NDArray[Any]]:
         """Arrays to store beside :meth:`get_config` (no pickle).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss as _faiss
 import numpy as np
@@ -12,6 +12,9 @@ from numpy.typing import NDArray
 from recsys._utils.registry import StateCodec
 from recsys.errors import ArtifactError, ParameterError
 from recsys.index._params import METRICS, PARAMS, check_params, faiss_dim
+
+if TYPE_CHECKING:
+    from recsys.index._index import ItemIndex
 
 __all__ = ["FAISS_TYPES", "FORMAT", "FORMAT_VERSION", "index_arrays", "index_codec", "index_config", "read_index_state"]
 
@@ -25,25 +28,26 @@ FORMAT_VERSION = 1
 FAISS_TYPES = {"ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat", "ivfpq": "IndexIVFPQ"}
 
 
-def index_config(
-    *, metric: str, kind: str, dim: int, n_items: int, has_bias: bool, params: Mapping[str, int]
-) -> dict[str, Any]:
+def index_config(index: ItemIndex) -> dict[str, Any]:
     """The JSON config of an index (see :meth:`recsys.index.ItemIndex.get_config`).
 
     Examples
     --------
-    >>> index_config(metric="dot", kind="exact", dim=2, n_items=3, has_bias=False, params={})["format"]
-    'recsys.ItemIndex'
+    >>> import numpy as np
+    >>> from recsys.index import ItemIndex
+    >>> config = index_config(ItemIndex.build(np.eye(3), kind="exact"))
+    >>> config["format"], config["n_items"], config["params"]
+    ('recsys.ItemIndex', 3, {})
     """
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
-        "metric": metric,
-        "kind": kind,
-        "dim": dim,
-        "n_items": n_items,
-        "has_bias": has_bias,
-        "params": dict(params),
+        "metric": index.metric,
+        "kind": index.kind,
+        "dim": index.dim,
+        "n_items": index.n_items,
+        "has_bias": index.has_bias,
+        "params": index.params,
     }
 
 
@@ -73,7 +77,8 @@ def read_index_state(config: Mapping[str, Any], arrays: Mapping[str, Any]) -> di
     Examples
     --------
     >>> import numpy as np
-    >>> config = index_config(metric="dot", kind="exact", dim=2, n_items=2, has_bias=False, params={})
+    >>> config = {"format": "recsys.ItemIndex", "version": 1, "metric": "dot", "kind": "exact",
+    ...           "dim": 2, "n_items": 2, "has_bias": False, "params": {}}
     >>> state = read_index_state(config, {"matrix": np.eye(2, dtype=np.float32)})
     >>> state["kind"], state["faiss_index"]
     ('exact', None)
@@ -154,7 +159,7 @@ def read_index_state(config: Mapping[str, Any], arrays: Mapping[str, Any]) -> di
     }
 
 
-def index_codec(cls: Any) -> StateCodec:
+def index_codec(cls: type[ItemIndex]) -> StateCodec:
     """How artifacts store instances of ``cls`` (``ItemIndex``): its config and the arrays it is rebuilt from.
 
     Examples
