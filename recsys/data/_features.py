@@ -24,6 +24,17 @@ def to_pandas(frame: Any, what: str = "features") -> pd.DataFrame:
     Polars list / array columns become object columns of Python lists,
     categoricals become pandas categoricals and integer or boolean columns
     with nulls become pandas nullable ``Int64`` / ``boolean`` (not floats).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recsys.data import to_pandas
+    >>> to_pandas(pd.DataFrame({"item": [1, 2]})).shape
+    (2, 1)
+    >>> to_pandas([1, 2], "item_features")
+    Traceback (most recent call last):
+    ...
+    recsys.errors.DataTypeError: item_features must be a pandas or polars DataFrame; got list
     """
     if isinstance(frame, pd.DataFrame):
         return frame

@@ -286,6 +286,49 @@ class IdMap:
         return IdMap(np.concatenate([self._ids.astype(dtype), np.asarray(new, dtype=dtype)]), name=self.name)
 
 
+class IdLookup:
+    """External id -> index of an :class:`IdMap`, -1 when absent, for repeated look-ups.
+
+    Integer ids spanning a compact range are looked up in a dense table (an
+    array index instead of a hash probe); other ids go through
+    :meth:`IdMap.to_index` with ``missing="negative"``. The results are the same.
+
+    Parameters
+    ----------
+    idmap : IdMap
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recsys.data import IdLookup, IdMap
+    >>> IdLookup(IdMap([10, 12, 11]))(np.array([11, 13, 10])).tolist()
+    [2, -1, 0]
+    """
+
+    def __init__(self, idmap: IdMap) -> None:
+        self.idmap = idmap
+        self.table: NDArray[np.int64] | None = None
+        self.offset = 0
+        ids = idmap.ids
+        if ids.dtype.kind == "i" and len(ids):
+            lo, hi = int(ids.min()), int(ids.max())
+            if hi - lo < 4 * len(ids) + 1024:  # the table stays within a few times the map's size
+                table = np.full(hi - lo + 1, -1, dtype=np.int64)
+                table[ids - lo] = np.arange(len(ids), dtype=np.int64)
+                self.table, self.offset = table, lo
+
+    def __call__(self, values: NDArray[Any]) -> NDArray[np.int64]:
+        if self.table is not None and values.dtype.kind == "i" and len(values):
+            shifted = values - self.offset if self.offset else values
+            if shifted.min() >= 0 and shifted.max() < len(self.table):
+                return self.table[shifted]
+            ok = (shifted >= 0) & (shifted < len(self.table))
+            out = np.full(len(values), -1, dtype=np.int64)
+            out[ok] = self.table[shifted[ok]]
+            return out
+        return self.idmap.to_index(values, missing="negative").astype(np.int64)
+
+
 def _one(x: Any) -> NDArray[Any]:
     """A one-element object array holding ``x`` as is (even a list or tuple)."""
     arr = np.empty(1, dtype=object)

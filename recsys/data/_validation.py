@@ -103,6 +103,52 @@ def check_ids(values: Any, col: str, what: str | None = None) -> Any:
     return values.astype(object, copy=False)
 
 
+def id_column(frame: Any, name: str, what: str = "frame") -> NDArray[Any]:
+    """Column ``name`` of a pandas or polars frame as validated ids: int64 or object numpy.
+
+    For readers that look ids up rather than factorize them: unlike
+    :func:`check_ids` the result is always a numpy array and null ids of
+    object columns are found here (the error names the first row).
+
+    Parameters
+    ----------
+    frame : pandas or polars DataFrame
+    name : str
+        The column.
+    what : str, default "frame"
+        How messages name the frame ("recommendations").
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 for integer (or whole float) ids, object otherwise.
+
+    Raises
+    ------
+    MissingColumnError
+        No column ``name``.
+    DataError
+        A null id, a non-integral float or a bool (the row is named).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recsys.data import id_column
+    >>> id_column(pd.DataFrame({"user": [3.0, 4.0]}), "user").tolist()
+    [3, 4]
+    >>> id_column(pd.DataFrame({"user": ["a", None]}), "user", "recommendations")
+    Traceback (most recent call last):
+    ...
+    recsys.errors.DataError: recommendations column 'user' has a null id at row 1
+    """
+    values = check_ids(as_array(column(frame, name, what), name), name, what)
+    if values.dtype == object:
+        nulls = pd.isna(values)
+        if nulls.any():
+            raise DataError(f"{_where(name, what)} has a null id at row {first_true(nulls)}")
+    return values  # type: ignore[no-any-return]
+
+
 def factorize_ids(values: Any, col: str, what: str | None = None) -> tuple[NDArray[np.intp], NDArray[Any]]:
     """Codes (first-seen order) and uniques of ids checked by :func:`check_ids`.
 

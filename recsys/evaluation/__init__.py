@@ -5,7 +5,8 @@ NDCG, MAP), beyond-accuracy (coverage, distributional coverage, novelty,
 diversity, user coverage, Gini, serendipity) and rating (RMSE, MAE) metrics
 of top-k lists; :class:`EvaluationResult` holds them with per-user values
 and bootstrap confidence intervals; :func:`compare` tests paired
-differences between two results. The exact definitions are in the
+differences between two results, reading each result's per-user parts
+through :attr:`EvaluationResult.metric_parts` (:class:`MetricParts`). The exact definitions are in the
 :class:`Evaluator` docstring. :mod:`recsys.evaluation.reference` is a
 deliberately simple loop implementation of the same definitions that the
 tests check the vectorised one against.
@@ -48,6 +49,13 @@ inflate hits elsewhere); score ties keep the frame's row order, so results
 never depend on batch sizes or chunking (RecBole #1556).
 """
 
-from recsys.evaluation.evaluator import DEFINITIONS_VERSION, METRICS, EvaluationResult, Evaluator, compare
+from recsys.evaluation.evaluator import (
+    DEFINITIONS_VERSION,
+    METRICS,
+    EvaluationResult,
+    Evaluator,
+    MetricParts,
+    compare,
+)
 
-__all__ = ["DEFINITIONS_VERSION", "METRICS", "EvaluationResult", "Evaluator", "compare"]
+__all__ = ["DEFINITIONS_VERSION", "METRICS", "EvaluationResult", "Evaluator", "MetricParts", "compare"]

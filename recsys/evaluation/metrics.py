@@ -20,16 +20,16 @@ from numpy.typing import NDArray
 
 __all__ = [
     "RANKING_METRICS",
+    "bootstrap_estimates",
+    "diversity_cooccurrence",
+    "diversity_features",
+    "novelty_sums",
+    "popularity_rank",
     "ranking_metrics",
     "relevance_matrix",
     "relevant_table",
-    "set_metrics",
-    "novelty_sums",
     "serendipity",
-    "popularity_rank",
-    "diversity_cooccurrence",
-    "diversity_features",
-    "bootstrap_estimates",
+    "set_metrics",
 ]
 
 #: The per-user accuracy metrics computed by :func:`ranking_metrics`.

@@ -1,15 +1,14 @@
 """One retrieval index for every embedding model: :class:`ItemIndex` (exact or faiss ANN).
 
 Self-contained (numpy, scipy and faiss only): models hand it their item vectors and query
-it with user vectors, exclusions and candidate restrictions.
+it with user vectors, exclusions and candidate restrictions. Its parameters are checked in
+``_params.py``, its artifact form is read and written in ``_serial.py``.
 """
 
-from recsys._utils.registry import StateCodec, register_codec
+from recsys._utils.registry import register_codec
 from recsys.index._index import ItemIndex
+from recsys.index._serial import index_codec
 
-# How artifacts store an index: its config and the arrays it is rebuilt from.
-register_codec(StateCodec(
-    "__itemindex__", ItemIndex, "arrays", lambda ix: ix.get_config(), lambda ix: ix.to_arrays(), ItemIndex.from_arrays, "an item index"
-))
+register_codec(index_codec(ItemIndex))
 
 __all__ = ["ItemIndex"]

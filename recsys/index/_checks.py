@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recsys.errors import DataError, DataTypeError, ParameterError
+from recsys.errors import DataError, DataTypeError
 
 F32 = np.float32
 I64 = np.int64

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,12 +11,29 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recsys._utils.progress import progress_bar
-from recsys.errors import ArtifactError, DataError, ParameterError
-from recsys.index import _kernels as K
 from recsys._utils.params import check_choice, check_int
+from recsys._utils.progress import progress_bar
 from recsys._utils.threads import limit_threads
-from recsys.index._checks import check_bias, check_candidates, check_rows_matrix, check_vectors
+from recsys.errors import DataError, ParameterError
+from recsys.index import _kernels as K
+from recsys.index._checks import (
+    check_bias,
+    check_candidates,
+    check_rows_matrix,
+    check_vectors,
+)
+from recsys.index._params import (
+    KINDS,
+    METRICS,
+    check_search_params,
+    faiss_dim,
+    resolve_params,
+)
+from recsys.index._serial import (
+    index_arrays,
+    index_config,
+    read_index_state,
+)
 
 __all__ = ["ItemIndex"]
 
@@ -26,14 +42,9 @@ faiss: Any = _faiss
 F32 = np.float32
 I64 = np.int64
 
-FORMAT = "recsys.ItemIndex"
-FORMAT_VERSION = 1
-METRICS = ("dot", "cosine", "l2")
-KINDS = ("auto", "exact", "ivf", "hnsw", "ivfpq")
 
 #: ``kind="auto"`` builds an exact index below this many items, else AUTO_APPROXIMATE.
 AUTO_EXACT_MAX = 50_000
-AUTO_APPROXIMATE = "ivf"
 #: A 1-D ``candidates`` set at most this large is scored exactly, whatever the kind.
 SUBSET_EXACT_MAX = 50_000
 #: Rows needing a larger approximate over-fetch (k + excluded items) are answered exactly.
@@ -48,71 +59,6 @@ FETCH_FLOATS = 1 << 22
 #: between a batch and a single call (RecBole #1556); float64 re-scoring of k + margin
 #: candidates makes ids and scores independent of the batch.
 RESCORE_MARGIN = 16
-
-# Parameters of each kind; search-time ones can be changed later with set_search_params.
-PARAMS: dict[str, tuple[str, ...]] = {
-    "exact": (),
-    "ivf": ("nlist", "nprobe", "train_size", "seed"),
-    "hnsw": ("M", "ef_construction", "ef_search"),
-    "ivfpq": ("nlist", "nprobe", "pq_m", "pq_bits", "rerank", "train_size", "seed"),
-}
-SEARCH_PARAMS = ("nprobe", "ef_search", "rerank")
-FAISS_TYPES = {"ivf": "IndexIVFFlat", "hnsw": "IndexHNSWFlat", "ivfpq": "IndexIVFPQ"}
-
-def _default_params(kind: str, n: int, base_dim: int) -> dict[str, int]:
-    """Defaults that reach recall@10 >= 0.95 on the clustered benchmark (see benchmarks/index.py)."""
-    # ~4 sqrt(n) lists of >= 39 items (faiss' k-means minimum); 16 probed lists
-    nlist = int(max(1, min(round(4 * math.sqrt(n)), n // 39)))
-    if kind == "ivf":
-        return {"nlist": nlist, "nprobe": min(nlist, 16), "train_size": min(n, 40 * nlist), "seed": 0}
-    if kind == "hnsw":
-        return {"M": 32, "ef_construction": 80, "ef_search": 128}
-    if kind == "ivfpq":
-        pq_m = max(1, math.ceil(base_dim / 4))
-        return {
-            "nlist": nlist,
-            "nprobe": min(nlist, 16),
-            "pq_m": pq_m,
-            # 2**pq_bits codewords need ~39 training points each; small catalogues get fewer bits
-            "pq_bits": int(min(8, max(1, math.floor(math.log2(max(2.0, n / 39)))))),
-            "rerank": 10,
-            "train_size": min(n, max(40 * nlist, 39 * 256)),
-            "seed": 0,
-        }
-    return {}
-
-
-def _check_params(kind: str, given: Mapping[str, Any], n: int, base_dim: int, where: str) -> dict[str, int]:
-    """Defaults of ``kind`` updated with ``given``; unknown names and out-of-range values raise ParameterError."""
-    allowed = PARAMS[kind]
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        valid = ", ".join(allowed) if allowed else "none"
-        raise ParameterError(f"{where} got unknown parameter(s) {unknown} for kind={kind!r}; valid: {valid}.")
-    params = _default_params(kind, n, base_dim)
-    limits = {
-        "nlist": (1, n),
-        "train_size": (1, n),
-        "pq_bits": (1, 16),
-        "pq_m": (1, base_dim),
-        "seed": (0, 2**31 - 1),
-    }
-    for name, value in given.items():
-        lo, hi = limits.get(name, (1, None))
-        params[name] = check_int(where, name, value, low=lo, high=hi)
-    if "nlist" in params:
-        if "nprobe" not in given:
-            params["nprobe"] = min(params["nprobe"], params["nlist"])
-        params["nprobe"] = check_int(where, "nprobe", params["nprobe"], low=1, high=params["nlist"])
-        lo_train = params["nlist"] if kind == "ivf" else max(params["nlist"], 2 ** params["pq_bits"])
-        if "train_size" not in given:
-            params["train_size"] = min(n, max(params["train_size"], lo_train))
-        if params["train_size"] < lo_train:
-            raise ParameterError(
-                f"The 'train_size' parameter of {where} must be >= {lo_train} (nlist"
-                f"{'' if kind == 'ivf' else ' and 2**pq_bits'}) for kind={kind!r}. Got {params['train_size']} instead."
-            )
-    return params
 
 
 class ItemIndex:
@@ -267,12 +213,9 @@ class ItemIndex:
             bias = check_bias(item_bias, n, where)
         if threads is not None:
             check_int(where, "threads", threads, low=1)
-        base_dim = _ann_dim(metric, dim, bias is not None, "ivf", {})
-        if kind == "auto":
-            checked = _check_params(AUTO_APPROXIMATE, params, n, base_dim, where)
-            kind, params = ("exact", {}) if n < AUTO_EXACT_MAX else (AUTO_APPROXIMATE, checked)
-        resolved = _check_params(kind, params, n, base_dim, where)
-        ann_dim = _ann_dim(metric, dim, bias is not None, kind, resolved)
+        base_dim = faiss_dim(metric, dim, bias is not None, "ivf", {})
+        kind, resolved = resolve_params(kind, params, n, base_dim, where, exact_max=AUTO_EXACT_MAX)
+        ann_dim = faiss_dim(metric, dim, bias is not None, kind, resolved)
         matrix = _search_matrix(V, bias, metric)
         if np.shares_memory(matrix, np.asarray(item_vectors)):
             matrix = matrix.copy()  # the caller's array may change later; the index must not
@@ -378,18 +321,7 @@ class ItemIndex:
         >>> index.set_search_params(nprobe=4); index.params["nprobe"]
         4
         """
-        where = "ItemIndex.set_search_params"
-        allowed = [p for p in SEARCH_PARAMS if p in PARAMS[self._kind]]
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise ParameterError(
-                f"{where} got unknown parameter(s) {unknown} for kind={self._kind!r}; valid: {', '.join(allowed) or 'none'}."
-            )
-        new = dict(self._params)
-        for name, value in params.items():
-            high = self._params["nlist"] if name == "nprobe" else None
-            new[name] = check_int(where, name, value, low=1, high=high)
-        self._params = new
+        self._params = check_search_params(self._kind, self._params, params, "ItemIndex.set_search_params")
         self._apply_search_params()
 
     def __repr__(self) -> str:
@@ -657,16 +589,7 @@ class ItemIndex:
         >>> ItemIndex.build(np.eye(2), metric="l2", kind="exact").get_config()["n_items"]
         2
         """
-        return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "metric": self._metric,
-            "kind": self._kind,
-            "dim": self._dim,
-            "n_items": self.n_items,
-            "has_bias": self._has_bias,
-            "params": dict(self._params),
-        }
+        return index_config(self)
 
     def to_arrays(self) -> dict[str, NDArray[Any]]:
         """Arrays to store beside :meth:`get_config` (no pickle).
@@ -681,10 +604,7 @@ class ItemIndex:
         >>> sorted(ItemIndex.build(np.eye(2), kind="exact").to_arrays())
         ['matrix']
         """
-        out: dict[str, NDArray[Any]] = {"matrix": self._matrix}
-        if self._cpu_index is not None:
-            out["faiss_index"] = faiss.serialize_index(self._cpu_index)
-        return out
+        return index_arrays(self._matrix, self._cpu_index)
 
     @classmethod
     def from_arrays(
@@ -709,94 +629,10 @@ class ItemIndex:
         >>> again.search(np.eye(3), k=1)[0].ravel().tolist()
         [0, 1, 2]
         """
-
-        def fail(msg: str) -> ArtifactError:
-            return ArtifactError(f"Invalid ItemIndex artifact: {msg}")
-
-        if not isinstance(config, Mapping) or config.get("format") != FORMAT:
-            raise fail(f"config 'format' must be {FORMAT!r}.")
-        if config.get("version") != FORMAT_VERSION:
-            raise fail(f"unsupported format version {config.get('version')!r} (this recsys reads {FORMAT_VERSION}).")
-        metric, kind = config.get("metric"), config.get("kind")
-        if metric not in METRICS:
-            raise fail(f"metric {metric!r} is not one of {METRICS}.")
-        if kind not in PARAMS:
-            raise fail(f"kind {kind!r} is not one of {tuple(PARAMS)}.")
-        dim, n, has_bias = config.get("dim"), config.get("n_items"), config.get("has_bias")
-        for name, value in (("dim", dim), ("n_items", n)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise fail(f"{name} must be a positive int. Got {value!r}.")
-        assert isinstance(dim, int) and isinstance(n, int)
-        if not isinstance(has_bias, bool) or (has_bias and metric != "dot"):
-            raise fail(f"has_bias={has_bias!r} does not fit metric={metric!r}.")
-        raw = config.get("params")
-        if not isinstance(raw, Mapping):
-            raise fail(f"params must be a mapping. Got {type(raw).__name__}.")
-        expected_keys = {"matrix"} | ({"faiss_index"} if kind != "exact" else set())
-        if set(arrays) != expected_keys:
-            raise fail(f"arrays must be exactly {sorted(expected_keys)} for kind={kind!r}. Got {sorted(arrays)}.")
-        matrix = np.asarray(arrays["matrix"])
-        cols = dim + (1 if (has_bias or metric == "l2") else 0)
-        if matrix.dtype != F32 or matrix.shape != (n, cols):
-            raise fail(
-                f"'matrix' must be float32 of shape ({n}, {cols}) for n_items={n}, dim={dim}, metric={metric!r}. "
-                f"Got {matrix.dtype} {matrix.shape}."
-            )
-        if not np.isfinite(matrix).all():
-            raise fail("'matrix' holds NaN or inf.")
-        try:
-            params = _check_params(kind, raw, n, _ann_dim(metric, dim, has_bias, "ivf", {}), "ItemIndex.from_arrays")
-        except ParameterError as exc:
-            raise fail(str(exc)) from exc
-        if set(params) != set(raw):
-            raise fail(f"params {sorted(raw)} are incomplete for kind={kind!r} (expected {sorted(params)}).")
-        index = None
-        if kind != "exact":
-            blob = np.asarray(arrays["faiss_index"])
-            if blob.dtype != np.uint8 or blob.ndim != 1:
-                raise fail(f"'faiss_index' must be a 1-D uint8 array. Got {blob.dtype} {blob.shape}.")
-            try:
-                # already the concrete type (a downcast wrapper would not own the index)
-                index = faiss.deserialize_index(blob)
-            except Exception as exc:  # faiss raises RuntimeError (and others) on corrupt bytes
-                raise fail(f"'faiss_index' could not be deserialised by faiss ({str(exc).splitlines()[0]}).") from exc
-            want = _ann_dim(metric, dim, has_bias, kind, params)
-            if type(index).__name__ != FAISS_TYPES[kind]:
-                raise fail(f"'faiss_index' is a {type(index).__name__}, expected {FAISS_TYPES[kind]} for kind={kind!r}.")
-            if index.ntotal != n or index.d != want:
-                raise fail(
-                    f"'faiss_index' holds {index.ntotal} vectors of dimension {index.d}; "
-                    f"expected {n} of dimension {want}."
-                )
-            if kind in ("ivf", "ivfpq") and index.nlist != params["nlist"]:
-                raise fail(f"'faiss_index' has nlist={index.nlist}, config says {params['nlist']}.")
-            if kind == "ivfpq" and (index.pq.M != params["pq_m"] or index.pq.nbits != params["pq_bits"]):
-                raise fail("'faiss_index' product quantizer does not match pq_m / pq_bits of the config.")
-            if kind == "hnsw" and index.hnsw.nb_neighbors(1) != params["M"]:
-                raise fail(f"'faiss_index' has M={index.hnsw.nb_neighbors(1)}, config says {params['M']}.")
-        return cls(
-            metric=metric,
-            kind=kind,
-            dim=dim,
-            matrix=np.ascontiguousarray(matrix),
-            has_bias=has_bias,
-            params=params,
-            faiss_index=index,
-            threads=threads,
-        )
+        return cls(**read_index_state(config, arrays), threads=threads)
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _ann_dim(metric: str, dim: int, has_bias: bool, kind: str, params: Mapping[str, Any]) -> int:
-    """Dimension of the vectors stored in the faiss index (padded to a multiple of pq_m for ivfpq)."""
-    d = dim + (1 if has_bias else 0) + (1 if metric == "dot" else 0)
-    if kind == "ivfpq":
-        m = params.get("pq_m")
-        m = m if isinstance(m, int) and m >= 1 else max(1, math.ceil(d / 4))
-        d = m * math.ceil(d / m)
-    return d
 
 
 def _row_sq_norms(X: NDArray[np.float32]) -> NDArray[np.float64]:
