@@ -20,6 +20,7 @@ intended model, so the oracle would be wrong, not the loader.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -599,7 +600,9 @@ class Worker:
         self.proc.wait(timeout=30)
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
-                f.close()
+                # closing flushes: a request still buffered for a worker that died raises BrokenPipeError
+                with contextlib.suppress(OSError):
+                    f.close()
 
 
 # -- running cases ----------------------------------------------------------------------------------
