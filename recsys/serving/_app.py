@@ -191,10 +191,11 @@ def create_app(model: str | os.PathLike[str] | ModelStore, **options: Any) -> Fa
         user: Annotated[str, Query(min_length=1, max_length=1024, description="External user id.")],
         k: Annotated[int, k_query, DIGITS] = 10,
         exclude_seen: bool = Query(True, description="Never recommend items the user interacted with in training."),
-        # no `| None` in the annotations: the schema then documents a plain array / enum (None means not given)
-        items: list[str] = Query(None, description="Restrict to these items. " + ids_help),
-        exclude_items: list[str] = Query(None, description="Never recommend these items. " + ids_help),
-        on_unknown: OnUnknownUser = Query(cfg.on_unknown, description="Unknown users: 404, an empty list, or popular items."),
+        # no `| None` in the annotations: the schema then documents a plain array / enum (None means not given);
+        # a Query(...) default is FastAPI's way to declare a query parameter (B008 does not apply)
+        items: list[str] = Query(None, description="Restrict to these items. " + ids_help),  # noqa: B008
+        exclude_items: list[str] = Query(None, description="Never recommend these items. " + ids_help),  # noqa: B008
+        on_unknown: OnUnknownUser = Query(cfg.on_unknown, description="Unknown users: 404, an empty list, or popular items."),  # noqa: B008
     ) -> Any:
         loaded = current()
         cand = _split(items, "items", cfg.max_ids)

@@ -216,7 +216,7 @@ def _query_names(route: APIRoute) -> tuple[list[str], frozenset[str]]:
     if cached is None:
         params = route.dependant.query_params
         cached = ([p.alias for p in params], frozenset(p.alias for p in params if _is_list(p.field_info.annotation)))
-        setattr(route, "_recsys_query_names", cached)
+        setattr(route, "_recsys_query_names", cached)  # noqa: B010  (APIRoute declares no such attribute: mypy)
     return cached
 
 

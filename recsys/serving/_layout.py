@@ -86,7 +86,7 @@ def current_version(root: str | os.PathLike[str]) -> str:
 
 
 def _new_version_name() -> str:
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     return now.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
