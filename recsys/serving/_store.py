@@ -340,6 +340,8 @@ class ModelStore:
             self._thread = None
 
 
+# CURRENT, VERSIONS, activate, current_version, is_artifact, publish, resolve_artifact: re-exported from
+# recsys.serving._layout (they were defined here before the layout had its own module)
 __all__ = [
     "CURRENT",
     "VERSIONS",
