@@ -45,18 +45,8 @@ from recsys._utils.params import check_int
 from recsys.errors import ParameterError
 from recsys.serving._config import ENV_CONFIG, ServeConfig
 from recsys.serving._ids import IdParser
-from recsys.serving._store import (
-    CURRENT,
-    VERSIONS,
-    LoadedModel,
-    ModelStore,
-    ReloadFailure,
-    activate,
-    current_version,
-    load_version,
-    publish,
-    resolve_artifact,
-)
+from recsys.serving._layout import CURRENT, VERSIONS, activate, current_version, publish, resolve_artifact
+from recsys.serving._store import LoadedModel, ModelStore, ReloadFailure, load_version
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from tests.conftest import require
@@ -22,8 +23,9 @@ require("uvicorn")
 httpx = require("httpx")
 
 from recsys import Interactions  # noqa: E402
+from recsys.models import ItemKNN  # noqa: E402
 from recsys.models.base import Recommender  # noqa: E402
-from recsys.serving import create_app  # noqa: E402
+from recsys.serving import create_app, publish  # noqa: E402
 from recsys.testing import tiny_interactions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +55,14 @@ class BlockingPopular(NoExtras):
             ENTERED.set()
             BLOCK.wait(30)
         return super()._score(user_idx, item_idx)
+
+
+@pytest.fixture(scope="module")
+def knn_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model root with one version, "v1": ItemKNN(k=10) on the tiny interactions (one per test module)."""
+    root = tmp_path_factory.mktemp("knn")
+    publish(ItemKNN(k=10).fit(tiny_interactions()), root, version="v1")
+    return root
 
 
 def free_port() -> int:

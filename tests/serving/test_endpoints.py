@@ -31,13 +31,6 @@ def _same(body: dict[str, Any], ids: Any, scores: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def knn_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("knn")
-    publish(ItemKNN(k=10).fit(tiny_interactions()), root, version="v1")
-    return root
-
-
-@pytest.fixture(scope="module")
 def srv(knn_root: Path) -> Iterator[ThreadServer]:
     with ThreadServer(knn_root, max_k=50, max_history=20, max_batch=5, max_batch_entries=60, max_ids=30, max_body_bytes=4000) as s:
         yield s

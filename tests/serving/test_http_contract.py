@@ -22,15 +22,8 @@ JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("contract")
-    publish(ItemKNN(k=10).fit(tiny_interactions()), root, version="v1")
-    return root
-
-
-@pytest.fixture(scope="module")
-def client(root: Path) -> Iterator[Any]:
-    with ThreadServer(root, max_k=50, max_history=20, max_batch=5, max_body_bytes=4000) as srv:
+def client(knn_root: Path) -> Iterator[Any]:
+    with ThreadServer(knn_root, max_k=50, max_history=20, max_batch=5, max_body_bytes=4000) as srv:
         with httpx.Client(base_url=srv.url, timeout=10) as c:
             yield c
 
@@ -64,8 +57,8 @@ def test_json_k_must_be_an_integer(client: Any, path: str, body: dict[str, Any],
     assert err["detail"].startswith("k: Input should be a valid integer"), err
 
 
-def test_integer_k_is_accepted_and_other_fields_are_strict_too(client: Any, root: Path) -> None:
-    model = load_model(root / "current")
+def test_integer_k_is_accepted_and_other_fields_are_strict_too(client: Any, knn_root: Path) -> None:
+    model = load_model(knn_root / "current")
     r = client.post("/recommend", json={"items": [0, 2], "k": 5})
     assert r.status_code == 200 and [x["item"] for x in r.json()["items"]] == model.recommend_history([0, 2], k=5)[0].tolist()
     assert len(client.get("/recommend", params={"user": "3", "k": "05"}).json()["items"]) == 5
@@ -150,8 +143,8 @@ def test_framework_errors_have_the_documented_shape(client: Any) -> None:
         (b'{"items": ["\xff"]}', "it is not UTF-8 text"),
     ],
 )
-def test_unreadable_bodies_are_400_malformed_json(root: Path, content: bytes, why: str) -> None:
-    with ThreadServer(root, max_body_bytes=1 << 20) as srv, httpx.Client(base_url=srv.url) as c:
+def test_unreadable_bodies_are_400_malformed_json(knn_root: Path, content: bytes, why: str) -> None:
+    with ThreadServer(knn_root, max_body_bytes=1 << 20) as srv, httpx.Client(base_url=srv.url) as c:
         err = error_of(c.post("/recommend", content=content, headers=JSON), 400)
         assert err["error"] == "malformed_json" and err["detail"].startswith("the request body is not valid JSON: ")
         assert why in err["detail"]
@@ -191,7 +184,7 @@ def test_every_documented_error_status_has_the_shape(client: Any) -> None:
     assert set(spec["components"]["schemas"]["ErrorBody"]["required"]) == {"error", "detail"}
 
 
-def test_unexpected_errors_are_500_in_the_shape(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_errors_are_500_in_the_shape(knn_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # an exception outside the model's answer (here: while splitting the id list) is still {error, detail}
     from fastapi.testclient import TestClient
 
@@ -201,7 +194,7 @@ def test_unexpected_errors_are_500_in_the_shape(root: Path, monkeypatch: pytest.
         raise RuntimeError("bug")
 
     monkeypatch.setattr(_app, "_split", boom)
-    with TestClient(create_app(root, poll_interval=0), raise_server_exceptions=False) as c:
+    with TestClient(create_app(knn_root, poll_interval=0), raise_server_exceptions=False) as c:
         err = error_of(c.get("/recommend", params={"user": "2", "items": "1"}), 500)
     assert err == {"error": "internal_error", "detail": "the model failed to answer (unexpected error); the error is in the server log"}
 

@@ -111,7 +111,7 @@ def test_reload_under_traffic_reaches_every_worker(two_workers: tuple[ProcessSer
         versions = [v for _, v, _ in rec]
         assert versions == sorted(versions)
     # answers carry their version and come from that version's model
-    for status, version, body in records[::7]:
+    for _status, version, body in records[::7]:
         assert body is not None and body["model_version"] == version
         if body["user"] is not None:
             want = (models["knn"] if version == "v1" else models["ease"]).recommend_one(body["user"], k=5)

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recsys.data import IdMap
 from recsys.errors import ArtifactError, ParameterError
 from recsys.models import EASE, ItemKNN, Popular
 from recsys.serving import IdParser, ModelStore, activate, current_version, load_version, publish, resolve_artifact
 from recsys.serving import _store as store_mod
-from recsys.data import IdMap
 from recsys.testing import tiny_interactions
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import recsys.persistence
-import recsys.serving._store
+import recsys.serving._layout
 from recsys._utils import fs
 from recsys._utils.fs import fsync_dir
 
@@ -42,4 +42,4 @@ def test_missing_directory_raises(tmp_path: Path) -> None:
 
 def test_persistence_and_serving_share_it() -> None:
     assert recsys.persistence._fsync_dir is fsync_dir
-    assert recsys.serving._store.fsync_dir is fsync_dir
+    assert recsys.serving._layout.fsync_dir is fsync_dir
