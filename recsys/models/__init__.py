@@ -15,7 +15,8 @@ from recsys.models.blend import Blend
 from recsys.models.content import ContentBased, Hybrid
 from recsys.models.ease import EASE
 from recsys.models.knn import ItemKNN, UserKNN
-from recsys.models.mf import ALS, BPR
+from recsys.models.als import ALS
+from recsys.models.bpr import BPR
 from recsys.models.pipeline import Pipeline, Ranker
 from recsys.models.popular import Popular
 from recsys.models.session_ease import SessionEASE
