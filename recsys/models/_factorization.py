@@ -20,7 +20,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import Array, Spec
 from recsys.data import IdMap, Interactions, as_id_array
-from recsys.errors import DataTypeError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models.base import merged_csr
 
@@ -37,11 +36,6 @@ class FactorVectors(NamedTuple):
         """A DataFrame indexed by id (index named ``name``), columns ``f0 ... f{d-1}``."""
         cols = [f"f{j}" for j in range(self.vectors.shape[1])]
         return pd.DataFrame(self.vectors, index=pd.Index(self.ids, name=name), columns=cols)
-
-
-def _check_bool_or_none(owner: str, name: str, value: Any) -> None:
-    if value is not None and not isinstance(value, bool):
-        raise ParameterError(f"The {name!r} parameter of {owner} must be a bool or None. Got {value!r} instead.")
 
 
 class _Factorization(EmbeddingRecommender):
@@ -135,9 +129,12 @@ class _Factorization(EmbeddingRecommender):
     def _stored(self) -> sp.csr_matrix:
         """The users x items matrix of stored values the solves read."""
 
-    @abstractmethod
     def _store(self, matrix: sp.csr_matrix) -> None:
-        """Replace the stored values (and ``seen_``) with ``matrix``."""
+        """Replace the stored values with ``matrix``: here its pattern, ``seen_`` (a model that keeps the
+        values themselves stores them too)."""
+        self.seen_ = sp.csr_matrix(
+            (np.ones(matrix.nnz, np.float32), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape
+        )
 
     @abstractmethod
     def _solve_users(self, rows: sp.csr_matrix, current: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
@@ -162,14 +159,6 @@ class _Factorization(EmbeddingRecommender):
         """Extend per-item statistics for ``n_new`` new items (hook)."""
 
     # -- online updates -------------------------------------------------------------------
-
-    def _check_partial(self, data: Any, method: str) -> None:
-        self._check_fitted()
-        if not isinstance(data, Interactions):
-            raise DataTypeError(
-                f"{type(self).__name__}.{method} expects recsys.Interactions; got {type(data).__name__} "
-                "(build one with Interactions.from_frame)"
-            )
 
     def _update_users(self, users: IdMap, stored: sp.csr_matrix, touched: NDArray[np.int64]) -> None:
         """``partial_fit_users``: the touched users' vectors re-solved with the item vectors fixed,
@@ -211,17 +200,12 @@ class _Factorization(EmbeddingRecommender):
         UnknownIdError
             A user is not known to the model.
         """
-        self._check_partial(data, "partial_fit_items")
-        vals = self._interaction_values(data, "partial_fit_items")
-        ext_users = data.users.ids[data.user_index]
-        user_idx = self.users_.to_index(ext_users, missing="negative")
-        if (user_idx < 0).any():
-            raise self.users_.unknown_error(ext_users[user_idx < 0])
-        ext_items = data.items.ids[data.item_index]
+        vals, ext_users, ext_items = self._partial_input(data, "partial_fit_items")
+        user_idx = self.users_.to_index(ext_users).astype(np.int64)  # an unknown user raises UnknownIdError
         items = self.items_.extend(ext_items)
         item_idx = items.to_index(ext_items).astype(np.int64)
         n_old, n_new = self.n_items_, len(items)
-        stored = merged_csr(self._stored(), user_idx.astype(np.int64), item_idx, vals, (len(self.users_), n_new))
+        stored = merged_csr(self._stored(), user_idx, item_idx, vals, (len(self.users_), n_new))
         self._items_added(n_new - n_old, stored)
         touched = np.unique(item_idx)
         solved = np.asarray(self._solve_items(touched, stored), dtype=np.float32)

@@ -274,22 +274,22 @@ class _UserItem:
 
     def dot(self, x: NDArray[Any]) -> NDArray[np.float32]:
         """``A @ x``, shape (n_rows, x.shape[1])."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if _matvecs is None:
-            a = sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_cols))
-            return np.asarray(a @ x, dtype=np.float32)
-        out = np.zeros((self.n_rows, x.shape[1]), dtype=np.float32)
-        _matvecs[0](self.n_rows, self.n_cols, x.shape[1], self.indptr, self.indices, self.data, x.ravel(), out.ravel())
-        return out
+        return self._product(x, transposed=False)
 
     def tdot(self, x: NDArray[Any]) -> NDArray[np.float32]:
         """``A.T @ x``, shape (n_cols, x.shape[1])."""
+        return self._product(x, transposed=True)
+
+    def _product(self, x: NDArray[Any], transposed: bool) -> NDArray[np.float32]:
+        # A's arrays read as CSC are A.T in CSR: the same arrays serve both products
+        n_out, n_in = (self.n_cols, self.n_rows) if transposed else (self.n_rows, self.n_cols)
         x = np.ascontiguousarray(x, dtype=np.float32)
         if _matvecs is None:
-            a = sp.csc_matrix((self.data, self.indices, self.indptr), shape=(self.n_cols, self.n_rows))
+            kind = sp.csc_matrix if transposed else sp.csr_matrix
+            a = kind((self.data, self.indices, self.indptr), shape=(n_out, n_in))
             return np.asarray(a @ x, dtype=np.float32)
-        out = np.zeros((self.n_cols, x.shape[1]), dtype=np.float32)
-        _matvecs[1](self.n_cols, self.n_rows, x.shape[1], self.indptr, self.indices, self.data, x.ravel(), out.ravel())
+        out = np.zeros((n_out, x.shape[1]), dtype=np.float32)
+        _matvecs[int(transposed)](n_out, n_in, x.shape[1], self.indptr, self.indices, self.data, x.ravel(), out.ravel())
         return out
 
 

@@ -18,12 +18,12 @@ from numpy.typing import NDArray
 
 from recsys._state_spec import FLOAT_DTYPES as FLOATS
 from recsys._state_spec import Array, Number, Sparse, Spec
-from recsys._utils.params import check_choice, check_float, check_int, check_seed
+from recsys._utils.params import check_bool, check_choice, check_float, check_int, check_seed
 from recsys._utils.registry import stored_as
 from recsys._utils.threads import limit_threads
 from recsys.data import Interactions
 from recsys.errors import DataError, ParameterError
-from recsys.models._factorization import _check_bool_or_none, _Factorization
+from recsys.models._factorization import _Factorization
 from recsys.models._similarity import idf_of, mean_length_of, weight_profiles
 from recsys.models._weighting import VALUES, WEIGHTINGS, Values, Weighting
 
@@ -187,12 +187,11 @@ class ALS(_Factorization):
         check_choice(name, "values", self.values, VALUES)
         check_float(name, "bm25_k1", self.bm25_k1, low=0.0)
         check_float(name, "bm25_b", self.bm25_b, low=0.0, high=1.0)
-        if not isinstance(self.use_cg, bool):
-            raise ParameterError(f"The 'use_cg' parameter of ALS must be a bool. Got {self.use_cg!r} instead.")
+        check_bool(name, "use_cg", self.use_cg)
         check_seed(name, "seed", self.seed)
         if self.num_threads is not None:
             check_int(name, "num_threads", self.num_threads, low=1)
-        _check_bool_or_none(name, "show_progress", self.show_progress)
+        check_bool(name, "show_progress", self.show_progress, optional=True)
 
     # -- values and confidences ------------------------------------------------------------
 
@@ -283,9 +282,7 @@ class ALS(_Factorization):
 
     def _store(self, matrix: sp.csr_matrix) -> None:
         self.user_items_ = matrix
-        self.seen_ = sp.csr_matrix(
-            (np.ones(matrix.nnz, np.float32), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape
-        )
+        super()._store(matrix)
 
     def _empty_user_vector(self) -> NDArray[np.float32]:
         return np.zeros(self.user_factors_.shape[1], dtype=np.float32)

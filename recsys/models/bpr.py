@@ -17,11 +17,11 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recsys._state_spec import Spec
-from recsys._utils.params import check_float, check_int, check_seed
+from recsys._utils.params import check_bool, check_float, check_int, check_seed
 from recsys._utils.registry import stored_as
 from recsys._utils.threads import torch_threads
 from recsys.data import Interactions
-from recsys.models._factorization import _check_bool_or_none, _Factorization
+from recsys.models._factorization import _Factorization
 
 # Fixed-side solves: the negatives pool (every warm item up to this many) and the sample of
 # training interactions an item solve uses as the pairs it is a negative in.
@@ -154,7 +154,7 @@ class BPR(_Factorization):
         check_seed(name, "seed", self.seed)
         if self.num_threads is not None:
             check_int(name, "num_threads", self.num_threads, low=1)
-        _check_bool_or_none(name, "show_progress", self.show_progress)
+        check_bool(name, "show_progress", self.show_progress, optional=True)
 
     def _fit(self, data: Interactions) -> None:
         from recsys.models._bpr_torch import fit_bpr
@@ -183,11 +183,6 @@ class BPR(_Factorization):
 
     def _stored(self) -> sp.csr_matrix:
         return self.seen_
-
-    def _store(self, matrix: sp.csr_matrix) -> None:
-        self.seen_ = sp.csr_matrix(
-            (np.ones(matrix.nnz, np.float32), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape
-        )
 
     def _empty_user_vector(self) -> NDArray[np.float32]:
         out = np.zeros(self.user_factors_.shape[1], dtype=np.float32)

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recsys._state_spec import Array, Model, Sparse, Spec
-from recsys._utils.params import check_choice, check_float
+from recsys._utils.params import check_bool, check_choice, check_float
 from recsys._utils.registry import as_component as _as_component
 from recsys._utils.registry import stored_as
 from recsys.content._base import TextEncoder
@@ -216,8 +216,7 @@ class ContentBased(EmbeddingRecommender):
         check_choice(owner, "values", self.values, PROFILE_VALUES)
         if self.half_life is not None:
             check_float(owner, "half_life", self.half_life, low=0.0, low_open=True)
-        if not isinstance(self.center, bool):
-            raise ParameterError(f"The 'center' parameter of {owner} must be a bool. Got {self.center!r} instead.")
+        check_bool(owner, "center", self.center)
 
     def _new_encoder(self) -> TextEncoder:
         if self.encoder is None:

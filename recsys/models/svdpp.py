@@ -21,9 +21,9 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recsys._state_spec import Array, Floats, Json, Number, Sparse, Spec
-from recsys._utils.params import check_float, check_int, check_seed
+from recsys._utils.params import check_bool, check_float, check_int, check_seed
 from recsys.data import IdMap, Interactions
-from recsys.errors import DataError, ParameterError
+from recsys.errors import DataError
 from recsys.models._embedding import EmbeddingRecommender
 from recsys.models._svdpp_train import _Trainer
 
@@ -172,10 +172,7 @@ class SVDpp(EmbeddingRecommender):
         check_float(name, "init_std", self.init_std, low=0.0)
         check_int(name, "batch_size", self.batch_size, low=1)
         check_seed(name, "seed", self.seed)
-        if self.show_progress is not None and not isinstance(self.show_progress, bool):
-            raise ParameterError(
-                f"The 'show_progress' parameter of SVDpp must be a bool or None. Got {self.show_progress!r} instead."
-            )
+        check_bool(name, "show_progress", self.show_progress, optional=True)
 
     # -- training -----------------------------------------------------------------------
 
