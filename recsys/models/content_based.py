@@ -115,9 +115,10 @@ class ContentBased(EmbeddingRecommender):
     including items without any training interaction (cold-start items).
 
     Weights ``w_ui`` (``values``: where they come from): ``"weight"`` the
-    interaction weights (1 for plain interactions); ``"rating"`` the ratings; ``"centered"`` the rating minus
-    the user's mean rating, so below-average items push the profile away (a
-    user whose ratings are all equal gets equal weights). With ``half_life``,
+    interaction weights (1 for plain interactions); ``"rating"`` the
+    ratings; ``"centered"`` the rating minus the user's mean rating, so
+    below-average items push the profile away (a user whose ratings are all
+    equal gets equal weights). With ``half_life``,
     each weight is also multiplied by ``0.5 ** (age / half_life)``, ``age``
     being the time from the interaction to the user's latest one.
     :meth:`recommend_history` applies the same rules to the ``ratings`` and

@@ -458,8 +458,9 @@ def test_artifacts_and_configs_keep_naming_the_models_by_recsys_models_mf(tmp_pa
     assert mf.ALS is als.ALS is ALS and mf.BPR is bpr.BPR is BPR
     assert ALS().get_config()["class"] == "recsys.models.mf.ALS"
     assert BPR().get_config()["class"] == "recsys.models.mf.BPR"
-    for name, cls in [("recsys.models.als.ALS", ALS), ("recsys.models.mf.ALS", ALS), ("ALS", ALS),
-                      ("recsys.models.bpr.BPR", BPR), ("recsys.models.mf.BPR", BPR), ("BPR", BPR)]:
+    # full paths only: a bare name is ambiguous once a test defines another class called ALS
+    for name, cls in [("recsys.models.als.ALS", ALS), ("recsys.models.mf.ALS", ALS),
+                      ("recsys.models.bpr.BPR", BPR), ("recsys.models.mf.BPR", BPR)]:
         assert resolve(name) is cls, name
     built = Recommender.from_config({"class": "recsys.models.als.ALS", "params": {"n_factors": 3}})
     assert isinstance(built, ALS) and built.n_factors == 3
