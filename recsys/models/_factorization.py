@@ -199,6 +199,17 @@ class _Factorization(EmbeddingRecommender):
             ``data`` is not an Interactions.
         UnknownIdError
             A user is not known to the model.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from recsys import Interactions
+        >>> from recsys.models import ALS
+        >>> from recsys.testing import tiny_interactions
+        >>> model = ALS(n_factors=4, num_threads=1, show_progress=False).fit(tiny_interactions())
+        >>> new = Interactions.from_frame(pd.DataFrame({"user": [0, 2, 4], "item": [2000, 2000, 2000]}))
+        >>> model.partial_fit_items(new).item_vectors([2000]).vectors.shape
+        (1, 4)
         """
         vals, ext_users, ext_items = self._partial_input(data, "partial_fit_items")
         user_idx = self.users_.to_index(ext_users).astype(np.int64)  # an unknown user raises UnknownIdError
