@@ -132,11 +132,11 @@ def d2v_model(
     mode: str = "dbow",
     vector_size: int = 64,
     epochs: int = 40,
-    weighting: str = "weight",
+    values: str = "weight",
     half_life: float | None = None,
 ) -> ContentBased:
     enc = Doc2VecEncoder(mode=mode, vector_size=vector_size, epochs=epochs)  # type: ignore[arg-type]
-    return ContentBased(encoder=enc, text=text, center=center, weighting=weighting, half_life=half_life)  # type: ignore[arg-type]
+    return ContentBased(encoder=enc, text=text, center=center, values=values, half_life=half_life)  # type: ignore[arg-type]
 
 
 def tune(splits: list[Split], metric: str, cache_dir: str, quick: bool) -> dict[str, Any]:
@@ -146,16 +146,16 @@ def tune(splits: list[Split], metric: str, cache_dir: str, quick: bool) -> dict[
     # text is left out: items sharing a genre set get identical vectors, so its rankings are decided by tie-breaking.
     texts = [{"text": t, "center": c} for c in (True, False) for t in (None, "{title}. {genres}")]
     weightings: list[dict[str, Any]] = [
-        {"weighting": "weight", "half_life": None},
-        {"weighting": "rating", "half_life": None},
-        {"weighting": "centered", "half_life": None},
-        {"weighting": "weight", "half_life": 30.0 * DAY},
+        {"values": "weight", "half_life": None},
+        {"values": "rating", "half_life": None},
+        {"values": "centered", "half_life": None},
+        {"values": "weight", "half_life": 30.0 * DAY},
     ]
     if quick:
         weightings = weightings[:2]
 
-    def bert(text: str | None = None, center: bool = True, weighting: str = "weight", half_life: float | None = None) -> Recommender:
-        return bert_model(cache_dir, text=text, center=center, weighting=weighting, half_life=half_life)
+    def bert(text: str | None = None, center: bool = True, values: str = "weight", half_life: float | None = None) -> Recommender:
+        return bert_model(cache_dir, text=text, center=center, values=values, half_life=half_life)
 
     print(f"Tuning BERT ContentBased on validation {metric}@10", flush=True)
     b = tuner.best("BERT text", texts, bert)
@@ -500,7 +500,7 @@ def reading(top: dict[str, float], cold: dict[str, float], top_params: dict[str,
         f"items: tuned for cold start ({h_cold}) it reaches {cold['hyb']:.1f}x random there, but top-N NDCG@10 "
         f"drops to {top['hyb_cold']:.4f}. Unlike `ContentBased`, the Hybrid knows which items are cold, which is "
         "what lets it promote them.",
-        "- Profile weighting: rating-centred weights (`weighting='centered'`) hurt in both tasks, because this "
+        "- Profile weighting: rating-centred weights (`values='centered'`) hurt in both tasks, because this "
         "protocol counts every rating, low ones included, as an interaction to predict; raw ratings as weights "
         "help top-N a little; a 30-day recency half-life did not help (slightly lower on both validations; with a "
         "random split, recency carries little signal).",

@@ -87,6 +87,21 @@ def check_choice(owner: str, name: str, value: Any, choices: Collection[Any]) ->
     return value
 
 
+def check_bool(owner: str, name: str, value: Any, *, optional: bool = False) -> bool | None:
+    """A bool (with ``optional``: or None).
+
+    >>> check_bool("ALS", "show_progress", 1, optional=True)
+    Traceback (most recent call last):
+    ...
+    recsys.errors.ParameterError: The 'show_progress' parameter of ALS must be a bool or None. Got 1 instead.
+    """
+    if optional and value is None:
+        return None
+    if not isinstance(value, bool):
+        raise _fail(owner, name, "a bool or None" if optional else "a bool", value)
+    return value
+
+
 def check_seed(owner: str, name: str, value: Any) -> int | None:
     """None or an int >= 0 (a random seed)."""
     if value is None:

@@ -23,16 +23,49 @@ from recsys.errors import ParameterError
 T = TypeVar("T", bound=type)
 
 _CLASSES: dict[str, type] = {}
+# Classes that moved to another module keep the name configs and artifacts already store:
+# class -> stored name, and current path -> stored name (so both names resolve).
+_STORED: dict[type, str] = {}
+_MOVED: dict[str, str] = {}
 
 
 def class_path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    """The name configs and artifacts store for ``cls``: ``module.Class``, or the name a moved class kept."""
+    return _STORED.get(cls) or f"{cls.__module__}.{cls.__qualname__}"
 
 
 def register(cls: T) -> T:
     """Make ``cls`` buildable from a config (``{"class": ..., "params": ...}``)."""
     _CLASSES[class_path(cls)] = cls
     return cls
+
+
+def stored_as(name: str) -> Callable[[T], T]:
+    """Decorator for a registered class that moved module: configs and artifacts keep naming it ``name``.
+
+    Saved files then stay loadable by older versions and byte-identical
+    across the move; the class's current ``module.Class`` resolves to it too.
+    Subclasses are stored under their own path.
+
+    Examples
+    --------
+    >>> @stored_as("recsys.old_home.Thing")
+    ... @register
+    ... class Thing:
+    ...     pass
+    >>> class_path(Thing), resolve(f"{__name__}.Thing") is Thing
+    ('recsys.old_home.Thing', True)
+    """
+
+    def keep(cls: T) -> T:
+        here = f"{cls.__module__}.{cls.__qualname__}"
+        _CLASSES.pop(here, None)
+        _STORED[cls] = name
+        _MOVED[here] = name
+        _CLASSES[name] = cls
+        return cls
+
+    return keep
 
 
 register_component = register
@@ -58,11 +91,11 @@ def _import_for(name: str) -> None:
 
 def resolve(name: str) -> type:
     """The registered class called ``name`` (full path, or unique bare name)."""
-    cls = _CLASSES.get(name)
+    cls = _CLASSES.get(_MOVED.get(name, name))
     if cls is not None:
         return cls
     _import_for(name)
-    cls = _CLASSES.get(name)
+    cls = _CLASSES.get(_MOVED.get(name, name))
     if cls is not None:
         return cls
     matches = [c for p, c in _CLASSES.items() if p.rsplit(".", 1)[-1] == name]

@@ -176,10 +176,10 @@ MODELS: dict[str, ModelSpec] = {
             "doc2vec",
             "content-based, Doc2Vec item texts",
             _content("doc2vec"),
-            {"encoder.vector_size": [32, 64, 128], "weighting": ["weight", "rating"], "center": [True, False]},
+            {"encoder.vector_size": [32, 64, 128], "values": ["weight", "rating"], "center": [True, False]},
             n_trials=6,
         ),
-        ModelSpec("bert", "content-based, BERT (MiniLM) item texts", _content("bert"), {"weighting": ["weight", "rating"], "center": [True, False]}),
+        ModelSpec("bert", "content-based, BERT (MiniLM) item texts", _content("bert"), {"values": ["weight", "rating"], "center": [True, False]}),
         ModelSpec(
             "hybrid",
             "ItemKNN + BERT content blend",

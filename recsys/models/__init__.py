@@ -10,12 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from recsys._utils.registry import LAZY_CLASSES
+from recsys.models.als import ALS
 from recsys.models.base import Recommender
 from recsys.models.blend import Blend
-from recsys.models.content import ContentBased, Hybrid
+from recsys.models.bpr import BPR
+from recsys.models.content_based import ContentBased, Hybrid
 from recsys.models.ease import EASE
 from recsys.models.knn import ItemKNN, UserKNN
-from recsys.models.mf import ALS, BPR
 from recsys.models.pipeline import Pipeline, Ranker
 from recsys.models.popular import Popular
 from recsys.models.session_ease import SessionEASE

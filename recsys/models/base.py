@@ -909,24 +909,26 @@ class Recommender(ParamsMixin, ABC):
         >>> model.partial_fit_users(new).recommend_one("ann", k=2)[0].shape
         (2,)
         """
-        self._check_fitted()
-        if not isinstance(data, Interactions):
-            raise DataTypeError(
-                f"{type(self).__name__}.partial_fit_users expects recsys.Interactions; got {type(data).__name__} "
-                "(build one with Interactions.from_frame)"
-            )
-        vals = self._interaction_values(data, "partial_fit_users")
-        ext_items = data.items.ids[data.item_index]
-        item_idx = self.items_.to_index(ext_items, missing="negative")
-        if (item_idx < 0).any():
-            raise self.items_.unknown_error(ext_items[item_idx < 0])
-        ext_users = data.users.ids[data.user_index]
+        vals, ext_users, ext_items = self._partial_input(data, "partial_fit_users")
+        item_idx = self.items_.to_index(ext_items).astype(np.int64)  # an unknown item raises UnknownIdError
         users = self.users_.extend(ext_users)
         user_idx = users.to_index(ext_users).astype(np.int64)
-        stored = merged_csr(self._stored(), user_idx, item_idx.astype(np.int64), vals, (len(users), self.n_items_))
+        stored = merged_csr(self._stored(), user_idx, item_idx, vals, (len(users), self.n_items_))
         self._update_users(users, stored, np.unique(user_idx))
         self.users_ = users
         return self
+
+    def _partial_input(self, data: Any, method: str) -> tuple[NDArray[np.float32], NDArray[Any], NDArray[Any]]:
+        """What a partial fit (``method``) learns from ``data``, checked: each row's stored value
+        (:meth:`_interaction_values`), external user id and external item id."""
+        self._check_fitted()
+        if not isinstance(data, Interactions):
+            raise DataTypeError(
+                f"{type(self).__name__}.{method} expects recsys.Interactions; got {type(data).__name__} "
+                "(build one with Interactions.from_frame)"
+            )
+        vals = self._interaction_values(data, method)
+        return vals, data.users.ids[data.user_index], data.items.ids[data.item_index]
 
     # -- persistence ---------------------------------------------------------------------------
 

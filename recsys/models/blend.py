@@ -74,7 +74,7 @@ class Blend(Recommender):
 
     def _parts(self) -> list[Recommender]:
         if self.models is None:
-            from recsys.models.mf import ALS
+            from recsys.models.als import ALS
             from recsys.models.session_ease import SessionEASE
 
             return [ALS(n_factors=64, weighting="bm25"), SessionEASE()]

@@ -23,13 +23,14 @@ baseline plus the neighbours' mean-centred residuals; :meth:`ItemKNN.predict` / 
 
 from __future__ import annotations
 
-from typing import Any, Literal, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recsys._state_spec import Array, Number, Sparse, FLOAT_DTYPES as FLOATS, Spec
+from recsys._state_spec import FLOAT_DTYPES as FLOATS
+from recsys._state_spec import Array, Number, Sparse, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, NotSupportedError
@@ -101,6 +102,15 @@ class _Neighbourhood(Recommender):
                 )
             return data.matrix("csr", "rating")
         return data.matrix("csr", "weight")
+
+    def _fit_values(self, data: Interactions) -> sp.csr_matrix:
+        """:meth:`_values` of a fit, which also stores what scoring reads (``user_items_``)."""
+        values = self._values(data)
+        if self.feedback == "explicit":
+            self.user_items_ = self._fit_explicit_stats(values)
+        else:
+            self.user_items_ = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        return values
 
     def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
         """The profiles a fit with these settings compares (for advice; nothing is stored)."""
@@ -280,11 +290,7 @@ class ItemKNN(_Neighbourhood):
         self.bm25_b = bm25_b
 
     def _fit(self, data: Interactions) -> None:
-        values = self._values(data)
-        if self.feedback == "explicit":
-            self.user_items_ = self._fit_explicit_stats(values)
-        else:
-            self.user_items_ = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        values = self._fit_values(data)
         # Item profiles: items x users.
         profiles = values.T.tocsr()
         if self.similarity == "adjusted_cosine":
@@ -445,11 +451,7 @@ class UserKNN(_Neighbourhood):
         )
 
     def _fit(self, data: Interactions) -> None:
-        values = self._values(data)
-        if self.feedback == "explicit":
-            self.user_items_ = self._fit_explicit_stats(values)
-        else:
-            self.user_items_ = sp.csr_matrix(values, dtype=np.float32, copy=True)
+        values = self._fit_values(data)
         _, item_means = centre_cols(values)
         self.item_means_ = item_means.astype(np.float32)
         centred = values.copy()  # eliminate_zeros below must not touch the data's cached matrix

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from recsys._state_spec import Array, FLOAT_DTYPES as FLOATS, Spec
+from recsys._state_spec import FLOAT_DTYPES as FLOATS
+from recsys._state_spec import Array, Spec
 from recsys._utils.params import check_float
 from recsys.data import Interactions
 from recsys.errors import DataError

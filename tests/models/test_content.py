@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from scipy.stats import rankdata
 
-from recsys import Interactions
+from recsys import Interactions, load_model
+from recsys._utils.registry import resolve
 from recsys.content import Doc2VecEncoder, HashingEncoder, TextEncoder
 from recsys.errors import DataError, DataWarning, NotSupportedError, ParameterError
 from recsys.models import ContentBased, Hybrid, ItemKNN, Popular, Recommender
-from recsys.models.content import _normalised
+from recsys.models._normalise import normalised as _normalised
 from recsys.testing import (
     ContractCase,
     assert_rankings_equal,
@@ -71,7 +72,7 @@ E = {k: unit(v) for k, v in VECS.items()}
 
 
 @pytest.mark.parametrize(
-    ("weighting", "half_life", "w_a", "w_b"),
+    ("values", "half_life", "w_a", "w_b"),
     [
         ("weight", None, 1.0, 1.0),
         ("rating", None, 5.0, 1.0),
@@ -80,8 +81,8 @@ E = {k: unit(v) for k, v in VECS.items()}
         ("centered", 10.0, 1.0, -2.0),
     ],
 )
-def test_profile_is_the_weighted_mean_direction(weighting: str, half_life: float | None, w_a: float, w_b: float) -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting=weighting, half_life=half_life).fit(toy())
+def test_profile_is_the_weighted_mean_direction(values: str, half_life: float | None, w_a: float, w_b: float) -> None:
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values=values, half_life=half_life).fit(toy())
     profile = unit(w_a * E["a"] + w_b * E["b"])
     got = all_scores(model, "u1")
     for item in "abcde":
@@ -113,14 +114,14 @@ def test_center_subtracts_the_mean_unit_embedding_of_items_with_text() -> None:
 
 
 def test_centered_user_with_equal_ratings_weighs_items_equally() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values="centered").fit(toy())
     got = all_scores(model, "u2")  # rated b and c 3 stars each
     profile = unit(E["b"] + E["c"])
     assert got["a"] == pytest.approx(float(profile @ E["a"]), abs=1e-6)
 
 
 def test_cold_items_are_recommended_and_seen_items_are_not() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values="centered").fit(toy())
     ids, scores = model.recommend_one("u1", k=3)
     assert ids.tolist() == ["d", "c", "e"]  # d (never interacted with) points along a - b
     assert scores[0] == pytest.approx(1.0)
@@ -128,7 +129,7 @@ def test_cold_items_are_recommended_and_seen_items_are_not() -> None:
 
 
 def test_fold_in_uses_ratings_and_timestamps_when_given() -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered", half_life=5.0).fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values="centered", half_life=5.0).fit(toy())
     # centred ratings (+2, -2), b decayed by age 10 = two half-lives: profile = 2a - 0.5b
     ids, scores = model.recommend_history(["a", "b"], k=3, ratings=[5, 1], timestamps=[10, 0])
     expected = {i: float(unit(2 * E["a"] - 0.5 * E["b"]) @ E[i]) for i in "cde"}
@@ -169,7 +170,7 @@ def test_similar_items_by_content() -> None:
 
 
 def test_save_load_keeps_embeddings_not_the_encoder(tmp_path: Path) -> None:
-    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="rating").fit(toy())
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values="rating").fit(toy())
     path = model.save(tmp_path / "m")
     loaded = ContentBased.load(path)
     assert "_encoder" in vars(model) and "_encoder" not in vars(loaded)
@@ -190,7 +191,7 @@ def test_encoder_given_is_not_fitted_in_place() -> None:
 
 
 def test_config_round_trip_rebuilds_the_encoder() -> None:
-    model = ContentBased(encoder=HashingEncoder(dim=32), text="{title}", weighting="centered", half_life=3.0)
+    model = ContentBased(encoder=HashingEncoder(dim=32), text="{title}", values="centered", half_life=3.0)
     cfg = json.loads(json.dumps(model.get_config()))
     again = Recommender.from_config(cfg)
     assert isinstance(again, ContentBased) and again.encoder == HashingEncoder(dim=32)
@@ -218,16 +219,43 @@ def test_items_without_text_warn_and_score_zero() -> None:
     assert not np.asarray(model.item_embeddings_)[data.items.index_of("b")].any()
 
 
+def test_weighting_is_now_values_and_old_spellings_still_load(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match=r"ContentBased\(weighting='rating'\) is the old spelling.*values='rating'"):
+        ContentBased(encoder=LookupEncoder(VECS), weighting="rating")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        ContentBased(colour="red")  # type: ignore[call-arg]
+    with pytest.raises(ParameterError, match="has no parameter 'weighting'; valid parameters: encoder, text, values"):
+        ContentBased().set_params(weighting="rating")
+    # a config written before the rename, under the module name of the time, builds values=
+    old = {"class": "recsys.models.content.ContentBased",
+           "params": {"encoder": None, "text": "{title}", "weighting": "centered", "half_life": None, "center": False}}
+    rebuilt = Recommender.from_config(old)
+    assert isinstance(rebuilt, ContentBased) and rebuilt.values == "centered" and "weighting" not in rebuilt.get_params()
+    # an artifact saved before the rename loads, and scores as the same model with values=
+    model = ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values="centered").fit(toy())
+    path = model.save(tmp_path / "m")
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["model"]["class"] == "recsys.models.content.ContentBased"  # the name artifacts always stored
+    params = manifest["model"]["params"]
+    manifest["model"]["params"] = {("weighting" if k == "values" else k): v for k, v in params.items()}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_model(path)
+    assert loaded.values == "centered"
+    assert all_scores(loaded, "u1") == pytest.approx(all_scores(model, "u1"))
+    # the models' new module name resolves too
+    assert resolve("recsys.models.content_based.Hybrid") is Hybrid is resolve("recsys.models.content.Hybrid")
+
+
 def test_content_based_errors() -> None:
     no_feats = toy(item_features=None)
     with pytest.raises(DataError, match="content models need item features"):
         ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False).fit(no_feats)
-    with pytest.raises(DataError, match="weighting='centered'\\) needs ratings"):
-        ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, weighting="centered").fit(toy(rating_col=None))
+    with pytest.raises(DataError, match="values='centered'\\) needs ratings"):
+        ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, values="centered").fit(toy(rating_col=None))
     with pytest.raises(DataError, match="half_life=...\\) needs timestamps"):
         ContentBased(encoder=LookupEncoder(VECS), text="{title}", center=False, half_life=2.0).fit(toy(timestamp_col=None))
     for kw, msg in [
-        ({"weighting": "tfidf"}, "'weighting' parameter of ContentBased must be one of 'weight', 'rating', 'centered'"),
+        ({"values": "tfidf"}, "'values' parameter of ContentBased must be one of 'weight', 'rating', 'centered'"),
         ({"half_life": 0.0}, "'half_life' parameter of ContentBased must be a float > 0.0"),
         ({"encoder": "bert"}, "'encoder' parameter of ContentBased must be a TextEncoder \\(or its config\\). Got str"),
         ({"text": 3}, "'text' parameter of ContentBased must be None, a format template"),

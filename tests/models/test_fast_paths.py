@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 from scipy.optimize import minimize
 
-from recsys.models import svdpp
+from recsys.models import _svdpp_train as svdpp
 from recsys.models._bpr_torch import solve_users
 
 

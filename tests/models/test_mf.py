@@ -447,3 +447,25 @@ def test_als_artifacts_with_the_old_params_still_load(old: str, tmp_path: Path) 
     np.testing.assert_array_equal(
         loaded.recommend_history(hist, ratings=ratings, k=5)[0], model.recommend_history(hist, ratings=ratings, k=5)[0]
     )
+
+
+def test_artifacts_and_configs_keep_naming_the_models_by_recsys_models_mf(tmp_path: Path) -> None:
+    """ALS and BPR moved to their own modules; configs and artifacts keep the name they always stored,
+    so saved models load in either version, and both names resolve."""
+    from recsys._utils.registry import resolve
+    from recsys.models import Recommender, als, bpr, mf
+
+    assert mf.ALS is als.ALS is ALS and mf.BPR is bpr.BPR is BPR
+    assert ALS().get_config()["class"] == "recsys.models.mf.ALS"
+    assert BPR().get_config()["class"] == "recsys.models.mf.BPR"
+    # full paths only: a bare name is ambiguous once a test defines another class called ALS
+    for name, cls in [("recsys.models.als.ALS", ALS), ("recsys.models.mf.ALS", ALS),
+                      ("recsys.models.bpr.BPR", BPR), ("recsys.models.mf.BPR", BPR)]:
+        assert resolve(name) is cls, name
+    built = Recommender.from_config({"class": "recsys.models.als.ALS", "params": {"n_factors": 3}})
+    assert isinstance(built, ALS) and built.n_factors == 3
+
+    class MyALS(ALS):  # a subclass is stored under its own path
+        pass
+
+    assert MyALS().get_config()["class"].endswith("MyALS")

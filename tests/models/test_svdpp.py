@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from recsys import Interactions
 from recsys.datasets import synthetic
 from recsys.errors import DataError, DataTypeError, ParameterError, UnknownIdError
-from recsys.models.svdpp import SVDpp, _Trainer
+from recsys.models._svdpp_train import _Trainer
+from recsys.models.svdpp import SVDpp
 from recsys.split import stratified_split
 from recsys.testing import assert_rankings_equal, assert_recommendations_equal, tiny_interactions
 
@@ -164,12 +165,12 @@ def test_learns_better_than_the_global_mean_on_synthetic_data() -> None:
 def test_public_scipy_fallback_trains_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """The batch products call scipy's compiled kernels directly when importable; the public
     scipy.sparse path they fall back to gives the same model."""
-    from recsys.models import svdpp
+    from recsys.models import _svdpp_train
 
-    assert svdpp._matvecs is not None  # the fast path is the one normally taken
+    assert _svdpp_train._matvecs is not None  # the fast path is the one normally taken
     data = synthetic(n_users=60, n_items=40, n_interactions=900, seed=5)
     fast = SVDpp(**FAST, batch_size=100).fit(data)
-    monkeypatch.setattr(svdpp, "_matvecs", None)
+    monkeypatch.setattr(_svdpp_train, "_matvecs", None)
     slow = SVDpp(**FAST, batch_size=100).fit(data)
     for name in ("user_bias_", "user_factors_", "item_bias_", "item_factors_", "implicit_factors_"):
         np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=1e-5, atol=1e-6)

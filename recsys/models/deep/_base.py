@@ -6,15 +6,15 @@ import copy
 import time
 import warnings
 from abc import abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from recsys._state_spec import INDEX_DTYPES, Array, ArrayDict, Flag, Json, Spec, Where, check_offsets
-from recsys._utils.params import check_choice, check_float, check_int
+from recsys._state_spec import INDEX_DTYPES, Array, ArrayDict, Flag, Json, Spec, Where
+from recsys._utils.params import check_bool, check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.data._validation import check_timestamps
 from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
@@ -213,8 +213,7 @@ class DeepRecommender(Recommender):
         check_int(owner, "epochs", self.epochs, low=1)
         check_int(owner, "patience", self.patience, low=1)
         check_float(owner, "validation_fraction", self.validation_fraction, low=0.0, high=1.0, high_open=True)
-        if not isinstance(self.refit, bool):
-            raise ParameterError(f"The 'refit' parameter of {owner} must be a bool. Got {self.refit!r} instead.")
+        check_bool(owner, "refit", self.refit)
         if self.time_budget is not None:
             check_float(owner, "time_budget", self.time_budget, low=0.0, low_open=True)
         check_int(owner, "seed", self.seed, low=0)
@@ -226,10 +225,7 @@ class DeepRecommender(Recommender):
             resolve_device(self.device, owner)
         if self.num_threads is not None:
             check_int(owner, "num_threads", self.num_threads, low=1)
-        if self.show_progress is not None and not isinstance(self.show_progress, bool):
-            raise ParameterError(
-                f"The 'show_progress' parameter of {owner} must be a bool or None. Got {self.show_progress!r} instead."
-            )
+        check_bool(owner, "show_progress", self.show_progress, optional=True)
 
     # -- fitting -------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from recsys.models.deep.features import FieldTables
@@ -133,6 +132,24 @@ def mlp(n_in: int, hidden: tuple[int, ...] | list[int], act: str, dropout: float
 
 
 
+
+
+def dnn_decay_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: L2 (``weight_decay``) on the weight matrices of the DNN (parameters
+    under ``dnn.`` and ``out.``) only; everything else, embeddings included (they have their own per-batch
+    penalty), gets none.
+
+    Examples
+    --------
+    >>> net = nn.Module()
+    >>> net.dnn, net.emb = nn.Linear(3, 2), nn.Embedding(4, 3)
+    >>> [(len(g["params"]), g["weight_decay"]) for g in dnn_decay_groups(net, 0.1)]
+    [(1, 0.1), (2, 0.0)]
+    """
+    dense = [p for n, p in module.named_parameters() if n.startswith(("dnn.", "out.")) and p.ndim > 1]
+    ids = {id(p) for p in dense}
+    rest = [p for p in module.parameters() if id(p) not in ids]
+    return [{"params": dense, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
 def _float(a: np.ndarray[Any, Any]) -> torch.Tensor:

@@ -11,7 +11,7 @@ from torch import nn
 
 from recsys._state_spec import Spec
 from recsys.models.deep._base import DeepRecommender
-from recsys.models.deep._layers import FieldEmbedding, mlp
+from recsys.models.deep._layers import FieldEmbedding, dnn_decay_groups, mlp
 from recsys.models.deep.features import FieldTables
 
 
@@ -46,10 +46,7 @@ class DeepFMNet(nn.Module):
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
         """L2 (``weight_decay``) on the DNN weights only; embeddings have their own per-batch penalty."""
-        dense = [p for n, p in self.named_parameters() if n.startswith(("dnn.", "out.")) and p.ndim > 1]
-        ids = {id(p) for p in dense}
-        rest = [p for p in self.parameters() if id(p) not in ids]
-        return [{"params": dense, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        return dnn_decay_groups(self, weight_decay)
 
     def forward(
         self, user: torch.Tensor, item: torch.Tensor, prior: torch.Tensor | None = None

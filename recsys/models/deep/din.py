@@ -10,10 +10,9 @@ from numpy.typing import NDArray
 from torch import nn
 
 from recsys._state_spec import Spec
-from recsys._utils.params import check_choice, check_int
-from recsys.errors import ParameterError
+from recsys._utils.params import check_bool, check_choice, check_int
 from recsys.models.deep._base import DeepRecommender, _check_units
-from recsys.models.deep._layers import FieldEmbedding, activation, mlp
+from recsys.models.deep._layers import FieldEmbedding, activation, dnn_decay_groups, mlp
 from recsys.models.deep.features import FieldTables
 
 
@@ -96,12 +95,9 @@ class DINNet(nn.Module):
         self.l2_embedding = l2_embedding
 
     def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
-        dense = [p for n, p in self.named_parameters() if n.startswith(("dnn.", "out.")) and p.ndim > 1]
-        ids = {id(p) for p in dense}
-        return [
-            {"params": dense, "weight_decay": weight_decay},
-            {"params": [p for p in self.parameters() if id(p) not in ids], "weight_decay": 0.0},
-        ]
+        """L2 (``weight_decay``) on the DNN weights only (not the attention unit's); embeddings have their
+        own per-batch penalty."""
+        return dnn_decay_groups(self, weight_decay)
 
     def attention(self, target: torch.Tensor, reps: torch.Tensor, hist: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
         """Interest vectors (B, D): row ``row[p]`` attends to history item ``hist[p]`` (a row of ``reps``)."""
@@ -300,13 +296,8 @@ class DIN(DeepRecommender):
         check_int(owner, "max_history", self.max_history, low=1)
         _check_units(owner, "attention_units", self.attention_units)
         check_choice(owner, "attention_activation", self.attention_activation, ("dice", "prelu", "relu", "sigmoid"))
-        for name in ("first_order", "fm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ParameterError(f"The {name!r} parameter of {owner} must be a bool. Got {getattr(self, name)!r} instead.")
-        if not isinstance(self.attention_softmax, bool):
-            raise ParameterError(
-                f"The 'attention_softmax' parameter of {owner} must be a bool. Got {self.attention_softmax!r} instead."
-            )
+        for name in ("first_order", "fm", "attention_softmax"):
+            check_bool(owner, name, getattr(self, name))
 
     def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> DINNet:
         assert history_items is not None
