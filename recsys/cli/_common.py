@@ -244,7 +244,7 @@ def load_data(opts: DataOptions, *, seed: int = 42, quiet: bool = False) -> Load
         data = ml.interactions()
         return LoadedData(
             name=opts.dataset,
-            source=f"MovieLens {opts.dataset} ({ml.path})",
+            source=f"MovieLens {opts.dataset} ({os.path.basename(ml.path or opts.dataset)})",  # no machine path in results
             interactions=data,
             sha256=frame_sha256(ml.ratings, cols),
             columns=cols,
@@ -584,7 +584,7 @@ class TimedModel:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    from recsys.cli._registry import MODELS
+    from recsys.models._registry import MODELS
 
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, metavar="NAME", help=f"one of {', '.join(MODELS)}")
@@ -593,7 +593,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_model(name: str, params: dict[str, Any], n_items: int) -> Any:
     """The registry model ``name`` with ``params`` applied; one-line errors when it cannot be built."""
-    from recsys.cli import _registry
+    from recsys.models import _registry
     from recsys.tuning import apply_params
 
     if name not in _registry.MODELS:
