@@ -1,4 +1,11 @@
-"""Timing and memory measurement shared by the benchmark scripts."""
+"""What the benchmark scripts share: MovieLens loading, timing and memory measurement, the machine line.
+
+Data come from :func:`recsys.datasets.movielens.load_movielens`, so from
+``$RECSYS_DATA_DIR`` (``<dir>/ml-100k/u.data`` ...) or, when it is unset, the
+library's download cache; no script names a directory of its own. The peer
+libraries (implicit, Surprise, Cornac) are wrapped once, in
+:mod:`recsys._peers`, for the CLI and the benchmarks alike.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,38 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recsys import Interactions
+    from recsys.datasets.movielens import MovieLens
+
+
+def movielens(name: str = "ml-100k") -> MovieLens:
+    """The MovieLens dataset ``name`` (ratings, users, items) from ``$RECSYS_DATA_DIR``."""
+    from recsys.datasets.movielens import load_movielens
+
+    return load_movielens(name)
+
+
+def ratings(name: str = "ml-100k") -> pd.DataFrame:
+    """The ratings frame of MovieLens ``name``: columns user, item, rating, timestamp."""
+    return movielens(name).ratings
+
+
+def ml100k(*, timestamps: bool = False) -> Interactions:
+    """ML-100K with every rating an interaction of weight 1 (the benchmarks' protocol).
+
+    ``timestamps=True`` keeps the rating times as side information (for the session models).
+    """
+    from recsys import Interactions
+
+    frame = ratings("ml-100k")
+    if timestamps:
+        return Interactions.from_frame(frame[["user", "item", "timestamp"]], timestamp_col="timestamp")
+    return Interactions.from_frame(frame[["user", "item"]])
 
 
 def rss_bytes() -> int:
