@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from recsys import Interactions
     from recsys.datasets.movielens import MovieLens
+    from recsys.models.base import Recommender
 
 
 def movielens(name: str = "ml-100k") -> MovieLens:
@@ -37,14 +38,18 @@ def ratings(name: str = "ml-100k") -> pd.DataFrame:
     return movielens(name).ratings
 
 
-def ml100k(*, timestamps: bool = False) -> Interactions:
+def ml100k(*, timestamps: bool = False, with_ratings: bool = False) -> Interactions:
     """ML-100K with every rating an interaction of weight 1 (the benchmarks' protocol).
 
-    ``timestamps=True`` keeps the rating times as side information (for the session models).
+    ``timestamps=True`` keeps the rating times as side information (for the
+    session models); ``with_ratings=True`` keeps the ratings (for the rating
+    models: SVD++ and its peers).
     """
     from recsys import Interactions
 
     frame = ratings("ml-100k")
+    if with_ratings:
+        return Interactions.from_frame(frame[["user", "item", "rating"]], rating_col="rating")
     if timestamps:
         return Interactions.from_frame(frame[["user", "item", "timestamp"]], timestamp_col="timestamp")
     return Interactions.from_frame(frame[["user", "item"]])
@@ -151,3 +156,26 @@ def machine() -> str:
         gpu = "torch not installed"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, {gpu}, Python {platform.python_version()}"
+
+
+def grid_scores(
+    model: Recommender | type[Recommender],
+    grid: dict[str, list[Any]],
+    fit: Interactions,
+    valid: Interactions,
+    *,
+    metric: str = "ndcg@10",
+) -> list[tuple[dict[str, Any], float]]:
+    """Every setting of ``grid`` with its validation score, in grid order, by :func:`recsys.tuning.search`.
+
+    ``model`` gives the fixed parameters the grid is applied to. The search
+    fits on ``fit`` and scores on ``valid``; nothing is refitted. A failed
+    setting stops the benchmark (its tables would have a hole).
+    """
+    from recsys.tuning import search
+
+    result = search(model, grid, fit, method="grid", metric=metric, validation=(fit, valid), refit=False, show_progress=True)
+    failed = [t for t in result.trials if t.score is None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} setting(s) failed, first {failed[0].params}: {failed[0].error}")
+    return [(t.params, float(t.score)) for t in result.trials if t.score is not None]
