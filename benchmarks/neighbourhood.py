@@ -10,7 +10,7 @@
 3. Scaling on ``recsys.datasets.synthetic``: fit time and peak RSS at n and 2n
    interactions (users doubled, catalogue fixed).
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.neighbourhood``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.neighbourhood``
 (``--quick`` skips the scaling runs; ``--item-sizes`` / ``--user-sizes`` set them).
 Writes ``benchmarks/results/neighbourhood.md``.
 """
@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from benchmarks._common import PeakMemory, latency_percentiles, machine, repeat
+from benchmarks._common import PeakMemory, latency_percentiles, machine, ml100k, repeat
 from recsys import Interactions
-from recsys.datasets.movielens import load_movielens
+from recsys._peers import ImplicitBM25, ImplicitCosine
 from recsys.datasets.synthetic import synthetic
 from recsys.evaluation import Evaluator
 from recsys.models import EASE, ItemKNN, Popular, UserKNN
@@ -40,55 +38,20 @@ RESULTS = Path(__file__).parent / "results" / "neighbourhood.md"
 RUNS = 5
 
 
-def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ratings = load_movielens("ml-100k").ratings
-    return Interactions.from_frame(ratings[["user", "item"]])  # every rating an interaction of weight 1
-
-
-class ImplicitAdapter:
-    """implicit's item-item model fit / recommend exactly as its docs show, output as our frame."""
-
-    def __init__(self, model: Any, train: Interactions) -> None:
-        self.model = model
-        self.train = train
-        self.user_items = train.matrix("csr", "binary").astype(np.float32)
-
-    def fit(self) -> None:
-        self.model.fit(self.user_items, show_progress=False)
-
-    def recommend_idx(self, uidx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.recommend(uidx, self.user_items[uidx], N=10, filter_already_liked_items=True)  # type: ignore[no-any-return]
-
-    def frame(self, uidx: np.ndarray) -> pd.DataFrame:
-        ids, scores = self.recommend_idx(uidx)
-        rows, pos = np.nonzero(ids >= 0)
-        return pd.DataFrame(
-            {
-                "user": self.train.users.ids[uidx[rows]],
-                "item": self.train.items.ids[ids[rows, pos]],
-                "score": scores[rows, pos],
-                "rank": pos + 1,
-            }
-        )
-
-
 def quality_table(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
-
     evaluator = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
     users = np.unique(test.user_index).astype(np.int32)
     user_ids = train.users.ids[users]
     rows: list[dict[str, Any]] = []
     ours: dict[str, Any] = {}
     peers = {
-        "implicit BM25Recommender(K=200)": ImplicitAdapter(BM25Recommender(K=200), train),
-        "implicit CosineRecommender(K=20)": ImplicitAdapter(CosineRecommender(K=20), train),
+        "implicit BM25Recommender(K=200)": ImplicitBM25({"K": 200}, seed=0),
+        "implicit CosineRecommender(K=20)": ImplicitCosine({"K": 20}, seed=0),
     }
     for name, peer in peers.items():
-        fit_t = repeat(peer.fit, runs=RUNS)
-        rec_t = repeat(lambda: peer.recommend_idx(users), runs=RUNS)
-        s = evaluator.evaluate(peer.frame(users)).summary
+        fit_t = repeat(lambda: peer.fit(train), runs=RUNS)
+        rec_t = repeat(lambda: peer.top_indices(users, 10), runs=RUNS)
+        s = evaluator.evaluate(peer).summary
         rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
     models: dict[str, Callable[[], Any]] = {
         "ItemKNN()": ItemKNN,
@@ -114,8 +77,6 @@ def _metrics(summary: dict[str, float]) -> dict[str, float]:
 
 
 def latency_table(models: dict[str, Any], train: Interactions) -> list[str]:
-    from implicit.nearest_neighbours import BM25Recommender
-
     users = list(train.users.ids)
     out = ["| model | recommend_one p50 ms | p99 ms |", "|---|---|---|"]
     for name in ("ItemKNN()", "UserKNN()", "EASE()"):
@@ -124,9 +85,8 @@ def latency_table(models: dict[str, Any], train: Interactions) -> list[str]:
             m.recommend_one(u, k=10)
         p50, p99 = latency_percentiles(lambda u, m=m: m.recommend_one(u, k=10), users * 3)
         out.append(f"| {name} | {p50:.3f} | {p99:.3f} |")
-    peer = ImplicitAdapter(BM25Recommender(K=200), train)
-    peer.fit()
-    x = peer.user_items
+    peer = ImplicitBM25({"K": 200}, seed=0).fit(train)
+    x = peer.seen_
     p50, p99 = latency_percentiles(
         lambda u: peer.model.recommend(u, x[u], N=10, filter_already_liked_items=True), list(range(train.n_users)) * 3
     )
