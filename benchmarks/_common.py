@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,3 +183,67 @@ def grid_scores(
     if failed:
         raise RuntimeError(f"{len(failed)} setting(s) failed, first {failed[0].params}: {failed[0].error}")
     return [(t.params, float(t.score)) for t in result.trials if t.score is not None]
+
+
+def grid_table(rows: list[tuple[dict[str, Any], float]], synthetic: dict[tuple[Any, ...], float]) -> list[str]:
+    """Markdown rows of a grid searched on ML-100K and on synthetic data: the parameters, then both scores."""
+    names = list(rows[0][0])
+    out = ["| " + " | ".join(names) + " | validation NDCG@10 | synthetic validation NDCG@10 |", "|" + "---|" * (len(names) + 2)]
+    for params, score in rows:
+        out.append("| " + " | ".join(str(v) for v in params.values()) + f" | {score:.4f} | {synthetic[tuple(params.items())]:.4f} |")
+    return out
+
+
+def section(*lines: str) -> list[str]:
+    """``lines`` printed now (a long run shows how far it is) and returned for the results file."""
+    print("\n".join(lines), flush=True)
+    return list(lines)
+
+
+def write_results(path: str | os.PathLike[str], lines: list[str]) -> None:
+    """Write the results file (its folder created when missing) and say where."""
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM a server the benchmark started, SIGKILL it when it has not exited after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class QualityTable:
+    """Rows of a top-10 table on one split: NDCG / P / R@10 of a model, its fit and its recommend-for-all time.
+
+    Ours are timed on ``recommend`` (ids in, frame out), a peer on
+    ``top_indices`` (indices in, arrays out: what its library returns).
+    """
+
+    def __init__(self, train: Interactions, test: Interactions) -> None:
+        from recsys.evaluation import Evaluator
+
+        self.train = train
+        self.evaluator = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
+        self.users = np.unique(test.user_index).astype(np.int32)
+        self.user_ids = train.users.ids[self.users]
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, name: str, model: Any, *, fit_runs: int, rec_runs: int, warmup: int = 1, peer: bool = False) -> None:
+        """Time ``model``'s fit on train and its recommend for every test user, then score it."""
+        fit_t = repeat(lambda: model.fit(self.train), runs=fit_runs, warmup=warmup)
+        if peer:
+            rec_t = repeat(lambda: model.top_indices(self.users, 10), runs=rec_runs)
+        else:
+            rec_t = repeat(lambda: model.recommend(self.user_ids, k=10), runs=rec_runs)
+        s = self.evaluator.evaluate(model).summary
+        self.rows.append(
+            {"model": name, "ndcg": s["ndcg@10"], "p": s["precision@10"], "r": s["recall@10"], "fit": fit_t, "rec": rec_t}
+        )

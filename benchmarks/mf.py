@@ -34,15 +34,22 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks._common import Timing, latency_percentiles, machine, ml100k, repeat
+from benchmarks._common import QualityTable, Timing, latency_percentiles, machine, ml100k, repeat, section, write_results
 from recsys import Interactions
 from recsys._peers import CornacBPR, ImplicitALS, ImplicitBPR, PeerModel
 from recsys.datasets.synthetic import synthetic
-from recsys.evaluation import Evaluator
 from recsys.models import ALS, BPR
 from recsys.split import stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "mf.md"
+ONLINE_HEAD = (
+    "",
+    "Online updates on synthetic data: partial_fit_users (item vectors fixed) against a full refit on the"
+    " updated data (ALS best of 3, BPR one run):",
+    "",
+    "| model | data | update | refit s | partial_fit_users s | speed-up |",
+    "|---|---|---|---|---|---|",
+)
 THREADS = 2
 # BPR's torch solves on one thread: on this shared, oversubscribed machine two torch (OpenMP) threads
 # made every op 10-40x slower (measured); its SGD loop is single-threaded by design anyway.
@@ -50,30 +57,17 @@ BPR_THREADS = 1
 RUNS = 5
 
 
-def _metrics(summary: dict[str, float]) -> dict[str, float]:
-    return {"ndcg": summary["ndcg@10"], "p": summary["precision@10"], "r": summary["recall@10"]}
-
-
 def quality(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    evaluator = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
-    users = np.unique(test.user_index).astype(np.int32)
-    user_ids = train.users.ids[users]
-    rows: list[dict[str, Any]] = []
+    table = QualityTable(train, test)
     models: dict[str, Any] = {}
-
     for name, factory in (("ALS()", lambda: ALS(num_threads=THREADS)), ("BPR()", lambda: BPR(num_threads=BPR_THREADS))):
         model = factory()
-        fit_t = repeat(lambda: model.fit(train), runs=RUNS if name == "ALS()" else 2, warmup=1 if name == "ALS()" else 0)
-        rec_t = repeat(lambda: model.recommend(user_ids, k=10), runs=RUNS)
-        rows.append({"model": name, **_metrics(evaluator.evaluate(model).summary), "fit": fit_t, "rec": rec_t})
+        table.add(name, model, fit_runs=RUNS if name == "ALS()" else 2, rec_runs=RUNS, warmup=1 if name == "ALS()" else 0)
         models[name] = model
 
     def peer_row(name: str, peer: PeerModel, runs: int) -> None:
-        fit_t = repeat(lambda: peer.fit(train), runs=runs, warmup=1 if runs > 2 else 0)
-        with threadpool_limits(1, "blas"):  # implicit's advice, as in the fit
-            rec_t = repeat(lambda: peer.top_indices(users, 10), runs=RUNS)
-        s = evaluator.evaluate(peer).summary
-        rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
+        with threadpool_limits(1, "blas"):  # implicit's advice (its fit sets the same limit)
+            table.add(name, peer, fit_runs=runs, rec_runs=RUNS, warmup=1 if runs > 2 else 0, peer=True)
 
     peer_row(
         "implicit ALS (32 f, reg 0.01, alpha 5, 15 it)",
@@ -95,7 +89,7 @@ def quality(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any
             CornacBPR({"k": 200, "max_iter": 100, "learning_rate": 0.01, "lambda_reg": 0.01}, seed=0),
             2,
         )
-    return rows, models
+    return table.rows, models
 
 
 def overhead(train: Interactions) -> tuple[Timing, Timing, float]:
@@ -249,25 +243,12 @@ def main() -> None:
         "|---|---|---|",
         f"| {t_ours} | {t_theirs} | {ratio:.3f} |",
     ]
-    lines += head
-    print("\n".join(head), flush=True)
-    lat = latency(models, train)
-    lines += ["", "Latency on ML-100K (every user, after warm-up; fold-in uses the user's train history):", "", *lat]
-    print("\n".join(lat), flush=True)
+    lines += section(*head)
+    lines += ["", "Latency on ML-100K (every user, after warm-up; fold-in uses the user's train history):", ""]
+    lines += section(*latency(models, train))
     if not args.quick:
-        head = [
-            "",
-            "Online updates on synthetic data: partial_fit_users (item vectors fixed) against a full refit on the"
-            " updated data (ALS best of 3, BPR one run):",
-            "",
-            "| model | data | update | refit s | partial_fit_users s | speed-up |",
-            "|---|---|---|---|---|---|",
-        ]
-        print("\n".join(head), flush=True)
-        lines += head + online(50_000, 10_000, 1_000_000)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+        lines += section(*ONLINE_HEAD) + online(50_000, 10_000, 1_000_000)
+    write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":

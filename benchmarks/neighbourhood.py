@@ -24,35 +24,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from benchmarks._common import PeakMemory, latency_percentiles, machine, ml100k, repeat
+from benchmarks._common import PeakMemory, QualityTable, latency_percentiles, machine, ml100k, section, write_results
 from recsys import Interactions
 from recsys._peers import ImplicitBM25, ImplicitCosine
 from recsys.datasets.synthetic import synthetic
-from recsys.evaluation import Evaluator
 from recsys.models import EASE, ItemKNN, Popular, UserKNN
 from recsys.split import stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "neighbourhood.md"
+SCALING_HEAD = (
+    "",
+    "Scaling on synthetic data (each group doubles the interactions; \"vs first\" is against the group's first row);"
+    " peak RSS above the start of fit:",
+    "",
+    "| model | users x items | interactions | fit s | vs first | peak MiB | graph MiB |",
+    "|---|---|---|---|---|---|---|",
+)
 RUNS = 5
 
 
 def quality_table(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    evaluator = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
-    users = np.unique(test.user_index).astype(np.int32)
-    user_ids = train.users.ids[users]
-    rows: list[dict[str, Any]] = []
+    table = QualityTable(train, test)
     ours: dict[str, Any] = {}
     peers = {
         "implicit BM25Recommender(K=200)": ImplicitBM25({"K": 200}, seed=0),
         "implicit CosineRecommender(K=20)": ImplicitCosine({"K": 20}, seed=0),
     }
     for name, peer in peers.items():
-        fit_t = repeat(lambda: peer.fit(train), runs=RUNS)
-        rec_t = repeat(lambda: peer.top_indices(users, 10), runs=RUNS)
-        s = evaluator.evaluate(peer).summary
-        rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
+        table.add(name, peer, fit_runs=RUNS, rec_runs=RUNS, peer=True)
     models: dict[str, Callable[[], Any]] = {
         "ItemKNN()": ItemKNN,
         # like-for-like with the two implicit rows: same neighbourhood size and weighting
@@ -64,16 +64,9 @@ def quality_table(train: Interactions, test: Interactions) -> tuple[list[dict[st
     }
     for name, factory in models.items():
         model = factory()
-        fit_t = repeat(lambda: model.fit(train), runs=RUNS)
-        rec_t = repeat(lambda: model.recommend(user_ids, k=10), runs=RUNS)
-        s = evaluator.evaluate(model).summary
-        rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
+        table.add(name, model, fit_runs=RUNS, rec_runs=RUNS)
         ours[name] = model
-    return rows, ours
-
-
-def _metrics(summary: dict[str, float]) -> dict[str, float]:
-    return {"ndcg": summary["ndcg@10"], "p": summary["precision@10"], "r": summary["recall@10"]}
+    return table.rows, ours
 
 
 def latency_table(models: dict[str, Any], train: Interactions) -> list[str]:
@@ -146,27 +139,15 @@ def main() -> None:
             f"{r['fit'].best / cos['fit'].best:.2f} | {r['rec'].best / cos['rec'].best:.2f} |"
         )
     print("\n".join(lines[4:]), flush=True)
-    lat = latency_table(models, train)
-    lines += ["", "Single-user latency on ML-100K (every user three times, after warm-up):", "", *lat]
-    print("\n".join(lat), flush=True)
+    lines += ["", "Single-user latency on ML-100K (every user three times, after warm-up):", ""]
+    lines += section(*latency_table(models, train))
     if not args.quick:
-        head = [
-            "",
-            "Scaling on synthetic data (each group doubles the interactions; \"vs first\" is against the group's "
-            "first row); peak RSS above the start of fit:",
-            "",
-            "| model | users x items | interactions | fit s | vs first | peak MiB | graph MiB |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        print("\n".join(head), flush=True)
-        lines += head
+        lines += section(*SCALING_HEAD)
         for cls, spec in ((ItemKNN, args.item_sizes), (UserKNN, args.user_sizes)):
             for group in spec.split(";"):
                 sizes = [tuple(int(v) for v in s.split("x")) for s in group.split(",")]
                 lines += scaling(cls, sizes)  # type: ignore[arg-type]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import grid_scores, machine, ml100k
+from benchmarks._common import grid_scores, grid_table, machine, ml100k, write_results
 from recsys import Interactions
 from recsys.datasets.synthetic import synthetic
 from recsys.evaluation import Evaluator
@@ -88,20 +88,12 @@ def main() -> None:
             f"Defaults: {default_params}. On synthetic data (3000 users x 1500 items, 120k interactions) the "
             f"defaults reach validation NDCG@10 {syn_default:.4f}; the best of the same grid there {syn_best:.4f}.",
             "",
-            "| " + " | ".join(best) + " | validation NDCG@10 | synthetic validation NDCG@10 |",
-            "|" + "---|" * (len(best) + 2),
+            *grid_table(rows, {tuple(p.items()): s for p, s in syn_rows}),
+            "",
         ]
-        syn_map = {tuple(p.items()): s for p, s in syn_rows}
-        for params, score in rows:
-            lines.append(
-                "| " + " | ".join(str(v) for v in params.values()) + f" | {score:.4f} | {syn_map[tuple(params.items())]:.4f} |"
-            )
-        lines.append("")
         print("\n".join(lines[-len(rows) - 7 : -len(rows) - 1]), flush=True)
     lines.append(f"Total search time {time.perf_counter() - t0:.0f} s.")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":
