@@ -247,3 +247,16 @@ class QualityTable:
         self.rows.append(
             {"model": name, "ndcg": s["ndcg@10"], "p": s["precision@10"], "r": s["recall@10"], "fit": fit_t, "rec": rec_t}
         )
+
+
+def ml100k_split() -> tuple[Interactions, Interactions]:
+    """Train and test of the benchmarks' protocol: ML-100K, ``stratified_split(0.75, by="user", seed=42)``."""
+    from recsys.split import stratified_split
+
+    return stratified_split(ml100k(), ratio=0.75, by="user", seed=42)
+
+
+def header(title: str) -> list[str]:
+    """The first lines of a results file: its title and the machine (printed at once)."""
+    print(f"Machine: {machine()}", flush=True)
+    return [f"# {title}", "", f"Machine: {machine()}", ""]

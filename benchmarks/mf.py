@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks._common import QualityTable, Timing, latency_percentiles, machine, ml100k, repeat, section, write_results
+from benchmarks._common import QualityTable, Timing, header, latency_percentiles, ml100k_split, repeat, section, write_results
 from recsys import Interactions
 from recsys._peers import CornacBPR, ImplicitALS, ImplicitBPR, PeerModel
 from recsys.datasets.synthetic import synthetic
 from recsys.models import ALS, BPR
-from recsys.split import stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "mf.md"
 ONLINE_HEAD = (
@@ -201,10 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the synthetic online-update runs")
     args = parser.parse_args()
-    lines = ["# ALS and BPR vs implicit and Cornac", "", f"Machine: {machine()}", ""]
-    print(lines[2], flush=True)
-    data = ml100k()
-    train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
+    lines = header("ALS and BPR vs implicit and Cornac")
+    train, test = ml100k_split()
     rows, models = quality(train, test)
     lines += [
         f"ML-100K, the neighbourhood issue's protocol; {THREADS} threads (BPR(): 1 torch thread, Cornac: its single"
