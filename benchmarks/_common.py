@@ -14,13 +14,16 @@ import platform
 import signal
 import statistics
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from recsys._utils.measure import PeakMemory as _PeakMemory
+from recsys._utils.measure import rss
+from recsys._utils.measure import machine as _machine
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,12 +64,11 @@ def ml100k(*, timestamps: bool = False, with_ratings: bool = False) -> Interacti
 
 def rss_bytes() -> int:
     """Current resident set size of this process."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return rss() or 0
 
 
-class PeakMemory:
-    """Peak RSS above the RSS at entry, sampled every ``interval`` seconds by a thread.
+class PeakMemory(_PeakMemory):
+    """Peak RSS above the RSS at entry (:class:`recsys._utils.measure.PeakMemory`, sampled every ``interval`` s).
 
     >>> with PeakMemory() as pm:
     ...     x = bytearray(50_000_000)
@@ -75,34 +77,11 @@ class PeakMemory:
     """
 
     def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.start = 0
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self.start = rss_bytes()
-        self.peak = self.start
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
+        super().__init__(interval)
 
     @property
     def peak_above_start(self) -> int:
-        return self.peak - self.start
+        return self.above_start
 
 
 @dataclass
@@ -152,14 +131,9 @@ def latency_percentiles(fn: Callable[[Any], Any], args: list[Any]) -> tuple[floa
 
 def machine() -> str:
     """One line describing the machine, printed by every benchmark."""
-    try:
-        import torch
-
-        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    except ImportError:
-        gpu = "torch not installed"
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, {gpu}, Python {platform.python_version()}"
+    m = _machine()
+    gpu = m["gpu"] or "no GPU"
+    return f"{platform.machine()}, {m['cores']} cores, {m['memory_gib'] or 0:.0f} GiB, {gpu}, Python {m['python']}"
 
 
 def grid_scores(
