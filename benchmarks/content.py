@@ -28,7 +28,7 @@
    ``ContentBased`` on a fresh embedding cache (the second reads every
    embedding from disk).
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.content``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.content``
 (``--quick``: smaller tuning grids and one timed run). Writes
 ``benchmarks/results/content.md``.
 """
@@ -48,11 +48,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import Timing, machine
+from benchmarks._common import Timing, machine, movielens
 from recsys import Interactions
 from recsys._utils.topk import topk
 from recsys.content import BertEncoder, Doc2VecEncoder, item_texts, tokenize
-from recsys.datasets.movielens import load_movielens
 from recsys.evaluation import Evaluator, compare
 from recsys.models import ContentBased, Hybrid, ItemKNN, Popular, Recommender
 from recsys.split import stratified_split, train_validation_split
@@ -66,8 +65,7 @@ DAY = 86_400  # ML-100K timestamps are unix seconds
 
 def ml100k() -> tuple[Interactions, pd.DataFrame]:
     """Every rating an interaction of weight 1 (ratings and timestamps kept for profile weighting), with item features."""
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ml = load_movielens("ml-100k")
+    ml = movielens("ml-100k")
     return ml.interactions(), ml.items
 
 

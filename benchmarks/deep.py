@@ -21,7 +21,7 @@ then as the ranking stage of a two-stage top-N recommender.
    excluded. A retriever alone against ``Pipeline(retriever, ranker)`` on the
    same Evaluator; ``compare`` gives the paired difference and tests.
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.deep``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.deep``
 (``--seeds 42 43 44``, ``--skip-ctr``, ``--skip-pipeline``, ``--no-peer``).
 Writes ``benchmarks/results/deep.md``.
 """
@@ -39,10 +39,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from benchmarks import _deepctr
-from benchmarks._common import machine
+from recsys._peers import deepctr as _deepctr
+from benchmarks._common import machine, movielens
 from recsys import Interactions
-from recsys.datasets.movielens import load_movielens
 from recsys.evaluation import Evaluator, compare
 from recsys.models import DIN, EASE, DeepFM, ItemKNN, Pipeline, Popular
 from recsys.models.deep.features import FieldSpec, encode_fields
@@ -67,8 +66,7 @@ PEER_EPOCHS = 5
 
 
 def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    return load_movielens("ml-100k").interactions()
+    return movielens("ml-100k").interactions()
 
 
 # -- 1. CTR ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from recsys._utils.progress import progress_bar
-from recsys.testing.artifact_fuzz import KINDS, Case, Fuzzer, Result, build_artifacts, case_strategy, model_names
+from recsys.testing.artifact_fuzz import KINDS, Case, Fuzzer, Result, build_artifacts, case_strategy
 
 
 def draw_cases(n: int, models: list[str], seed: int) -> list[Case]:

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,8 @@ from typing import Any
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from benchmarks._common import stop_process
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -446,13 +447,7 @@ def served(root: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]
                 time.sleep(0.1)
             yield url, proc
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout=20)
 
 
 def _models(tmp: Path) -> dict[str, tuple[Path, list[Any], list[Any]]]:

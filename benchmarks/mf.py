@@ -18,7 +18,7 @@
    interactions): ``partial_fit_users`` for 1,000 known users with 5 new
    interactions each, against a full refit on the updated data.
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.mf``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.mf``
 (``--quick`` skips the synthetic online-update runs). Writes ``benchmarks/results/mf.md``.
 Cornac is optional (``pip install cornac``); its row is left out when missing.
 """
@@ -26,24 +26,29 @@ Cornac is optional (``pip install cornac``); its row is left out when missing.
 from __future__ import annotations
 
 import argparse
-import os
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from benchmarks._common import Timing, latency_percentiles, machine, repeat
+from benchmarks._common import QualityTable, Timing, header, latency_percentiles, ml100k_split, repeat, section, write_results
 from recsys import Interactions
+from recsys._peers import CornacBPR, ImplicitALS, ImplicitBPR, PeerModel
 from recsys._utils.threads import limit_threads
-from recsys.datasets.movielens import load_movielens
 from recsys.datasets.synthetic import synthetic
-from recsys.evaluation import Evaluator
 from recsys.models import ALS, BPR
-from recsys.split import stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "mf.md"
+ONLINE_HEAD = (
+    "",
+    "Online updates on synthetic data: partial_fit_users (item vectors fixed) against a full refit on the"
+    " updated data (ALS best of 3, BPR one run):",
+    "",
+    "| model | data | update | refit s | partial_fit_users s | speed-up |",
+    "|---|---|---|---|---|---|",
+)
 THREADS = 2
 # BPR's torch solves on one thread: on this shared, oversubscribed machine two torch (OpenMP) threads
 # made every op 10-40x slower (measured); its SGD loop is single-threaded by design anyway.
@@ -51,128 +56,39 @@ BPR_THREADS = 1
 RUNS = 5
 
 
-def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ratings = load_movielens("ml-100k").ratings
-    return Interactions.from_frame(ratings[["user", "item"]])  # every rating an interaction of weight 1
-
-
-def _frame(train: Interactions, uidx: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    rows, pos = np.nonzero(ids >= 0)
-    return pd.DataFrame(
-        {
-            "user": train.users.ids[uidx[rows]],
-            "item": train.items.ids[ids[rows, pos]],
-            "score": scores[rows, pos],
-            "rank": pos + 1,
-        }
-    )
-
-
-def _metrics(summary: dict[str, float]) -> dict[str, float]:
-    return {"ndcg": summary["ndcg@10"], "p": summary["precision@10"], "r": summary["recall@10"]}
-
-
 def quality(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from implicit.cpu.als import AlternatingLeastSquares
-    from implicit.cpu.bpr import BayesianPersonalizedRanking
-
-    evaluator = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
-    users = np.unique(test.user_index).astype(np.int32)
-    user_ids = train.users.ids[users]
-    binary = train.matrix("csr", "binary").astype(np.float32)
-    rows: list[dict[str, Any]] = []
+    table = QualityTable(train, test)
     models: dict[str, Any] = {}
-
     for name, factory in (("ALS()", lambda: ALS(num_threads=THREADS)), ("BPR()", lambda: BPR(num_threads=BPR_THREADS))):
         model = factory()
-        fit_t = repeat(lambda: model.fit(train), runs=RUNS if name == "ALS()" else 2, warmup=1 if name == "ALS()" else 0)
-        rec_t = repeat(lambda: model.recommend(user_ids, k=10), runs=RUNS)
-        rows.append({"model": name, **_metrics(evaluator.evaluate(model).summary), "fit": fit_t, "rec": rec_t})
+        table.add(name, model, fit_runs=RUNS if name == "ALS()" else 2, rec_runs=RUNS, warmup=1 if name == "ALS()" else 0)
         models[name] = model
 
-    def implicit_row(name: str, make: Any, runs: int) -> None:
-        holder: dict[str, Any] = {}
+    def peer_row(name: str, peer: PeerModel, runs: int) -> None:
+        with limit_threads(1, blas=True):  # implicit's advice (its fit sets the same limit)
+            table.add(name, peer, fit_runs=runs, rec_runs=RUNS, warmup=1 if runs > 2 else 0, peer=True)
 
-        def fit() -> None:
-            with limit_threads(1, blas=True):
-                holder["m"] = make()
-                holder["m"].fit(binary, show_progress=False)
-
-        def rec() -> tuple[np.ndarray, np.ndarray]:
-            with limit_threads(1, blas=True):
-                return holder["m"].recommend(users, binary[users], N=10, filter_already_liked_items=True)  # type: ignore[no-any-return]
-
-        fit_t = repeat(fit, runs=runs, warmup=1 if runs > 2 else 0)
-        rec_t = repeat(rec, runs=RUNS)
-        ids, scores = rec()
-        s = evaluator.evaluate(_frame(train, users, ids, scores)).summary
-        rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
-
-    implicit_row(
+    peer_row(
         "implicit ALS (32 f, reg 0.01, alpha 5, 15 it)",
-        lambda: AlternatingLeastSquares(
-            factors=32, regularization=0.01, alpha=5.0, iterations=15, num_threads=THREADS, random_state=0
-        ),
+        ImplicitALS({"factors": 32, "regularization": 0.01, "alpha": 5.0, "iterations": 15, "num_threads": THREADS}, seed=0),
         RUNS,
     )
-    implicit_row(
+    peer_row(
         "implicit BPR (128 f, lr 0.005, reg 0.01, 100 it)",
-        lambda: BayesianPersonalizedRanking(
-            factors=128, learning_rate=0.005, regularization=0.01, iterations=100, num_threads=THREADS, random_state=0
+        ImplicitBPR(
+            {"factors": 128, "learning_rate": 0.005, "regularization": 0.01, "iterations": 100, "num_threads": THREADS}, seed=0
         ),
         2,
     )
-    cornac = cornac_row(train, evaluator)
-    if cornac is not None:
-        rows.append(cornac)
-    return rows, models
-
-
-def cornac_row(train: Interactions, evaluator: Evaluator) -> dict[str, Any] | None:
-    try:
-        import cornac
-        from cornac.models import BPR as CornacBPR
-    except ImportError:
+    if importlib.util.find_spec("cornac") is None:
         print("cornac not installed: its row is left out (pip install cornac)")
-        return None
-    uir = list(
-        zip(
-            train.users.ids[train.user_index].astype(str),
-            train.items.ids[train.item_index].astype(str),
-            np.ones(train.nnz),
+    else:
+        peer_row(
+            "Cornac BPR (k 200, lr 0.01, 100 epochs)",
+            CornacBPR({"k": 200, "max_iter": 100, "learning_rate": 0.01, "lambda_reg": 0.01}, seed=0),
+            2,
         )
-    )
-    holder: dict[str, Any] = {}
-
-    def fit() -> None:
-        ds = cornac.data.Dataset.from_uir(uir, seed=0)
-        model = CornacBPR(k=200, max_iter=100, learning_rate=0.01, lambda_reg=0.01, seed=0, verbose=False)
-        model.fit(ds)
-        holder["ds"], holder["m"] = ds, model
-
-    fit_t = repeat(fit, runs=2, warmup=0)
-    ds, model = holder["ds"], holder["m"]
-    # score every train user x train item from Cornac's factors, train items excluded
-    uidx = np.array([ds.uid_map[str(u)] for u in train.users.ids[np.unique(train.user_index)]])
-    known = np.array([str(i) in ds.iid_map for i in train.items.ids])
-    iidx = np.array([ds.iid_map.get(str(i), 0) for i in train.items.ids])
-    users = np.unique(train.user_index)
-
-    def rec() -> tuple[np.ndarray, np.ndarray]:
-        s = model.u_factors[uidx] @ model.i_factors[iidx].T + model.i_biases[iidx]
-        s[:, ~known] = -np.inf
-        seen = train.matrix("csr", "binary")[users]
-        s[seen.nonzero()] = -np.inf
-        ids = np.argpartition(-s, 10, axis=1)[:, :10]
-        order = np.argsort(-np.take_along_axis(s, ids, 1), axis=1, kind="stable")
-        ids = np.take_along_axis(ids, order, 1)
-        return ids, np.take_along_axis(s, ids, 1)
-
-    rec_t = repeat(rec, runs=RUNS)
-    ids, scores = rec()
-    s = evaluator.evaluate(_frame(train, users, ids, scores)).summary
-    return {"model": "Cornac BPR (k 200, lr 0.01, 100 epochs)", **_metrics(s), "fit": fit_t, "rec": rec_t}
+    return table.rows, models
 
 
 def overhead(train: Interactions) -> tuple[Timing, Timing, float]:
@@ -284,10 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the synthetic online-update runs")
     args = parser.parse_args()
-    lines = ["# ALS and BPR vs implicit and Cornac", "", f"Machine: {machine()}", ""]
-    print(lines[2], flush=True)
-    data = ml100k()
-    train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
+    lines = header("ALS and BPR vs implicit and Cornac")
+    train, test = ml100k_split()
     rows, models = quality(train, test)
     lines += [
         f"ML-100K, the neighbourhood issue's protocol; {THREADS} threads (BPR(): 1 torch thread, Cornac: its single"
@@ -326,25 +240,12 @@ def main() -> None:
         "|---|---|---|",
         f"| {t_ours} | {t_theirs} | {ratio:.3f} |",
     ]
-    lines += head
-    print("\n".join(head), flush=True)
-    lat = latency(models, train)
-    lines += ["", "Latency on ML-100K (every user, after warm-up; fold-in uses the user's train history):", "", *lat]
-    print("\n".join(lat), flush=True)
+    lines += section(*head)
+    lines += ["", "Latency on ML-100K (every user, after warm-up; fold-in uses the user's train history):", ""]
+    lines += section(*latency(models, train))
     if not args.quick:
-        head = [
-            "",
-            "Online updates on synthetic data: partial_fit_users (item vectors fixed) against a full refit on the"
-            " updated data (ALS best of 3, BPR one run):",
-            "",
-            "| model | data | update | refit s | partial_fit_users s | speed-up |",
-            "|---|---|---|---|---|---|",
-        ]
-        print("\n".join(head), flush=True)
-        lines += head + online(50_000, 10_000, 1_000_000)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+        lines += section(*ONLINE_HEAD) + online(50_000, 10_000, 1_000_000)
+    write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":

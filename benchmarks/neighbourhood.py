@@ -10,7 +10,7 @@
 3. Scaling on ``recsys.datasets.synthetic``: fit time and peak RSS at n and 2n
    interactions (users doubled, catalogue fixed).
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.neighbourhood``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.neighbourhood``
 (``--quick`` skips the scaling runs; ``--item-sizes`` / ``--user-sizes`` set them).
 Writes ``benchmarks/results/neighbourhood.md``.
 """
@@ -19,77 +19,40 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 
-from benchmarks._common import PeakMemory, latency_percentiles, machine, repeat
+from benchmarks._common import PeakMemory, QualityTable, latency_percentiles, machine, ml100k, section, write_results
 from recsys import Interactions
-from recsys.datasets.movielens import load_movielens
+from recsys._peers import ImplicitBM25, ImplicitCosine
 from recsys.datasets.synthetic import synthetic
-from recsys.evaluation import Evaluator
 from recsys.models import EASE, ItemKNN, Popular, UserKNN
 from recsys.split import stratified_split
 
 RESULTS = Path(__file__).parent / "results" / "neighbourhood.md"
+SCALING_HEAD = (
+    "",
+    "Scaling on synthetic data (each group doubles the interactions; \"vs first\" is against the group's first row);"
+    " peak RSS above the start of fit:",
+    "",
+    "| model | users x items | interactions | fit s | vs first | peak MiB | graph MiB |",
+    "|---|---|---|---|---|---|---|",
+)
 RUNS = 5
 
 
-def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ratings = load_movielens("ml-100k").ratings
-    return Interactions.from_frame(ratings[["user", "item"]])  # every rating an interaction of weight 1
-
-
-class ImplicitAdapter:
-    """implicit's item-item model fit / recommend exactly as its docs show, output as our frame."""
-
-    def __init__(self, model: Any, train: Interactions) -> None:
-        self.model = model
-        self.train = train
-        self.user_items = train.matrix("csr", "binary").astype(np.float32)
-
-    def fit(self) -> None:
-        self.model.fit(self.user_items, show_progress=False)
-
-    def recommend_idx(self, uidx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.recommend(uidx, self.user_items[uidx], N=10, filter_already_liked_items=True)  # type: ignore[no-any-return]
-
-    def frame(self, uidx: np.ndarray) -> pd.DataFrame:
-        ids, scores = self.recommend_idx(uidx)
-        rows, pos = np.nonzero(ids >= 0)
-        return pd.DataFrame(
-            {
-                "user": self.train.users.ids[uidx[rows]],
-                "item": self.train.items.ids[ids[rows, pos]],
-                "score": scores[rows, pos],
-                "rank": pos + 1,
-            }
-        )
-
-
 def quality_table(train: Interactions, test: Interactions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
-
-    evaluator = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
-    users = np.unique(test.user_index).astype(np.int32)
-    user_ids = train.users.ids[users]
-    rows: list[dict[str, Any]] = []
+    table = QualityTable(train, test)
     ours: dict[str, Any] = {}
     peers = {
-        "implicit BM25Recommender(K=200)": ImplicitAdapter(BM25Recommender(K=200), train),
-        "implicit CosineRecommender(K=20)": ImplicitAdapter(CosineRecommender(K=20), train),
+        "implicit BM25Recommender(K=200)": ImplicitBM25({"K": 200}, seed=0),
+        "implicit CosineRecommender(K=20)": ImplicitCosine({"K": 20}, seed=0),
     }
     for name, peer in peers.items():
-        fit_t = repeat(peer.fit, runs=RUNS)
-        rec_t = repeat(lambda: peer.recommend_idx(users), runs=RUNS)
-        s = evaluator.evaluate(peer.frame(users)).summary
-        rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
+        table.add(name, peer, fit_runs=RUNS, rec_runs=RUNS, peer=True)
     models: dict[str, Callable[[], Any]] = {
         "ItemKNN()": ItemKNN,
         # like-for-like with the two implicit rows: same neighbourhood size and weighting
@@ -101,21 +64,12 @@ def quality_table(train: Interactions, test: Interactions) -> tuple[list[dict[st
     }
     for name, factory in models.items():
         model = factory()
-        fit_t = repeat(lambda: model.fit(train), runs=RUNS)
-        rec_t = repeat(lambda: model.recommend(user_ids, k=10), runs=RUNS)
-        s = evaluator.evaluate(model).summary
-        rows.append({"model": name, **_metrics(s), "fit": fit_t, "rec": rec_t})
+        table.add(name, model, fit_runs=RUNS, rec_runs=RUNS)
         ours[name] = model
-    return rows, ours
-
-
-def _metrics(summary: dict[str, float]) -> dict[str, float]:
-    return {"ndcg": summary["ndcg@10"], "p": summary["precision@10"], "r": summary["recall@10"]}
+    return table.rows, ours
 
 
 def latency_table(models: dict[str, Any], train: Interactions) -> list[str]:
-    from implicit.nearest_neighbours import BM25Recommender
-
     users = list(train.users.ids)
     out = ["| model | recommend_one p50 ms | p99 ms |", "|---|---|---|"]
     for name in ("ItemKNN()", "UserKNN()", "EASE()"):
@@ -124,9 +78,8 @@ def latency_table(models: dict[str, Any], train: Interactions) -> list[str]:
             m.recommend_one(u, k=10)
         p50, p99 = latency_percentiles(lambda u, m=m: m.recommend_one(u, k=10), users * 3)
         out.append(f"| {name} | {p50:.3f} | {p99:.3f} |")
-    peer = ImplicitAdapter(BM25Recommender(K=200), train)
-    peer.fit()
-    x = peer.user_items
+    peer = ImplicitBM25({"K": 200}, seed=0).fit(train)
+    x = peer.seen_
     p50, p99 = latency_percentiles(
         lambda u: peer.model.recommend(u, x[u], N=10, filter_already_liked_items=True), list(range(train.n_users)) * 3
     )
@@ -186,27 +139,15 @@ def main() -> None:
             f"{r['fit'].best / cos['fit'].best:.2f} | {r['rec'].best / cos['rec'].best:.2f} |"
         )
     print("\n".join(lines[4:]), flush=True)
-    lat = latency_table(models, train)
-    lines += ["", "Single-user latency on ML-100K (every user three times, after warm-up):", "", *lat]
-    print("\n".join(lat), flush=True)
+    lines += ["", "Single-user latency on ML-100K (every user three times, after warm-up):", ""]
+    lines += section(*latency_table(models, train))
     if not args.quick:
-        head = [
-            "",
-            "Scaling on synthetic data (each group doubles the interactions; \"vs first\" is against the group's "
-            "first row); peak RSS above the start of fit:",
-            "",
-            "| model | users x items | interactions | fit s | vs first | peak MiB | graph MiB |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        print("\n".join(head), flush=True)
-        lines += head
+        lines += section(*SCALING_HEAD)
         for cls, spec in ((ItemKNN, args.item_sizes), (UserKNN, args.user_sizes)):
             for group in spec.split(";"):
                 sizes = [tuple(int(v) for v in s.split("x")) for s in group.split(",")]
                 lines += scaling(cls, sizes)  # type: ignore[arg-type]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":

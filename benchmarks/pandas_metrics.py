@@ -65,10 +65,14 @@ def ms_style_precision_recall_ndcg(test: pd.DataFrame, pred: pd.DataFrame, k: in
 
     Examples
     --------
-    >>> test = pd.DataFrame({"user": [1, 1], "item": [5, 6]})
-    >>> pred = pd.DataFrame({"user": [1, 1, 1], "item": [5, 9, 6], "score": [0.9, 0.5, 0.2]})
-    >>> {m: round(v, 5) for m, v in ms_style_precision_recall_ndcg(test, pred, 3).items()}
-    {'precision@3': 0.66667, 'recall@3': 1.0, 'ndcg@3': 0.91972}
+    The same numbers as :func:`pandas_precision_recall_ndcg` on lists ranked by score:
+
+    >>> test = pd.DataFrame({"user": [1, 1, 2], "item": [5, 6, 5]})
+    >>> pred = pd.DataFrame({"user": [1, 1, 1, 2], "item": [5, 9, 6, 7], "score": [0.9, 0.5, 0.2, 0.3]})
+    >>> ours = ms_style_precision_recall_ndcg(test, pred, 3)
+    >>> theirs = pandas_precision_recall_ndcg(test, pred.assign(rank=[1, 2, 3, 1]), 3)
+    >>> all(abs(ours[m] - theirs[m]) < 1e-12 for m in theirs), round(ours["ndcg@3"], 5)
+    (True, 0.45986)
     """
     common = set(test["user"]).intersection(set(pred["user"]))
     true = test[test["user"].isin(common)][["user", "item"]]

@@ -38,9 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import machine
+from benchmarks._common import machine, movielens
 from recsys import Interactions, load_model
-from recsys.datasets.movielens import load_movielens
 from recsys.serving import load_version
 
 RESULTS = Path(__file__).parent / "results" / "serving.md"
@@ -49,8 +48,7 @@ TARGET_P50_MS, TARGET_P99_MS = 1.0, 5.0
 
 
 def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    return load_movielens("ml-100k").interactions()  # with item features, for ContentBased
+    return movielens("ml-100k").interactions()  # with item features, for ContentBased
 
 
 def model_factories() -> dict[str, Any]:

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import machine
+from benchmarks._common import stop_process as stop
 from benchmarks.serving_latency import RESULTS, load_note, ml100k, write_section
 from recsys import Interactions
 from recsys.serving import publish
@@ -138,16 +138,6 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], path: str = "/ready", ti
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} not ready after {timeout} s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def descendants(pid: int) -> list[int]:

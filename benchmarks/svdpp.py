@@ -25,7 +25,7 @@
 Fits run on one thread (numpy; Surprise is single-threaded Cython); BLAS and
 OpenMP are limited to 2 threads.
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.svdpp``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.svdpp``
 (``pip install scikit-surprise`` for the peer; without it only our side runs).
 Writes ``benchmarks/results/svdpp.md``.
 """
@@ -48,9 +48,9 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks._common import machine  # noqa: E402
+from benchmarks._common import machine, movielens  # noqa: E402
+from recsys._peers.surprise import SurpriseSVDpp  # noqa: E402
 from recsys import Interactions  # noqa: E402
-from recsys.datasets.movielens import load_movielens  # noqa: E402
 from recsys.datasets.synthetic import synthetic  # noqa: E402
 from recsys.evaluation import Evaluator  # noqa: E402
 from recsys.models import ItemKNN, Popular, SVDpp  # noqa: E402
@@ -88,8 +88,7 @@ class Times:
 
 
 def ml100k_frame() -> pd.DataFrame:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    return load_movielens("ml-100k").ratings[["user", "item", "rating"]]
+    return movielens("ml-100k").ratings[["user", "item", "rating"]]
 
 
 def rmse(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -103,53 +102,6 @@ def surprise_module() -> Any:
         print("scikit-surprise is not installed (pip install scikit-surprise): Surprise columns are skipped")
         return None
     return surprise
-
-
-class SurpriseSVDpp:
-    """Surprise's SVDpp(cache_ratings=True) fit on an Interactions' ratings, used as its docs show."""
-
-    def __init__(self, surprise: Any, train: Interactions) -> None:
-        self.surprise = surprise
-        frame = train.to_frame()[["user", "item", "rating"]]
-        reader = surprise.Reader(rating_scale=(float(frame["rating"].min()), float(frame["rating"].max())))
-        self.trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
-        self.algo: Any = None
-
-    def fit(self) -> None:
-        self.algo = self.surprise.SVDpp(cache_ratings=True, random_state=0).fit(self.trainset)
-
-    def rmse(self, test: Interactions) -> float:
-        f = test.to_frame()
-        testset = list(zip(f["user"], f["item"], f["rating"].astype(float)))
-        return float(self.surprise.accuracy.rmse(self.algo.test(testset), verbose=False))
-
-    def scores(self) -> np.ndarray:
-        """Unclipped estimates for every (inner user, inner item), from the learned parameters."""
-        a, ts = self.algo, self.trainset
-        z = np.zeros_like(a.pu)
-        for u, ratings in ts.ur.items():
-            items = [j for j, _ in ratings]
-            z[u] = a.yj[items].sum(0) / np.sqrt(len(items))
-        return ts.global_mean + a.bu[:, None] + a.bi[None, :] + (a.pu + z) @ a.qi.T  # type: ignore[no-any-return]
-
-    def recommendations(self, users: np.ndarray, k: int) -> pd.DataFrame:
-        ts = self.trainset
-        s = self.scores()
-        # the scores agree with Surprise's own estimate (checked on a few pairs)
-        for u, i in [(0, 0), (1, 5), (ts.n_users - 1, ts.n_items - 1)]:
-            assert np.isclose(s[u, i], self.algo.estimate(u, i), atol=1e-6)
-        for u, ratings in ts.ur.items():
-            s[u, [j for j, _ in ratings]] = -np.inf
-        rows = []
-        for raw in users:
-            u = ts.to_inner_uid(raw)
-            top = np.argsort(-s[u], kind="stable")[:k]
-            rows.append(
-                pd.DataFrame(
-                    {"user": raw, "item": [ts.to_raw_iid(int(i)) for i in top], "score": s[u, top], "rank": np.arange(1, k + 1)}
-                )
-            )
-        return pd.concat(rows, ignore_index=True)
 
 
 def split_section(surprise: Any, runs: int) -> tuple[list[str], dict[str, Any]]:
@@ -341,7 +293,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}; BLAS/OpenMP limited to 2 threads, every fit runs on one.",
         "",
-        "Run: `RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.svdpp`"
+        "Run: `RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.svdpp`"
         + (f" (Surprise {surprise.__version__})" if surprise is not None else " (Surprise not installed)")
         + ". Defaults chosen on a validation split of train: `benchmarks/results/svdpp_tuning.md`.",
         "",

@@ -4,7 +4,7 @@ Protocol (the neighbourhood-models issue; Microsoft Recommenders' MovieLens
 benchmark): ML-100K, every rating an interaction of weight 1,
 ``stratified_split(ratio=0.75, by="user", seed=42)``. The search fits on
 ``train_validation_split(train)`` (0.75, seed 1234) and scores NDCG@10 on the
-validation part; test is never looked at while choosing. The same grid runs
+validation part (``recsys.tuning.search``, a grid); test is never looked at while choosing. The same grid runs
 on a synthetic dataset (``recsys.datasets.synthetic``, 3000 users x 1500
 items, 120k interactions, split the same way), so that the defaults are not
 tuned to this one split: the chosen values are the cheapest (fewest factors x
@@ -20,23 +20,19 @@ reg 0.01-10, alpha 0.125-16; their tables are kept in the results file) put
 the optimum at their edge (strong regularisation, few factors), so the grid
 was moved until the optimum sat inside it.
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.tune_mf``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.tune_mf``
 (``--models ALS`` or ``--models BPR`` for one; writes ``benchmarks/results/mf_tuning.md``).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import machine
+from benchmarks._common import grid_scores, grid_table, machine, ml100k
 from recsys import Interactions
-from recsys._utils.progress import progress
-from recsys.datasets.movielens import load_movielens
 from recsys.datasets.synthetic import synthetic
 from recsys.evaluation import Evaluator
 from recsys.models import ALS, BPR
@@ -87,12 +83,6 @@ def choose(
     return min(near, key=lambda r: (cost(r[0]), -robust[tuple(r[0].items())]))
 
 
-def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ratings = load_movielens("ml-100k").ratings
-    return Interactions.from_frame(ratings[["user", "item"]])  # every rating an interaction of weight 1
-
-
 def ndcg(model: Recommender, fit: Interactions, valid: Interactions) -> float:
     model.fit(fit)
     return float(Evaluator(fit, valid, k=10, metrics=["ndcg"]).evaluate(model).summary["ndcg@10"])
@@ -100,11 +90,8 @@ def ndcg(model: Recommender, fit: Interactions, valid: Interactions) -> float:
 
 def search(name: str, fit: Interactions, valid: Interactions, tag: str) -> list[tuple[dict[str, Any], float]]:
     cls, grid = GRIDS[name]
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    rows = []
-    for params in progress(combos, desc=f"{name} grid ({tag})", total=len(combos), show=True):
-        rows.append((params, ndcg(cls(**params, **FIXED), fit, valid)))
-    return rows
+    print(f"{name} grid ({tag})", flush=True)
+    return grid_scores(cls(**FIXED), grid, fit, valid)
 
 
 def main() -> None:
@@ -156,14 +143,9 @@ def main() -> None:
             f"Class defaults at the time of the run: {({k: defaults[k] for k in best})}"
             f" ({'equal to' if match else 'NOT equal to'} the chosen values).",
             "",
-            "| " + " | ".join(best) + " | validation NDCG@10 | synthetic validation NDCG@10 |",
-            "|" + "---|" * (len(best) + 2),
+            *grid_table(rows, syn_map),
+            "",
         ]
-        for params, score in rows:
-            lines.append(
-                "| " + " | ".join(str(v) for v in params.values()) + f" | {score:.4f} | {syn_map[tuple(params.items())]:.4f} |"
-            )
-        lines.append("")
         print("\n".join(lines[-len(rows) - 8 : -len(rows) - 1]), flush=True)
     lines.append(f"Search time of {args.models}: {time.perf_counter() - t0:.0f} s.")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Protocol (Microsoft Recommenders' MovieLens benchmark): ML-100K, every rating an
 interaction of weight 1, ``stratified_split(ratio=0.75, by="user", seed=42)``.
 The search fits on ``train_validation_split(train)`` (seed 1234) and scores
-NDCG@10 on the validation part; test is never looked at while choosing. The
+NDCG@10 on the validation part (``recsys.tuning.search``, a grid); test is never looked at while choosing. The
 chosen values (best validation NDCG@10) are then refit on all of train and
 scored on test, once, for the record; they are the models' defaults.
 
@@ -11,22 +11,18 @@ To check that the defaults are not tuned to this one split, the same grid is
 run on a synthetic dataset (``recsys.datasets.synthetic``) and the defaults'
 validation NDCG@10 is printed next to that grid's best.
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.tune_neighbourhood``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.tune_neighbourhood``
 (writes ``benchmarks/results/neighbourhood_tuning.md``).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import machine
+from benchmarks._common import grid_scores, grid_table, machine, ml100k, write_results
 from recsys import Interactions
-from recsys._utils.progress import progress
-from recsys.datasets.movielens import load_movielens
 from recsys.datasets.synthetic import synthetic
 from recsys.evaluation import Evaluator
 from recsys.models import EASE, ItemKNN, UserKNN
@@ -48,12 +44,6 @@ GRIDS: dict[str, tuple[type[Recommender], dict[str, list[Any]]]] = {
 }
 
 
-def ml100k() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ratings = load_movielens("ml-100k").ratings
-    return Interactions.from_frame(ratings[["user", "item"]])  # every rating an interaction of weight 1
-
-
 def ndcg(model: Recommender, fit: Interactions, valid: Interactions) -> float:
     model.fit(fit)
     return float(Evaluator(fit, valid, k=10, metrics=["ndcg"]).evaluate(model).summary["ndcg@10"])
@@ -61,11 +51,7 @@ def ndcg(model: Recommender, fit: Interactions, valid: Interactions) -> float:
 
 def search(name: str, fit: Interactions, valid: Interactions) -> list[tuple[dict[str, Any], float]]:
     cls, grid = GRIDS[name]
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    rows = []
-    for params in progress(combos, desc=f"{name} grid", total=len(combos)):
-        rows.append((params, ndcg(cls(**params), fit, valid)))
-    return rows
+    return grid_scores(cls, grid, fit, valid)
 
 
 def main() -> None:
@@ -102,20 +88,12 @@ def main() -> None:
             f"Defaults: {default_params}. On synthetic data (3000 users x 1500 items, 120k interactions) the "
             f"defaults reach validation NDCG@10 {syn_default:.4f}; the best of the same grid there {syn_best:.4f}.",
             "",
-            "| " + " | ".join(best) + " | validation NDCG@10 | synthetic validation NDCG@10 |",
-            "|" + "---|" * (len(best) + 2),
+            *grid_table(rows, {tuple(p.items()): s for p, s in syn_rows}),
+            "",
         ]
-        syn_map = {tuple(p.items()): s for p, s in syn_rows}
-        for params, score in rows:
-            lines.append(
-                "| " + " | ".join(str(v) for v in params.values()) + f" | {score:.4f} | {syn_map[tuple(params.items())]:.4f} |"
-            )
-        lines.append("")
         print("\n".join(lines[-len(rows) - 7 : -len(rows) - 1]), flush=True)
     lines.append(f"Total search time {time.perf_counter() - t0:.0f} s.")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -30,23 +30,22 @@ the defaults are chosen under a fit-time budget, measured in this run:
 An unconstrained search (up to 25 epochs, 30 factors, batches of 1,024) shows
 what the budget costs in validation RMSE.
 
-Run: ``RECSYS_DATA_DIR=/work/shared/datasets python -m benchmarks.tune_svdpp [--trials 40]``
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.tune_svdpp [--trials 40]``
 (writes ``benchmarks/results/svdpp_tuning.md`` and every search's trials as JSON next to it).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks._common import machine
+from benchmarks._common import machine, ml100k
+from recsys._peers.surprise import SurpriseSVDpp
 from recsys import Interactions
-from recsys.datasets.movielens import load_movielens
 from recsys.evaluation import Evaluator
 from recsys.models import SVDpp
 from recsys.split import stratified_split, train_validation_split
@@ -76,12 +75,6 @@ UNCONSTRAINED: dict[str, Any] = {
 }
 
 
-def ml100k_ratings() -> Interactions:
-    os.environ.setdefault("RECSYS_DATA_DIR", "/work/shared/datasets")
-    ratings = load_movielens("ml-100k").ratings
-    return Interactions.from_frame(ratings[["user", "item", "rating"]], rating_col="rating")
-
-
 def cpu_fit(model: SVDpp, data: Interactions) -> float:
     c0 = time.process_time()
     model.fit(data)
@@ -93,10 +86,9 @@ def surprise_cpu(train: Interactions) -> float | None:
         import surprise
     except ImportError:
         return None
-    frame = train.to_frame()[["user", "item", "rating"]]
-    trainset = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(1, 5))).build_full_trainset()
+    peer = SurpriseSVDpp(surprise, train)
     c0 = time.process_time()
-    surprise.SVDpp(cache_ratings=True, random_state=0).fit(trainset)
+    peer.fit()
     return time.process_time() - c0
 
 
@@ -134,7 +126,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"Machine: {machine()}")
-    train, _ = stratified_split(ml100k_ratings(), ratio=0.75, by="user", seed=42)
+    train, _ = stratified_split(ml100k(with_ratings=True), ratio=0.75, by="user", seed=42)
     fit, valid = train_validation_split(train)
     evaluator = Evaluator(fit, valid, metrics=["rmse"])
     if args.check_defaults:

@@ -6,9 +6,7 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -18,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from recsys._utils.jsonable import to_jsonable as clean_json  # results are strict JSON: NaN/inf -> null
+from recsys._utils.measure import PeakMemory as PeakMemory
+from recsys._utils.measure import machine as machine
+from recsys._utils.measure import machine_line as machine_line
 from recsys.data import Interactions
 
 DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-latest-small", "synthetic")
@@ -245,7 +246,7 @@ def load_data(opts: DataOptions, *, seed: int = 42, quiet: bool = False) -> Load
         data = ml.interactions()
         return LoadedData(
             name=opts.dataset,
-            source=f"MovieLens {opts.dataset} ({ml.path})",
+            source=f"MovieLens {opts.dataset} ({os.path.basename(ml.path or opts.dataset)})",  # no machine path in results
             interactions=data,
             sha256=frame_sha256(ml.ratings, cols),
             columns=cols,
@@ -405,52 +406,7 @@ def parse_ks(value: Any) -> list[int]:
 
 # -- environment and measurement -----------------------------------------------------------
 
-
-def machine() -> dict[str, Any]:
-    """Cores, memory, GPU (if any), OS and Python of this machine."""
-    cores = os.cpu_count() or 0
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = cores
-    mem_gib = None
-    try:
-        mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
-    gpu: str | None = None
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
-        torch_threads = torch.get_num_threads()
-    except ImportError:
-        torch_threads = None
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": cores,
-        "usable_cores": usable,
-        "memory_gib": mem_gib,
-        "gpu": gpu,
-        "torch_threads": torch_threads,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def machine_line(m: dict[str, Any]) -> str:
-    gpu = m["gpu"] or "no GPU"
-    return f"{m['cpu']}, {m['usable_cores']} cores, {m['memory_gib']} GiB, {gpu}, Python {m['python']}"
+# machine, machine_line and PeakMemory live in recsys._utils.measure (the benchmarks use them too)
 
 
 _VERSIONED = (
@@ -472,61 +428,6 @@ def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
     return out
 
 
-def _rss() -> int | None:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _maxrss() -> int:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-class PeakMemory:
-    """Peak resident memory while the block runs: RSS sampled by a thread (Linux), else ru_maxrss.
-
-    ``peak`` is the process's peak RSS in the block, ``above_start`` the part above the RSS at entry.
-    """
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.start = 0
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            r = _rss()
-            if r is not None and r > self.peak:
-                self.peak = r
-
-    def __enter__(self) -> PeakMemory:
-        r = _rss()
-        self.start = r if r is not None else _maxrss()
-        self.peak = self.start
-        if r is not None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            r = _rss()
-            self.peak = max(self.peak, r or 0)
-        else:
-            self.peak = max(self.peak, _maxrss())
-
-    @property
-    def above_start(self) -> int:
-        return max(0, self.peak - self.start)
 
 
 def write_json(path: str, payload: Any) -> None:
@@ -572,7 +473,7 @@ class TimedModel:
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    from recsys.cli._registry import MODELS
+    from recsys.models._registry import MODELS
 
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, metavar="NAME", help=f"one of {', '.join(MODELS)}")
@@ -581,7 +482,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_model(name: str, params: dict[str, Any], n_items: int) -> Any:
     """The registry model ``name`` with ``params`` applied; one-line errors when it cannot be built."""
-    from recsys.cli import _registry
+    from recsys.models import _registry
     from recsys.tuning import apply_params
 
     if name not in _registry.MODELS:

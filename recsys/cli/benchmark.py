@@ -113,8 +113,8 @@ class Options:
     """The benchmark's options, from flags over the config file over the defaults."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from recsys.cli._peers import PEERS
-        from recsys.cli._registry import MODELS
+        from recsys._peers import PEERS
+        from recsys.models._registry import MODELS
 
         cfg = read_config(args.config) if args.config else {}
         self.config_file = args.config
@@ -190,8 +190,8 @@ def _one_line(e: BaseException) -> str:
 def run(args: argparse.Namespace) -> int:
     from recsys._utils.progress import progress_bar
     from recsys._utils.registry import class_path
-    from recsys.cli import _registry
-    from recsys.cli._peers import PEERS, PeerUnavailable, build_peer
+    from recsys.models import _registry
+    from recsys._peers import PEERS, PeerUnavailable, build_peer
     from recsys.cli._report import ok_records, print_table, write_markdown, write_plots
     from recsys.evaluation import DEFINITIONS_VERSION, Evaluator, compare
     from recsys.split import split_report

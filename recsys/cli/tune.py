@@ -86,7 +86,7 @@ def parse_space(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recsys.cli import _registry
+    from recsys.models import _registry
     from recsys.evaluation import Evaluator
     from recsys.tuning import search
 

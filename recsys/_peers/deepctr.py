@@ -1,4 +1,4 @@
-"""DeepCTR-Torch DeepFM / DIN fed exactly the fields and histories recsys' models see (optional peer)."""
+"""DeepCTR-Torch DeepFM / DIN fed exactly the fields and histories recsys' models see (an optional peer of the deep benchmark)."""
 
 from __future__ import annotations
 
