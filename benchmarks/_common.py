@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsys._utils.measure import PeakMemory as _PeakMemory
-from recsys._utils.measure import rss
 from recsys._utils.measure import machine as _machine
+from recsys._utils.measure import rss
 
 if TYPE_CHECKING:
     import pandas as pd

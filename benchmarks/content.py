@@ -452,7 +452,7 @@ def throughput(data: Interactions, train: Interactions, runs: int) -> list[str]:
             t0 = time.perf_counter()
             m.fit(train)
             times.append(time.perf_counter() - t0)
-            stats.append(dict(getattr(m._encoder, "last_stats")))
+            stats.append(dict(m._encoder.last_stats))
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
     cache = [

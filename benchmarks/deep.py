@@ -39,9 +39,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recsys._peers import deepctr as _deepctr
 from benchmarks._common import machine, movielens
 from recsys import Interactions
+from recsys._peers import deepctr as _deepctr
 from recsys.evaluation import Evaluator, compare
 from recsys.models import DIN, EASE, DeepFM, ItemKNN, Pipeline, Popular
 from recsys.models.deep.features import FieldSpec, encode_fields

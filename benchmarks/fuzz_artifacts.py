@@ -31,7 +31,8 @@ from recsys.testing.artifact_fuzz import KINDS, Case, Fuzzer, Result, build_arti
 
 def draw_cases(n: int, models: list[str], seed: int) -> list[Case]:
     """``n`` cases drawn by hypothesis (generation only: every case is run, none is shrunk)."""
-    from hypothesis import HealthCheck, Phase, given, seed as hseed, settings
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
 
     cases: list[Case] = []
 

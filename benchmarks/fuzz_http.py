@@ -41,8 +41,6 @@ from typing import Any
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
-
-from benchmarks._common import stop_process
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -53,6 +51,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from benchmarks._common import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import QualityTable, Timing, header, latency_percentiles, ml100k_split, repeat, section, write_results
+from benchmarks._common import (
+    QualityTable,
+    Timing,
+    header,
+    latency_percentiles,
+    ml100k_split,
+    repeat,
+    section,
+    write_results,
+)
 from recsys import Interactions
 from recsys._peers import CornacBPR, ImplicitALS, ImplicitBPR, PeerModel
 from recsys._utils.threads import limit_threads

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
 from benchmarks._common import PeakMemory, QualityTable, latency_percentiles, machine, ml100k, section, write_results
 from recsys import Interactions
 from recsys._peers import ImplicitBM25, ImplicitCosine

@@ -49,8 +49,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks._common import machine, movielens  # noqa: E402
-from recsys._peers.surprise import SurpriseSVDpp  # noqa: E402
 from recsys import Interactions  # noqa: E402
+from recsys._peers.surprise import SurpriseSVDpp  # noqa: E402
 from recsys.datasets.synthetic import synthetic  # noqa: E402
 from recsys.evaluation import Evaluator  # noqa: E402
 from recsys.models import ItemKNN, Popular, SVDpp  # noqa: E402

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import machine, ml100k
-from recsys._peers.surprise import SurpriseSVDpp
 from recsys import Interactions
+from recsys._peers.surprise import SurpriseSVDpp
 from recsys.evaluation import Evaluator
 from recsys.models import SVDpp
 from recsys.split import stratified_split, train_validation_split

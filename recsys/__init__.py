@@ -2,7 +2,6 @@
 
 from recsys._version import __version__
 from recsys.data import IdMap, Interactions
-from recsys.persistence import load_model
 from recsys.errors import (
     ArtifactError,
     DataError,
@@ -13,6 +12,7 @@ from recsys.errors import (
     RecsysError,
     UnknownIdError,
 )
+from recsys.persistence import load_model
 
 __all__ = [
     "__version__",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,7 +37,7 @@ from recsys.data import IdMap
 from recsys.errors import ArtifactError
 
 # A dimension: a fixed size, a named size (bound on first use), or None (any size).
-Dim = Union[int, str, None]
+Dim = int | str | None
 Where = Callable[[str], str]  # field name -> "the file(s) holding it", for messages
 
 INDEX_DTYPES = ("int32", "int64")

@@ -52,7 +52,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 
@@ -117,7 +117,7 @@ class Float:
             raise ParameterError(f"Float range needs finite low <= high (and low > 0 with log=True); got {self}")
 
 
-Dimension = Union[Sequence[Any], Int, Float]
+Dimension = Sequence[Any] | Int | Float
 
 
 @dataclass

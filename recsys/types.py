@@ -16,7 +16,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ForwardRef, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, ForwardRef, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -40,18 +40,18 @@ else:
     _Interactions = ForwardRef("Interactions", module="recsys.data")  # recsys.data imports this module
 
 #: One external user or item id: an integer or a string (numpy scalars included).
-Id: TypeAlias = Union[int, str, np.integer[Any]]
+Id: TypeAlias = int | str | np.integer[Any]
 
 #: Several ids: a list or tuple, a numpy array, or a pandas / polars Series or Index.
-IdSequence: TypeAlias = Union[Sequence[Id], NDArray[Any], pd.Series, pd.Index, _PlSeries]
+IdSequence: TypeAlias = Sequence[Id] | NDArray[Any] | pd.Series | pd.Index | _PlSeries
 
 #: One id or several (``recommend`` takes either).
-Ids: TypeAlias = Union[Id, IdSequence]
+Ids: TypeAlias = Id | IdSequence
 
 #: A table of rows: a pandas or polars DataFrame (a polars LazyFrame is collected first).
-FrameLike: TypeAlias = Union[pd.DataFrame, _PlDataFrame, _PlLazyFrame]
+FrameLike: TypeAlias = pd.DataFrame | _PlDataFrame | _PlLazyFrame
 
 #: Interactions, or a frame with ``user`` and ``item`` columns (and ``rating`` when it has one).
-InteractionsLike: TypeAlias = Union[_Interactions, FrameLike]
+InteractionsLike: TypeAlias = _Interactions | FrameLike
 
 __all__ = ["ArrayLike", "FrameLike", "Id", "IdSequence", "Ids", "InteractionsLike"]

@@ -16,7 +16,16 @@ from hypothesis import HealthCheck, given, settings
 
 import recsys.models
 from recsys.testing._cases import CONTRACT_CASES
-from recsys.testing.artifact_fuzz import KINDS, MUST_FAIL, Case, Fuzzer, Worker, build_artifacts, case_strategy, model_names
+from recsys.testing.artifact_fuzz import (
+    KINDS,
+    MUST_FAIL,
+    Case,
+    Fuzzer,
+    Worker,
+    build_artifacts,
+    case_strategy,
+    model_names,
+)
 
 CASES_PER_MODEL = 20
 

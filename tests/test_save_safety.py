@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import Interactions, load_model
-from recsys import persistence
+from recsys import Interactions, load_model, persistence
 from recsys.cli import main as cli_main
 from recsys.errors import ArtifactError
 from recsys.models import Popular
-from recsys.persistence import ArtifactDir, check_save_target, save_model
+from recsys.persistence import ArtifactDir, check_save_target
 from recsys.serving import publish
 
 
@@ -244,7 +243,7 @@ def test_next_save_removes_leftovers_of_killed_saves_only(old: Popular, new: Pop
     old.save(tmp_path / "m")
     dead = _dead_pid()
     (tmp_path / f".m.recsys-tmp-{dead}-0a1b2c3d" / "arrays").mkdir(parents=True)  # killed mid-write
-    (tmp_path / f".m.recsys-tmp-1-0a1b2c3d").mkdir()  # pid 1 is alive: a save still running
+    (tmp_path / ".m.recsys-tmp-1-0a1b2c3d").mkdir()  # pid 1 is alive: a save still running
     (tmp_path / f".other.recsys-tmp-{dead}-0a1b2c3d").mkdir()  # another artifact's: not this save's business
     (tmp_path / ".m.backup").mkdir()  # the user's
     # Killed between the fallback's two renames: the artifact is only in the "-old" directory.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing
 
-import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from recsys import Interactions
 from recsys.evaluation import Evaluator
 from recsys.models.base import Recommender
-from recsys.types import FrameLike, Id, IdSequence, Ids, InteractionsLike
+from recsys.types import FrameLike, Id, Ids, IdSequence, InteractionsLike
 
 
 def _members(alias: object) -> set[object]:

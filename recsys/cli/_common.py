@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys._utils.jsonable import to_jsonable as clean_json  # results are strict JSON: NaN/inf -> null
+from recsys._utils.jsonable import to_jsonable as clean_json  # noqa: F401 (re-exported: results are strict JSON)
 from recsys._utils.measure import PeakMemory as PeakMemory
 from recsys._utils.measure import machine as machine
 from recsys._utils.measure import machine_line as machine_line

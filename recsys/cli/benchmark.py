@@ -188,12 +188,12 @@ def _one_line(e: BaseException) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from recsys._peers import PEERS, PeerUnavailable, build_peer
     from recsys._utils.progress import progress_bar
     from recsys._utils.registry import class_path
-    from recsys.models import _registry
-    from recsys._peers import PEERS, PeerUnavailable, build_peer
     from recsys.cli._report import ok_records, print_table, write_markdown, write_plots
     from recsys.evaluation import DEFINITIONS_VERSION, Evaluator, compare
+    from recsys.models import _registry
     from recsys.split import split_report
     from recsys.tuning import apply_params, search
 

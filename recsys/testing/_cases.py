@@ -13,10 +13,22 @@ import numpy as np
 
 from recsys.content import HashingEncoder
 from recsys.data import Interactions
-from recsys.models import ALS, BPR, EASE, Blend, ContentBased, Hybrid, ItemKNN, Popular, UserKNN
-from recsys.models import DIN, DeepFM, Pipeline
-from recsys.models import SVDpp
-from recsys.models import SessionEASE
+from recsys.models import (
+    ALS,
+    BPR,
+    DIN,
+    EASE,
+    Blend,
+    ContentBased,
+    DeepFM,
+    Hybrid,
+    ItemKNN,
+    Pipeline,
+    Popular,
+    SessionEASE,
+    SVDpp,
+    UserKNN,
+)
 from recsys.testing._data import tiny_frames
 from recsys.testing.contract import ContractCase
 

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -588,7 +587,7 @@ class Worker:
 
     def _died(self) -> dict[str, Any]:
         code = self.proc.wait(timeout=30)
-        return {"outcome": "crash", "detail": f"worker died with exit code {code}" + (" (signal %d)" % -code if code < 0 else "")}
+        return {"outcome": "crash", "detail": f"worker died with exit code {code}" + (f" (signal {-code})" if code < 0 else "")}
 
     @property
     def alive(self) -> bool:

@@ -16,15 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys.datasets.movielens import (
-    ML100K_GENRES,
     ML1M_OCCUPATIONS,
+    ML100K_GENRES,
     RELEASES,
     MovieLens,
     load_movielens,
 )
 from recsys.errors import DatasetError, DownloadError, ParameterError
 from tests.datasets._ml_fixtures import (
-    CSV_LINKS,
     CSV_MOVIES,
     CSV_RATINGS,
     CSV_TAGS,
@@ -32,7 +31,6 @@ from tests.datasets._ml_fixtures import (
     ML1M_USERS,
     ML10M_RATINGS,
     ML10M_TAGS,
-    ML100K_DATA,
     ML100K_ITEM,
     ML100K_USER,
     write_csv_release,
@@ -218,7 +216,7 @@ def test_ml10m_reads_the_ml10M100K_directory_with_tags(tmp_path: Path) -> None:
 
 def test_ml10m_file_mixing_utf8_and_latin1_decodes_each_run(tmp_path: Path) -> None:
     d = write_ml10m(tmp_path)
-    raw = "15::122::".encode() + "café".encode("utf-8") + b"::1\n" + b"16::122::" + "crème".encode("latin-1") + b"::2\n"
+    raw = b"15::122::" + "café".encode() + b"::1\n" + b"16::122::" + "crème".encode("latin-1") + b"::2\n"
     (d / "tags.dat").write_bytes(raw)
     ml = load_movielens("ml-10m", data_dir=tmp_path, download=False)
     assert ml.tags is not None and ml.tags["tag"].tolist() == ["café", "crème"]

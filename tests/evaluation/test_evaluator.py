@@ -13,8 +13,8 @@ import pytest
 from recsys.data import Interactions
 from recsys.errors import (
     DataError,
-    DataWarning,
     DataTypeError,
+    DataWarning,
     MissingColumnError,
     NotSupportedError,
     ParameterError,

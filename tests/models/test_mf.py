@@ -199,13 +199,13 @@ def test_bpr_item_solve_reaches_the_documented_minimum(rng: np.random.Generator)
     dense = seen.toarray() > 0
     for r in range(3):
         users = item_users.indices[item_users.indptr[r] : item_users.indptr[r + 1]]
-        neg_pairs = [(w, l) for w, l in zip(*pairs) if w not in set(users.tolist())]
+        neg_pairs = [(w, j) for w, j in zip(*pairs) if w not in set(users.tolist())]
 
         def f(th: torch.Tensor) -> torch.Tensor:
             pos = sum(
                 torch.nn.functional.softplus(-((Ut[u] @ th) - Ut[u] @ Vt[~dense[u]].T)).mean() for u in users
             )
-            x_neg = torch.stack([Ut[w] @ Vt[l] - Ut[w] @ th for w, l in neg_pairs])
+            x_neg = torch.stack([Ut[w] @ Vt[j] - Ut[w] @ th for w, j in neg_pairs])
             neg = m * torch.nn.functional.softplus(-x_neg).mean()
             return (pos + neg) / (len(users) + m) + 0.5 * reg * th @ th
 
