@@ -6,33 +6,19 @@ import argparse
 import os
 import shlex
 import sys
+import textwrap
 import time
 import tomllib
 import warnings
 from typing import Any
 
-from recsys.cli._common import (
-    CLIError,
-    PeakMemory,
-    TimedModel,
-    UsageError,
-    add_data_args,
-    clean_json,
-    console,
-    data_options,
-    eprint,
-    load_data,
-    machine,
-    machine_line,
-    make_split,
-    parse_ks,
-    parse_list,
-    parse_params,
-    split_options,
-    validation_split,
-    versions,
-    write_json,
-)
+from recsys._utils.jsonable import to_jsonable
+from recsys._utils.measure import PeakMemory, machine, machine_line
+from recsys.cli._data import add_data_args, data_options, load_data, make_split, split_options, validation_split
+from recsys.cli._errors import CLIError, UsageError
+from recsys.cli._models import TimedModel
+from recsys.cli._output import check_json_target, console, eprint, versions, write_json
+from recsys.cli._parse import parse_ks, parse_list, parse_params
 
 HELP = "run models on one dataset under one protocol; write a leaderboard, results.json and plots"
 
@@ -44,10 +30,9 @@ seconds, peak memory, the hyper-parameters and how they were chosen. Writes
 results.json, results.md (the leaderboard) and PNG plots to --out, and prints
 the leaderboard.
 
-Models: popular, itemknn, userknn, ease, als, bpr, svdpp, doc2vec, bert,
-hybrid, deepfm, din. A model not available in this installation (not in
-recsys.models yet, or needing an extra such as recsys[content]) is skipped
-with a note.
+{models}
+A model needing an extra that is not installed (doc2vec, bert and hybrid need
+recsys[content]) is skipped with a note.
 
 examples:
   recsys benchmark --dataset ml-100k --out results/ml-100k
@@ -56,7 +41,6 @@ examples:
   recsys benchmark --data ratings.csv --user-col uid --item-col iid --timestamp-col ts --split temporal
 """
 
-DEFAULT_MODELS = "popular,itemknn,userknn,ease,sessionease,als,blend,bpr,svdpp,doc2vec,bert,hybrid,deepfm,din"
 DEFAULT_PEERS = "implicit-als,implicit-bpr,implicit-bm25,implicit-cosine,surprise-svd,cornac-bpr,cornac-ease"
 
 # Keys a --config TOML file may hold: the long flags with '_' for '-', and [params.<model>] tables.
@@ -68,13 +52,20 @@ CONFIG_KEYS = (
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    from recsys.models._registry import MODELS
+
+    models = ", ".join(MODELS)
     p = sub.add_parser(
-        "benchmark", help=HELP, description=DESCRIPTION, parents=parents, formatter_class=argparse.RawDescriptionHelpFormatter
+        "benchmark",
+        help=HELP,
+        description=DESCRIPTION.format(models=textwrap.fill(f"Models: {models}.", 78)),
+        parents=parents,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="a TOML file with the same options (flags given too take precedence)")
     add_data_args(p)
     m = p.add_argument_group("models and metrics")
-    m.add_argument("--models", metavar="LIST", help=f"comma-separated model names (default: all: {DEFAULT_MODELS})")
+    m.add_argument("--models", metavar="LIST", help=f"comma-separated model names (default: all: {models.replace(' ', '')})")
     m.add_argument("--k", metavar="K", help="cut-off(s), e.g. 10 or 5,10,20; the first one sorts the leaderboard (default 10)")
     m.add_argument("--param", action="append", metavar="MODEL.NAME=VALUE", help="override a model's hyper-parameter, e.g. itemknn.k=100 or hybrid.cf.k=50 (repeatable)")
     m.add_argument("--n-boot", type=int, metavar="N", help="bootstrap resamples of the confidence intervals (default 1000)")
@@ -127,7 +118,7 @@ class Options:
         self.split = split_options(args, cfg)
         if self.split.kind == "none":
             raise UsageError("benchmark needs a train/test split: --split stratified or temporal")
-        self.models = parse_list(get("models", DEFAULT_MODELS), "--models")
+        self.models = parse_list(get("models", ",".join(MODELS)), "--models")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
             raise UsageError(f"unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
@@ -203,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(opts.out, exist_ok=True)
     if not os.access(opts.out, os.W_OK):
         raise CLIError(f"cannot write to --out {opts.out}")
+    check_json_target(os.path.join(opts.out, "results.json"), "--out")
 
     loaded = load_data(opts.data, seed=opts.split.seed)
     data = loaded.interactions
@@ -323,7 +315,7 @@ def run(args: argparse.Namespace) -> int:
                     model.fit(train)
                     rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
                 bar.update(1)
-                rec["params"] = clean_json(model.get_config()["params"])
+                rec["params"] = to_jsonable(model.get_config()["params"])
                 evaluate(name, model, rec, bar, mem)
             rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
             rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
@@ -432,7 +424,7 @@ def run(args: argparse.Namespace) -> int:
             table = compare(results[best], results[other], n_boot=opts.n_boot)
             row = table.loc[main_metric]
             payload["comparisons"].append(
-                clean_json(
+                to_jsonable(
                     {
                         "metric": main_metric,
                         "a": best,
@@ -455,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
             payload["plots_note"] = note
     payload["plots"] = plots
     payload["total_seconds"] = round(time.perf_counter() - t_start, 2)
-    payload = clean_json(payload)
+    payload = to_jsonable(payload)
     write_json(os.path.join(opts.out, "results.json"), payload)
     write_markdown(os.path.join(opts.out, "results.md"), payload, plots)
     print_table(payload, console())

@@ -7,7 +7,7 @@ import importlib
 import os
 from typing import Any
 
-from recsys.cli._common import CLIError, UsageError
+from recsys.cli._errors import CLIError, UsageError
 
 HELP = "serve a saved model over HTTP (FastAPI on uvicorn; pip install 'recsys[serve]')"
 
