@@ -47,7 +47,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from recsys._utils.fs import read_json_file, write_text_atomic
 from recsys._utils.jsonable import json_float, to_jsonable
 from recsys._utils.params import check_int
 from recsys._utils.progress import progress_bar
@@ -161,13 +161,7 @@ def check_result_path(path: str | os.PathLike[str]) -> None:
     target = Path(path)
     if not os.path.lexists(target):
         return
-    existing: Any = None
-    if target.is_file() and not target.is_symlink():
-        try:
-            with open(target, encoding="utf-8") as f:
-                existing = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            existing = None
+    existing = read_json_file(target)
     if not (isinstance(existing, dict) and existing.get("format") == FORMAT):
         raise ParameterError(
             f"refusing to write the tuning result to {target}: it exists and is not a tuning result "
@@ -260,22 +254,8 @@ class TuningResult:
         with :class:`~recsys.errors.ParameterError`, so a save never destroys a
         file it did not write.
         """
-        target = Path(path)
-        check_result_path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.write("\n")
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result is an ordinary file
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        check_result_path(path)
+        return write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TuningResult:

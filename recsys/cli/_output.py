@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-import tempfile
 from importlib import metadata
 from typing import Any
 
+from recsys._utils.fs import read_json_file, write_text_atomic
 from recsys._utils.jsonable import to_jsonable
 from recsys.cli._errors import UsageError
 
@@ -83,12 +82,7 @@ def check_json_target(path: str, flag: str) -> None:
     head = f"refusing to write {flag} {path}"
     if os.path.islink(path) or not os.path.isfile(path):
         raise UsageError(f"{head}: it exists and is not a regular file; choose a new path")
-    try:
-        with open(path, encoding="utf-8") as f:
-            existing = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        existing = None
-    if _recsys_format(existing) is None:
+    if _recsys_format(read_json_file(path)) is None:
         raise UsageError(
             f"{head}: it exists and is not a JSON result written by recsys; "
             "only such a result is replaced, so choose a new path or remove the file"
@@ -96,7 +90,7 @@ def check_json_target(path: str, flag: str) -> None:
 
 
 def write_json(path: str, payload: dict[str, Any], flag: str = "--out") -> None:
-    """Write ``payload`` as strict JSON (NaN refused) to ``path`` atomically.
+    """Write ``payload`` as strict JSON (NaN and infinities as null) to ``path`` atomically.
 
     ``payload`` must carry a ``format`` starting with ``recsys-`` (how a later
     write knows the file is a result it may replace, see :func:`check_json_target`).
@@ -106,18 +100,4 @@ def write_json(path: str, payload: dict[str, Any], flag: str = "--out") -> None:
     if _recsys_format(payload) is None:
         raise ValueError(f"a JSON result needs a 'format' starting with 'recsys-'; got {payload.get('format')!r}")
     check_json_target(path, flag)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(to_jsonable(payload), f, indent=2, allow_nan=False)
-            f.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")

@@ -10,6 +10,7 @@ import textwrap
 import time
 import tomllib
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from recsys._utils.jsonable import to_jsonable
@@ -219,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
     per_user: dict[str, Any] = {}
     results: dict[str, Any] = {}
 
-    def evaluate(name: str, model: Any, rec: dict[str, Any], bar: Any, mem: PeakMemory) -> None:
+    def evaluate(name: str, model: Any, rec: dict[str, Any], bar: Any) -> None:
         def recommended() -> None:
             bar.update(1)
             bar.set_postfix_str("evaluate")
@@ -246,6 +247,44 @@ def run(args: argparse.Namespace) -> int:
         per_user[name] = res.per_user[main_metric].to_numpy() if main_metric in res.per_user else None
         results[name] = res
 
+    def measure(name: str, rec: dict[str, Any], bar: Any, prepare: Callable[[Any], Any]) -> None:
+        """``prepare(bar)`` (the model: overrides and tuning applied), then fit and evaluate under one peak-memory probe.
+
+        The outcome goes into ``rec``; a failure is recorded there and reported on
+        stderr, never raised (unless --debug), so one model cannot end the run.
+        """
+        t_model = time.perf_counter()
+        try:
+            with PeakMemory() as mem:
+                model = prepare(bar)
+                bar.set_postfix_str("fit")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t0 = time.perf_counter()
+                    model.fit(train)
+                    rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
+                bar.update(1)
+                if rec["kind"] == "recsys":  # a peer's parameters are its spec's, recorded already
+                    rec["params"] = to_jsonable(model.get_config()["params"])
+                evaluate(name, model, rec, bar)
+            rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
+            rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
+            if rec["kind"] == "recsys":
+                rec["total_seconds"] = round(time.perf_counter() - t_model, 3)
+        except KeyboardInterrupt:
+            raise
+        except PeerUnavailable as e:  # a peer library that imports but cannot run here
+            rec.update({"status": "skipped", "note": str(e)})
+        except Exception as e:
+            if debug:
+                raise
+            rec.update({"status": "failed", "error": _one_line(e)})
+            eprint(f"failed {name}: {_one_line(e)}")
+        finally:
+            bar.close()
+        if rec["status"] == "ok":
+            eprint(f"{name}: {main_metric} {rec['metrics'][main_metric]:.4f}, fit {rec['fit_seconds']:.2f} s, recommend {rec['recommend_seconds']:.2f} s")
+
     for name in opts.models:
         rec: dict[str, Any] = {"name": name, "kind": "recsys", "description": _registry.MODELS[name].description}
         records.append(rec)
@@ -263,74 +302,52 @@ def run(args: argparse.Namespace) -> int:
             continue
         rec["class"] = class_path(type(model))
         rec["params_source"] = "defaults"
-        bar = progress_bar(desc=f"{name:<8}", total=4 if opts.tune else 3)
-        t_model = time.perf_counter()
-        try:
-            with PeakMemory() as mem:
-                overrides = opts.params.get(name, {})
-                if overrides:
-                    model = type(model).from_config(apply_params(model.get_config(), overrides))
-                    rec["params_source"] = "config"
-                if opts.tune:
-                    bar.set_postfix_str("tune")
-                    space, dropped = _registry.tune_space(name, model)
-                    for p in overrides:  # parameters fixed by the user are not searched
-                        space.pop(p, None)
-                    if space:
-                        spec = _registry.MODELS[name]
-                        path = os.path.join(tuning_dir, f"{name}.json")
-                        res = search(
-                            model,
-                            space,
-                            train,
-                            validation=validation,
-                            metric=opts.tune_metric,
-                            n_trials=opts.tune_trials or spec.n_trials,
-                            timeout=opts.tune_timeout,
-                            seed=sp.seed,
-                            refit=False,
-                            path=path,
-                            show_progress=False,
-                        )
-                        model = res.best_model()
-                        rec["params_source"] = "tuned"
-                        rec["tuning"] = {
-                            "file": os.path.relpath(path, opts.out),
-                            "method": res.method,
-                            "metric": res.metric,
-                            "n_trials": len(res.trials),
-                            "n_failed": res.n_failed,
-                            "best_params": res.best_params,
-                            "best_score": res.best_score,
-                            "search_seconds": round(res.search_seconds, 3),
-                            "dropped": dropped,
-                        }
-                    else:
-                        rec["params_source"] = "defaults (nothing to tune)" if not overrides else "config"
-                    bar.update(1)
-                bar.set_postfix_str("fit")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    t0 = time.perf_counter()
-                    model.fit(train)
-                    rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
+
+        def prepare(bar: Any, model: Any = model) -> Any:  # called within this iteration, by measure
+            overrides = opts.params.get(name, {})
+            if overrides:
+                model = type(model).from_config(apply_params(model.get_config(), overrides))
+                rec["params_source"] = "config"
+            if opts.tune:
+                bar.set_postfix_str("tune")
+                space, dropped = _registry.tune_space(name, model)
+                for p in overrides:  # parameters fixed by the user are not searched
+                    space.pop(p, None)
+                if space:
+                    spec = _registry.MODELS[name]
+                    path = os.path.join(tuning_dir, f"{name}.json")
+                    res = search(
+                        model,
+                        space,
+                        train,
+                        validation=validation,
+                        metric=opts.tune_metric,
+                        n_trials=opts.tune_trials or spec.n_trials,
+                        timeout=opts.tune_timeout,
+                        seed=sp.seed,
+                        refit=False,
+                        path=path,
+                        show_progress=False,
+                    )
+                    model = res.best_model()
+                    rec["params_source"] = "tuned"
+                    rec["tuning"] = {
+                        "file": os.path.relpath(path, opts.out),
+                        "method": res.method,
+                        "metric": res.metric,
+                        "n_trials": len(res.trials),
+                        "n_failed": res.n_failed,
+                        "best_params": res.best_params,
+                        "best_score": res.best_score,
+                        "search_seconds": round(res.search_seconds, 3),
+                        "dropped": dropped,
+                    }
+                else:
+                    rec["params_source"] = "defaults (nothing to tune)" if not overrides else "config"
                 bar.update(1)
-                rec["params"] = to_jsonable(model.get_config()["params"])
-                evaluate(name, model, rec, bar, mem)
-            rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
-            rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
-            rec["total_seconds"] = round(time.perf_counter() - t_model, 3)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
-            if debug:
-                raise
-            rec.update({"status": "failed", "error": _one_line(e)})
-            eprint(f"failed {name}: {_one_line(e)}")
-        finally:
-            bar.close()
-        if rec["status"] == "ok":
-            eprint(f"{name}: {main_metric} {rec['metrics'][main_metric]:.4f}, fit {rec['fit_seconds']:.2f} s, recommend {rec['recommend_seconds']:.2f} s")
+            return model
+
+        measure(name, rec, progress_bar(desc=f"{name:<8}", total=4 if opts.tune else 3), prepare)
 
     peers: list[dict[str, Any]] = []
     if opts.compare_peers:
@@ -345,30 +362,7 @@ def run(args: argparse.Namespace) -> int:
                 eprint(f"skipped {pname}: {e}")
                 continue
             rec["note"] = peer.note
-            bar = progress_bar(desc=f"{pname:<8}", total=3)
-            try:
-                with PeakMemory() as mem:
-                    bar.set_postfix_str("fit")
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        t0 = time.perf_counter()
-                        peer.fit(train)
-                        rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
-                    bar.update(1)
-                    evaluate(pname, peer, rec, bar, mem)
-                rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
-                rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
-            except PeerUnavailable as e:
-                rec.update({"status": "skipped", "note": str(e)})
-            except Exception as e:
-                if debug:
-                    raise
-                rec.update({"status": "failed", "error": _one_line(e)})
-                eprint(f"failed {pname}: {_one_line(e)}")
-            finally:
-                bar.close()
-            if rec["status"] == "ok":
-                eprint(f"{pname}: {main_metric} {rec['metrics'][main_metric]:.4f}, fit {rec['fit_seconds']:.2f} s, recommend {rec['recommend_seconds']:.2f} s")
+            measure(pname, rec, progress_bar(desc=f"{pname:<8}", total=3), lambda bar: peer)
 
     peer_versions = tuple(PEERS[p].pip for p in opts.peers) if opts.compare_peers else ()
     mach = machine()
