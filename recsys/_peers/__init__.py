@@ -5,8 +5,8 @@ indices, every interaction of weight 1; Surprise's SVD uses the ratings, as
 it is a rating model) and answers ``recommend(users, k)`` with the
 benchmark's rules: each user's train items excluded, unknown users skipped.
 The lists are scored by the :class:`~recsys.evaluation.Evaluator` like any
-recsys model. Hyper-parameters are the ones the model issues report as tuned
-on a validation split of ML-100K under this protocol (see ``source``).
+recsys model. Hyper-parameters are the ones tuned on a validation split of
+ML-100K under this protocol; each peer's ``source`` names the result file.
 
 Surprise and Cornac have no batched top-N call; their learned factors (or
 their own ``score``) give every item's score, and the top-k is taken in
