@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,24 @@ from recsys.data import Interactions
 
 DATASETS = ("ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-latest-small", "synthetic")
 SPLITS = ("stratified", "temporal", "none")
+
+
+def option_getter(args: argparse.Namespace, config: dict[str, Any] | None) -> Callable[..., Any]:
+    """``get(name, default=None)``: the flag ``name`` when given, else the config file's ``name``, else ``default``.
+
+    Examples
+    --------
+    >>> get = option_getter(argparse.Namespace(k=None, seed=7), {"k": 20, "seed": 1})
+    >>> get("k"), get("seed"), get("ratio", 0.75)
+    (20, 7, 0.75)
+    """
+    cfg = config or {}
+
+    def get(name: str, default: Any = None) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else cfg.get(name, default)
+
+    return get
 
 
 def add_data_args(p: argparse.ArgumentParser, *, required: bool = False, split: bool = True) -> None:
@@ -66,12 +85,7 @@ class DataOptions:
 
 def data_options(args: argparse.Namespace, config: dict[str, Any] | None = None) -> DataOptions:
     """Data options from flags, falling back to ``config`` (flags win)."""
-    cfg = config or {}
-
-    def get(name: str, default: Any = None) -> Any:
-        value = getattr(args, name, None)
-        return value if value is not None else cfg.get(name, default)
-
+    get = option_getter(args, config)
     opts = DataOptions(
         dataset=get("dataset"),
         data=get("data"),
@@ -262,12 +276,7 @@ class SplitOptions:
 
 
 def split_options(args: argparse.Namespace, config: dict[str, Any] | None = None, *, default: str = "stratified") -> SplitOptions:
-    cfg = config or {}
-
-    def get(name: str, fallback: Any) -> Any:
-        value = getattr(args, name, None)
-        return value if value is not None else cfg.get(name, fallback)
-
+    get = option_getter(args, config)
     kind = get("split", default)
     if kind not in SPLITS:
         raise UsageError(f"unknown split {kind!r}; valid: {', '.join(SPLITS)}")

@@ -15,7 +15,15 @@ from typing import Any
 
 from recsys._utils.jsonable import to_jsonable
 from recsys._utils.measure import PeakMemory, machine, machine_line
-from recsys.cli._data import add_data_args, data_options, load_data, make_split, split_options, validation_split
+from recsys.cli._data import (
+    add_data_args,
+    data_options,
+    load_data,
+    make_split,
+    option_getter,
+    split_options,
+    validation_split,
+)
 from recsys.cli._errors import CLIError, UsageError
 from recsys.cli._models import TimedModel
 from recsys.cli._output import check_json_target, console, eprint, versions, write_json
@@ -111,10 +119,7 @@ class Options:
         cfg = read_config(args.config) if args.config else {}
         self.config_file = args.config
 
-        def get(name: str, default: Any = None) -> Any:
-            value = getattr(args, name, None)
-            return value if value is not None else cfg.get(name, default)
-
+        get = option_getter(args, cfg)
         self.data = data_options(args, cfg)
         self.split = split_options(args, cfg)
         if self.split.kind == "none":
