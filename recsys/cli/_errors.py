@@ -12,5 +12,7 @@ class CLIError(Exception):
 
 
 class UsageError(CLIError):
+    """Bad usage (a missing or invalid option, a path the command must not write): exit code 2."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message, code=2)

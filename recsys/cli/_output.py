@@ -14,6 +14,7 @@ from recsys.cli._errors import UsageError
 
 
 def eprint(*parts: Any) -> None:
+    """Progress and notes on stderr (stdout is for results), flushed at once."""
     print(*parts, file=sys.stderr, flush=True)
 
 
@@ -34,6 +35,7 @@ _VERSIONED = (
 
 
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Installed versions of recsys and the libraries a result depends on (and ``extra``), for results.json."""
     out: dict[str, str] = {}
     for name in _VERSIONED + extra:
         try:
