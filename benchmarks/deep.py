@@ -157,7 +157,7 @@ def ctr(seeds: list[int], peer: bool) -> list[str]:
     torch.set_num_threads(THREADS)
     data = ml100k()
     train, test = temporal_split(data, by="user", test_fraction=0.2)
-    print(f"temporal split: {train.nnz:,} train / {test.nnz:,} test rows (issue: 80,367 / 19,633)", flush=True)
+    print(f"temporal split: {train.nnz:,} train / {test.nnz:,} test rows (expected: 80,367 / 19,633)", flush=True)
     why_not = _deepctr.available() if peer else "skipped (--no-peer)"
     peer_data = None if why_not else _deepctr.DeepCTRData(train, FEATURES, 50, 4)
     runs: dict[str, list[dict[str, Any]]] = {}

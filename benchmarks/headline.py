@@ -1,7 +1,7 @@
 """Headline search on ML-100K: SessionEASE vs EASE, chosen on validation only, test once.
 
-Protocol (issue 7/12): ML-100K, every rating an interaction of weight 1 (the
-timestamps are kept as side information), ``stratified_split(ratio=0.75,
+Protocol (Microsoft Recommenders' MovieLens benchmark, as in benchmarks/ml-100k.toml):
+ML-100K, every rating an interaction of weight 1 (the timestamps are kept as side information), ``stratified_split(ratio=0.75,
 by="user", seed=42)``, k=10, seen items excluded, every test interaction
 relevant, metrics from ``Evaluator``. Both grids are scored by NDCG@10 on two
 validation splits carved out of train (``train_validation_split``, seeds 1234
@@ -122,7 +122,7 @@ def main() -> None:
             f"| {name} | {best[name][0]} | {best[name][1]:.4f} | " + " | ".join(cells) + f" | {fit_s[name]:.2f} |"
         )
     lines += [
-        "| RecTools EASE (issue 7 table, same protocol) | lambda 500 | | 0.480 | 0.421 | 0.222 | | 0.30 |",
+        "| RecTools EASE (published, same protocol) | lambda 500 | | 0.480 | 0.421 | 0.222 | | 0.30 |",
         "",
         "Paired comparison, SessionEASE - EASE (recsys.evaluation.compare, users resampled jointly):",
         "",

@@ -47,7 +47,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from recsys._utils.fs import read_json_file, write_text_atomic
 from recsys._utils.jsonable import json_float, to_jsonable
 from recsys._utils.params import check_int
 from recsys._utils.progress import progress_bar
@@ -144,6 +144,31 @@ class Trial:
         }
 
 
+def check_result_path(path: str | os.PathLike[str]) -> None:
+    """Refuse ``path`` unless it is missing or holds a tuning result (which a save replaces).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_result_path(d / "search.json")
+    >>> _ = (d / "ratings.csv").write_text("user,item\\n1,2\\n")
+    >>> check_result_path(d / "ratings.csv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    recsys.errors.ParameterError: refusing to write the tuning result to .../ratings.csv: it exists and is not a tuning result ...
+    """
+    target = Path(path)
+    if not os.path.lexists(target):
+        return
+    existing = read_json_file(target)
+    if not (isinstance(existing, dict) and existing.get("format") == FORMAT):
+        raise ParameterError(
+            f"refusing to write the tuning result to {target}: it exists and is not a tuning result "
+            f"(JSON with format {FORMAT!r}); only such a file is replaced, so choose a new path or remove it"
+        )
+
+
 @dataclass
 class TuningResult:
     """What :func:`search` did and found.
@@ -222,22 +247,15 @@ class TuningResult:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`to_dict` as JSON to ``path`` (atomically); returns the path."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.write("\n")
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result is an ordinary file
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically); returns the path.
+
+        An existing file at ``path`` is replaced only when it is a tuning result
+        (JSON with ``"format": "recsys-tuning"``); anything else there is refused
+        with :class:`~recsys.errors.ParameterError`, so a save never destroys a
+        file it did not write.
+        """
+        check_result_path(path)
+        return write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TuningResult:
@@ -520,7 +538,8 @@ def search(
         Seconds after which no new trial starts (the running one finishes;
         the first trial always runs).
     path : str or path, optional
-        Also write the result as JSON there.
+        Also write the result as JSON there (:meth:`TuningResult.save`: an existing
+        file is replaced only when it is a tuning result; checked before the search).
     show_progress : bool, optional
         A progress bar over trials (default: when stderr is a terminal).
 
@@ -556,6 +575,8 @@ def search(
         n_trials = check_int("search", "n_trials", n_trials, low=1)
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ParameterError(f"The 'timeout' parameter of search must be a number > 0 or None. Got {timeout!r} instead.")
+    if path is not None:
+        check_result_path(path)  # before the search, not after it
     name, k, key = _metric(metric, k)
     direction: Literal["maximize", "minimize"] = "minimize" if name in LOWER_IS_BETTER else "maximize"
 

@@ -160,3 +160,19 @@ def test_optuna_search_is_seeded(train):
     assert a.method == "optuna" and len(a.trials) == 4
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     assert a.trials[0].score == pytest.approx(_valid_score(EASE(reg=a.trials[0].params["reg"]), train, seed=3))
+
+
+def test_save_replaces_only_a_tuning_result(train, tmp_path):
+    data = tmp_path / "ratings.csv"
+    data.write_text("user,item\n1,2\n")
+    with pytest.raises(ParameterError, match="refusing to write the tuning result"):
+        search(Popular(), {"half_life": [None]}, train, path=data, show_progress=False)
+    assert data.read_text() == "user,item\n1,2\n"
+    path = tmp_path / "s.json"
+    res = search(Popular(), {"half_life": [None]}, train, path=path, refit=False, show_progress=False)
+    res.save(path)  # its own result: replaced
+    assert TuningResult.load(path).best_params == {"half_life": None}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ratings.csv", "s.json"]
+    with pytest.raises(ParameterError, match="not a tuning result"):
+        res.save(data)
+    assert data.read_text() == "user,item\n1,2\n"

@@ -5,8 +5,8 @@ indices, every interaction of weight 1; Surprise's SVD uses the ratings, as
 it is a rating model) and answers ``recommend(users, k)`` with the
 benchmark's rules: each user's train items excluded, unknown users skipped.
 The lists are scored by the :class:`~recsys.evaluation.Evaluator` like any
-recsys model. Hyper-parameters are the ones the model issues report as tuned
-on a validation split of ML-100K under this protocol (see ``source``).
+recsys model. Hyper-parameters are the ones tuned on a validation split of
+ML-100K under this protocol; each peer's ``source`` names the result file.
 
 Surprise and Cornac have no batched top-N call; their learned factors (or
 their own ``score``) give every item's score, and the top-k is taken in
@@ -280,15 +280,15 @@ PEERS: dict[str, PeerSpec] = {
     p.name: p
     for p in (
         PeerSpec("implicit-als", "implicit", "implicit", ImplicitALS,
-                 {"factors": 32, "regularization": 0.01, "alpha": 5.0, "iterations": 15}, "issue 8 (tuned on validation)"),
+                 {"factors": 32, "regularization": 0.01, "alpha": 5.0, "iterations": 15}, "tuned on ML-100K validation, see benchmarks/results/mf.md"),
         PeerSpec("implicit-bpr", "implicit", "implicit", ImplicitBPR,
-                 {"factors": 128, "learning_rate": 0.005, "iterations": 100}, "issue 8 (tuned on validation)"),
-        PeerSpec("implicit-bm25", "implicit", "implicit", ImplicitBM25, {"K": 200}, "issue 7 (tuned on validation)"),
-        PeerSpec("implicit-cosine", "implicit", "implicit", ImplicitCosine, {"K": 20}, "issue 7 (tuned on validation)"),
+                 {"factors": 128, "learning_rate": 0.005, "iterations": 100}, "tuned on ML-100K validation, see benchmarks/results/mf.md"),
+        PeerSpec("implicit-bm25", "implicit", "implicit", ImplicitBM25, {"K": 200}, "tuned on ML-100K validation, see benchmarks/results/neighbourhood.md"),
+        PeerSpec("implicit-cosine", "implicit", "implicit", ImplicitCosine, {"K": 20}, "tuned on ML-100K validation, see benchmarks/results/neighbourhood.md"),
         PeerSpec("surprise-svd", "surprise", "scikit-surprise", SurpriseSVD, {}, "Surprise defaults"),
         PeerSpec("cornac-bpr", "cornac", "cornac", CornacBPR,
-                 {"k": 200, "learning_rate": 0.01, "max_iter": 100}, "issue 8 (tuned on validation)"),
-        PeerSpec("cornac-ease", "cornac", "cornac", CornacEASE, {"lamb": 500.0}, "issue 7 (RecTools EASE lambda 500)"),
+                 {"k": 200, "learning_rate": 0.01, "max_iter": 100}, "tuned on ML-100K validation, see benchmarks/results/mf.md"),
+        PeerSpec("cornac-ease", "cornac", "cornac", CornacEASE, {"lamb": 500.0}, "RecTools' published EASE setting (lambda 500), see benchmarks/results/headline.md"),
     )
 }  # fmt: skip
 

@@ -57,7 +57,7 @@ def _first_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    from recsys.cli._common import CLIError
+    from recsys.cli._errors import CLIError
 
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()

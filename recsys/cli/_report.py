@@ -201,6 +201,12 @@ def write_plots(out: str, payload: dict[str, Any], per_user: dict[str, NDArray[n
     k = payload["protocol"]["k"][0]
     key = payload["main_metric"]
     files: list[str] = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, name), dpi=110)
+        plt.close(fig)
+        files.append(name)
     names = [r["name"] for r in ok]
     colors = ["tab:orange" if r["kind"] == "peer" else "tab:blue" for r in ok]
 
@@ -216,10 +222,7 @@ def write_plots(out: str, payload: dict[str, Any], per_user: dict[str, NDArray[n
         ax.set_ylabel(f"NDCG@{k}")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{payload['dataset']['name']}: accuracy vs beyond-accuracy (blue: recsys, orange: peers)")
-    fig.tight_layout()
-    files.append("accuracy_vs_coverage_novelty.png")
-    fig.savefig(os.path.join(out, files[-1]), dpi=110)
-    plt.close(fig)
+    save(fig, "accuracy_vs_coverage_novelty.png")
 
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(ok) + 1.5))
     y = np.arange(len(ok))
@@ -234,10 +237,7 @@ def write_plots(out: str, payload: dict[str, Any], per_user: dict[str, NDArray[n
     ax.legend(loc="lower right")
     ax.set_title(f"{payload['dataset']['name']}: time per model ({payload['machine']['usable_cores']} cores)")
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    files.append("fit_time.png")
-    fig.savefig(os.path.join(out, files[-1]), dpi=110)
-    plt.close(fig)
+    save(fig, "fit_time.png")
 
     have = [r for r in ok if r["name"] in per_user]
     if have:
@@ -248,8 +248,5 @@ def write_plots(out: str, payload: dict[str, Any], per_user: dict[str, NDArray[n
         ax.set_ylabel(f"per-user NDCG@{k}")
         ax.set_title(f"{payload['dataset']['name']}: per-user NDCG@{k} (box: quartiles, triangle: mean)")
         ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        files.append("ndcg_per_user.png")
-        fig.savefig(os.path.join(out, files[-1]), dpi=110)
-        plt.close(fig)
+        save(fig, "ndcg_per_user.png")
     return files, None

@@ -6,33 +6,28 @@ import argparse
 import os
 import shlex
 import sys
+import textwrap
 import time
 import tomllib
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-from recsys.cli._common import (
-    CLIError,
-    PeakMemory,
-    TimedModel,
-    UsageError,
+from recsys._utils.jsonable import to_jsonable
+from recsys._utils.measure import PeakMemory, machine, machine_line
+from recsys.cli._data import (
     add_data_args,
-    clean_json,
-    console,
     data_options,
-    eprint,
     load_data,
-    machine,
-    machine_line,
     make_split,
-    parse_ks,
-    parse_list,
-    parse_params,
+    option_getter,
     split_options,
     validation_split,
-    versions,
-    write_json,
 )
+from recsys.cli._errors import CLIError, UsageError
+from recsys.cli._models import TimedModel
+from recsys.cli._output import check_json_target, console, eprint, versions, write_json
+from recsys.cli._parse import parse_ks, parse_list, parse_params
 
 HELP = "run models on one dataset under one protocol; write a leaderboard, results.json and plots"
 
@@ -44,10 +39,9 @@ seconds, peak memory, the hyper-parameters and how they were chosen. Writes
 results.json, results.md (the leaderboard) and PNG plots to --out, and prints
 the leaderboard.
 
-Models: popular, itemknn, userknn, ease, als, bpr, svdpp, doc2vec, bert,
-hybrid, deepfm, din. A model not available in this installation (not in
-recsys.models yet, or needing an extra such as recsys[content]) is skipped
-with a note.
+{models}
+A model needing an extra that is not installed (doc2vec, bert and hybrid need
+recsys[content]) is skipped with a note.
 
 examples:
   recsys benchmark --dataset ml-100k --out results/ml-100k
@@ -56,7 +50,6 @@ examples:
   recsys benchmark --data ratings.csv --user-col uid --item-col iid --timestamp-col ts --split temporal
 """
 
-DEFAULT_MODELS = "popular,itemknn,userknn,ease,sessionease,als,blend,bpr,svdpp,doc2vec,bert,hybrid,deepfm,din"
 DEFAULT_PEERS = "implicit-als,implicit-bpr,implicit-bm25,implicit-cosine,surprise-svd,cornac-bpr,cornac-ease"
 
 # Keys a --config TOML file may hold: the long flags with '_' for '-', and [params.<model>] tables.
@@ -68,13 +61,20 @@ CONFIG_KEYS = (
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    from recsys.models._registry import MODELS
+
+    models = ", ".join(MODELS)
     p = sub.add_parser(
-        "benchmark", help=HELP, description=DESCRIPTION, parents=parents, formatter_class=argparse.RawDescriptionHelpFormatter
+        "benchmark",
+        help=HELP,
+        description=DESCRIPTION.format(models=textwrap.fill(f"Models: {models}.", 78)),
+        parents=parents,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--config", metavar="FILE", help="a TOML file with the same options (flags given too take precedence)")
     add_data_args(p)
     m = p.add_argument_group("models and metrics")
-    m.add_argument("--models", metavar="LIST", help=f"comma-separated model names (default: all: {DEFAULT_MODELS})")
+    m.add_argument("--models", metavar="LIST", help=f"comma-separated model names (default: all: {models.replace(' ', '')})")
     m.add_argument("--k", metavar="K", help="cut-off(s), e.g. 10 or 5,10,20; the first one sorts the leaderboard (default 10)")
     m.add_argument("--param", action="append", metavar="MODEL.NAME=VALUE", help="override a model's hyper-parameter, e.g. itemknn.k=100 or hybrid.cf.k=50 (repeatable)")
     m.add_argument("--n-boot", type=int, metavar="N", help="bootstrap resamples of the confidence intervals (default 1000)")
@@ -119,15 +119,12 @@ class Options:
         cfg = read_config(args.config) if args.config else {}
         self.config_file = args.config
 
-        def get(name: str, default: Any = None) -> Any:
-            value = getattr(args, name, None)
-            return value if value is not None else cfg.get(name, default)
-
+        get = option_getter(args, cfg)
         self.data = data_options(args, cfg)
         self.split = split_options(args, cfg)
         if self.split.kind == "none":
             raise UsageError("benchmark needs a train/test split: --split stratified or temporal")
-        self.models = parse_list(get("models", DEFAULT_MODELS), "--models")
+        self.models = parse_list(get("models", ",".join(MODELS)), "--models")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
             raise UsageError(f"unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")
@@ -203,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     os.makedirs(opts.out, exist_ok=True)
     if not os.access(opts.out, os.W_OK):
         raise CLIError(f"cannot write to --out {opts.out}")
+    check_json_target(os.path.join(opts.out, "results.json"), "--out")
 
     loaded = load_data(opts.data, seed=opts.split.seed)
     data = loaded.interactions
@@ -227,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     per_user: dict[str, Any] = {}
     results: dict[str, Any] = {}
 
-    def evaluate(name: str, model: Any, rec: dict[str, Any], bar: Any, mem: PeakMemory) -> None:
+    def evaluate(name: str, model: Any, rec: dict[str, Any], bar: Any) -> None:
         def recommended() -> None:
             bar.update(1)
             bar.set_postfix_str("evaluate")
@@ -254,6 +252,44 @@ def run(args: argparse.Namespace) -> int:
         per_user[name] = res.per_user[main_metric].to_numpy() if main_metric in res.per_user else None
         results[name] = res
 
+    def measure(name: str, rec: dict[str, Any], bar: Any, prepare: Callable[[Any], Any]) -> None:
+        """``prepare(bar)`` (the model: overrides and tuning applied), then fit and evaluate under one peak-memory probe.
+
+        The outcome goes into ``rec``; a failure is recorded there and reported on
+        stderr, never raised (unless --debug), so one model cannot end the run.
+        """
+        t_model = time.perf_counter()
+        try:
+            with PeakMemory() as mem:
+                model = prepare(bar)
+                bar.set_postfix_str("fit")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t0 = time.perf_counter()
+                    model.fit(train)
+                    rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
+                bar.update(1)
+                if rec["kind"] == "recsys":  # a peer's parameters are its spec's, recorded already
+                    rec["params"] = to_jsonable(model.get_config()["params"])
+                evaluate(name, model, rec, bar)
+            rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
+            rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
+            if rec["kind"] == "recsys":
+                rec["total_seconds"] = round(time.perf_counter() - t_model, 3)
+        except KeyboardInterrupt:
+            raise
+        except PeerUnavailable as e:  # a peer library that imports but cannot run here
+            rec.update({"status": "skipped", "note": str(e)})
+        except Exception as e:
+            if debug:
+                raise
+            rec.update({"status": "failed", "error": _one_line(e)})
+            eprint(f"failed {name}: {_one_line(e)}")
+        finally:
+            bar.close()
+        if rec["status"] == "ok":
+            eprint(f"{name}: {main_metric} {rec['metrics'][main_metric]:.4f}, fit {rec['fit_seconds']:.2f} s, recommend {rec['recommend_seconds']:.2f} s")
+
     for name in opts.models:
         rec: dict[str, Any] = {"name": name, "kind": "recsys", "description": _registry.MODELS[name].description}
         records.append(rec)
@@ -271,74 +307,52 @@ def run(args: argparse.Namespace) -> int:
             continue
         rec["class"] = class_path(type(model))
         rec["params_source"] = "defaults"
-        bar = progress_bar(desc=f"{name:<8}", total=4 if opts.tune else 3)
-        t_model = time.perf_counter()
-        try:
-            with PeakMemory() as mem:
-                overrides = opts.params.get(name, {})
-                if overrides:
-                    model = type(model).from_config(apply_params(model.get_config(), overrides))
-                    rec["params_source"] = "config"
-                if opts.tune:
-                    bar.set_postfix_str("tune")
-                    space, dropped = _registry.tune_space(name, model)
-                    for p in overrides:  # parameters fixed by the user are not searched
-                        space.pop(p, None)
-                    if space:
-                        spec = _registry.MODELS[name]
-                        path = os.path.join(tuning_dir, f"{name}.json")
-                        res = search(
-                            model,
-                            space,
-                            train,
-                            validation=validation,
-                            metric=opts.tune_metric,
-                            n_trials=opts.tune_trials or spec.n_trials,
-                            timeout=opts.tune_timeout,
-                            seed=sp.seed,
-                            refit=False,
-                            path=path,
-                            show_progress=False,
-                        )
-                        model = res.best_model()
-                        rec["params_source"] = "tuned"
-                        rec["tuning"] = {
-                            "file": os.path.relpath(path, opts.out),
-                            "method": res.method,
-                            "metric": res.metric,
-                            "n_trials": len(res.trials),
-                            "n_failed": res.n_failed,
-                            "best_params": res.best_params,
-                            "best_score": res.best_score,
-                            "search_seconds": round(res.search_seconds, 3),
-                            "dropped": dropped,
-                        }
-                    else:
-                        rec["params_source"] = "defaults (nothing to tune)" if not overrides else "config"
-                    bar.update(1)
-                bar.set_postfix_str("fit")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    t0 = time.perf_counter()
-                    model.fit(train)
-                    rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
+
+        def prepare(bar: Any, model: Any = model) -> Any:  # called within this iteration, by measure
+            overrides = opts.params.get(name, {})
+            if overrides:
+                model = type(model).from_config(apply_params(model.get_config(), overrides))
+                rec["params_source"] = "config"
+            if opts.tune:
+                bar.set_postfix_str("tune")
+                space, dropped = _registry.tune_space(name, model)
+                for p in overrides:  # parameters fixed by the user are not searched
+                    space.pop(p, None)
+                if space:
+                    spec = _registry.MODELS[name]
+                    path = os.path.join(tuning_dir, f"{name}.json")
+                    res = search(
+                        model,
+                        space,
+                        train,
+                        validation=validation,
+                        metric=opts.tune_metric,
+                        n_trials=opts.tune_trials or spec.n_trials,
+                        timeout=opts.tune_timeout,
+                        seed=sp.seed,
+                        refit=False,
+                        path=path,
+                        show_progress=False,
+                    )
+                    model = res.best_model()
+                    rec["params_source"] = "tuned"
+                    rec["tuning"] = {
+                        "file": os.path.relpath(path, opts.out),
+                        "method": res.method,
+                        "metric": res.metric,
+                        "n_trials": len(res.trials),
+                        "n_failed": res.n_failed,
+                        "best_params": res.best_params,
+                        "best_score": res.best_score,
+                        "search_seconds": round(res.search_seconds, 3),
+                        "dropped": dropped,
+                    }
+                else:
+                    rec["params_source"] = "defaults (nothing to tune)" if not overrides else "config"
                 bar.update(1)
-                rec["params"] = clean_json(model.get_config()["params"])
-                evaluate(name, model, rec, bar, mem)
-            rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
-            rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
-            rec["total_seconds"] = round(time.perf_counter() - t_model, 3)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:
-            if debug:
-                raise
-            rec.update({"status": "failed", "error": _one_line(e)})
-            eprint(f"failed {name}: {_one_line(e)}")
-        finally:
-            bar.close()
-        if rec["status"] == "ok":
-            eprint(f"{name}: {main_metric} {rec['metrics'][main_metric]:.4f}, fit {rec['fit_seconds']:.2f} s, recommend {rec['recommend_seconds']:.2f} s")
+            return model
+
+        measure(name, rec, progress_bar(desc=f"{name:<8}", total=4 if opts.tune else 3), prepare)
 
     peers: list[dict[str, Any]] = []
     if opts.compare_peers:
@@ -353,30 +367,7 @@ def run(args: argparse.Namespace) -> int:
                 eprint(f"skipped {pname}: {e}")
                 continue
             rec["note"] = peer.note
-            bar = progress_bar(desc=f"{pname:<8}", total=3)
-            try:
-                with PeakMemory() as mem:
-                    bar.set_postfix_str("fit")
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        t0 = time.perf_counter()
-                        peer.fit(train)
-                        rec["fit_seconds"] = round(time.perf_counter() - t0, 4)
-                    bar.update(1)
-                    evaluate(pname, peer, rec, bar, mem)
-                rec["peak_memory_mb"] = round(mem.peak / 2**20, 1)
-                rec["peak_memory_above_start_mb"] = round(mem.above_start / 2**20, 1)
-            except PeerUnavailable as e:
-                rec.update({"status": "skipped", "note": str(e)})
-            except Exception as e:
-                if debug:
-                    raise
-                rec.update({"status": "failed", "error": _one_line(e)})
-                eprint(f"failed {pname}: {_one_line(e)}")
-            finally:
-                bar.close()
-            if rec["status"] == "ok":
-                eprint(f"{pname}: {main_metric} {rec['metrics'][main_metric]:.4f}, fit {rec['fit_seconds']:.2f} s, recommend {rec['recommend_seconds']:.2f} s")
+            measure(pname, rec, progress_bar(desc=f"{pname:<8}", total=3), lambda bar: peer)
 
     peer_versions = tuple(PEERS[p].pip for p in opts.peers) if opts.compare_peers else ()
     mach = machine()
@@ -432,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
             table = compare(results[best], results[other], n_boot=opts.n_boot)
             row = table.loc[main_metric]
             payload["comparisons"].append(
-                clean_json(
+                to_jsonable(
                     {
                         "metric": main_metric,
                         "a": best,
@@ -455,7 +446,7 @@ def run(args: argparse.Namespace) -> int:
             payload["plots_note"] = note
     payload["plots"] = plots
     payload["total_seconds"] = round(time.perf_counter() - t_start, 2)
-    payload = clean_json(payload)
+    payload = to_jsonable(payload)
     write_json(os.path.join(opts.out, "results.json"), payload)
     write_markdown(os.path.join(opts.out, "results.md"), payload, plots)
     print_table(payload, console())

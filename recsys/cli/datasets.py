@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys.cli._common import DATASETS, UsageError, clean_json, console, data_options, load_data
+from recsys._utils.jsonable import to_jsonable
+from recsys.cli._data import DATASETS, data_options, load_data
+from recsys.cli._errors import UsageError
+from recsys.cli._output import console
 
 HELP = "list, download or describe the MovieLens releases"
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_data(data_options(ns), quiet=args.json)
     stats = describe(loaded)
     if args.json:
-        print(json.dumps(clean_json(stats), indent=2))
+        print(json.dumps(to_jsonable(stats), indent=2))
         return 0
     from rich.table import Table
 
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("what")
     table.add_column("value")
     for k, v in stats.items():
-        table.add_row(k, v if isinstance(v, str) else json.dumps(clean_json(v)))
+        table.add_row(k, v if isinstance(v, str) else json.dumps(to_jsonable(v)))
     console().print(table)
     if args.name in RELEASES:
         console().print(RELEASES[args.name].licence)

@@ -10,22 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from recsys.cli._common import (
-    CLIError,
-    TimedModel,
-    UsageError,
-    add_data_args,
-    clean_json,
-    console,
-    data_options,
-    eprint,
-    load_data,
-    make_split,
-    parse_ks,
-    parse_list,
-    split_options,
-    write_json,
-)
+from recsys.cli._data import _read_table, add_data_args, data_options, load_data, make_split, split_options
+from recsys.cli._errors import CLIError, UsageError
+from recsys.cli._models import TimedModel
+from recsys.cli._output import check_json_target, console, eprint, write_json
+from recsys.cli._parse import parse_ks, parse_list
 
 HELP = "evaluate a saved model (or a recommendations file) on the test side of a split"
 
@@ -52,7 +41,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--k", default="10", metavar="K", help="cut-off(s), e.g. 10 or 5,10 (default 10)")
     p.add_argument("--metrics", metavar="LIST", help="metric names (default: all)")
     p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
-    p.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    p.add_argument("--json", metavar="FILE", help="also write the result as JSON (replaces only a JSON result recsys wrote, never another file)")
     p.set_defaults(run=run)
 
 
@@ -62,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.model) == bool(args.recommendations):
         raise UsageError("give exactly one of --model or --recommendations")
     ks = parse_ks(args.k)
+    if args.json:
+        check_json_target(args.json, "--json")  # before the work, not after it
     metrics = parse_list(args.metrics, "--metrics") if args.metrics else None
     opts = data_options(args)
     split = split_options(args)
@@ -83,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore")
             result = evaluator.evaluate(TimedModel(model, train), on_unknown="skip")
     else:
-        from recsys.cli._common import _read_table
-
         frame = _read_table(args.recommendations, None, "recommendations")
         what = os.path.basename(args.recommendations)
         result = evaluator.evaluate(frame)
@@ -104,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         con.print(note)
     con.print(f"evaluated in {seconds:.2f} s")
     if args.json:
-        write_json(args.json, clean_json({"what": what, "data": loaded.describe(), "split": split.describe(), **d}))
+        write_json(args.json, {"format": "recsys-evaluation", "what": what, "data": loaded.describe(), "split": split.describe(), **d}, "--json")
         eprint(f"wrote {args.json}")
     return 0
 

@@ -7,19 +7,11 @@ import time
 import warnings
 from typing import Any
 
-from recsys.cli._common import (
-    CLIError,
-    UsageError,
-    add_data_args,
-    add_model_args,
-    build_model,
-    data_options,
-    eprint,
-    load_data,
-    make_split,
-    parse_params,
-    split_options,
-)
+from recsys.cli._data import add_data_args, data_options, load_data, make_split, split_options
+from recsys.cli._errors import CLIError, UsageError
+from recsys.cli._models import add_model_args, build_model
+from recsys.cli._output import eprint
+from recsys.cli._parse import parse_params
 
 HELP = "fit a model on a CSV/Parquet of interactions or a MovieLens release and save it"
 

@@ -10,7 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from recsys.cli._common import CLIError, UsageError, console, ids_for, parse_list
+from recsys.cli._errors import CLIError, UsageError
+from recsys.cli._output import console
+from recsys.cli._parse import parse_list
+from recsys.data import IdParser
+from recsys.errors import DataError
 
 HELP = "print recommendations of a saved model for users or for an item history"
 
@@ -56,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(args.model):
         raise CLIError(f"model directory not found: {args.model}")
     model = load_model(args.model)
-    items = ids_for(parse_list(args.items, "--items"), model.items_) if args.items else None
-    exclude = ids_for(parse_list(args.exclude_items, "--exclude-items"), model.items_) if args.exclude_items else None
+    item_ids = IdParser(model.items_)
+    items = _ids(item_ids, parse_list(args.items, "--items")) if args.items else None
+    exclude = _ids(item_ids, parse_list(args.exclude_items, "--exclude-items")) if args.exclude_items else None
     if args.history:
-        hist = ids_for(parse_list(args.history, "--history"), model.items_)
+        hist = _ids(item_ids, parse_list(args.history, "--history"))
         ratings = None
         if args.ratings:
             try:
@@ -82,12 +87,20 @@ def run(args: argparse.Namespace) -> int:
                 raise CLIError(f"{args.users_file} lists no user")
         else:
             tokens = parse_list(args.users, "--users")
-        users = ids_for(tokens, model.users_)
+        users = _ids(IdParser(model.users_), tokens)
         frame = model.recommend(
             users, k=args.k, exclude_seen=not args.include_seen, items=items, exclude_items=exclude, on_unknown=args.on_unknown
         )
     _emit(frame, args.format, type(model).__name__)
     return 0
+
+
+def _ids(parser: IdParser, tokens: list[str]) -> list[Any]:
+    """Command-line tokens as the model's ids; text on an integer id map is a one-line CLI error."""
+    try:
+        return parser.many(tokens, strict=True)
+    except DataError as e:
+        raise CLIError(str(e)) from None
 
 
 def _emit(frame: pd.DataFrame, fmt: str, model_name: str) -> None:

@@ -7,7 +7,7 @@ import importlib
 import os
 from typing import Any
 
-from recsys.cli._common import CLIError, UsageError
+from recsys.cli._errors import CLIError, UsageError
 
 HELP = "serve a saved model over HTTP (FastAPI on uvicorn; pip install 'recsys[serve]')"
 
@@ -40,11 +40,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         serving = importlib.import_module("recsys.serving")
     except ModuleNotFoundError as e:
-        if e.name in ("recsys.serving",):
-            raise CLIError("the HTTP service (recsys.serving) is not part of this installation yet") from None
         raise CLIError(f"the HTTP service needs {e.name}: pip install 'recsys[serve]'") from None
-    run_service = getattr(serving, "run", None)
-    if run_service is None:
-        raise CLIError("recsys.serving has no run() function in this installation")
-    run_service(args.model, host=args.host, port=args.port, workers=args.workers)
+    serving.run(args.model, host=args.host, port=args.port, workers=args.workers)
     return 0

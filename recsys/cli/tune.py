@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 from typing import Any
 
-from recsys.cli._common import (
-    UsageError,
-    add_data_args,
-    add_model_args,
-    build_model,
-    clean_json,
-    console,
-    data_options,
-    eprint,
-    load_data,
-    make_split,
-    parse_params,
-    parse_value,
-    split_options,
-    validation_split,
-    write_json,
-)
+from recsys.cli._data import add_data_args, data_options, load_data, make_split, split_options, validation_split
+from recsys.cli._errors import UsageError
+from recsys.cli._models import add_model_args, build_model
+from recsys.cli._output import check_json_target, console, eprint, write_json
+from recsys.cli._parse import parse_params, parse_value
 
 HELP = "search a model's hyper-parameters on a validation split of train; save the search as JSON"
 
@@ -57,7 +44,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     s.add_argument("--timeout", type=float, metavar="SECONDS", help="start no new trial after this")
     s.add_argument("--metric", default=None, metavar="METRIC", help="validation metric, e.g. ndcg@10 (default), recall@20, rmse")
     s.add_argument("--k", type=int, default=10, metavar="K", help="cut-off when --metric has no @k (default 10)")
-    p.add_argument("--out", required=True, metavar="FILE", help="JSON file for the search")
+    p.add_argument("--out", required=True, metavar="FILE", help="JSON file for the search (replaces only a JSON result recsys wrote, never another file)")
     p.add_argument("--save-model", metavar="DIR", help="also save the refitted winner as an artifact")
     p.set_defaults(run=run)
 
@@ -92,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = data_options(args)
     split = split_options(args)
+    check_json_target(args.out, "--out")  # before the search, not after it
     loaded = load_data(opts, seed=split.seed)
     data = loaded.interactions
     fixed = parse_params(args.param)
@@ -127,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
         ev = Evaluator(train, test, k=int(at) if at else args.k, metrics=[name])
         test_score = ev.evaluate(best, on_unknown="skip").summary[res.metric]
         payload["test"] = {"metric": res.metric, "score": test_score, "note": "scored once, after selection"}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    write_json(args.out, clean_json(payload))
+    write_json(args.out, payload)
     _print_trials(res, payload.get("test"))
     if args.save_model:
         best.save(args.save_model)

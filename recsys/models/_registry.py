@@ -1,9 +1,8 @@
 """Model names of the CLI and the benchmarks -> recsys models with the library's defaults, and small search spaces for ``--tune``.
 
-A name whose class is not exported from :mod:`recsys.models` (yet), or that
-needs an extra that is not installed, resolves to a :class:`Skip` with the
-reason, never to an error: models are looked up by class name at run time,
-so a model added to ``recsys.models`` later just works.
+A model that needs an extra that is not installed (gensim for doc2vec,
+sentence-transformers for bert and hybrid) resolves to a :class:`Skip` with the
+reason and the ``pip install`` that enables it, never to an error.
 """
 
 from __future__ import annotations
@@ -21,12 +20,9 @@ class Skip(Exception):
 
 
 def _cls(name: str) -> Any:
-    import recsys.models
+    import recsys.models  # at call time: this module is imported while recsys.models loads
 
-    cls = getattr(recsys.models, name, None)
-    if cls is None:
-        raise Skip(f"recsys.models has no {name} yet")
-    return cls
+    return getattr(recsys.models, name)
 
 
 def _need(module: str, extra: str, what: str) -> None:
@@ -46,16 +42,14 @@ class Context:
 class ModelSpec:
     """One CLI model name.
 
-    ``space`` lists a small search space for ``--tune``; a key may be a tuple
-    of alternative parameter names (models still being written may name a
-    parameter either way): the first one the model has is used, and entries
-    the model does not have are dropped.
+    ``space`` lists a small search space for ``--tune`` (parameter name ->
+    values); a parameter the built model does not have is dropped with a note.
     """
 
     name: str
     description: str
     factory: Callable[[Context], Recommender]
-    space: dict[Any, list[Any]] = field(default_factory=dict)
+    space: dict[str, list[Any]] = field(default_factory=dict)
     n_trials: int | None = None  # None: the whole (small) grid
 
 
@@ -95,30 +89,18 @@ def _hybrid(ctx: Context) -> Recommender:
 
 def _retriever_name(ctx: Context) -> str:
     # EASE is the strongest retriever here, but dense in items: above its size limit use ItemKNN.
-    try:
-        ease = _cls("EASE")
-    except Skip:
-        return "itemknn"
-    limit = int(ease().get_params().get("max_items", 20_000))
+    limit = int(_cls("EASE")().get_params().get("max_items", 20_000))
     return "ease" if ctx.n_items <= limit else "itemknn"
 
 
 def _ranker(class_name: str) -> Callable[[Context], Recommender]:
     def make(ctx: Context) -> Recommender:
-        ranker = _cls(class_name)
-        try:
-            pipeline = _cls("Pipeline")
-        except Skip:
-            raise Skip(f"{class_name} ranks the candidates of a retriever and recsys.models has no Pipeline yet") from None
         assert ctx.build is not None
         retriever = ctx.build(_retriever_name(ctx))
-        try:
-            # one holdout, not the default five cross-fitting folds: the leaderboard runs in 10 minutes, and
-            # over EASE the folds do not help (benchmarks/results/deep.md)
-            model: Recommender = pipeline(retriever=retriever, ranker=ranker(), n_folds=1)
-            return model
-        except TypeError as e:
-            raise Skip(f"recsys.models.Pipeline does not take (retriever=, ranker=): {e}") from None
+        # one holdout, not the default five cross-fitting folds: the leaderboard runs in 10 minutes, and
+        # over EASE the folds do not help (benchmarks/results/deep.md)
+        model: Recommender = _cls("Pipeline")(retriever=retriever, ranker=_cls(class_name)(), n_folds=1)
+        return model
 
     return make
 
@@ -214,14 +196,10 @@ def tune_space(name: str, model: Recommender) -> tuple[dict[str, list[Any]], lis
     space: dict[str, list[Any]] = {}
     dropped: list[str] = []
     for key, values in MODELS[name].space.items():
-        names = key if isinstance(key, tuple) else (key,)
-        for n in names:
-            try:
-                apply_params(config, {n: values[0]})
-            except ParameterError:
-                continue
-            space[n] = list(values)
-            break
-        else:
-            dropped.append("/".join(names))
+        try:
+            apply_params(config, {key: values[0]})
+        except ParameterError:
+            dropped.append(key)
+            continue
+        space[key] = list(values)
     return space, dropped

@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-import recsys.models
 from recsys.evaluation import Evaluator
-from recsys.models import EASE, Popular
+from recsys.models import EASE
 from recsys.split import stratified_split
 from tests.cli.conftest import SYN
 from tests.conftest import require
@@ -62,35 +61,19 @@ def test_results_files_metrics_and_records(cli, tmp_path):
     assert ease_row[header.index("F1@10")] == f"{ref.summary['f1@10']:.4f}" and "| F1@10 |" in md
 
 
-def test_missing_and_new_models(cli, tmp_path, monkeypatch):
-    """A class not exported is skipped with a note; a class that appears in recsys.models just works."""
-    monkeypatch.delattr(recsys.models, "EASE")
-
-    class ALS(Popular):  # stands in for the ALS another issue adds
-        pass
-
-    monkeypatch.setattr(recsys.models, "ALS", ALS, raising=False)
-    monkeypatch.delattr(recsys.models, "Pipeline", raising=False)
-    out = tmp_path / "res"
-    code, stdout, err = cli("benchmark", *SYN, "--models", "popular,ease,als,deepfm", "--no-plots", "--n-boot", "20", "--out", out)
-    assert code == 0, err
-    m = _by_name(_load(out))
-    assert m["ease"]["status"] == "skipped" and "recsys.models has no EASE yet" in m["ease"]["note"]
-    assert m["deepfm"]["status"] == "skipped"
-    assert m["als"]["status"] == "ok" and m["als"]["metrics"]["ndcg@10"] == pytest.approx(m["popular"]["metrics"]["ndcg@10"])
-    assert "skipped ease: recsys.models has no EASE yet" in err
-    assert "recsys.models has no EASE yet" in stdout and "recsys.models has no EASE yet" in (out / "results.md").read_text()
-
-
 def test_missing_extra_is_skipped(cli, tmp_path, monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gensim" else real(name, *a))
     out = tmp_path / "res"
-    code, _, err = cli("benchmark", *SYN, "--models", "doc2vec,popular", "--no-plots", "--n-boot", "20", "--out", out)
+    code, stdout, err = cli("benchmark", *SYN, "--models", "doc2vec,popular", "--no-plots", "--n-boot", "20", "--out", out)
     assert code == 0
-    assert "doc2vec needs gensim (pip install 'recsys[content]')" in _by_name(_load(out))["doc2vec"]["note"]
+    note = "doc2vec needs gensim (pip install 'recsys[content]')"
+    m = _by_name(_load(out))
+    assert m["doc2vec"]["status"] == "skipped" and note in m["doc2vec"]["note"] and m["popular"]["status"] == "ok"
+    assert f"skipped doc2vec: {note}" in err
+    assert note in stdout and note in (out / "results.md").read_text()
 
 
 def test_config_file_is_equivalent_to_flags(cli, tmp_path):

@@ -127,15 +127,15 @@ def test_serve_calls_recsys_serving(cli, tmp_path, ratings_csv, monkeypatch):
     assert code == 0 and calls == [(str(tmp_path / "m"), {"host": "127.0.0.1", "port": 0, "workers": 2})]
 
 
-def test_serve_without_serving_is_one_line(cli, tmp_path, monkeypatch):
+def test_serve_without_the_serve_extra_is_one_line(cli, tmp_path, monkeypatch):
     (tmp_path / "m").mkdir()
     real = importlib.import_module
 
     def missing(name, *a):
-        if name == "recsys.serving":
-            raise ModuleNotFoundError("No module named 'recsys.serving'", name="recsys.serving")
+        if name == "recsys.serving":  # what importing it does when the extra is not installed
+            raise ModuleNotFoundError("No module named 'fastapi'", name="fastapi")
         return real(name, *a)
 
     monkeypatch.setattr(importlib, "import_module", missing)
     code, _, err = cli("serve", "--model", tmp_path / "m")
-    assert code == 1 and err.strip() == "recsys serve: error: the HTTP service (recsys.serving) is not part of this installation yet"
+    assert code == 1 and err.strip() == "recsys serve: error: the HTTP service needs fastapi: pip install 'recsys[serve]'"
