@@ -18,15 +18,15 @@ epochs than SGD. Regularisation is Koren's: each rating contributes
 ``λ (b_u² + b_i²)`` (``reg_bias``), ``λ (|p_u|² + |q_i|²)`` (``reg``) and
 ``λ Σ_{j ∈ N(u)} |y_j|²`` (``reg_implicit``) to the loss.
 
-The batch step is numpy and scipy.sparse on one thread. Its arrays are a few
-thousand rows wide, where per-call costs dominate: at 2,048 x 21, torch's
-index_select measured about 6x slower than numpy's take and index_add_ about
-3x slower than a scipy CSR product, and two torch threads were slower still
-on a loaded machine. A batch's sums over users and items are products with
-the batch's (users x items) matrix (see ``_UserItem``). One thread also makes
-a fit deterministic for a seed; the ML-100K fit is about 30x faster than
-Surprise's SVDpp (``benchmarks/results/svdpp.md``).
+The batch step is numpy and scipy.sparse on one thread (deterministic for a
+seed). A batch's sums over users and items are products with the batch's
+(users x items) matrix (see ``_UserItem``). Speed against Surprise's SVDpp:
+``benchmarks/results/svdpp.md``.
 """
+
+# Why numpy/scipy and not torch for the batch step: its arrays are a few thousand rows wide, where
+# per-call costs dominate; measured at 2,048 x 21, torch's index_select was about 6x slower than numpy's
+# take and index_add_ about 3x slower than a scipy CSR product, and two torch threads slower still.
 
 from __future__ import annotations
 
