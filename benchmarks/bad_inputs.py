@@ -173,27 +173,28 @@ def loading(base: Path) -> None:
         shutil.copytree(good, d, symlinks=True)
         return d
 
-    def out_of_range() -> None:
-        d = variant("oob")
-        arr = next(p for p in sorted(d.glob("arrays/*neighbours*indices*.npy")))
-        a = np.load(arr)
+    def array_edit(name: str, part: str, edit: Callable[[np.ndarray], None]) -> Callable[[], None]:
+        """Edit the similarity graph's ``part`` array in place, recompute the hashes, load and recommend."""
+
+        def run() -> None:
+            d = variant(name)
+            arr = next(p for p in sorted(d.glob(f"arrays/*neighbours*{part}*.npy")))
+            a = np.load(arr)
+            edit(a)
+            np.save(arr, a)
+            _rehash(d)
+            load_model(d).recommend([0], k=3)
+
+        return run
+
+    def out_of_range(a: np.ndarray) -> None:
         a[0] = 10**8
-        np.save(arr, a)
-        _rehash(d)
-        load_model(d).recommend([0], k=3)
 
-    expect_error("similarity `indices` set to 10**8, hashes recomputed", out_of_range)
-
-    def indptr() -> None:
-        d = variant("indptr")
-        arr = next(p for p in sorted(d.glob("arrays/*neighbours*indptr*.npy")))
-        a = np.load(arr)
+    def swap(a: np.ndarray) -> None:
         a[1], a[2] = a[2], a[1] + 1
-        np.save(arr, a)
-        _rehash(d)
-        load_model(d).recommend([0], k=3)
 
-    expect_error("non-monotone `indptr`, hashes recomputed", indptr)
+    expect_error("similarity `indices` set to 10**8, hashes recomputed", array_edit("oob", "indices", out_of_range))
+    expect_error("non-monotone `indptr`, hashes recomputed", array_edit("indptr", "indptr", swap))
 
     def symlink() -> None:
         d = variant("link")

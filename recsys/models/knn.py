@@ -291,25 +291,16 @@ class ItemKNN(_Neighbourhood):
 
     def _fit(self, data: Interactions) -> None:
         values = self._fit_values(data)
-        # Item profiles: items x users.
-        profiles = values.T.tocsr()
-        if self.similarity == "adjusted_cosine":
-            profiles, _ = centre_cols(profiles)  # subtract user means
-        elif self.similarity == "pearson":
-            profiles, _ = centre_rows(profiles)  # subtract item means
-        profiles.eliminate_zeros()
-        profiles = weight_profiles(
-            profiles, self.weighting, idf_of(profiles), mean_length_of(profiles), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
-        )
+        profiles = self._profiles_for(values, self.similarity, self.weighting)
         self._check_profiles(profiles, values)
         self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="ItemKNN similarity")
 
     def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
-        profiles = values.T.tocsr()
+        profiles = values.T.tocsr()  # items x users
         if similarity == "adjusted_cosine":
-            profiles, _ = centre_cols(profiles)
+            profiles, _ = centre_cols(profiles)  # subtract user means
         elif similarity == "pearson":
-            profiles, _ = centre_rows(profiles)
+            profiles, _ = centre_rows(profiles)  # subtract item means
         profiles.eliminate_zeros()
         return weight_profiles(
             profiles, weighting, idf_of(profiles), mean_length_of(profiles), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
@@ -427,13 +418,19 @@ class UserKNN(_Neighbourhood):
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
 
-    def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
-        centred = sp.csr_matrix(values, dtype=np.float32, copy=True)
+    @staticmethod
+    def _centred(values: sp.csr_matrix, similarity: str) -> sp.csr_matrix:
+        """A copy of ``values`` centred as ``similarity`` asks, explicit zeros dropped."""
+        centred = values.copy()  # eliminate_zeros below must not touch the data's cached matrix
         if similarity == "pearson":
-            centred, _ = centre_rows(centred)
+            centred, _ = centre_rows(values)
         elif similarity == "adjusted_cosine":
-            centred, _ = centre_cols(centred)
+            centred, _ = centre_cols(values)
         centred.eliminate_zeros()
+        return centred
+
+    def _profiles_for(self, values: sp.csr_matrix, similarity: str, weighting: str) -> sp.csr_matrix:
+        centred = self._centred(values, similarity)
         return weight_profiles(
             centred, weighting, idf_of(centred), mean_length_of(centred), self.bm25_k1, self.bm25_b  # type: ignore[arg-type]
         )
@@ -454,12 +451,7 @@ class UserKNN(_Neighbourhood):
         values = self._fit_values(data)
         _, item_means = centre_cols(values)
         self.item_means_ = item_means.astype(np.float32)
-        centred = values.copy()  # eliminate_zeros below must not touch the data's cached matrix
-        if self.similarity == "pearson":
-            centred, _ = centre_rows(values)
-        elif self.similarity == "adjusted_cosine":
-            centred, _ = centre_cols(values)
-        centred.eliminate_zeros()
+        centred = self._centred(values, self.similarity)
         self.idf_ = idf_of(centred)
         self.mean_length_ = mean_length_of(centred)
         profiles = self._profiles(values)

@@ -79,12 +79,8 @@ def check_unfitted_raises(case: ContractCase) -> None:
         lambda: model.score([0], [0]),
         lambda: model.save(tempfile.mkdtemp() + "/m"),
     ):
-        try:
-            call()
-        except NotFittedError as e:
-            assert type(model).__name__ in str(e), "NotFittedError should name the model"
-        else:
-            raise AssertionError(f"{type(model).__name__} did not raise NotFittedError before fit")
+        err = _raises(call, NotFittedError, f"{type(model).__name__} did not raise NotFittedError before fit")
+        assert type(model).__name__ in str(err), "NotFittedError should name the model"
 
 
 def check_recommend_frame(case: ContractCase) -> None:
@@ -195,12 +191,7 @@ def check_save_load(case: ContractCase) -> None:
         raw = bytearray(victim.read_bytes())
         raw[-1] ^= 0xFF
         victim.write_bytes(bytes(raw))
-        try:
-            type(model).load(path)
-        except ArtifactError:
-            pass
-        else:
-            raise AssertionError("a tampered artifact must be refused")
+        _raises(lambda: type(model).load(path), ArtifactError, "a tampered artifact must be refused")
 
 
 def check_fold_in(case: ContractCase) -> None:
@@ -274,23 +265,14 @@ def check_predict(case: ContractCase) -> None:
     np.testing.assert_allclose(model.predict(users[4:5], items[4:5]), p[4:5], rtol=1e-6, atol=1e-6)
     lo, hi = getattr(model, "rating_range_", (-np.inf, np.inf))
     np.testing.assert_allclose(p, np.clip(model.score(users, items), lo, hi), rtol=1e-5, atol=1e-5)
-    try:
-        model.predict(users, items[:-1])
-    except DataError:
-        pass
-    else:
-        raise AssertionError("predict with unequal lengths must raise DataError")
+    _raises(lambda: model.predict(users, items[:-1]), DataError, "predict with unequal lengths must raise DataError")
     for u, i, unknown in ((["no-such-user"], items[:1], "no-such-user"), (users[:1], ["no-such-item"], "no-such-item")):
         if type(model).predicts_unknown_ids:
             q = model.predict(u, i)
             assert q.shape == (1,) and np.isfinite(q).all(), f"predict of {unknown!r} must be a finite value"
         else:
-            try:
-                model.predict(u, i)
-            except UnknownIdError as e:
-                assert unknown in str(e), "UnknownIdError should name the unknown id"
-            else:
-                raise AssertionError(f"predict of {unknown!r} must raise UnknownIdError")
+            err = _raises(functools.partial(model.predict, u, i), UnknownIdError, f"predict of {unknown!r} must raise UnknownIdError")
+            assert unknown in str(err), "UnknownIdError should name the unknown id"
 
 
 def check_learns_preferences(case: ContractCase) -> None:
@@ -523,12 +505,7 @@ def check_failed_fit_changes_nothing(case: ContractCase) -> None:
     for at in _fail_points(n_matrix) if n_matrix else []:
         failures.append((f"data failing at matrix() call {at} of {n_matrix}", functools.partial(_fit_failing, model, other, at), _Injected))
     for what, call, exc in failures:
-        try:
-            call()
-        except exc:
-            pass
-        else:
-            raise AssertionError(f"{name}.fit did not raise with {what}")
+        _raises(call, exc, f"{name}.fit did not raise with {what}")
         _assert_same(before, _answers(model, data), f"{name}.fit failing with {what}")
     with tempfile.TemporaryDirectory() as tmp:
         loaded = type(model).load(model.save(Path(tmp) / "model"))
@@ -546,19 +523,13 @@ def check_failed_fit_changes_nothing(case: ContractCase) -> None:
         ("KeyboardInterrupt at the last private call", lambda: _hooked(fresh, n_hooks, KeyboardInterrupt, lambda: fresh.fit(other))),
         ("data failing at its first matrix() call", lambda: fresh.fit(_failing_data(other, 1))),
     ):
-        try:
-            call()
-        except (KeyboardInterrupt, _Injected):
-            pass
-        else:
-            raise AssertionError(f"{name}.fit did not raise with {what}")
+        _raises(call, (KeyboardInterrupt, _Injected), f"{name}.fit did not raise with {what}")
         _assert_same(unfitted, _answers(fresh, data), f"unfitted {name}.fit failing with {what}")
-        try:
-            fresh.recommend([data.users.ids[0]])
-        except NotFittedError:
-            pass
-        else:
-            raise AssertionError(f"{name} answers after a failed first fit ({what}); it must stay unfitted")
+        _raises(
+            lambda: fresh.recommend([data.users.ids[0]]),
+            NotFittedError,
+            f"{name} answers after a failed first fit ({what}); it must stay unfitted",
+        )
 
     # online updates
     for method in sorted(m for m in dir(model) if m.startswith("partial_fit") and callable(getattr(model, m, None))):
@@ -574,16 +545,26 @@ def check_failed_fit_changes_nothing(case: ContractCase) -> None:
         assert changed["users"] != before["users"] or changed["items"] != before["items"], f"{method} changed no id"
         for at in _fail_points(n) if n else []:
             exc = KeyboardInterrupt if at == n else _Injected
-            try:
-                _hooked(model, at, exc, lambda: getattr(model, method)(new))
-            except exc:
-                pass
-            else:
-                raise AssertionError(f"{name}.{method} did not raise with {exc.__name__} at private call {at} of {n}")
+            _raises(
+                functools.partial(_hooked, model, at, exc, functools.partial(getattr(model, method), new)),
+                exc,
+                f"{name}.{method} did not raise with {exc.__name__} at private call {at} of {n}",
+            )
             _assert_same(before, _answers(model, data), f"{name}.{method} failing at private call {at} of {n}")
         with tempfile.TemporaryDirectory() as tmp:
             loaded = type(model).load(model.save(Path(tmp) / "model"))
             _assert_same(before, _answers(loaded, data), f"{name} saved and loaded after a failed {method}")
+
+
+def _raises(
+    call: Callable[[], Any], exc: type[BaseException] | tuple[type[BaseException], ...], message: str
+) -> BaseException:
+    """The ``exc`` that ``call()`` raises; ``AssertionError(message)`` when it returns."""
+    try:
+        call()
+    except exc as e:
+        return e
+    raise AssertionError(message)
 
 
 def _fit_failing(model: Recommender, data: Interactions, fail_at: int) -> Any:

@@ -156,28 +156,53 @@ class DeepRecommender(Recommender):
         "train_log_": Json(types=(dict,)),
     }
 
-    # set by subclasses' __init__
-    label_threshold: float | None
-    negative_sampling: str
-    negative_ratio: int
-    features: list[str] | None
-    embedding_dim: int
-    hidden_units: tuple[int, ...]
-    activation: str
-    dropout: float
-    l2_embedding: float
-    l2_dnn: float
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    patience: int
-    validation_fraction: float
-    refit: bool
-    time_budget: float | None
-    seed: int
-    device: str
-    num_threads: int | None
-    show_progress: bool | None
+    # DeepFM's parameters (documented there). A model with more repeats these in its own
+    # signature, which get_params reads, and hands them on to this __init__.
+    def __init__(
+        self,
+        label_threshold: float | None = None,
+        negative_sampling: str = "uniform",
+        negative_ratio: int = 4,
+        features: list[str] | None = None,
+        embedding_dim: int = 8,
+        hidden_units: tuple[int, ...] | list[int] = (256, 128),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        l2_embedding: float = 1e-5,
+        l2_dnn: float = 0.0,
+        learning_rate: float = 1e-3,
+        batch_size: int = 256,
+        epochs: int = 10,
+        patience: int = 2,
+        validation_fraction: float = 0.1,
+        refit: bool = True,
+        time_budget: float | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        num_threads: int | None = None,
+        show_progress: bool | None = None,
+    ) -> None:
+        self.label_threshold = label_threshold
+        self.negative_sampling = negative_sampling
+        self.negative_ratio = negative_ratio
+        self.features = features
+        self.embedding_dim = embedding_dim
+        self.hidden_units = hidden_units
+        self.activation = activation
+        self.dropout = dropout
+        self.l2_embedding = l2_embedding
+        self.l2_dnn = l2_dnn
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.time_budget = time_budget
+        self.seed = seed
+        self.device = device
+        self.num_threads = num_threads
+        self.show_progress = show_progress
 
     # -- hooks ------------------------------------------------------------------------------
 

@@ -11,8 +11,6 @@ from torch import nn
 
 from recsys.models.deep.features import FieldTables
 
-ACTIVATIONS = ("relu", "prelu", "dice", "sigmoid")
-
 
 class Dice(nn.Module):
     """Dice (Zhou et al. 2018): ``x * (alpha + (1 - alpha) * p)`` with ``p = sigmoid((x - E[x]) / sqrt(Var[x] + eps))``.
