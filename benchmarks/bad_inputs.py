@@ -116,6 +116,21 @@ def saving(base: Path) -> None:
     expect_value("`recsys fit --model popular --data ratings.csv --out .` (the data's directory)", lambda: cli_out(str(ratings)))
     expect_value("`recsys fit ... --out ratings.csv` (the input file)", lambda: cli_out(str(csv)))
 
+    def tune_out() -> str:
+        code, err = cli(["tune", "--model", "popular", "--data", str(csv), "--split", "none", "--out", str(csv)])
+        intact = csv.read_text() == "user,item\n1,2\n"
+        assert code == 2 and intact, f"exit {code}, file intact: {intact}"
+        return f"exit 2, file intact; stderr: {err}"
+
+    expect_value("`recsys tune ... --out ratings.csv` (a JSON report over the input file)", tune_out)
+
+    def tuning_save() -> None:
+        from recsys.tuning import search
+
+        search(Popular(), {"half_life": [None]}, tiny_interactions(), path=csv, show_progress=False)
+
+    expect_error("`recsys.tuning.search(..., path='ratings.csv')`", tuning_save)
+
     from recsys.serving import publish
 
     root = base / "root"
