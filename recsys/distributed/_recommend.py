@@ -270,6 +270,9 @@ def recommend_all(
             write_partition(model, query[b * bs : (b + 1) * bs], result.partition(b), k, exclude_seen)
     elif pending:
         _run_ray(artifact, outp, query, pending, k, exclude_seen, bs, address, workers, progress)
+    for e in outp.iterdir():  # temporary files of a worker killed mid-write
+        if _TMP.fullmatch(e.name):
+            e.unlink(missing_ok=True)
     missing = result.missing()
     if missing:  # defensive: a worker reported success without its partition
         raise DataError(f"recommend_all: partitions {missing[:5]} of {outp} were not written")
@@ -338,9 +341,8 @@ def _run_ray(
                 "exclude_seen": exclude_seen,
                 "block_size": block_size,
             },
-            # A killed worker is restarted and its unfinished block retried; a block is one file
-            # renamed into place, so a retry can neither duplicate nor half-write it.
-            max_restarts=3,
-            max_task_retries=3,
         )
+        # Ray Data restarts a killed actor and retries its unfinished block (its actor pools default to
+        # unlimited restarts and task retries); a block is one file renamed into place, so a retry can
+        # neither duplicate nor half-write it.
         done.materialize()
