@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
+from recsys import errors
 from recsys._utils.params import check_choice
 from recsys.errors import MissingDependencyError, RecsysError
 
-__all__ = ["Engine", "RayConnectionError", "check_engine", "import_ray", "probe_address", "ray_session"]
+__all__ = ["Engine", "RayConnectionError", "check_engine", "import_ray", "probe_address", "ray_session", "worker_error"]
 
 Engine = Literal["local", "ray"]
 
@@ -87,3 +89,28 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[An
         yield ray
     finally:
         ray.shutdown()
+
+
+def worker_error(e: BaseException) -> BaseException:
+    """The recsys error a Ray worker raised, out of Ray's wrapping (an actor that died in its
+    constructor reports it only as text); ``e`` itself when there is none.
+
+    Examples
+    --------
+    >>> worker_error(RuntimeError("actor died\\nrecsys.errors.ArtifactError: /m is not visible on worker node a"))
+    ArtifactError('/m is not visible on worker node a')
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, RecsysError):
+            return cur
+        cause = getattr(cur, "cause", None)
+        cur = cur.__cause__ or (cause if isinstance(cause, BaseException) else None)
+    found = re.findall(r"recsys\.errors\.(\w+): ([^\n]+)", str(e))
+    if found:
+        cls = getattr(errors, found[-1][0], None)
+        if isinstance(cls, type) and issubclass(cls, RecsysError):
+            return cls(found[-1][1])
+    return e

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recsys.distributed._engine import Engine, check_engine, import_ray, probe_address, ray_session
+from recsys.distributed._engine import Engine, check_engine, import_ray, probe_address, ray_session, worker_error
 from recsys.distributed._recommend import PartitionedRecommendations
 from recsys.errors import DataError, NotSupportedError
 from recsys.evaluation import Evaluator
@@ -202,7 +202,10 @@ def evaluate_distributed(
         with ray_session(address) as ray:
             task = ray.remote(_read_and_sum)
             ev_ref = ray.put(ev)
-            shards = ray.get([task.remote(ev_ref, str(p.resolve()), wanted) for p in parts])
+            try:
+                shards = ray.get([task.remote(ev_ref, str(p.resolve()), wanted) for p in parts])
+            except ray.exceptions.RayError as e:
+                raise worker_error(e) from e
     return _merge(ev, shards, wanted)
 
 

@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from recsys._utils.fs import write_text_atomic
 from recsys._utils.params import check_bool, check_int
 from recsys.data import as_id_array
-from recsys.distributed._engine import Engine, check_engine, import_ray, probe_address, ray_session
+from recsys.distributed._engine import Engine, check_engine, import_ray, probe_address, ray_session, worker_error
 from recsys.errors import ArtifactError, DataError, ParameterError
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ __all__ = ["MANIFEST", "PartitionedRecommendations", "recommend_all"]
 MANIFEST = "_recsys_recommendations.json"
 FORMAT = "recsys-recommendations"
 _PART = re.compile(r"part-(\d{5,})\.parquet")
-_TMP = re.compile(r"\.part-\d{5,}\.parquet\.[0-9a-f]+\.tmp")
+# temporary files: a partition being written, or the manifest being replaced
+_TMP = re.compile(r"\.part-\d{5,}\.parquet\.[0-9a-f]+\.tmp|\._recsys_recommendations\.json\.[^/]+\.tmp")
 #: Users per partition when block_size is not given.
 DEFAULT_BLOCK_SIZE = 50_000
 
@@ -143,9 +145,7 @@ def _check_out(out: Path, run: dict[str, Any]) -> bool:
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    tmp = out / f".{MANIFEST}.{secrets.token_hex(6)}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, out / MANIFEST)
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def recommend_all(
@@ -345,4 +345,7 @@ def _run_ray(
         # Ray Data restarts a killed actor and retries its unfinished block (its actor pools default to
         # unlimited restarts and task retries); a block is one file renamed into place, so a retry can
         # neither duplicate nor half-write it.
-        done.materialize()
+        try:
+            done.materialize()
+        except ray.exceptions.RayError as e:
+            raise worker_error(e) from e
