@@ -11,7 +11,7 @@ import pytest
 
 from recsys import load_model
 from recsys.distributed import PartitionedRecommendations, RayConnectionError, evaluate_distributed, recommend_all
-from recsys.errors import DataError, ParameterError, UnknownIdError
+from recsys.errors import DataError, NotSupportedError, ParameterError, UnknownIdError
 from tests.conftest import require
 from tests.distributed.conftest import MODELS
 
@@ -101,12 +101,12 @@ def test_unreachable_ray_address_fails_fast_without_output(artifacts: dict[str, 
     assert not (tmp_path / "r").exists()
 
 
-def test_evaluate_refuses_unfinished_or_foreign_directory(split: tuple, tmp_path: Path) -> None:
+def test_evaluate_refuses_a_foreign_directory_and_rating_metrics(split: tuple, tmp_path: Path) -> None:
     train, test = split
     (tmp_path / "x").mkdir()
     with pytest.raises(DataError, match="holds no recommend_all output"):
         evaluate_distributed(tmp_path / "x", test, train=train)
-    with pytest.raises(Exception, match="rmse"):
+    with pytest.raises(NotSupportedError, match="cannot compute rmse: they need a model's predictions"):
         evaluate_distributed(tmp_path / "x", test, train=train, metrics=["ndcg", "rmse"])
 
 
@@ -148,6 +148,14 @@ def test_evaluate_distributed_counts_unknown_items_and_threshold(split: tuple, t
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=0, abs=1e-12, nan_ok=True), key
     assert 0 < got["coverage@6"] < 1
+    # relevance threshold and feature-based diversity (items without a vector included)
+    feats = pd.DataFrame({"item": train.items.ids[:40], "a": rng.random(40), "b": rng.random(40)})
+    options = {"relevance_threshold": 4.0, "item_features": feats}
+    expected = Evaluator(train, test, k=[2, 6], **options).evaluate(frame).summary
+    got = evaluate_distributed(out, test, k=[2, 6], train=train, **options)
+    assert list(got) == list(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=0, abs=1e-12, nan_ok=True), key
     # a user split over two partitions is refused
     frame.iloc[:123].to_parquet(out / "part-00000.parquet", index=False)
     with pytest.raises(DataError, match="more than one partition"):
