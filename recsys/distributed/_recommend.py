@@ -238,7 +238,9 @@ def recommend_all(
         query = np.asarray(model.users_.ids)
     else:
         query = as_id_array(users, "users")
-        if len(query) and pd.Index(query).has_duplicates:
+        if len(query) == 0:
+            raise DataError("users is empty; give at least one user id, or None for every user")
+        if pd.Index(query).has_duplicates:
             dup = pd.Index(query)[pd.Index(query).duplicated()][0]
             raise DataError(f"users must not repeat; {dup!r} appears more than once")
         unknown = model.users_.to_index(query, missing="negative") < 0

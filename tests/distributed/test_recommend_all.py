@@ -91,6 +91,8 @@ def test_refuses_unknown_and_repeated_users(artifacts: dict[str, Path], tmp_path
         recommend_all(artifacts["ease"], known + [99999, 88888], out=tmp_path / "r", progress=False)
     with pytest.raises(DataError, match="appears more than once"):
         recommend_all(artifacts["ease"], known + known[:1], out=tmp_path / "r", progress=False)
+    with pytest.raises(DataError, match="users is empty"):
+        recommend_all(artifacts["ease"], [], out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # nothing written before the users were checked
 
 
