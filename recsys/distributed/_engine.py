@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from recsys import errors
 from recsys._utils.params import check_choice
-from recsys.errors import MissingDependencyError, RecsysError
+from recsys.errors import MissingDependencyError, ParameterError, RecsysError
 
 __all__ = ["Engine", "RayConnectionError", "check_engine", "import_ray", "probe_address", "ray_session", "worker_error"]
 
@@ -55,7 +55,7 @@ def probe_address(address: str | None) -> None:
     if address is None:
         return
     if not isinstance(address, str) or not address:
-        raise RayConnectionError(f"The Ray address must be a non-empty string such as 'auto' or 'host:6379'. Got {address!r}.")
+        raise ParameterError(f"The 'address' parameter must be a non-empty string such as 'auto' or 'host:6379'. Got {address!r} instead.")
     hp = _host_port(address)
     if hp is not None:
         try:

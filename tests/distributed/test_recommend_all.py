@@ -100,6 +100,8 @@ def test_unreachable_ray_address_fails_fast_without_output(artifacts: dict[str, 
     require("ray")
     with pytest.raises(RayConnectionError, match="cannot reach the Ray cluster at '127.0.0.1:1'"):
         recommend_all(artifacts["ease"], out=tmp_path / "r", engine="ray", address="127.0.0.1:1", progress=False)
+    with pytest.raises(ParameterError, match="'address' parameter must be a non-empty string"):
+        recommend_all(artifacts["ease"], out=tmp_path / "r", engine="ray", address="", progress=False)
     assert not (tmp_path / "r").exists()
 
 
