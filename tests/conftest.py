@@ -24,6 +24,8 @@ OPTIONAL: dict[str, str] = {
     "httpx": "serve",
     "matplotlib": "plot",
     "optuna": "tune",
+    "ray": "ray",
+    "pyarrow": "ray",
 }
 
 

@@ -29,6 +29,12 @@ examples:
   recsys fit --model ease --dataset ml-100k --split stratified --out models/ease
   recsys evaluate --model models/ease --dataset ml-100k --split stratified --k 10
   recsys evaluate --recommendations recs.csv --data ratings.csv --k 10 --metrics ndcg,recall
+  recsys evaluate --recommendations recs/ --dataset ml-100k --split stratified --engine ray
+
+A directory written by 'recsys recommend --out' is evaluated partition by
+partition (locally or on Ray, --engine), every metric merged exactly from
+per-partition sums and counts; it reports no confidence intervals and no
+rmse/mae (they need per-user values and predictions).
 """
 
 
@@ -36,11 +42,13 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evaluate", help=HELP, description=DESCRIPTION, parents=parents, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("what to evaluate (one of)")
     src.add_argument("--model", metavar="DIR", help="model artifact directory")
-    src.add_argument("--recommendations", metavar="FILE", help="CSV/Parquet with user, item and rank (or score) columns")
+    src.add_argument("--recommendations", metavar="FILE", help="CSV/Parquet with user, item and rank (or score) columns, or a 'recsys recommend --out' directory")
     add_data_args(p)
     p.add_argument("--k", default="10", metavar="K", help="cut-off(s), e.g. 10 or 5,10 (default 10)")
     p.add_argument("--metrics", metavar="LIST", help="metric names (default: all)")
     p.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
+    p.add_argument("--engine", default="local", choices=("local", "ray"), help="for a recommendations directory: where to evaluate it (default local)")
+    p.add_argument("--address", metavar="ADDR", help="Ray cluster address (default: a local cluster)")
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON (replaces only a JSON result recsys wrote, never another file)")
     p.set_defaults(run=run)
 
@@ -58,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
     split = split_options(args)
     if split.kind == "none":
         raise UsageError("evaluate needs a train/test split: --split stratified or temporal")
+    partitioned = bool(args.recommendations) and os.path.isdir(args.recommendations)
+    if not partitioned and (args.engine != "local" or args.address):
+        raise UsageError("--engine and --address go with --recommendations DIR (a 'recsys recommend --out' directory)")
     loaded = load_data(opts, seed=split.seed)
     train, test = make_split(loaded.interactions, split)
+    if partitioned:
+        return _run_partitioned(args, train, test, ks, metrics, loaded.name, split.kind)
     evaluator = Evaluator(train, test, k=ks, metrics=metrics)
     t0 = time.perf_counter()
     if args.model:
@@ -94,6 +107,35 @@ def run(args: argparse.Namespace) -> int:
     con.print(f"evaluated in {seconds:.2f} s")
     if args.json:
         write_json(args.json, {"format": "recsys-evaluation", "what": what, "data": loaded.describe(), "split": split.describe(), **d}, "--json")
+        eprint(f"wrote {args.json}")
+    return 0
+
+
+def _run_partitioned(
+    args: argparse.Namespace, train: Any, test: Any, ks: list[int], metrics: list[str] | None, data_name: str, split_kind: str
+) -> int:
+    """Evaluate a recommend_all directory with recsys.distributed.evaluate_distributed."""
+    from rich.table import Table
+
+    from recsys.distributed import evaluate_distributed
+
+    t0 = time.perf_counter()
+    summary = evaluate_distributed(
+        args.recommendations, test, k=ks, train=train, metrics=metrics, engine=args.engine, address=args.address
+    )
+    seconds = time.perf_counter() - t0
+    what = os.path.basename(os.path.normpath(args.recommendations))
+    table = Table(title=f"{what} on {data_name} ({split_kind} split), {args.engine} engine")
+    for c in ("metric", "value"):
+        table.add_column(c, justify="right")
+    for key, value in summary.items():
+        table.add_row(key, "–" if np.isnan(value) else f"{value:.4f}")
+    con = console()
+    con.print(table)
+    con.print(f"evaluated in {seconds:.2f} s")
+    if args.json:
+        clean = {key: None if np.isnan(v) else v for key, v in summary.items()}
+        write_json(args.json, {"format": "recsys-evaluation", "what": what, "engine": args.engine, "summary": clean}, "--json")
         eprint(f"wrote {args.json}")
     return 0
 

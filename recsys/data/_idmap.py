@@ -350,7 +350,14 @@ def query_array(ids: Any) -> NDArray[Any]:
     if isinstance(ids, (str, bytes)) or np.isscalar(ids):
         ids = [ids]
     if isinstance(ids, (list, tuple, range)):
-        arr = pd.Index(list(ids)).to_numpy() if len(ids) else np.empty(0, dtype=np.int64)
+        values = list(ids)
+        if not values:
+            arr = np.empty(0, dtype=np.int64)
+        elif pd.api.types.infer_dtype(values, skipna=True) == "string":
+            # not through pd.Index: with pyarrow installed it infers pyarrow strings, which refuse lone surrogates
+            arr = np.array(values, dtype=object)
+        else:
+            arr = pd.Index(values).to_numpy()
     elif hasattr(ids, "to_numpy") and not isinstance(ids, np.ndarray):
         arr = ids.to_numpy()
     else:
