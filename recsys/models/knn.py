@@ -42,6 +42,7 @@ from recsys.models._similarity import (
     mean_length_of,
     row_ids,
     shrunk_cosine,
+    sparse_product,
     squared_norms,
     weight_profiles,
 )
@@ -73,6 +74,9 @@ class _Neighbourhood(Recommender):
         "user_bias_": Array(shape=("n_users",), when=_explicit),
         "rating_range_": Array(shape=(2,), when=_explicit),
     }
+
+    # scoring is sparse products and top-k selections (GIL-free, single-threaded kernels)
+    _threaded_blocks: ClassVar[bool] = True
 
     k: int
     similarity: str
@@ -198,7 +202,9 @@ class _Neighbourhood(Recommender):
             d = dense if item_idx is None else dense[:, item_idx]
             return np.asarray(left @ d, dtype=np.float32)
         r = right if item_idx is None else right[:, item_idx]
-        return np.asarray((left @ r).toarray(), dtype=np.float32)
+        if r.format != "csr":
+            r = r.tocsr()
+        return np.asarray(sparse_product(sp.csr_matrix(left), r).toarray(), dtype=np.float32)
 
     def _history_row(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None
