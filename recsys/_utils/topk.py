@@ -36,8 +36,8 @@ def topk(scores: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArra
     if n_rows == 0 or kk == 0:
         return np.empty((n_rows, kk), np.int64), np.empty((n_rows, kk), np.float32)
     if kk < n_cols:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, kk - 1]
-        kth = scores[np.arange(n_rows), part]
+        # the kk-th largest value per row (values only: no index array, no negated copy)
+        kth = np.partition(scores, n_cols - kk, axis=1)[:, n_cols - kk]
         mask = scores >= kth[:, None]
     else:
         mask = np.ones(scores.shape, dtype=bool)

@@ -33,8 +33,14 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recsys._utils.blocks import map_blocks
 from recsys._utils.progress import progress
 from recsys.models._weighting import Weighting
+
+try:  # scipy's sparse product kernel, called without its counting pass (see sparse_product)
+    from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
+except ImportError:  # pragma: no cover - a scipy that moved it: the public product
+    _csr_matmat = None
 
 # Entries of one block of the similarity product (dense or sparse): 16 Mi, ~64 MiB of float32.
 _BLOCK_ENTRIES = 1 << 24
@@ -157,6 +163,48 @@ def shrunk_cosine(
     return out.astype(np.float32)
 
 
+def product_bound(a: sp.csr_matrix, b: sp.csr_matrix) -> NDArray[np.float64]:
+    """Per row of ``a @ b``, an upper bound of its stored entries: ``min(n_cols, sum of the b rows it touches)``."""
+    touched = np.bincount(row_ids(a), weights=np.diff(b.indptr)[a.indices].astype(np.float64), minlength=a.shape[0])
+    return np.minimum(touched, b.shape[1])
+
+
+def sparse_product(a: sp.csr_matrix, b: sp.csr_matrix, max_nnz: int | None = None) -> sp.csr_matrix:
+    """``a @ b`` for two CSR matrices, in one pass of scipy's kernel.
+
+    scipy's ``a @ b`` first runs a whole counting pass (as long as a third of the
+    product) to size its output; this allocates ``max_nnz`` entries instead (by
+    default the sum of :func:`product_bound`, which callers keep small by
+    blocking rows of ``a``). The result is the same matrix, entry for entry and
+    in the same order (unsorted indices, as scipy's).
+
+    Examples
+    --------
+    >>> a = sp.csr_matrix(np.array([[1, 0, 2], [0, 3, 0]], dtype=np.float32))
+    >>> b = sp.csr_matrix(np.array([[1, 1], [0, 2], [4, 0]], dtype=np.float32))
+    >>> sparse_product(a, b).toarray().tolist()
+    [[9.0, 1.0], [0.0, 6.0]]
+    """
+    if _csr_matmat is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        return sp.csr_matrix(a @ b)
+    if max_nnz is None:
+        max_nnz = int(product_bound(a, b).sum())
+    n_rows, n_cols = a.shape[0], b.shape[1]
+    big = max(max_nnz, a.nnz, b.nnz, n_rows, n_cols, a.shape[1]) >= 2**31 - 1
+    idx = np.int64 if big else np.int32
+    indptr = np.empty(n_rows + 1, dtype=idx)
+    indices = np.empty(max_nnz, dtype=idx)
+    data = np.empty(max_nnz, dtype=a.dtype)
+    _csr_matmat(
+        n_rows, n_cols,
+        np.asarray(a.indptr, dtype=idx), np.asarray(a.indices, dtype=idx), a.data,
+        np.asarray(b.indptr, dtype=idx), np.asarray(b.indices, dtype=idx), b.data,
+        indptr, indices, data,
+    )  # fmt: skip
+    nnz = int(indptr[-1])
+    return sp.csr_matrix((data[:nnz], indices[:nnz], indptr), shape=(n_rows, n_cols), copy=False)
+
+
 def _blocks(cost: NDArray[np.float64], budget: float) -> Iterator[tuple[int, int]]:
     """Consecutive row ranges whose summed cost stays within ``budget`` (at least one row each)."""
     n = len(cost)
@@ -261,11 +309,12 @@ def knn_graph(
         blocks = list(_blocks(np.full(n, float(n)), float(block_entries)))
     else:
         blocks = list(_blocks(cost, float(block_entries)))
-    for start, stop in progress(blocks, desc=desc, total=len(blocks)):
+    def one(block: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+        start, stop = block
         n_rows = stop - start
         p = None
         if not dense_rhs:
-            p = m[start:stop] @ mt
+            p = sparse_product(m[start:stop], mt, int(np.minimum(work[start:stop], n).sum()))
         if dense_rhs or (p is not None and p.nnz * 4 >= n_rows * n and n_rows * n <= 2 * block_entries):
             d = np.asarray(m[start:stop] @ mt_dense, dtype=np.float32) if p is None else p.toarray()
             # float64 temporaries a few rows at a time: the block's memory stays float32-sized
@@ -282,9 +331,13 @@ def knn_graph(
             v = shrunk_cosine(p.data, sq[start + r], sq[c], shrinkage)
             v[c == start + r] = 0.0
             r, c, v = _select_sparse(r, c, v, k, n_rows)
-        all_r.append(r + start)
+        return r + start, c, v.astype(np.float32)
+
+    # Blocks are independent (each a few threads' worth of memory at once); results come back in order.
+    for r, c, v in progress(map_blocks(one, blocks), desc=desc, total=len(blocks)):
+        all_r.append(r)
         all_c.append(c)
-        all_v.append(v.astype(np.float32))
+        all_v.append(v)
     rows = np.concatenate(all_r) if all_r else np.empty(0, np.int64)
     cols = np.concatenate(all_c) if all_c else np.empty(0, np.int64)
     vals = np.concatenate(all_v) if all_v else np.empty(0, np.float32)

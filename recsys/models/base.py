@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
+from recsys._utils.blocks import map_blocks
 from recsys._utils.params import ParamsMixin, check_choice, check_int
 from recsys._utils.registry import StateCodec, register, register_codec, registered
 from recsys._utils.topk import topk
@@ -253,6 +254,8 @@ class Recommender(ParamsMixin, ABC):
     """
 
     scores_cold_items: ClassVar[bool] = False
+    # Score blocks of users on several threads (for scoring in GIL-free kernels that are not threaded themselves).
+    _threaded_blocks: ClassVar[bool] = False
     predicts_unknown_ids: ClassVar[bool] = False
 
     # The structure of the learned state, checked on load (see recsys._state_spec); subclasses add theirs.
@@ -483,7 +486,8 @@ class Recommender(ParamsMixin, ABC):
         vals = np.full((len(uidx), kk), -np.inf, dtype=np.float32)
         per_block = max(1, _BLOCK_ENTRIES // max(1, n_cols))
         indptr, indices = self.seen_.indptr, self.seen_.indices
-        for start in range(0, len(uidx), per_block):
+
+        def one(start: int) -> None:
             block = uidx[start : start + per_block]
             s = np.array(self._score(block, cand), dtype=np.float32, copy=True)
             if s.shape != (len(block), n_cols):
@@ -510,6 +514,11 @@ class Recommender(ParamsMixin, ABC):
                 c = np.where(c >= 0, cand[np.maximum(c, 0)], -1)
             ids[start : start + len(block), : c.shape[1]] = c
             vals[start : start + len(block), : c.shape[1]] = v
+
+        # blocks write disjoint rows of ids / vals
+        starts = range(0, len(uidx), per_block)
+        for _ in map_blocks(one, starts, threads=None if self._threaded_blocks and len(starts) > 1 else 1):
+            pass
         return ids, vals
 
     def _seen_rows(self, uidx: NDArray[np.int32]) -> sp.csr_matrix:
