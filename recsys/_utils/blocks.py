@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from recsys._utils.threads import block_threads
+
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def block_threads() -> int:
-    """Threads for block-parallel work: the CPUs this process may run on (RECSYS_BLOCK_THREADS overrides).
-
-    Examples
-    --------
-    >>> block_threads() >= 1
-    True
-    """
-    env = os.environ.get("RECSYS_BLOCK_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def map_blocks(fn: Callable[[T], R], blocks: Iterable[T], threads: int | None = None) -> Iterator[R]:

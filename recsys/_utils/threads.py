@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -27,8 +28,14 @@ def _blas_controller() -> Any:
     return _controller
 
 
+# Cap of recsys's own block-parallel work (recsys._utils.blocks); None: the CPUs the process may use.
+_block_cap: int | None = None
+
+
 @contextlib.contextmanager
-def limit_threads(n: int | None, *, torch: bool = False, blas: bool = False, faiss: bool = False) -> Iterator[None]:
+def limit_threads(
+    n: int | None, *, torch: bool = False, blas: bool = False, faiss: bool = False, blocks: bool = False
+) -> Iterator[None]:
     """Run the block with ``n`` threads in the chosen libraries, restoring their counts afterwards.
 
     Parameters
@@ -43,6 +50,8 @@ def limit_threads(n: int | None, *, torch: bool = False, blas: bool = False, fai
         threads (implicit), else the two oversubscribe the cores.
     faiss : bool
         faiss' OpenMP threads (``faiss.omp_set_num_threads``).
+    blocks : bool
+        recsys's own block-parallel work (:func:`block_threads`).
 
     Examples
     --------
@@ -72,7 +81,39 @@ def limit_threads(n: int | None, *, torch: bool = False, blas: bool = False, fai
             stack.callback(_faiss.omp_set_num_threads, before_omp)
         if blas:
             stack.enter_context(_blas_controller().limit(limits=n, user_api="blas"))
+        if blocks:
+            global _block_cap
+            before_blocks = _block_cap
+            _block_cap = n
+            stack.callback(_set_block_cap, before_blocks)
         yield
+
+
+def _set_block_cap(n: int | None) -> None:
+    global _block_cap
+    _block_cap = n
+
+
+def block_threads() -> int:
+    """Threads for recsys's block-parallel work: the CPUs this process may run on, capped by
+    :func:`set_process_threads` / ``limit_threads(n, blocks=True)`` and by ``RECSYS_BLOCK_THREADS``.
+
+    Examples
+    --------
+    >>> with limit_threads(1, blocks=True):
+    ...     block_threads()
+    1
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    env = os.environ.get("RECSYS_BLOCK_THREADS")
+    if env:
+        n = min(n, int(env)) if int(env) > 0 else n
+    if _block_cap is not None:
+        n = min(n, _block_cap)
+    return max(1, n)
 
 
 def torch_threads(n: int | None) -> contextlib.AbstractContextManager[None]:
@@ -81,7 +122,7 @@ def torch_threads(n: int | None) -> contextlib.AbstractContextManager[None]:
 
 
 def set_process_threads(n: int | None) -> None:
-    """Limit this process's BLAS and OpenMP pools, and torch's threads if torch is loaded, to ``n`` for good.
+    """Limit this process's BLAS and OpenMP pools, recsys's block threads, and torch's threads if torch is loaded, to ``n`` for good.
 
     For a serving worker (several workers share the cores). BLAS limits are
     process-wide; OpenMP's apply to the calling thread and the threads it
@@ -90,6 +131,7 @@ def set_process_threads(n: int | None) -> None:
     """
     if n is None:
         return
+    _set_block_cap(n)
     try:
         from threadpoolctl import threadpool_limits
 
@@ -104,4 +146,4 @@ def set_process_threads(n: int | None) -> None:
         _torch.set_num_threads(n)
 
 
-__all__ = ["limit_threads", "set_process_threads", "torch_threads"]
+__all__ = ["block_threads", "limit_threads", "set_process_threads", "torch_threads"]

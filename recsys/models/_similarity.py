@@ -187,8 +187,9 @@ def sparse_product(a: sp.csr_matrix, b: sp.csr_matrix, max_nnz: int | None = Non
     """
     if _csr_matmat is None or a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         return sp.csr_matrix(a @ b)
-    if max_nnz is None:
-        max_nnz = int(product_bound(a, b).sum())
+    # The kernel writes without bounds checks: never hand it a buffer below the true upper bound.
+    bound = int(product_bound(a, b).sum())
+    max_nnz = bound if max_nnz is None else max(int(max_nnz), bound)
     n_rows, n_cols = a.shape[0], b.shape[1]
     big = max(max_nnz, a.nnz, b.nnz, n_rows, n_cols, a.shape[1]) >= 2**31 - 1
     idx = np.int64 if big else np.int32

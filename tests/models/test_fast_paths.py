@@ -118,3 +118,20 @@ def test_bpr_fold_in_newton_cg_equals_scipy_newton_cg(rng: np.random.Generator) 
         np.testing.assert_allclose(got[u, :k], res.x, atol=2e-4)
         assert _bpr_objective(got[u, :k].astype(np.float64), V64, hist, neg, reg)[0] == pytest.approx(res.fun, abs=1e-8)
         assert got[u, k] == 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_product_equals_scipy_product(rng: np.random.Generator, dtype: type) -> None:
+    # The one-pass product calls scipy's private kernel: it must equal the public `a @ b` exactly,
+    # including empty rows/columns and a caller's max_nnz that is too small (it is raised to the bound).
+    from recsys.models._similarity import sparse_product
+
+    for trial in range(30):
+        n, m, q = (int(x) for x in rng.integers(1, 40, 3))
+        a = sp.random(n, m, density=float(rng.random()) * 0.4, format="csr", dtype=dtype, random_state=trial)
+        b = sp.random(m, q, density=float(rng.random()) * 0.4, format="csr", dtype=dtype, random_state=1000 + trial)
+        want = (a @ b).toarray()
+        for max_nnz in (None, 0, 1):
+            got = sparse_product(a, b, max_nnz)
+            assert got.dtype == dtype and got.shape == (n, q)
+            np.testing.assert_array_equal(got.toarray(), want)

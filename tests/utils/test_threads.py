@@ -85,3 +85,22 @@ def test_the_callers_use_it(two_threads: None) -> None:
     with idx._thread_limit():
         seen.append((faiss.omp_get_max_threads(), min(_blas())))
     assert seen == [(1, 1)] and faiss.omp_get_max_threads() == 2
+
+
+def test_block_threads_follow_the_limits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from recsys._utils.blocks import map_blocks
+    from recsys._utils.threads import block_threads, limit_threads
+
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("RECSYS_BLOCK_THREADS", raising=False)
+    assert block_threads() == cpus
+    with limit_threads(1, blocks=True):
+        assert block_threads() == 1
+        seen = set()
+        list(map_blocks(lambda b: seen.add(__import__("threading").get_ident()), range(8)))
+        assert len(seen) == 1  # one thread: the caller's
+    assert block_threads() == cpus
+    monkeypatch.setenv("RECSYS_BLOCK_THREADS", "1")
+    assert block_threads() == 1
