@@ -133,7 +133,7 @@ def saving(base: Path) -> None:
 
     from recsys.serving import publish
 
-    root = base / "root"
+    root = base / "served"
     publish(model, root)
     expect_error("`model.save(root / 'current')` on a served model root", lambda: model.save(root / "current"))
 
