@@ -224,7 +224,7 @@ class ALS(_Factorization):
                 ((1.0 + float(self.alpha) * data).astype(np.float32), values.indices, values.indptr), shape=values.shape
             )
         conf.sort_indices()
-        return conf.astype(np.float32)
+        return conf.astype(np.float32, copy=False)
 
     # -- fit ---------------------------------------------------------------------------------
 
@@ -245,9 +245,9 @@ class ALS(_Factorization):
 
     def _fit(self, data: Interactions) -> None:
         from recsys._utils.progress import progress_enabled
-        vals = self._interaction_values(data, "fit")
-        raw = sp.csr_matrix((vals, (data.user_index, data.item_index)), shape=(data.n_users, data.n_items), dtype=np.float32)
-        raw.sort_indices()
+        self._interaction_values(data, "fit")  # checks the values
+        # the data's own cached matrix (read-only, canonical): no copy of the interactions beyond the confidences
+        raw = data.matrix("csr", self.values)
         self.user_items_ = raw
         self.idf_ = idf_of(raw)
         self.mean_length_ = mean_length_of(raw)
