@@ -13,6 +13,17 @@ ACCURACY = (("precision", "P"), ("recall", "R"), ("f1", "F1"), ("map", "MAP"), (
 BEYOND = (("coverage", "coverage"), ("novelty", "novelty"), ("diversity", "diversity"), ("gini", "gini"), ("serendipity", "serendipity"))
 
 
+def _tuning_line(config: dict[str, Any]) -> str:
+    if not config.get("tune"):
+        return "library defaults (no tuning)"
+    sample = config.get("tune_sample")
+    where = "a validation split carved out of train (never test)"
+    if sample is not None:
+        share = f"{sample:.0%} of the train users" if isinstance(sample, float) else f"{sample:,} random train users"
+        where = f"a validation split carved out of the train interactions of {share} (never test)"
+    return f"tuned per model on {where}, then refit on all of train; test evaluated once per model"
+
+
 def _f(v: Any, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "–"
@@ -129,7 +140,7 @@ def write_markdown(path: str, payload: dict[str, Any], plots: list[str]) -> None
         f"relevant (also items absent from train); metrics from `recsys.evaluation.Evaluator` (definitions "
         f"v{p['definitions_version']}), 95% bootstrap CIs over users ({p['n_bootstrap']} resamples).",
         f"- **Machine**: {payload['machine_line']}.",
-        f"- **Hyper-parameters**: {'tuned per model on a validation split carved out of train (never test), then refit on all of train; test evaluated once per model' if payload['config'].get('tune') else 'library defaults (no tuning)'}.",
+        f"- **Hyper-parameters**: {_tuning_line(payload['config'])}.",
         "",
         f"## Leaderboard (sorted by NDCG@{k})",
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -56,7 +57,7 @@ DEFAULT_PEERS = "implicit-als,implicit-bpr,implicit-bm25,implicit-cosine,surpris
 CONFIG_KEYS = (
     "dataset", "data", "user_col", "item_col", "rating_col", "timestamp_col", "weight_col", "sep", "item_features",
     "data_dir", "no_download", "synthetic_size", "split", "ratio", "test_fraction", "seed", "models", "k", "out",
-    "tune", "tune_metric", "tune_trials", "tune_timeout", "compare_peers", "peers", "n_boot", "no_plots", "params",
+    "tune", "tune_metric", "tune_trials", "tune_timeout", "tune_sample", "compare_peers", "peers", "n_boot", "no_plots", "params",
 )  # fmt: skip
 
 
@@ -83,6 +84,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     t.add_argument("--tune-metric", metavar="METRIC", help="validation metric to optimise (default: ndcg at the first --k)")
     t.add_argument("--tune-trials", type=int, metavar="N", help="at most N settings per model (default: each model's small grid)")
     t.add_argument("--tune-timeout", type=float, metavar="SECONDS", help="no new trial of a model starts after this (default 300)")
+    t.add_argument("--tune-sample", metavar="N", help="tune on the train interactions of N random users (or a fraction, e.g. 0.1), then refit the winner on all of train (default: all users)")
     c = p.add_argument_group("peers")
     c.add_argument("--compare-peers", action="store_true", default=None, help="also run implicit, Surprise and Cornac (those installed) under the same protocol")
     c.add_argument("--peers", metavar="LIST", help=f"which peers (default: all: {DEFAULT_PEERS})")
@@ -138,6 +140,9 @@ class Options:
         self.tune_metric = get("tune_metric") or f"ndcg@{self.ks[0]}"
         self.tune_trials = get("tune_trials")
         self.tune_timeout = float(get("tune_timeout", 300.0))
+        self.tune_sample = parse_sample(get("tune_sample"))
+        if self.tune_sample is not None and not self.tune:
+            raise UsageError("--tune-sample needs --tune (it says which users the search sees)")
         self.compare_peers = bool(get("compare_peers", False))
         self.peers = parse_list(get("peers", DEFAULT_PEERS), "--peers")
         unknown = [pe for pe in self.peers if pe not in PEERS]
@@ -174,10 +179,52 @@ class Options:
             "tune_metric": self.tune_metric if self.tune else None,
             "tune_trials": self.tune_trials if self.tune else None,
             "tune_timeout": self.tune_timeout if self.tune else None,
+            "tune_sample": self.tune_sample,
             "compare_peers": self.compare_peers,
             "peers": self.peers if self.compare_peers else [],
             "n_boot": self.n_boot,
         }
+
+
+def parse_sample(value: Any) -> int | float | None:
+    """``--tune-sample``: a number of users (int >= 1) or a fraction of them (0 < x < 1); None when not given."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number) and 0 < number < 1:
+        return number
+    if math.isfinite(number) and number >= 1 and number == int(number) and "." not in text:
+        return int(number)
+    raise UsageError(f"--tune-sample must be a number of users (e.g. 20000) or a fraction in (0, 1) (e.g. 0.1); got {value!r}")
+
+
+def n_users_with_rows(data: Any) -> int:
+    import numpy as np
+
+    return int(np.count_nonzero(np.bincount(data.user_index, minlength=data.n_users)))
+
+
+def sample_users(train: Any, size: int | float, seed: int) -> Any:
+    """The train rows of a seeded random sample of the users who have some (all of them if fewer).
+
+    The id maps stay those of ``train``, so a model tuned on the sample has the
+    same users and items as the one refit on all of train.
+    """
+    import numpy as np
+
+    users = np.flatnonzero(np.bincount(train.user_index, minlength=train.n_users))
+    n = int(round(size * len(users))) if isinstance(size, float) else int(size)
+    n = max(1, min(n, len(users)))
+    if n == len(users):
+        return train
+    chosen = np.random.default_rng(seed).choice(users, size=n, replace=False)
+    keep = np.zeros(train.n_users, dtype=bool)
+    keep[chosen] = True
+    return train.take(keep[train.user_index])
 
 
 def _one_line(e: BaseException) -> str:
@@ -218,7 +265,10 @@ def run(args: argparse.Namespace) -> int:
         f"{loaded.name}: {data.n_users:,} users x {data.n_items:,} items, {data.nnz:,} interactions; "
         f"{train.nnz:,} train / {test.nnz:,} test; {evaluator.n_users_evaluated:,} users evaluated"
     )
-    validation = validation_split(train, sp) if opts.tune else None
+    tune_data = train if opts.tune_sample is None else sample_users(train, opts.tune_sample, seed=sp.seed)
+    validation = validation_split(tune_data, sp) if opts.tune else None
+    if opts.tune_sample is not None:
+        eprint(f"tuning on {n_users_with_rows(tune_data):,} of {n_users_with_rows(train):,} train users ({tune_data.nnz:,} interactions)")
     tuning_dir = os.path.join(opts.out, "tuning")
 
     records: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from recsys.evaluation import Evaluator
@@ -134,6 +135,42 @@ def test_tune_selects_on_validation_and_evaluates_test_once(cli, tmp_path, monke
     assert calls.count(n_train) == 2  # the test split: once per model, after the search
     assert len(calls) == 2 + 6 and all(c < n_train for c in calls if c != n_train)
     assert "tuned (6 trials)" in stdout
+
+
+def test_tune_sample_searches_on_a_user_sample_and_refits_on_all(cli, tmp_path, monkeypatch):
+    seen: list[tuple[int, int]] = []  # (users with rows, interactions) of every evaluator's train
+    real = Evaluator.evaluate
+
+    def spy(self, obj, **kw):
+        t = self.train
+        seen.append((int(np.count_nonzero(np.bincount(t.user_index, minlength=t.n_users))), t.nnz))
+        return real(self, obj, **kw)
+
+    monkeypatch.setattr(Evaluator, "evaluate", spy)
+    out = tmp_path / "res"
+    code, stdout, err = cli(
+        "benchmark", *SYN, "--models", "ease", "--tune", "--tune-sample", "50", "--n-boot", "20", "--no-plots", "--out", out
+    )
+    assert code == 0, err
+    p = _load(out)
+    n_train = p["protocol"]["n_train"]
+    assert p["config"]["tune_sample"] == 50 and "tuning on 50 of 200 train users" in err
+    searches, final = seen[:-1], seen[-1]
+    assert final[1] == n_train  # the winner is refit on all of train and evaluated once on test
+    # every validation fit saw the rows of at most the 50 sampled users
+    assert len(searches) == 6 and all(users <= 50 and nnz < n_train / 3 for users, nnz in searches)
+    assert "refit on all of train" in (out / "results.md").read_text() and "50 random train users" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "1.5", "abc", "2.0"])
+def test_tune_sample_refuses_bad_values(cli, tmp_path, bad):
+    code, _, err = cli("benchmark", *SYN, "--models", "popular", "--tune", "--tune-sample", bad, "--out", tmp_path / "o")
+    assert code == 2 and "--tune-sample must be" in err and repr(bad) in err
+
+
+def test_tune_sample_needs_tune(cli, tmp_path):
+    code, _, err = cli("benchmark", *SYN, "--models", "popular", "--tune-sample", "0.5", "--out", tmp_path / "o")
+    assert code == 2 and "--tune-sample needs --tune" in err
 
 
 def test_compare_peers(cli, tmp_path, monkeypatch):
