@@ -79,6 +79,10 @@ def _standardised(raw: NDArray[Any], mean: NDArray[np.float64], sd: NDArray[np.f
     return np.where(ok, (np.asarray(raw, np.float64) - mean) / np.where(ok, sd, 1.0), 0.0).astype(np.float32)
 
 
+# Candidate pairs ranked per block of users by Pipeline's top-k for many users.
+_BLOCK_PAIRS = 1 << 18
+
+
 class Pipeline(Recommender):
     """Retrieve ``n_candidates`` items per user with one model, re-rank them with another.
 
@@ -261,6 +265,18 @@ class Pipeline(Recommender):
         return self._score_pairs(u, np.tile(items, len(user_idx))).reshape(len(user_idx), len(items))
 
     def _topk_users(
+        self, uidx: NDArray[np.int32], k: int, exclude_seen: bool, allowed: NDArray[np.bool_] | None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        # users in blocks of about _BLOCK_PAIRS candidates: the ranker's inputs (DIN's histories: pairs x
+        # max_len) stay bounded whatever the number of users; every user's list depends on that user only
+        n = max(int(self.n_candidates), k)
+        per_block = max(1, _BLOCK_PAIRS // n)
+        if len(uidx) <= per_block:
+            return self._topk_block(uidx, k, exclude_seen, allowed)
+        parts = [self._topk_block(uidx[s : s + per_block], k, exclude_seen, allowed) for s in range(0, len(uidx), per_block)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _topk_block(
         self, uidx: NDArray[np.int32], k: int, exclude_seen: bool, allowed: NDArray[np.bool_] | None
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         n = max(int(self.n_candidates), k)

@@ -33,6 +33,25 @@ def test_recommendations_are_the_retrievers_candidates_ordered_by_the_ranker(fit
         assert_top_k(got["item"], got["score"], dict(zip(pool.tolist(), scores.tolist())), k=4)
 
 
+def test_many_users_are_ranked_in_blocks_with_the_same_lists(fitted: tuple[Pipeline, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import recsys.models.pipeline as pipeline_module
+
+    model, data = fitted
+    whole = model.recommend(data.users.ids, k=4)
+    calls: list[int] = []
+    real = Pipeline._topk_block
+
+    def spy(self: Pipeline, uidx: Any, *args: Any) -> Any:
+        calls.append(len(uidx))
+        return real(self, uidx, *args)
+
+    monkeypatch.setattr(pipeline_module, "_BLOCK_PAIRS", 13)  # 2 users of 6 candidates per block
+    monkeypatch.setattr(Pipeline, "_topk_block", spy)
+    blocked = model.recommend(data.users.ids, k=4)
+    assert calls == [2] * (data.n_users // 2) + ([data.n_users % 2] if data.n_users % 2 else [])
+    assert_recommendations_equal(blocked, whole)
+
+
 def test_more_candidates_than_items_is_the_rankers_own_ranking() -> None:
     data = tiny_interactions()
     model = Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**RANKER), n_candidates=500, ranker_training="interactions")
