@@ -639,43 +639,28 @@ def _read_ml10m(release: Release, folder: str) -> MovieLens:
     return _result(release, folder, ratings, _items(movies, tags), tags=tags)
 
 
+def _read_csv(
+    folder: str, name: str, schema: dict[str, Any], header: Sequence[str], *, text: bool = True, optional: Sequence[str] = ()
+) -> pl.DataFrame:
+    """One comma-separated file of a CSV release, with its header checked."""
+    path = os.path.join(folder, name)
+    return _read_table(path, schema, sep=",", header=header, text=text, optional=optional, what=",".join(header))
+
+
 def _read_csv_release(release: Release, folder: str) -> MovieLens:
-    ratings = _read_table(
-        os.path.join(folder, "ratings.csv"),
-        _RATINGS_SCHEMA,
-        sep=",",
-        header=("userId", "movieId", "rating", "timestamp"),
-        what="userId,movieId,rating,timestamp",
-    )
-    path = os.path.join(folder, "movies.csv")
-    raw = _read_table(
-        path,
-        {"item": pl.Int64, "title": pl.String, "genres": pl.String},
-        sep=",",
-        header=("movieId", "title", "genres"),
-        text=True,
-        what="movieId,title,genres",
-    )
+    ratings = _read_csv(folder, "ratings.csv", _RATINGS_SCHEMA, ("userId", "movieId", "rating", "timestamp"), text=False)
+    raw = _read_csv(folder, "movies.csv", {"item": pl.Int64, "title": pl.String, "genres": pl.String}, ("movieId", "title", "genres"))
     movies = raw.select("item", "title", _genre_lists(pl.col("genres")).alias("genres"))
-    _check_unique(movies, "item", path)
-    tags = _read_table(
-        os.path.join(folder, "tags.csv"),
+    _check_unique(movies, "item", os.path.join(folder, "movies.csv"))
+    tags = _read_csv(
+        folder,
+        "tags.csv",
         {"user": pl.Int64, "item": pl.Int64, "tag": pl.String, "timestamp": pl.Int64},
-        sep=",",
-        header=("userId", "movieId", "tag", "timestamp"),
-        text=True,
+        ("userId", "movieId", "tag", "timestamp"),
         optional=("tag",),  # an empty tag is data, not a broken line
-        what="userId,movieId,tag,timestamp",
     )
-    path = os.path.join(folder, "links.csv")
-    links = _read_table(
-        path,
-        {"item": pl.Int64, "imdb": pl.String, "tmdb": pl.Int64},
-        sep=",",
-        header=("movieId", "imdbId", "tmdbId"),
-        text=True,
-        what="movieId,imdbId,tmdbId",
-        optional=("tmdb",),
+    links = _read_csv(
+        folder, "links.csv", {"item": pl.Int64, "imdb": pl.String, "tmdb": pl.Int64}, ("movieId", "imdbId", "tmdbId"), optional=("tmdb",)
     )
     return _result(release, folder, ratings, _items(movies, tags), tags=tags, links=links)
 
