@@ -576,16 +576,21 @@ def _read_ml100k(release: Release, folder: str) -> MovieLens:
     movies = raw.select(pl.col("item").cast(pl.Int64), "title", genres.alias("genres"))
     _check_unique(movies, "item", path)
 
-    path = os.path.join(folder, "u.user")
-    u = _match(
-        path,
+    u = _user_table(
+        os.path.join(folder, "u.user"),
         r"^(?P<user>\d+)\|(?P<age>\d+)\|(?P<gender>[^|]*)\|(?P<occupation>[^|]*)\|(?P<zip>[^|]*?)\s*$",
         "user id|age|gender|occupation|zip code",
-        encoding="latin-1",
-    ).with_columns(pl.col("user").cast(pl.Int64), pl.col("age").cast(pl.Int64))
-    _check_unique(u, "user", path)
+        ("user", "age"),
+    )
     users = _pandas(u, categorical=("gender", "occupation"))
     return _result(release, folder, ratings, _items(movies, None), users=users)
+
+
+def _user_table(path: str, pattern: str, what: str, integers: Sequence[str]) -> pl.DataFrame:
+    """A latin-1 user file parsed with ``pattern``, ``integers`` cast to int64, one row per user."""
+    u = _match(path, pattern, what, encoding="latin-1").with_columns(pl.col(c).cast(pl.Int64) for c in integers)
+    _check_unique(u, "user", path)
+    return u
 
 
 def _dat_ratings(path: str) -> pl.DataFrame:
@@ -607,13 +612,12 @@ def _read_ml1m(release: Release, folder: str) -> MovieLens:
     movies = _dat_movies(os.path.join(folder, "movies.dat"), "latin-1")
 
     path = os.path.join(folder, "users.dat")
-    u = _match(
+    u = _user_table(
         path,
         r"^(?P<user>\d+)::(?P<gender>[^:]*)::(?P<age>\d+)::(?P<occupation>\d+)::(?P<zip>[^:]*?)\s*$",
         "UserID::Gender::Age::Occupation::Zip-code",
-        encoding="latin-1",
-    ).with_columns(pl.col("user").cast(pl.Int64), pl.col("age").cast(pl.Int64), pl.col("occupation").cast(pl.Int64))
-    _check_unique(u, "user", path)
+        ("user", "age", "occupation"),
+    )
     codes = u.get_column("occupation").to_numpy()
     bad = (codes < 0) | (codes >= len(ML1M_OCCUPATIONS))
     if bad.any():

@@ -44,7 +44,7 @@ still in the id maps through the feature tables, so ``n_users`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Literal, TypedDict, Unpack, overload
 
 import numpy as np
 import pandas as pd
@@ -115,19 +115,25 @@ class SyntheticData:
     item_popularity: NDArray[np.float64]
 
 
+class _SyntheticOptions(TypedDict, total=False):
+    """The keyword-only parameters of :func:`synthetic` (for its typed overloads)."""
+
+    seed: int
+    n_factors: int
+    n_categories: int
+    popularity_exponent: float
+    preference_strength: float
+    n_candidates: int
+
+
 @overload
 def synthetic(
     n_users: int = ...,
     n_items: int = ...,
     n_interactions: int = ...,
     *,
-    seed: int = ...,
-    n_factors: int = ...,
-    n_categories: int = ...,
-    popularity_exponent: float = ...,
-    preference_strength: float = ...,
-    n_candidates: int = ...,
     return_frames: Literal[False] = ...,
+    **options: Unpack[_SyntheticOptions],
 ) -> Interactions: ...
 
 
@@ -137,13 +143,8 @@ def synthetic(
     n_items: int = ...,
     n_interactions: int = ...,
     *,
-    seed: int = ...,
-    n_factors: int = ...,
-    n_categories: int = ...,
-    popularity_exponent: float = ...,
-    preference_strength: float = ...,
-    n_candidates: int = ...,
     return_frames: Literal[True],
+    **options: Unpack[_SyntheticOptions],
 ) -> SyntheticData: ...
 
 
