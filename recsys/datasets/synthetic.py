@@ -429,11 +429,7 @@ def _sample_block(
 
 
 def _sample_rest(
-    rng: np.random.Generator,
-    block: NDArray[np.int64],
-    need: NDArray[np.int64],
-    seen: NDArray[np.int64],
-    law: _Law,
+    rng: np.random.Generator, block: NDArray[np.int64], need: NDArray[np.int64], seen: NDArray[np.int64], law: _Law
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Weighted sampling without replacement (Gumbel top-k, weights
     ``popularity * exp(beta * score)``) over the items a user has not picked yet."""
