@@ -143,6 +143,12 @@ class Trial:
             "error": self.error,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trial:
+        """The inverse of :meth:`to_dict` (``error`` may be missing)."""
+        required = ("number", "params", "score", "fit_seconds", "evaluate_seconds", "status")
+        return cls(**{name: d[name] for name in required}, error=d.get("error"))
+
 
 def check_result_path(path: str | os.PathLike[str]) -> None:
     """Refuse ``path`` unless it is missing or holds a tuning result (which a save replaces).
@@ -167,6 +173,10 @@ def check_result_path(path: str | os.PathLike[str]) -> None:
             f"refusing to write the tuning result to {target}: it exists and is not a tuning result "
             f"(JSON with format {FORMAT!r}); only such a file is replaced, so choose a new path or remove it"
         )
+
+
+# The fields of TuningResult that its JSON stores under their own names.
+_SAVED_AS_IS = ("model_class", "base_config", "space", "method", "metric", "direction", "validation", "search_seconds")
 
 
 @dataclass
@@ -267,31 +277,13 @@ class TuningResult:
             raise ParameterError(f"{path} is not a tuning result: invalid JSON ({e})") from None
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise ParameterError(f"{path} is not a tuning result written by recsys.tuning (no format {FORMAT!r})")
-        trials = [
-            Trial(
-                number=t["number"],
-                params=t["params"],
-                score=t["score"],
-                fit_seconds=t["fit_seconds"],
-                evaluate_seconds=t["evaluate_seconds"],
-                status=t["status"],
-                error=t.get("error"),
-            )
-            for t in d["trials"]
-        ]
+        best = d["best"]
         return cls(
-            model_class=d["model_class"],
-            base_config=d["base_config"],
-            space=d["space"],
-            method=d["method"],
-            metric=d["metric"],
-            direction=d["direction"],
-            trials=trials,
-            best_params=d["best"]["params"],
-            best_score=d["best"]["score"],
-            best_config=d["best"]["config"],
-            validation=d["validation"],
-            search_seconds=d["search_seconds"],
+            **{name: d[name] for name in _SAVED_AS_IS},
+            trials=[Trial.from_dict(t) for t in d["trials"]],
+            best_params=best["params"],
+            best_score=best["score"],
+            best_config=best["config"],
             refit_seconds=d.get("refit_seconds"),
         )
 

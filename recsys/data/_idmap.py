@@ -341,6 +341,18 @@ def _py(x: Any) -> Any:
     return x.item() if isinstance(x, np.generic) else x
 
 
+def one_dimensional(values: Any, what: str, error: type[Exception]) -> NDArray[Any]:
+    """``values`` (a pandas or polars Series, list or array) as a 1-D numpy array;
+    anything else raises ``error`` naming ``what``."""
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        arr = values.to_numpy()
+    else:
+        arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise error(f"{what} must be one-dimensional; got shape {arr.shape}")
+    return arr  # type: ignore[no-any-return]
+
+
 def query_array(ids: Any) -> NDArray[Any]:
     """Ids to look up as a 1-D array; a scalar is a list of one.
 
@@ -352,18 +364,13 @@ def query_array(ids: Any) -> NDArray[Any]:
     if isinstance(ids, (list, tuple, range)):
         values = list(ids)
         if not values:
-            arr = np.empty(0, dtype=np.int64)
+            ids = np.empty(0, dtype=np.int64)
         elif pd.api.types.infer_dtype(values, skipna=True) == "string":
             # not through pd.Index: with pyarrow installed it infers pyarrow strings, which refuse lone surrogates
-            arr = np.array(values, dtype=object)
+            ids = np.array(values, dtype=object)
         else:
-            arr = pd.Index(values).to_numpy()
-    elif hasattr(ids, "to_numpy") and not isinstance(ids, np.ndarray):
-        arr = ids.to_numpy()
-    else:
-        arr = np.asarray(ids)
-    if arr.ndim != 1:
-        raise ValueError(f"ids must be one-dimensional; got shape {arr.shape}")
+            ids = pd.Index(values).to_numpy()
+    arr = one_dimensional(ids, "ids", ValueError)
     if arr.dtype.kind in "US":
         arr = arr.astype(object)
     return arr

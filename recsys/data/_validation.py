@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from recsys.data._idmap import _py, query_array, savable_id_problem
+from recsys.data._idmap import _py, one_dimensional, query_array, savable_id_problem
 from recsys.errors import DataError, DataTypeError, MissingColumnError
 
 # pandas.api.types.infer_dtype results that are plain numbers
@@ -31,13 +31,7 @@ def column(frame: Any, name: str, what: str = "frame") -> Any:
 
 def as_array(values: Any, name: str) -> NDArray[Any]:
     """A 1-D numpy array from a Series, polars Series, list or array."""
-    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
-        arr = values.to_numpy()
-    else:
-        arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise DataError(f"column {name!r} must be one-dimensional; got shape {arr.shape}")
-    return arr  # type: ignore[no-any-return]
+    return one_dimensional(values, f"column {name!r}", DataError)
 
 
 def owned(out: NDArray[Any], source: NDArray[Any]) -> NDArray[Any]:

@@ -576,16 +576,21 @@ def _read_ml100k(release: Release, folder: str) -> MovieLens:
     movies = raw.select(pl.col("item").cast(pl.Int64), "title", genres.alias("genres"))
     _check_unique(movies, "item", path)
 
-    path = os.path.join(folder, "u.user")
-    u = _match(
-        path,
+    u = _user_table(
+        os.path.join(folder, "u.user"),
         r"^(?P<user>\d+)\|(?P<age>\d+)\|(?P<gender>[^|]*)\|(?P<occupation>[^|]*)\|(?P<zip>[^|]*?)\s*$",
         "user id|age|gender|occupation|zip code",
-        encoding="latin-1",
-    ).with_columns(pl.col("user").cast(pl.Int64), pl.col("age").cast(pl.Int64))
-    _check_unique(u, "user", path)
+        ("user", "age"),
+    )
     users = _pandas(u, categorical=("gender", "occupation"))
     return _result(release, folder, ratings, _items(movies, None), users=users)
+
+
+def _user_table(path: str, pattern: str, what: str, integers: Sequence[str]) -> pl.DataFrame:
+    """A latin-1 user file parsed with ``pattern``, ``integers`` cast to int64, one row per user."""
+    u = _match(path, pattern, what, encoding="latin-1").with_columns(pl.col(c).cast(pl.Int64) for c in integers)
+    _check_unique(u, "user", path)
+    return u
 
 
 def _dat_ratings(path: str) -> pl.DataFrame:
@@ -607,13 +612,12 @@ def _read_ml1m(release: Release, folder: str) -> MovieLens:
     movies = _dat_movies(os.path.join(folder, "movies.dat"), "latin-1")
 
     path = os.path.join(folder, "users.dat")
-    u = _match(
+    u = _user_table(
         path,
         r"^(?P<user>\d+)::(?P<gender>[^:]*)::(?P<age>\d+)::(?P<occupation>\d+)::(?P<zip>[^:]*?)\s*$",
         "UserID::Gender::Age::Occupation::Zip-code",
-        encoding="latin-1",
-    ).with_columns(pl.col("user").cast(pl.Int64), pl.col("age").cast(pl.Int64), pl.col("occupation").cast(pl.Int64))
-    _check_unique(u, "user", path)
+        ("user", "age", "occupation"),
+    )
     codes = u.get_column("occupation").to_numpy()
     bad = (codes < 0) | (codes >= len(ML1M_OCCUPATIONS))
     if bad.any():
@@ -639,43 +643,28 @@ def _read_ml10m(release: Release, folder: str) -> MovieLens:
     return _result(release, folder, ratings, _items(movies, tags), tags=tags)
 
 
+def _read_csv(
+    folder: str, name: str, schema: dict[str, Any], header: Sequence[str], *, text: bool = True, optional: Sequence[str] = ()
+) -> pl.DataFrame:
+    """One comma-separated file of a CSV release, with its header checked."""
+    path = os.path.join(folder, name)
+    return _read_table(path, schema, sep=",", header=header, text=text, optional=optional, what=",".join(header))
+
+
 def _read_csv_release(release: Release, folder: str) -> MovieLens:
-    ratings = _read_table(
-        os.path.join(folder, "ratings.csv"),
-        _RATINGS_SCHEMA,
-        sep=",",
-        header=("userId", "movieId", "rating", "timestamp"),
-        what="userId,movieId,rating,timestamp",
-    )
-    path = os.path.join(folder, "movies.csv")
-    raw = _read_table(
-        path,
-        {"item": pl.Int64, "title": pl.String, "genres": pl.String},
-        sep=",",
-        header=("movieId", "title", "genres"),
-        text=True,
-        what="movieId,title,genres",
-    )
+    ratings = _read_csv(folder, "ratings.csv", _RATINGS_SCHEMA, ("userId", "movieId", "rating", "timestamp"), text=False)
+    raw = _read_csv(folder, "movies.csv", {"item": pl.Int64, "title": pl.String, "genres": pl.String}, ("movieId", "title", "genres"))
     movies = raw.select("item", "title", _genre_lists(pl.col("genres")).alias("genres"))
-    _check_unique(movies, "item", path)
-    tags = _read_table(
-        os.path.join(folder, "tags.csv"),
+    _check_unique(movies, "item", os.path.join(folder, "movies.csv"))
+    tags = _read_csv(
+        folder,
+        "tags.csv",
         {"user": pl.Int64, "item": pl.Int64, "tag": pl.String, "timestamp": pl.Int64},
-        sep=",",
-        header=("userId", "movieId", "tag", "timestamp"),
-        text=True,
+        ("userId", "movieId", "tag", "timestamp"),
         optional=("tag",),  # an empty tag is data, not a broken line
-        what="userId,movieId,tag,timestamp",
     )
-    path = os.path.join(folder, "links.csv")
-    links = _read_table(
-        path,
-        {"item": pl.Int64, "imdb": pl.String, "tmdb": pl.Int64},
-        sep=",",
-        header=("movieId", "imdbId", "tmdbId"),
-        text=True,
-        what="movieId,imdbId,tmdbId",
-        optional=("tmdb",),
+    links = _read_csv(
+        folder, "links.csv", {"item": pl.Int64, "imdb": pl.String, "tmdb": pl.Int64}, ("movieId", "imdbId", "tmdbId"), optional=("tmdb",)
     )
     return _result(release, folder, ratings, _items(movies, tags), tags=tags, links=links)
 

@@ -44,7 +44,7 @@ still in the id maps through the feature tables, so ``n_users`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Literal, TypedDict, Unpack, overload
 
 import numpy as np
 import pandas as pd
@@ -115,19 +115,25 @@ class SyntheticData:
     item_popularity: NDArray[np.float64]
 
 
+class _SyntheticOptions(TypedDict, total=False):
+    """The keyword-only parameters of :func:`synthetic` (for its typed overloads)."""
+
+    seed: int
+    n_factors: int
+    n_categories: int
+    popularity_exponent: float
+    preference_strength: float
+    n_candidates: int
+
+
 @overload
 def synthetic(
     n_users: int = ...,
     n_items: int = ...,
     n_interactions: int = ...,
     *,
-    seed: int = ...,
-    n_factors: int = ...,
-    n_categories: int = ...,
-    popularity_exponent: float = ...,
-    preference_strength: float = ...,
-    n_candidates: int = ...,
     return_frames: Literal[False] = ...,
+    **options: Unpack[_SyntheticOptions],
 ) -> Interactions: ...
 
 
@@ -137,13 +143,8 @@ def synthetic(
     n_items: int = ...,
     n_interactions: int = ...,
     *,
-    seed: int = ...,
-    n_factors: int = ...,
-    n_categories: int = ...,
-    popularity_exponent: float = ...,
-    preference_strength: float = ...,
-    n_candidates: int = ...,
     return_frames: Literal[True],
+    **options: Unpack[_SyntheticOptions],
 ) -> SyntheticData: ...
 
 
@@ -250,10 +251,8 @@ def synthetic(
     cap = max(n_items // 2, -(-n_interactions // n_users))
     counts = _allocate(n_interactions, rng.lognormal(0.0, 1.0, n_users), cap)
 
-    users, items, scores = _sample_pairs(
-        rng, counts, user_vec, item_vec, rank_to_item, popularity, popularity_exponent,
-        preference_strength, n_candidates,
-    )  # fmt: skip
+    law = _Law(user_vec, item_vec, rank_to_item, popularity, popularity_exponent, preference_strength, n_candidates)
+    users, items, scores = _sample_pairs(rng, counts, law)
 
     timestamps = _timestamps(rng, counts, len(users))
     ratings = _ratings(rng, users, items, scores, n_users, n_items, popularity)
@@ -329,16 +328,23 @@ def _allocate(total: int, activity: NDArray[np.float64], cap: int) -> NDArray[np
 # -- sampling -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Law:
+    """How a user picks: latent vectors, the popularity law (Zipf ``exponent``
+    over ``rank_to_item``), the preference strength ``beta`` and ``m``
+    candidates per pick."""
+
+    user_vec: NDArray[np.float32]
+    item_vec: NDArray[np.float32]
+    rank_to_item: NDArray[np.int32]
+    popularity: NDArray[np.float64]
+    exponent: float
+    beta: float
+    m: int
+
+
 def _sample_pairs(
-    rng: np.random.Generator,
-    counts: NDArray[np.int64],
-    user_vec: NDArray[np.float32],
-    item_vec: NDArray[np.float32],
-    rank_to_item: NDArray[np.int32],
-    popularity: NDArray[np.float64],
-    exponent: float,
-    beta: float,
-    m: int,
+    rng: np.random.Generator, counts: NDArray[np.int64], law: _Law
 ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32]]:
     """Distinct (user, item) rows grouped by user (users in id order), and their scores."""
     ends = np.cumsum(counts)
@@ -353,27 +359,17 @@ def _sample_pairs(
         stop = max(start + 1, int(np.searchsorted(ends, offset + _CHUNK, side="right")))
         block = np.arange(start, stop)
         sl = slice(offset, int(ends[stop - 1]))
-        users[sl], items[sl], scores[sl] = _sample_block(
-            rng, block, counts[block], user_vec, item_vec, rank_to_item, popularity, exponent, beta, m
-        )
+        users[sl], items[sl], scores[sl] = _sample_block(rng, block, counts[block], law)
         start = stop
     return users, items, scores
 
 
 def _sample_block(
-    rng: np.random.Generator,
-    block: NDArray[np.int64],
-    need: NDArray[np.int64],
-    user_vec: NDArray[np.float32],
-    item_vec: NDArray[np.float32],
-    rank_to_item: NDArray[np.int32],
-    popularity: NDArray[np.float64],
-    exponent: float,
-    beta: float,
-    m: int,
+    rng: np.random.Generator, block: NDArray[np.int64], need: NDArray[np.int64], law: _Law
 ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32]]:
     """Picks for a block of users: a few rounds of candidate draws, each dropping
     pairs already picked, then exact sampling for whoever is still short."""
+    item_vec, beta, m = law.item_vec, law.beta, law.m
     n_items = len(item_vec)
     need = need.copy()
     total = int(need.sum())
@@ -382,7 +378,7 @@ def _sample_block(
     filled = 0
     seen = np.empty(0, dtype=np.int64)  # sorted keys picked so far
     rate = np.full(len(need), 0.9)  # per user: share of draws that gave a new item last round
-    block_vec = user_vec[block]
+    block_vec = law.user_vec[block]
     for _ in range(_ROUNDS):
         active = np.flatnonzero(need > 0)
         if len(active) == 0:
@@ -390,7 +386,7 @@ def _sample_block(
         draws = np.ceil(need[active] / rate[active]).astype(np.int64) + 1
         local = np.repeat(active, draws)
         rows = np.arange(len(local))
-        cand = _draw_items(rng, len(local) * m, n_items, exponent, rank_to_item).reshape(-1, m)
+        cand = _draw_items(rng, len(local) * m, n_items, law.exponent, law.rank_to_item).reshape(-1, m)
         vecs = np.take(item_vec, cand.ravel(), axis=0).reshape(len(local), m, -1)
         s = np.einsum("dmf,df->dm", vecs, np.take(block_vec, local, axis=0))
         del vecs
@@ -423,7 +419,7 @@ def _sample_block(
         new_sorted = uniq[in_seen]
         seen = new_sorted if len(seen) == 0 else np.insert(seen, np.searchsorted(seen, new_sorted), new_sorted)
     if need.any():
-        k, sc = _sample_rest(rng, block, need, seen, user_vec, item_vec, popularity, beta)
+        k, sc = _sample_rest(rng, block, need, seen, law)
         out_keys[filled:], out_scores[filled:] = k, sc
     # Rows grouped by user, in random order within a user (later rounds pick rarer
     # items; row order becomes time order).
@@ -433,17 +429,11 @@ def _sample_block(
 
 
 def _sample_rest(
-    rng: np.random.Generator,
-    block: NDArray[np.int64],
-    need: NDArray[np.int64],
-    seen: NDArray[np.int64],
-    user_vec: NDArray[np.float32],
-    item_vec: NDArray[np.float32],
-    popularity: NDArray[np.float64],
-    beta: float,
+    rng: np.random.Generator, block: NDArray[np.int64], need: NDArray[np.int64], seen: NDArray[np.int64], law: _Law
 ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     """Weighted sampling without replacement (Gumbel top-k, weights
     ``popularity * exp(beta * score)``) over the items a user has not picked yet."""
+    user_vec, item_vec, popularity, beta = law.user_vec, law.item_vec, law.popularity, law.beta
     n_items = len(item_vec)
     log_pop = np.log(np.maximum(popularity, 1e-300)).astype(np.float32)
     short = np.flatnonzero(need > 0)

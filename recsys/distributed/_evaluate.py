@@ -30,20 +30,9 @@ class _Sums:
     eval_pos: NDArray[np.int64]  # positions in U of the users with a list here (checked disjoint)
     test_pos: NDArray[np.int64]  # positions among the test users of the users with a list here
     sums: dict[str, float] = field(default_factory=dict)  # numerators of mean and ratio metrics
-    counts: dict[str, float] = field(default_factory=dict)  # denominators of ratio metrics
+    counts: dict[str, float] = field(default_factory=dict)  # their denominators (a mean's are U, not these users)
     slots: dict[int, NDArray[np.int64]] = field(default_factory=dict)  # per-item slot counts per k
     unknown_slots: dict[int, pd.Series] = field(default_factory=dict)  # the same for items the evaluator does not know
-
-
-def _local_keys(ev: Evaluator, shard_pos: NDArray[np.int64]) -> NDArray[np.int64]:
-    """The evaluator's relevant (user, item) keys of these users, re-keyed to rows 0..len-1 (still sorted)."""
-    rows = ev.relevant_keys >> M.KEY_SHIFT
-    lo = np.searchsorted(rows, shard_pos, side="left")
-    hi = np.searchsorted(rows, shard_pos, side="right")
-    n = hi - lo
-    take = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-    items = ev.relevant_keys[take] & ((1 << M.KEY_SHIFT) - 1)
-    return M.pair_keys(np.repeat(np.arange(len(shard_pos), dtype=np.int64), n), items)
 
 
 def _partition_sums(ev: Evaluator, frame: pd.DataFrame, wanted: list[str]) -> _Sums:
@@ -61,42 +50,13 @@ def _partition_sums(ev: Evaluator, frame: pd.DataFrame, wanted: list[str]) -> _S
     )
     recs, has_list = reader.read(frame)
     out = _Sums(eval_pos=shard_pos, test_pos=np.flatnonzero(has_list))
-    ks = ev.ks
-    n_known = len(ev.item_map)
-    n_all = max(n_known, int(recs.max()) + 1 if recs.size else 0)
-    counts = np.zeros(n_all, dtype=np.int64)
-    counts[: len(ev.item_train_counts)] = ev.item_train_counts
-    in_train = counts > 0
-    keys = _local_keys(ev, shard_pos)
-    rel = M.relevance_matrix(recs, keys, M.relevant_table(keys, len(shard_pos)))
-    ranking = [m for m in M.RANKING_METRICS if m in wanted]
-    per_user: dict[str, NDArray[np.float64]] = {}
-    if ranking:
-        per_user.update(M.ranking_metrics(rel, ev.n_relevant[shard_pos], ks, ranking))
-    if "serendipity" in wanted:
-        ser = M.serendipity(recs, rel, M.popularity_rank(counts), int(in_train.sum()), ks)
-        for j, k in enumerate(ks):
-            per_user[f"serendipity@{k}"] = ser[:, j]
-    for key, values in per_user.items():
-        out.sums[key] = float(values.sum())
-    if "novelty" in wanted:
-        sums, cnts = M.novelty_sums(recs, counts, ev.n_train_interactions, ks)
-        for j, k in enumerate(ks):
-            out.sums[f"novelty@{k}"] = float(sums[:, j].sum())
-            out.counts[f"novelty@{k}"] = float(cnts[:, j].sum())
-    if "diversity" in wanted:
-        if ev.item_feature_matrix is not None:
-            div = M.diversity_features(recs, ev.item_feature_matrix, ks)
-        else:
-            div = M.diversity_cooccurrence(recs, ev.train.matrix("csr", "binary"), ks)
-        for j, k in enumerate(ks):
-            valid = ~np.isnan(div[:, j])
-            out.sums[f"diversity@{k}"] = float(div[valid, j].sum())
-            out.counts[f"diversity@{k}"] = float(valid.sum())
-    if any(KIND[m] == "set" and m != "user_coverage" for m in wanted):
+    lists = ev._list_parts(recs, wanted, rows=shard_pos)
+    for key, (num, den) in lists.totals().items():
+        out.sums[key], out.counts[key] = num, den
+    n_known, n_all = len(ev.item_map), len(lists.in_train)
+    if lists.slots:
         unknown_ids = _unknown_item_ids(ev, frame) if n_all > n_known else np.empty(0, dtype=object)
-        for k in ks:
-            c = M.slot_counts(recs, k, n_all)
+        for k, c in lists.slots.items():
             out.slots[k] = c[:n_known]
             extra = c[n_known:]
             out.unknown_slots[k] = pd.Series(extra[extra > 0], index=unknown_ids[extra > 0], dtype=np.int64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -15,7 +16,7 @@ from recsys._utils.params import check_float, check_int
 from recsys.evaluation import metrics as M
 from recsys.evaluation._definitions import DEFINITIONS_VERSION
 
-__all__ = ["EvaluationResult", "MetricParts", "percentiles"]
+__all__ = ["EvaluationResult", "ListParts", "MetricParts", "percentiles"]
 
 
 class MetricParts(NamedTuple):
@@ -43,6 +44,43 @@ class MetricParts(NamedTuple):
     population: Literal["U", "rated"]
     numerators: NDArray[np.float64]
     denominators: NDArray[np.float64]
+
+
+@dataclass
+class ListParts:
+    """The list metrics of some evaluated users before any averaging: what
+    :class:`~recsys.evaluation.Evaluator` reduces to its summary, and what
+    :func:`~recsys.distributed.evaluate_distributed` sums across partitions.
+
+    Attributes
+    ----------
+    per_user : dict
+        ``"name@k"`` -> one value per row of the lists, for the per-user metrics
+        (ranking metrics, serendipity, novelty, diversity).
+    parts : dict
+        ``"name@k"`` -> :class:`MetricParts` of every mean and ratio list metric.
+    slots : dict
+        ``k`` -> how often each item stands in the top ``k`` (items numbered as the
+        evaluator numbers them, then unknown items); only when a set metric is wanted.
+    in_train : ndarray of bool
+        Per item (same numbering): it has train interactions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lp = ListParts({}, {"recall@2": MetricParts("U", np.array([0.5, 1.0]), np.ones(2))}, {}, np.ones(3, bool))
+    >>> lp.totals()
+    {'recall@2': (1.5, 2.0)}
+    """
+
+    per_user: dict[str, NDArray[np.float64]]
+    parts: dict[str, MetricParts]
+    slots: dict[int, NDArray[np.int64]]
+    in_train: NDArray[np.bool_]
+
+    def totals(self) -> dict[str, tuple[float, float]]:
+        """``"name@k"`` -> (sum of numerators, sum of denominators): they add up across disjoint sets of users."""
+        return {key: (float(p.numerators.sum()), float(p.denominators.sum())) for key, p in self.parts.items()}
 
 
 class EvaluationResult:

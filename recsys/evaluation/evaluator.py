@@ -33,7 +33,7 @@ from recsys.evaluation._frames import (
     as_interactions,
     read_item_features,
 )
-from recsys.evaluation._result import EvaluationResult, MetricParts
+from recsys.evaluation._result import EvaluationResult, ListParts, MetricParts
 from recsys.types import FrameLike, InteractionsLike
 
 __all__ = ["DEFINITIONS_VERSION", "METRICS", "EvaluationResult", "Evaluator", "MetricParts", "compare"]
@@ -370,28 +370,44 @@ class Evaluator:
         lo, hi = float(self.train.ratings.min()), float(self.train.ratings.max())
         return np.clip(pred, lo, hi)
 
-    def _compute(
-        self,
-        recs: NDArray[np.int64],
-        has_list: NDArray[np.bool_],
-        wanted: list[str],
-        predictions: NDArray[np.float64] | None,
-        notes: list[str],
-    ) -> EvaluationResult:
+    def _relevant_keys_of(self, rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The relevant (user, item) keys of the users at positions ``rows`` of U (ascending),
+        re-keyed to rows ``0..len(rows)-1`` (still sorted)."""
+        users = self.relevant_keys >> M.KEY_SHIFT
+        lo = np.searchsorted(users, rows, side="left")
+        n = np.searchsorted(users, rows, side="right") - lo
+        take = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        items = self.relevant_keys[take] & ((1 << M.KEY_SHIFT) - 1)
+        return M.pair_keys(np.repeat(np.arange(len(rows), dtype=np.int64), n), items)
+
+    def _list_parts(
+        self, recs: NDArray[np.int64], wanted: Sequence[str], rows: NDArray[np.int64] | None = None
+    ) -> ListParts:
+        """Per-user values, mergeable parts and slot counts of the list metrics in ``wanted``.
+
+        ``recs`` has one row per user of U (in order), or per user at the positions
+        ``rows`` of U (ascending) when given. The one place the list metrics are
+        assembled: :meth:`evaluate` reduces it over U, and
+        :func:`~recsys.distributed.evaluate_distributed` sums it across partitions.
+        """
         ks = self.ks
         n_all = max(len(self.item_map), int(recs.max()) + 1 if recs.size else 0)
         counts = np.zeros(n_all, dtype=np.int64)
         counts[: len(self.item_train_counts)] = self.item_train_counts
         in_train = counts > 0
-        rel = M.relevance_matrix(recs, self.relevant_keys, self._relevant_table)
+        if rows is None:
+            n_relevant = self.n_relevant
+            rel = M.relevance_matrix(recs, self.relevant_keys, self._relevant_table)
+        else:
+            n_relevant = self.n_relevant[rows]
+            keys = self._relevant_keys_of(rows)
+            rel = M.relevance_matrix(recs, keys, M.relevant_table(keys, len(rows)))
         per_user: dict[str, NDArray[np.float64]] = {}
-        summary: dict[str, float] = {}
         parts: dict[str, MetricParts] = {}
-        ones = np.ones(len(recs), dtype=np.float64)
 
         ranking = [m for m in M.RANKING_METRICS if m in wanted]
         if ranking:
-            per_user.update(M.ranking_metrics(rel, self.n_relevant, ks, ranking))
+            per_user.update(M.ranking_metrics(rel, n_relevant, ks, ranking))
         if "serendipity" in wanted:
             ser = M.serendipity(recs, rel, M.popularity_rank(counts), int(in_train.sum()), ks)
             for j, k in enumerate(ks):
@@ -411,14 +427,33 @@ class Evaluator:
                 valid = ~np.isnan(div[:, j])
                 per_user[f"diversity@{k}"] = div[:, j]
                 parts[f"diversity@{k}"] = MetricParts("U", np.where(valid, div[:, j], 0.0), valid.astype(np.float64))
+        ones = np.ones(len(recs), dtype=np.float64)
+        for name in wanted:
+            if KIND[name] == "mean":
+                for k in ks:
+                    parts[f"{name}@{k}"] = MetricParts("U", per_user[f"{name}@{k}"], ones)
+        slots: dict[int, NDArray[np.int64]] = {}
+        if any(KIND[m] == "set" and m != "user_coverage" for m in wanted):
+            slots = {k: M.slot_counts(recs, k, n_all) for k in ks}
+        return ListParts(per_user, parts, slots, in_train)
 
+    def _compute(
+        self,
+        recs: NDArray[np.int64],
+        has_list: NDArray[np.bool_],
+        wanted: list[str],
+        predictions: NDArray[np.float64] | None,
+        notes: list[str],
+    ) -> EvaluationResult:
+        ks = self.ks
+        lists = self._list_parts(recs, wanted)
+        per_user, parts = lists.per_user, lists.parts
+        summary: dict[str, float] = {}
         for name in wanted:
             if name in RATING_METRICS:
                 continue
             for k in ks:
                 key = f"{name}@{k}"
-                if KIND[name] == "mean":
-                    parts[key] = MetricParts("U", per_user[key], ones)
                 if key in parts:
                     _, num, den = parts[key]
                     tot = den.sum()
@@ -426,8 +461,7 @@ class Evaluator:
                 elif name == "user_coverage":
                     summary[key] = float(has_list.sum()) / self.n_test_users
                 else:
-                    sm = M.set_metrics(M.slot_counts(recs, k, n_all), in_train)
-                    summary[key] = sm[name]
+                    summary[key] = M.set_metrics(lists.slots[k], lists.in_train)[name]
 
         rated_users = None
         n_rating = 0
