@@ -32,3 +32,27 @@ def test_half_life_needs_timestamps_and_positive_value() -> None:
         Popular(half_life=5).fit(data)
     with pytest.raises(ParameterError, match="The 'half_life' parameter of Popular must be a float > 0.0. Got 0 instead."):
         Popular(half_life=0).fit(data)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_top_k_equals_the_generic_scoring_path(seed: int) -> None:
+    """Popular's walk down one ranking gives exactly the lists of the base class's score-everything path."""
+    from recsys.models.base import Recommender
+
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 40, 25
+    users = rng.integers(0, n_users, 300)
+    items = np.minimum(rng.zipf(1.6, 300) - 1, n_items - 1)  # skewed: heavy users see most of the head
+    df = pd.DataFrame({"user": users, "item": items}).drop_duplicates()
+    df = pd.concat([df, pd.DataFrame({"user": [999] * n_items, "item": np.arange(n_items)})])  # one user saw all
+    m = Popular().fit(Interactions.from_frame(df))
+    uidx = np.arange(len(m.users_.ids), dtype=np.int32)
+    allowed = rng.random(m.n_items_) < 0.6
+    for k in (1, 3, 10, 40):
+        for exclude_seen in (True, False):
+            for mask in (None, allowed):
+                fast = m._topk_users(uidx, k, exclude_seen, mask)
+                slow = Recommender._topk_users(m, uidx, k, exclude_seen, mask)
+                np.testing.assert_array_equal(fast[0], slow[0])
+                np.testing.assert_array_equal(fast[1], slow[1])
+    assert len(m.recommend([999], k=3)) == 0  # the user who saw every item gets an empty list
