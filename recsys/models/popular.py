@@ -28,8 +28,8 @@ class Popular(Recommender):
 
     Every user shares one ranking, so top-k for many users skips each user's
     seen items along it: the cost is the seen items plus ``k`` per user, not
-    ``users x items`` scores (ML-10M size, all 69,878 users: 1.3 s against
-    37 s for the generic path, the same lists).
+    ``users x items`` scores (the same lists as scoring every item;
+    ``benchmarks/results/scale.md`` has the times).
 
     Parameters
     ----------
