@@ -38,6 +38,7 @@ which other rows are solved with it (up to float rounding of padded sums).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -187,38 +188,49 @@ def fit_bpr(
     warm = torch.from_numpy(warm_np)
     nnz = len(indices)
     reg = float(regularization)
-    free = torch.ones(k + 1)
-    free[k] = 0.0  # the constant column of the user rows never moves
     B = int(batch_size)
     idx = torch.empty(3 * B, dtype=torch.int64)
-    X = torch.empty(3 * B, k + 1)
-    G = torch.empty(3 * B, k + 1)
-    for epoch in progress(range(epochs), desc="BPR epochs", total=epochs, show=show_progress):
-        if nnz == 0 or len(warm_np) < 2:
-            break
-        lr = float(learning_rate) * (1.0 - epoch / epochs)
+    X = torch.empty(3 * B, k + 1)  # gathered rows: users, positives, negatives
+    G = torch.empty(3 * B, k + 1)  # their steps
+    D = torch.empty(B, k + 1)
+    if nnz == 0 or len(warm_np) < 2:
+        epochs = 0
+
+    def sample() -> torch.Tensor:
         triples = epoch_triples(indptr, indices, rows, warm, gen)
         triples[1:] += n_users  # item rows of the table
-        T = torch.from_numpy(triples)
-        n = T.shape[1]
-        decay = lr * reg
-        for start in range(0, n, B):
-            b = min(B, n - start)
-            ix = idx[: 3 * b]
-            ix.view(3, b).copy_(T[:, start : start + b])  # users, positives, negatives
-            x = torch.index_select(W, 0, ix, out=X[: 3 * b])
-            Uu, Vi, Vj = x[:b], x[b : 2 * b], x[2 * b :]
-            g = G[: 3 * b]
-            d = Vi - Vj
-            # d/dx log σ(x) = σ(-x), x = x_ui - x_uj
-            z = torch.sigmoid(-(Uu * d).sum(1)).mul_(lr).unsqueeze_(1)
-            torch.mul(d, z, out=g[:b]).sub_(Uu, alpha=decay).mul_(free)
-            zu = Uu.mul_(z)
-            torch.sub(zu, Vi, alpha=decay, out=g[b : 2 * b])
-            torch.sub(zu.neg_(), Vj, alpha=decay, out=g[2 * b :])
-            # rows add in index order: users, then positives, then negatives
-            W.index_add_(0, ix, g)
-        del T, triples
+        return torch.from_numpy(triples)
+
+    # the next epoch's samples are drawn on a second thread while this epoch's steps run: the same
+    # draws from the same generator in the same order, so the fit does not depend on the overlap
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(sample) if epochs > 0 else None
+        for epoch in progress(range(epochs), desc="BPR epochs", total=epochs, show=show_progress):
+            assert ahead is not None
+            T = ahead.result()
+            ahead = pool.submit(sample) if epoch + 1 < epochs else None
+            lr = float(learning_rate) * (1.0 - epoch / epochs)
+            n = T.shape[1]
+            decay = lr * reg
+            for start in range(0, n, B):
+                b = min(B, n - start)
+                ix = idx[: 3 * b]
+                ix.view(3, b).copy_(T[:, start : start + b])  # users, positives, negatives
+                x = torch.index_select(W, 0, ix, out=X[: 3 * b])
+                Uu, Vi, Vj = x[:b], x[b : 2 * b], x[2 * b :]
+                g = G[: 3 * b]
+                gu = g[:b]
+                d = torch.sub(Vi, Vj, out=D[:b])
+                # d/dx log σ(x) = σ(-x), x = x_ui - x_uj
+                z = torch.sigmoid(-torch.mul(Uu, d, out=gu).sum(1)).mul_(lr).unsqueeze_(1)
+                torch.mul(d, z, out=gu).sub_(Uu, alpha=decay)
+                gu[:, k] = 0.0  # the constant column of the user rows never moves
+                zu = Uu.mul_(z)
+                torch.sub(zu, Vi, alpha=decay, out=g[b : 2 * b])
+                torch.sub(zu.neg_(), Vj, alpha=decay, out=g[2 * b :])
+                # rows add in index order: users, then positives, then negatives
+                W.index_add_(0, ix, g)
+            del T
     U, V = W[:n_users], W[n_users:]
     U[torch.from_numpy(counts == 0), :k] = 0.0
     cold = torch.ones(n_items, dtype=torch.bool)
