@@ -63,17 +63,17 @@ def fit_cornac(data: Interactions, epochs: int) -> Any:
     return CornacBPR(k=FACTORS, max_iter=epochs, seed=0, verbose=False).fit(ds)
 
 
-def timed(what: str, fn: Any) -> tuple[float, float]:
-    """Seconds and peak RSS above the start (MiB) of ``fn()``; prints a progress line."""
+def timed(what: str, fn: Any) -> tuple[float, float, float]:
+    """Seconds, peak RSS above the start and the process's peak RSS (MiB) of ``fn()``; prints a progress line."""
     gc.collect()
     print(f"  {what} ...", flush=True)
     with PeakMemory() as pm:
         t0 = time.perf_counter()
         fn()
         secs = time.perf_counter() - t0
-    mib = pm.peak_above_start / 2**20
-    print(f"  {what}: {secs:.1f} s, peak {mib:.0f} MiB above start", flush=True)
-    return secs, mib
+    above, peak = pm.peak_above_start / 2**20, pm.peak / 2**20
+    print(f"  {what}: {secs:.1f} s, peak {above:.0f} MiB above start ({peak:.0f} MiB process)", flush=True)
+    return secs, above, peak
 
 
 def one_size(size: str, epochs: int, peers: list[str]) -> list[str]:
@@ -87,33 +87,30 @@ def one_size(size: str, epochs: int, peers: list[str]) -> list[str]:
         f"{data.n_users:,} users x {data.n_items:,} items, {data.nnz:,} interactions (built in "
         f"{time.perf_counter() - t0:.0f} s); {FACTORS} factors, {epochs} epochs per fit.",
         "",
-        "| model | threads | fit s | s / epoch | fit peak RSS MiB (above start) | recsys s/epoch / this |",
-        "|---|---|---|---|---|---|",
+        "| model | threads | fit s | s / epoch | fit peak RSS MiB above start | process peak RSS MiB | recsys s/epoch / this |",
+        "|---|---|---|---|---|---|---|",
     )
-    res: dict[str, tuple[str, str, float, float]] = {}
+    res: dict[str, tuple[str, str, float, float, float]] = {}
     ours = BPR(n_factors=FACTORS, n_epochs=epochs, seed=0, show_progress=False)
-    s, mb = timed("recsys BPR", lambda: ours.fit(data))
-    res["recsys"] = ("recsys BPR()", "1 (torch)", s, mb)
+    res["recsys"] = ("recsys BPR()", "1 torch thread (+1 sampling the next epoch)", *timed("recsys BPR", lambda: ours.fit(data)))
     del ours
     if "implicit" in peers:
         if importlib.util.find_spec("implicit") is None:
             lines += section("", "implicit: not installed (pip install implicit)")
         else:
             peer = ImplicitBPR({"factors": FACTORS, "iterations": epochs}, seed=0)
-            s, mb = timed("implicit BPR", lambda: peer.fit(data))
-            res["implicit"] = ("implicit BayesianPersonalizedRanking (defaults)", "2 (all cores)", s, mb)
+            res["implicit"] = ("implicit BayesianPersonalizedRanking", "2 (its default: all cores)", *timed("implicit BPR", lambda: peer.fit(data)))
             del peer
     if "cornac" in peers:
         if importlib.util.find_spec("cornac") is None:
-            res["cornac"] = ("Cornac BPR: not installed (pip install cornac)", "", float("nan"), float("nan"))
+            lines += section("", "Cornac: not installed (pip install cornac)")
         else:
-            s, mb = timed("Cornac BPR", lambda: fit_cornac(data, epochs))
-            res["cornac"] = ("Cornac BPR (seeded)", "1", s, mb)
+            res["cornac"] = ("Cornac BPR (seeded)", "1 (Cornac's when seeded)", *timed("Cornac BPR", lambda: fit_cornac(data, epochs)))
     ours_epoch = res["recsys"][2] / epochs
     rows = []
-    for label, threads, s, mb in res.values():
+    for label, threads, s, above, peak in res.values():
         per = s / epochs
-        rows.append(f"| {label} | {threads} | {s:.1f} | {per:.2f} | {mb:.0f} | {ours_epoch / per:.2f} |")
+        rows.append(f"| {label} | {threads} | {s:.1f} | {per:.2f} | {above:.0f} | {peak:.0f} | {ours_epoch / per:.2f} |")
     return lines + section(*rows)
 
 

@@ -190,9 +190,9 @@ def fit_bpr(
     reg = float(regularization)
     B = int(batch_size)
     idx = torch.empty(3 * B, dtype=torch.int64)
-    X = torch.empty(3 * B, k + 1)  # gathered rows: users, positives, negatives
-    G = torch.empty(3 * B, k + 1)  # their steps
+    X = torch.empty(3 * B, k + 1)  # gathered rows (users, positives, negatives), then their steps
     D = torch.empty(B, k + 1)
+    P = torch.empty(B, k + 1)
     if nnz == 0 or len(warm_np) < 2:
         epochs = 0
 
@@ -218,18 +218,17 @@ def fit_bpr(
                 ix.view(3, b).copy_(T[:, start : start + b])  # users, positives, negatives
                 x = torch.index_select(W, 0, ix, out=X[: 3 * b])
                 Uu, Vi, Vj = x[:b], x[b : 2 * b], x[2 * b :]
-                g = G[: 3 * b]
-                gu = g[:b]
-                d = torch.sub(Vi, Vj, out=D[:b])
+                d, p = torch.sub(Vi, Vj, out=D[:b]), P[:b]
                 # d/dx log σ(x) = σ(-x), x = x_ui - x_uj
-                z = torch.sigmoid(-torch.mul(Uu, d, out=gu).sum(1)).mul_(lr).unsqueeze_(1)
-                torch.mul(d, z, out=gu).sub_(Uu, alpha=decay)
-                gu[:, k] = 0.0  # the constant column of the user rows never moves
-                zu = Uu.mul_(z)
-                torch.sub(zu, Vi, alpha=decay, out=g[b : 2 * b])
-                torch.sub(zu.neg_(), Vj, alpha=decay, out=g[2 * b :])
+                z = torch.sigmoid(-torch.mul(Uu, d, out=p).sum(1)).mul_(lr).unsqueeze_(1)
+                # each step overwrites its rows in x (fewer buffers in cache): positives, negatives, users
+                torch.mul(Uu, z, out=p)
+                torch.sub(p, Vi, alpha=decay, out=Vi)
+                torch.sub(p.neg_(), Vj, alpha=decay, out=Vj)
+                torch.sub(d.mul_(z), Uu, alpha=decay, out=Uu)
+                Uu[:, k] = 0.0  # the constant column of the user rows never moves
                 # rows add in index order: users, then positives, then negatives
-                W.index_add_(0, ix, g)
+                W.index_add_(0, ix, x)
             del T
     U, V = W[:n_users], W[n_users:]
     U[torch.from_numpy(counts == 0), :k] = 0.0
