@@ -59,7 +59,9 @@ _NEWTON_TOL = 1e-8
 _NEWTON_FULL = 1e-6
 # Conjugate-gradient steps per Newton step, at most.
 _CG_ITER = 50
-# Entries per chunk of the fit's seen-check (its temporaries stay in cache).
+# The fit's seen-check: cells of its dense mask of a block of rows (1 MiB), else entries per chunk
+# of its sorted-key search (either way its working set stays in cache).
+_SEEN_DENSE = 1 << 20
 _SEEN_CHUNK = 1 << 16
 
 
@@ -68,9 +70,12 @@ def unseen_mask(indptr: NDArray[np.integer], indices: NDArray[np.integer], candi
 
     ``candidates[s]`` is a column proposed for the row of entry ``s`` (entries in
     CSR order); the result is True where that column is not among the row's
-    columns. Searched in CSR order, chunk by chunk, each chunk within the key
-    range of its own rows: the searches stay in cache, where one search over all
-    keys in a random order misses it at every step.
+    columns. Rows are taken a block at a time: their columns are marked in a
+    dense (rows x columns) bit mask of at most ``_SEEN_DENSE`` cells, the
+    candidates looked up there, and the marks cleared; when even 16 rows do not
+    fit that budget (very wide catalogues), each candidate is searched among its
+    row's sorted columns instead. Either way the searches stay in cache, where
+    one search over all keys in a random order misses it at every step.
 
     Parameters
     ----------
@@ -98,8 +103,22 @@ def unseen_mask(indptr: NDArray[np.integer], indices: NDArray[np.integer], candi
     nnz = len(indices)
     if len(candidates) != nnz:
         raise ValueError(f"candidates: expected one per stored entry ({nnz}), got {len(candidates)}")
+    n_rows = len(indptr) - 1
     n_cols = int(max(int(indices.max(initial=-1)), int(candidates.max(initial=-1)))) + 1
     out = np.empty(nnz, dtype=bool)
+    per = _SEEN_DENSE // max(1, n_cols)
+    if per >= 16:
+        counts = np.diff(indptr)
+        marks = np.zeros(per * n_cols, dtype=bool)
+        for r0 in range(0, n_rows, per):
+            r1 = min(n_rows, r0 + per)
+            lo, hi = int(indptr[r0]), int(indptr[r1])
+            base = np.repeat(np.arange(0, (r1 - r0) * n_cols, n_cols, dtype=np.int64), counts[r0:r1])
+            seen = base + indices[lo:hi]
+            marks[seen] = True
+            np.logical_not(marks[base + candidates[lo:hi]], out=out[lo:hi])
+            marks[seen] = False
+        return out
     for a in range(0, nnz, _SEEN_CHUNK):
         b = min(nnz, a + _SEEN_CHUNK)
         r0, r1 = np.searchsorted(indptr, [a, b - 1], side="right") - 1  # the chunk's first and last rows

@@ -29,9 +29,11 @@ def test_unseen_mask_by_hand() -> None:
     assert unseen_mask(indptr, indices, np.array([3, 0, 2, 1])).tolist() == [False, True, False, True]
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
-def test_unseen_mask_matches_a_loop(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(bpr_torch, "_SEEN_CHUNK", chunk)  # chunks that split rows, and one chunk
+@pytest.mark.parametrize(("dense", "chunk"), [(1 << 20, 0), (25 * 16, 0), (25 * 17, 0), (0, 1), (0, 7), (0, 1 << 16)])
+def test_unseen_mask_matches_a_loop(monkeypatch: pytest.MonkeyPatch, dense: int, chunk: int) -> None:
+    # dense masks of all rows, of 16 and 17 rows at a time; sorted-key searches in chunks that split rows, and one chunk
+    monkeypatch.setattr(bpr_torch, "_SEEN_DENSE", dense)
+    monkeypatch.setattr(bpr_torch, "_SEEN_CHUNK", chunk)
     rng = np.random.default_rng(0)
     csr = _random_csr(rng, 40, 25, 0.3)
     cand = rng.integers(0, 25, csr.nnz)
