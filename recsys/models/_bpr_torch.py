@@ -65,7 +65,9 @@ _SEEN_DENSE = 1 << 20
 _SEEN_CHUNK = 1 << 16
 
 
-def unseen_mask(indptr: NDArray[np.integer], indices: NDArray[np.integer], candidates: NDArray[np.integer]) -> NDArray[np.bool_]:
+def unseen_mask(
+    indptr: NDArray[np.integer], indices: NDArray[np.integer], candidates: NDArray[np.integer]
+) -> NDArray[np.bool_]:
     """For each stored entry of a canonical CSR pattern, whether its candidate column is absent from its row.
 
     ``candidates[s]`` is a column proposed for the row of entry ``s`` (entries in

@@ -13,7 +13,9 @@ from recsys._utils.threads import torch_threads
 from recsys.models._bpr_torch import epoch_triples, fit_bpr, unseen_mask
 
 
-def _random_csr(rng: np.random.Generator, n_rows: int, n_cols: int, density: float, cold: int | None = None) -> sp.csr_matrix:
+def _random_csr(
+    rng: np.random.Generator, n_rows: int, n_cols: int, density: float, cold: int | None = None
+) -> sp.csr_matrix:
     dense = rng.random((n_rows, n_cols)) < density
     dense[rng.integers(0, n_rows, 3)] = False  # some empty rows
     if cold is not None:
@@ -68,7 +70,9 @@ def test_epoch_triples_match_a_loop() -> None:
     assert len(want) < csr.nnz  # some negatives were seen and dropped
 
 
-def _reference_fit(csr: sp.csr_matrix, k: int, lr0: float, reg: float, epochs: int, batch: int, std: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _reference_fit(
+    csr: sp.csr_matrix, k: int, lr0: float, reg: float, epochs: int, batch: int, std: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The straightforward mini-batch loop: separate user and item tables, a global seen-check, three index_adds."""
     n_users, n_items = csr.shape
     gen = torch.Generator().manual_seed(seed)
@@ -117,7 +121,9 @@ def test_fit_equals_the_straightforward_loop_bit_for_bit(batch: int) -> None:
     csr = _random_csr(rng, 60, 35, 0.25, cold=34)
     with torch_threads(1):
         want = _reference_fit(csr, k=6, lr0=0.2, reg=0.05, epochs=3, batch=batch, std=0.1, seed=9)
-        got = fit_bpr(csr, factors=6, learning_rate=0.2, regularization=0.05, epochs=3, batch_size=batch, init_std=0.1, seed=9)
+        got = fit_bpr(
+            csr, factors=6, learning_rate=0.2, regularization=0.05, epochs=3, batch_size=batch, init_std=0.1, seed=9
+        )
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     assert not np.array_equal(got[1][:, :6], np.zeros_like(got[1][:, :6]))  # it moved
     assert np.all(got[1][34] == 0)
