@@ -23,6 +23,19 @@ sample to the rows the sample touches (``reg`` on ``p_u``, ``q_i``, ``q_j``,
 
 which is what :func:`solve_users` minimises (up to the factor ``n_u``).
 
+How the fit runs (what makes it fast at MovieLens-20M size, measured in
+benchmarks/results/bpr_scale.md): user and item rows live in one table, so a
+mini-batch is one gather of its rows, a few element-wise ops written over the
+gathered rows, and one scatter-add back in index order (users, positives,
+negatives: each row receives its steps in the order the samples come, the same
+floats as three separate scatter-adds). An epoch's samples are int32 arrays;
+the seen-check runs in CSR order (:func:`unseen_mask`, cache-resident) rather
+than in visiting order, and the next epoch's samples are drawn on a second
+thread while the current epoch's steps run. The draws come from one generator
+in one order whatever the overlap, and the updates run on one torch thread, so
+a fit is deterministic for a seed (bit for bit the same as the straightforward
+loop, tests/models/test_bpr_sampling.py).
+
 Fixed-side solves minimise that expected objective of one side with the other
 side fixed. It is smooth and strictly convex in the solved vector (for
 ``reg > 0``) and minimised by damped Newton-CG steps from zero: Newton
