@@ -28,6 +28,7 @@ import argparse
 import gc
 import importlib.util
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,33 +100,28 @@ def one_size(size: str, epochs: int, peers: list[str]) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     )
     res: dict[str, tuple[str, str, float, float, float, float]] = {}
-    ours = BPR(n_factors=FACTORS, n_epochs=epochs, seed=0, show_progress=False)
-    res["recsys"] = (
-        "recsys BPR()",
-        "1 torch thread (+1 sampling the next epoch)",
-        *timed("recsys BPR", lambda m=ours: m.fit(data)),
-    )
-    del ours
-    if "implicit" in peers:
-        if importlib.util.find_spec("implicit") is None:
-            lines += section("", "implicit: not installed (pip install implicit)")
-        else:
-            peer = ImplicitBPR({"factors": FACTORS, "iterations": epochs}, seed=0)
-            res["implicit"] = (
-                "implicit BayesianPersonalizedRanking",
-                "2 (its default: all cores)",
-                *timed("implicit BPR", lambda m=peer: m.fit(data)),
-            )
-            del peer
-    if "cornac" in peers:
-        if importlib.util.find_spec("cornac") is None:
-            lines += section("", "Cornac: not installed (pip install cornac)")
-        else:
-            res["cornac"] = (
-                "Cornac BPR (seeded)",
-                "1 (Cornac's when seeded)",
-                *timed("Cornac BPR", lambda: fit_cornac(data, epochs)),
-            )
+    contestants: list[tuple[str, str, str, Callable[[], Any]]] = [
+        (
+            "recsys",
+            "recsys BPR()",
+            "1 torch thread (+1 sampling the next epoch)",
+            lambda: BPR(n_factors=FACTORS, n_epochs=epochs, seed=0, show_progress=False).fit(data),
+        ),
+        (
+            "implicit",
+            "implicit BayesianPersonalizedRanking",
+            "2 (its default: all cores)",
+            lambda: ImplicitBPR({"factors": FACTORS, "iterations": epochs}, seed=0).fit(data),
+        ),
+        ("cornac", "Cornac BPR (seeded)", "1 (Cornac's when seeded)", lambda: fit_cornac(data, epochs)),
+    ]
+    for key, label, threads, fit in contestants:
+        if key != "recsys" and key not in peers:
+            continue
+        if importlib.util.find_spec(key) is None:
+            lines += section("", f"{label}: not installed (pip install {key})")
+            continue
+        res[key] = (label, threads, *timed(label, fit))
     ours_epoch = res["recsys"][2] / epochs
     rows = []
     for label, threads, s, cpu, above, peak in res.values():
