@@ -23,6 +23,19 @@ sample to the rows the sample touches (``reg`` on ``p_u``, ``q_i``, ``q_j``,
 
 which is what :func:`solve_users` minimises (up to the factor ``n_u``).
 
+How the fit runs (what makes it fast at MovieLens-20M size, measured in
+benchmarks/results/bpr_scale.md): user and item rows live in one table, so a
+mini-batch is one gather of its rows, a few element-wise ops written over the
+gathered rows, and one scatter-add back in index order (users, positives,
+negatives: each row receives its steps in the order the samples come, the same
+floats as three separate scatter-adds). An epoch's samples are int32 arrays;
+the seen-check runs in CSR order (:func:`unseen_mask`, cache-resident) rather
+than in visiting order, and the next epoch's samples are drawn on a second
+thread while the current epoch's steps run. The draws come from one generator
+in one order whatever the overlap, and the updates run on one torch thread, so
+a fit is deterministic for a seed (bit for bit the same as the straightforward
+loop, tests/models/test_bpr_sampling.py).
+
 Fixed-side solves minimise that expected objective of one side with the other
 side fixed. It is smooth and strictly convex in the solved vector (for
 ``reg > 0``) and minimised by damped Newton-CG steps from zero: Newton
@@ -38,6 +51,7 @@ which other rows are solved with it (up to float rounding of padded sums).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,6 +72,114 @@ _NEWTON_TOL = 1e-8
 _NEWTON_FULL = 1e-6
 # Conjugate-gradient steps per Newton step, at most.
 _CG_ITER = 50
+# The fit's seen-check: cells of its dense mask of a block of rows (1 MiB), else entries per chunk
+# of its sorted-key search (either way its working set stays in cache).
+_SEEN_DENSE = 1 << 20
+_SEEN_CHUNK = 1 << 16
+
+
+def unseen_mask(
+    indptr: NDArray[np.integer], indices: NDArray[np.integer], candidates: NDArray[np.integer]
+) -> NDArray[np.bool_]:
+    """For each stored entry of a canonical CSR pattern, whether its candidate column is absent from its row.
+
+    ``candidates[s]`` is a column proposed for the row of entry ``s`` (entries in
+    CSR order); the result is True where that column is not among the row's
+    columns. Rows are taken a block at a time: their columns are marked in a
+    dense (rows x columns) bit mask of at most ``_SEEN_DENSE`` cells, the
+    candidates looked up there, and the marks cleared; when even 16 rows do not
+    fit that budget (very wide catalogues), each candidate is searched among its
+    row's sorted columns instead. Either way the searches stay in cache, where
+    one search over all keys in a random order misses it at every step.
+
+    Parameters
+    ----------
+    indptr : int array, (n_rows + 1,)
+        Row pointers of a CSR pattern with sorted column indices, no duplicates.
+    indices : int array, (nnz,)
+        Its column indices.
+    candidates : int array, (nnz,)
+        One column per entry, in the same order as ``indices``.
+
+    Returns
+    -------
+    ndarray of bool, (nnz,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> indptr, indices = np.array([0, 2, 3]), np.array([1, 3, 0])  # rows {1, 3} and {0}
+    >>> unseen_mask(indptr, indices, np.array([3, 2, 1])).tolist()
+    [False, True, True]
+    """
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices)
+    candidates = np.asarray(candidates)
+    nnz = len(indices)
+    if len(candidates) != nnz:
+        raise ValueError(f"candidates: expected one per stored entry ({nnz}), got {len(candidates)}")
+    n_rows = len(indptr) - 1
+    n_cols = int(max(int(indices.max(initial=-1)), int(candidates.max(initial=-1)))) + 1
+    out = np.empty(nnz, dtype=bool)
+    per = _SEEN_DENSE // max(1, n_cols)
+    if per >= 16:
+        counts = np.diff(indptr)
+        marks = np.zeros(per * n_cols, dtype=bool)
+        for r0 in range(0, n_rows, per):
+            r1 = min(n_rows, r0 + per)
+            lo, hi = int(indptr[r0]), int(indptr[r1])
+            base = np.repeat(np.arange(0, (r1 - r0) * n_cols, n_cols, dtype=np.int64), counts[r0:r1])
+            seen = base + indices[lo:hi]
+            marks[seen] = True
+            np.logical_not(marks[base + candidates[lo:hi]], out=out[lo:hi])
+            marks[seen] = False
+        return out
+    for a in range(0, nnz, _SEEN_CHUNK):
+        b = min(nnz, a + _SEEN_CHUNK)
+        r0, r1 = np.searchsorted(indptr, [a, b - 1], side="right") - 1  # the chunk's first and last rows
+        lo, hi = int(indptr[r0]), int(indptr[r1 + 1])
+        row = np.repeat(np.arange(r0, r1 + 1, dtype=np.int64), np.diff(indptr[r0 : r1 + 2]))  # of entries lo..hi
+        keys = row * n_cols + indices[lo:hi]  # sorted: the pattern is canonical
+        q = row[a - lo : b - lo] * n_cols + candidates[a:b]
+        pos = np.searchsorted(keys, q)
+        np.minimum(pos, len(keys) - 1, out=pos)
+        np.not_equal(keys[pos], q, out=out[a:b])
+    return out
+
+
+def epoch_triples(
+    indptr: NDArray[np.integer],
+    indices: NDArray[np.integer],
+    rows: NDArray[np.int32],
+    warm: torch.Tensor,
+    gen: torch.Generator,
+) -> NDArray[np.int32]:
+    """One epoch's SGD samples: every stored (user, positive) once in random order, one uniform negative each.
+
+    Draws a permutation of the entries and one negative per position from
+    ``warm`` (uniformly), in that order from ``gen``, and drops the positions
+    whose negative the user has seen. ``rows`` gives each entry's row (CSR order).
+
+    Returns
+    -------
+    ndarray of int32, (3, n_kept)
+        Users, positives and negatives, in visiting order.
+    """
+    nnz = len(indices)
+    order_t = torch.randperm(nnz, generator=gen, dtype=torch.int32)
+    neg_t = warm[torch.randint(0, len(warm), (nnz,), generator=gen, dtype=torch.int32)]
+    order, neg = order_t.numpy(), neg_t.numpy()
+    # the seen-check runs in CSR order (cache-friendly searches), then follows the permutation
+    in_csr = np.empty(nnz, dtype=np.int32)
+    in_csr[order] = neg
+    ok = unseen_mask(indptr, indices, in_csr)[order]
+    del in_csr
+    kept = order[ok]
+    out = np.empty((3, len(kept)), dtype=np.int32)
+    np.take(rows, kept, out=out[0])
+    np.take(indices, kept, out=out[1])
+    np.compress(ok, neg, out=out[2])
+    return out
 
 
 def fit_bpr(
@@ -74,6 +196,9 @@ def fit_bpr(
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Fit BPR on a binary users x items CSR (canonical: sorted indices, no duplicates).
 
+    Deterministic for a seed: the sampling draws from one torch generator and
+    the updates run in a fixed order (one torch thread; the caller sets it).
+
     Returns
     -------
     (user_vectors, item_vectors) : float32 arrays of shapes (n_users, factors + 1), (n_items, factors + 1)
@@ -84,48 +209,65 @@ def fit_bpr(
     n_users, n_items = csr.shape
     k = factors
     gen = torch.Generator().manual_seed(seed)
-    U = torch.zeros(n_users, k + 1)
-    U[:, :k] = torch.randn(n_users, k, generator=gen) * init_std
-    U[:, k] = 1.0
-    V = torch.zeros(n_items, k + 1)
-    V[:, :k] = torch.randn(n_items, k, generator=gen) * init_std
-    counts = np.diff(csr.indptr)
-    users = torch.from_numpy(np.repeat(np.arange(n_users, dtype=np.int64), counts))
-    items = torch.from_numpy(csr.indices.astype(np.int64))
-    keys = users * n_items + items  # sorted: the CSR is canonical
-    warm_np = np.flatnonzero(np.bincount(csr.indices, minlength=n_items) > 0).astype(np.int64)
+    # user rows then item rows in one table: one gather and one scatter-add per mini-batch
+    W = torch.zeros(n_users + n_items, k + 1)
+    W[:n_users, :k] = torch.randn(n_users, k, generator=gen) * init_std
+    W[:n_users, k] = 1.0
+    W[n_users:, :k] = torch.randn(n_items, k, generator=gen) * init_std
+    indptr = np.asarray(csr.indptr, dtype=np.int64)
+    indices = np.asarray(csr.indices, dtype=np.int32)
+    counts = np.diff(indptr)
+    rows = np.repeat(np.arange(n_users, dtype=np.int32), counts)
+    warm_np = np.flatnonzero(np.bincount(indices, minlength=n_items) > 0).astype(np.int32)
     warm = torch.from_numpy(warm_np)
-    nnz = len(items)
+    nnz = len(indices)
     reg = float(regularization)
-    free = torch.ones(k + 1)
-    free[k] = 0.0  # the constant column of the user rows never moves
-    for epoch in progress(range(epochs), desc="BPR epochs", total=epochs, show=show_progress):
-        if nnz == 0 or len(warm_np) < 2:
-            break
-        lr = float(learning_rate) * (1.0 - epoch / epochs)
-        order = torch.randperm(nnz, generator=gen)
-        neg = warm[torch.randint(0, len(warm), (nnz,), generator=gen)]
-        u, i = users[order], items[order]
-        q = u * n_items + neg
-        pos = torch.searchsorted(keys, q).clamp_max_(nnz - 1)
-        ok = keys[pos] != q
-        u, i, j = u[ok], i[ok], neg[ok]
-        decay = lr * reg
-        for start in range(0, len(u), batch_size):
-            ub, ib, jb = u[start : start + batch_size], i[start : start + batch_size], j[start : start + batch_size]
-            Uu = U.index_select(0, ub)
-            Vi = V.index_select(0, ib)
-            Vj = V.index_select(0, jb)
-            d = Vi - Vj
-            # d/dx log σ(x) = σ(-x), x = x_ui - x_uj
-            z = torch.sigmoid(-(Uu * d).sum(1)).mul_(lr).unsqueeze_(1)
-            U.index_add_(0, ub, d.mul_(z).sub_(Uu, alpha=decay).mul_(free))
-            zu = Uu.mul_(z)
-            V.index_add_(0, ib, zu.sub(Vi, alpha=decay))
-            V.index_add_(0, jb, zu.neg_().sub_(Vj, alpha=decay))
+    B = int(batch_size)
+    idx = torch.empty(3 * B, dtype=torch.int64)
+    X = torch.empty(3 * B, k + 1)  # gathered rows (users, positives, negatives), then their steps
+    D = torch.empty(B, k + 1)
+    P = torch.empty(B, k + 1)
+    if nnz == 0 or len(warm_np) < 2:
+        epochs = 0
+
+    def sample() -> torch.Tensor:
+        triples = epoch_triples(indptr, indices, rows, warm, gen)
+        triples[1:] += n_users  # item rows of the table
+        return torch.from_numpy(triples)
+
+    # the next epoch's samples are drawn on a second thread while this epoch's steps run: the same
+    # draws from the same generator in the same order, so the fit does not depend on the overlap
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(sample) if epochs > 0 else None
+        for epoch in progress(range(epochs), desc="BPR epochs", total=epochs, show=show_progress):
+            assert ahead is not None
+            T = ahead.result()
+            ahead = pool.submit(sample) if epoch + 1 < epochs else None
+            lr = float(learning_rate) * (1.0 - epoch / epochs)
+            n = T.shape[1]
+            decay = lr * reg
+            for start in range(0, n, B):
+                b = min(B, n - start)
+                ix = idx[: 3 * b]
+                ix.view(3, b).copy_(T[:, start : start + b])  # users, positives, negatives
+                x = torch.index_select(W, 0, ix, out=X[: 3 * b])
+                Uu, Vi, Vj = x[:b], x[b : 2 * b], x[2 * b :]
+                d, p = torch.sub(Vi, Vj, out=D[:b]), P[:b]
+                # d/dx log σ(x) = σ(-x), x = x_ui - x_uj
+                z = torch.sigmoid(-torch.mul(Uu, d, out=p).sum(1)).mul_(lr).unsqueeze_(1)
+                # each step overwrites its rows in x (fewer buffers in cache): positives, negatives, users
+                torch.mul(Uu, z, out=p)
+                torch.sub(p, Vi, alpha=decay, out=Vi)
+                torch.sub(p.neg_(), Vj, alpha=decay, out=Vj)
+                torch.sub(d.mul_(z), Uu, alpha=decay, out=Uu)
+                Uu[:, k] = 0.0  # the constant column of the user rows never moves
+                # rows add in index order: users, then positives, then negatives
+                W.index_add_(0, ix, x)
+            del T
+    U, V = W[:n_users], W[n_users:]
     U[torch.from_numpy(counts == 0), :k] = 0.0
     cold = torch.ones(n_items, dtype=torch.bool)
-    cold[warm] = False
+    cold[warm.long()] = False
     V[cold] = 0.0
     return np.ascontiguousarray(U.numpy()), np.ascontiguousarray(V.numpy())
 

@@ -74,9 +74,10 @@ class BPR(_Factorization):
         fold-in.
     num_threads : int >= 1, optional
         Torch threads of the fixed-side solves (fold-in, partial fits); None
-        keeps torch's setting. The SGD loop of :meth:`fit` always runs on one
-        thread (its per-batch ops are too small to split), so a fit is
-        deterministic for a seed.
+        keeps torch's setting. The SGD updates of :meth:`fit` always run on one
+        torch thread (its per-batch ops are too small to split), while a second
+        thread draws the next epoch's samples (the same draws in the same
+        order), so a fit is deterministic for a seed whatever the machine.
     show_progress : bool, optional
         Progress bar over epochs (default: when stderr is a terminal).
 
@@ -160,7 +161,8 @@ class BPR(_Factorization):
         from recsys.models._bpr_torch import fit_bpr
 
         # one thread: the per-batch ops are small; splitting them costs more than it gains (and
-        # oversubscribed machines make OpenMP barriers very slow: 40x slower with 2 threads measured)
+        # oversubscribed machines make OpenMP barriers very slow: 40x slower with 2 threads measured;
+        # two Python threads stepping disjoint rows measured no faster either: they queue on the GIL)
         with torch_threads(1):
             users, items = fit_bpr(
                 self.seen_,
