@@ -19,7 +19,7 @@ from recsys.data import Interactions
 from recsys.data._validation import check_timestamps
 from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
 from recsys.models.base import Recommender
-from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
+from recsys.models.deep._samples import EpochRows, HistoryStore, NegativeSampler, Rows, base_rows, sample_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
 from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, torch_threads
 
@@ -68,25 +68,17 @@ def _check_fields(fields: Any, fail: Callable[[str], ArtifactError]) -> dict[str
 
 
 class _Source:
-    """Epoch rows: fixed labelled rows, or positives plus freshly sampled negatives each epoch."""
+    """Epoch rows: fixed labelled rows, or positives plus freshly sampled negatives each epoch
+    (index arrays only; the trainer gathers each batch from them)."""
 
     def __init__(
         self, rows: Rows, sampler: NegativeSampler | None, ratio: int, seed: int, names: tuple[str, ...]
     ) -> None:
         self.rows, self.sampler, self.ratio, self.seed, self.names = rows, sampler, ratio, seed, names
 
-    def epoch(self, epoch: int) -> dict[str, NDArray[Any]]:
-        rows = self.rows
-        if self.sampler is not None:
-            rows = with_negatives(rows, self.sampler, self.ratio, np.random.default_rng([self.seed, epoch, 1]))
-        return _arrays(rows, self.names)
-
-
-def _arrays(rows: Rows, names: tuple[str, ...]) -> dict[str, NDArray[Any]]:
-    out: dict[str, Any] = {"user": rows.users, "item": rows.items, "end": rows.end, "length": rows.length, "prior": rows.prior}
-    res: dict[str, NDArray[Any]] = {k: out[k] for k in names}
-    res["label"] = rows.labels
-    return res
+    def epoch(self, epoch: int) -> EpochRows:
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        return sample_negatives(self.rows, self.sampler, self.ratio, rng, self.names)
 
 
 @dataclass
@@ -298,10 +290,8 @@ class DeepRecommender(Recommender):
             valid = None
             if valid_part is not None:
                 vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
-                if sampler is not None:
-                    vrows = with_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]))
-                if len(np.unique(vrows.labels)) == 2:
-                    valid = _arrays(vrows, names)
+                vset = sample_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]), names)
+                valid = vset if vset.has_both_labels() else None
             full_source = _Source(base_rows(data, labels_all, store, max_len), sampler, self.negative_ratio, self.seed, names)
             train_items = None if store is None else store.items.astype(np.int64)
         else:
@@ -311,7 +301,8 @@ class DeepRecommender(Recommender):
             rows = Rows(candidates.users, candidates.items, candidates.labels, end, length, prior=candidates.prior)
             # validation rows are drawn within users: a held-out user's embedding would be untrained
             in_valid = np.random.default_rng([self.seed, 7]).random(len(rows)) < self.validation_fraction
-            valid = _arrays(rows.take(in_valid), names) if len(np.unique(rows.labels[in_valid])) == 2 else None
+            vset = sample_negatives(rows.take(in_valid), None, 0, np.random.default_rng(0), names)
+            valid = vset if vset.has_both_labels() else None
             source = _Source(rows.take(~in_valid) if valid is not None else rows, None, 0, self.seed, names)
             full_source = _Source(rows, None, 0, self.seed, names)
         module, log = self._train(tables, train_items, source, valid, full_source)
@@ -334,7 +325,7 @@ class DeepRecommender(Recommender):
         tables: FieldTables,
         hist_items: NDArray[np.int64] | None,
         source: _Source,
-        valid: dict[str, NDArray[Any]] | None,
+        valid: EpochRows | None,
         full_source: _Source,
     ) -> tuple[Any, dict[str, Any]]:
         """Early stopping on ``valid``, then (``refit``) the chosen number of epochs on ``full_source``."""

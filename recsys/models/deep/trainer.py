@@ -4,16 +4,18 @@ A model hands the trainer
 
 * an ``nn.Module`` whose ``forward(**inputs)`` returns ``(logits, penalty)``
   (``penalty`` a scalar added to the mean binary cross-entropy),
-* an :class:`EpochSource` giving the epoch's rows as numpy arrays (labels in
-  ``"label"``, every other array a keyword input of ``forward``), built once
-  per epoch with vectorised code (negatives are re-sampled there),
-* optionally fixed validation rows, for early stopping on validation AUC.
+* an :class:`EpochSource` giving each epoch's rows (negatives are re-sampled
+  there): either :class:`RowBatches`, which build any set of rows' arrays on
+  request, or a dict of equal-length numpy arrays (labels in ``"label"``,
+  every other array a keyword input of ``forward``),
+* optionally fixed validation rows (either form), for early stopping on validation AUC.
 
-Per epoch the rows become tensors once, are shuffled once (one gather per
-array) and are cut into batches by slicing: no per-sample Python. On CUDA the
-epoch tensors are pinned and batches copied with ``non_blocking=True``, and
-the forward pass runs under autocast (bfloat16 where supported, else float16
-with a gradient scaler). On CPU training is in float32, seeded and
+Per epoch the trainer draws one permutation of the row numbers and, batch
+by batch, asks the rows for the arrays of the next ``batch_size`` numbers of
+it (vectorised gathers, no per-sample Python): an epoch never holds more
+than its index arrays and one batch. On CUDA a batch is pinned and copied
+with ``non_blocking=True``, and the forward pass runs under autocast
+(bfloat16 where supported, else float16 with a gradient scaler). On CPU training is in float32, seeded and
 deterministic for a given seed and thread count.
 
 Distributed data parallel
@@ -54,12 +56,47 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+class RowBatches(Protocol):
+    """Rows that build the arrays of any subset of themselves on request."""
+
+    def __len__(self) -> int: ...
+
+    def gather(self, index: NDArray[Any]) -> dict[str, NDArray[Any]]:
+        """Equal-length arrays of rows ``index`` (in that order), labels under ``"label"``."""
+        ...
+
+
 class EpochSource(Protocol):
     """What the trainer pulls training rows from."""
 
-    def epoch(self, epoch: int) -> dict[str, NDArray[Any]]:
-        """The rows of epoch ``epoch`` (0-based): equal-length arrays, labels under ``"label"``."""
+    def epoch(self, epoch: int) -> RowBatches | dict[str, NDArray[Any]]:
+        """The rows of epoch ``epoch`` (0-based)."""
         ...
+
+
+class ArrayRows:
+    """:class:`RowBatches` over a dict of equal-length arrays (labels under ``"label"``).
+
+    Examples
+    --------
+    >>> rows = ArrayRows({"x": np.array([10, 20, 30]), "label": np.array([1.0, 0.0, 1.0])})
+    >>> len(rows), rows.gather(np.array([2, 0]))["x"].tolist()
+    (3, [30, 10])
+    """
+
+    def __init__(self, arrays: dict[str, NDArray[Any]]) -> None:
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def gather(self, index: NDArray[Any]) -> dict[str, NDArray[Any]]:
+        return {k: v[index] for k, v in self.arrays.items()}
+
+
+def as_row_batches(rows: RowBatches | dict[str, NDArray[Any]]) -> RowBatches:
+    """``rows`` as :class:`RowBatches` (a dict of arrays is wrapped in :class:`ArrayRows`)."""
+    return ArrayRows(rows) if isinstance(rows, dict) else rows
 
 
 # -- devices and processes -------------------------------------------------------------
@@ -280,14 +317,20 @@ class Trainer:
             return torch.optim.Adam(groups, lr=lr, foreach=device.type == "cuda")
 
     def predict(
-        self, module: nn.Module, inputs: dict[str, NDArray[Any]], device: torch.device, *, rank: int = 0, world: int = 1
+        self,
+        module: nn.Module,
+        inputs: RowBatches | dict[str, NDArray[Any]],
+        device: torch.device,
+        *,
+        rank: int = 0,
+        world: int = 1,
     ) -> NDArray[np.float32]:
         """Logits of every row of ``inputs`` (eval mode, no grad), in chunks; under DDP the rows are
         shared out and the predictions gathered, so every process returns all of them."""
         import torch
 
-        keys = [k for k in inputs if k != "label"]
-        n = len(inputs[keys[0]])
+        source = as_row_batches(inputs)
+        n = len(source)
         rows = np.arange(rank, n, world) if world > 1 else np.arange(n)
         out = np.empty(len(rows), dtype=np.float32)
         was_training = module.training
@@ -296,7 +339,11 @@ class Trainer:
         with torch.inference_mode(), self._autocast(device):
             for s in range(0, len(rows), step):
                 sel = rows[s : s + step]
-                batch = {k: torch.from_numpy(np.ascontiguousarray(inputs[k][sel])).to(device, non_blocking=True) for k in keys}
+                arrays = source.gather(sel)
+                batch = {
+                    k: torch.from_numpy(np.ascontiguousarray(v)).to(device, non_blocking=True)
+                    for k, v in arrays.items() if k != "label"
+                }
                 logits, _ = module(**batch)
                 out[s : s + len(sel)] = logits.float().cpu().numpy()
         module.train(was_training)
@@ -320,7 +367,7 @@ class Trainer:
     # -- training -------------------------------------------------------------------
 
     def fit(
-        self, module: nn.Module, source: EpochSource, valid: dict[str, NDArray[Any]] | None = None
+        self, module: nn.Module, source: EpochSource, valid: RowBatches | dict[str, NDArray[Any]] | None = None
     ) -> tuple[nn.Module, TrainResult]:
         """Train ``module`` and return it (unwrapped, on the training device, best validation state) and the log."""
         import torch
@@ -344,7 +391,7 @@ class Trainer:
         self,
         module: nn.Module,
         source: EpochSource,
-        valid: dict[str, NDArray[Any]] | None,
+        valid_rows: RowBatches | dict[str, NDArray[Any]] | None,
         device: torch.device,
         rank: int,
         world: int,
@@ -372,30 +419,31 @@ class Trainer:
         local_batch = max(1, cfg.batch_size // world)
         bar = progress_bar(desc=cfg.desc, total=cfg.max_epochs, show=cfg.show_progress if rank == 0 else False)
         stop_reason = "max_epochs"
+        valid = None if valid_rows is None else as_row_batches(valid_rows)
+        valid_labels = None if valid is None else _labels(valid, cfg.eval_batch_size)
         try:
             for epoch in range(cfg.max_epochs):
                 t0 = time.perf_counter()
-                arrays = source.epoch(epoch)
-                n = len(arrays["label"])
-                perm = np.random.default_rng([cfg.seed, epoch, 7]).permutation(n)
+                rows = as_row_batches(source.epoch(epoch))
+                n = len(rows)
+                # the shuffle of permutation(n), on int32 numbers when they fit (same draws, half the memory)
+                perm = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+                np.random.default_rng([cfg.seed, epoch, 7]).shuffle(perm)
                 if world > 1:
                     per = n // world
                     perm = perm[rank::world][:per]
-                idx = torch.from_numpy(perm)
-                tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).index_select(0, idx) for k, v in arrays.items()}
-                if cuda:
-                    tensors = {k: v.pin_memory() for k, v in tensors.items()}
-                labels = tensors.pop("label").float()
-                keys = list(tensors)
-                m = len(labels)
+                m = len(perm)
                 n_steps = math.ceil(m / local_batch)
                 loss_sum = torch.zeros((), dtype=torch.float64, device=device)
                 net.train()
                 timed_out = False
                 for step in range(n_steps):
-                    sl = slice(step * local_batch, (step + 1) * local_batch)
-                    batch = {k: tensors[k][sl].to(device, non_blocking=cuda) for k in keys}
-                    y = labels[sl].to(device, non_blocking=cuda)
+                    arrays = rows.gather(perm[step * local_batch : (step + 1) * local_batch])
+                    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+                    if cuda:
+                        tensors = {k: v.pin_memory() for k, v in tensors.items()}
+                    y = tensors.pop("label").float().to(device, non_blocking=cuda)
+                    batch = {k: v.to(device, non_blocking=cuda) for k, v in tensors.items()}
                     with self._autocast(device):
                         logits, penalty = net(**batch)
                         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
@@ -428,9 +476,10 @@ class Trainer:
                     "samples": float(m * world),
                 }
                 if valid is not None:
+                    assert valid_labels is not None
                     logits_v = self.predict(module, valid, device, rank=rank, world=world)
-                    stats["val_auc"] = roc_auc(valid["label"], logits_v)
-                    stats["val_logloss"] = log_loss(valid["label"], logits_v)
+                    stats["val_auc"] = roc_auc(valid_labels, logits_v)
+                    stats["val_logloss"] = log_loss(valid_labels, logits_v)
                     auc = stats["val_auc"]
                     if best_state is None or (not math.isnan(auc) and (math.isnan(result.best_auc) or auc > result.best_auc + 1e-6)):
                         result.best_auc, result.best_epoch = auc, epoch + 1
@@ -473,8 +522,20 @@ class Trainer:
         return bool(t.item() > 0)
 
 
+def _labels(rows: RowBatches, chunk: int) -> NDArray[np.float32]:
+    """Every label of ``rows``, gathered ``chunk`` rows at a time."""
+    n = len(rows)
+    out = np.empty(n, dtype=np.float32)
+    for s in range(0, n, chunk):
+        out[s : s + chunk] = rows.gather(np.arange(s, min(n, s + chunk)))["label"]
+    return out
+
+
 __all__ = [
+    "ArrayRows",
     "EpochSource",
+    "RowBatches",
+    "as_row_batches",
     "TrainConfig",
     "TrainResult",
     "Trainer",
