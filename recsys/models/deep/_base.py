@@ -21,10 +21,13 @@ from recsys.errors import ArtifactError, DataError, NotSupportedError, Parameter
 from recsys.models.base import Recommender
 from recsys.models.deep._samples import EpochRows, HistoryStore, NegativeSampler, Rows, base_rows, sample_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
-from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, torch_threads
+from recsys.models.deep.trainer import TrainConfig, Trainer, launched_distributed, resolve_device, torch_threads
 
 # Pairs per inference forward pass (DIN divides it by the history length).
 _INFER_PAIRS = 16384
+# Embedding-table rows above which lazy_embeddings=None updates only each batch's rows: dense Adam costs a
+# pass over the whole table per batch (about 4x a batch's own work at ML-20M size, 165,000 rows).
+LAZY_ROWS = 20_000
 _TABLES = ("user_cat", "item_cat", "user_multi", "item_multi", "user_num", "item_num")
 _FIELD_KEYS = {
     "categorical": {"name", "side", "kind", "size", "offset"},
@@ -173,6 +176,7 @@ class DeepRecommender(Recommender):
         device: str = "auto",
         num_threads: int | None = None,
         show_progress: bool | None = None,
+        lazy_embeddings: bool | None = None,
     ) -> None:
         self.label_threshold = label_threshold
         self.negative_sampling = negative_sampling
@@ -195,6 +199,7 @@ class DeepRecommender(Recommender):
         self.device = device
         self.num_threads = num_threads
         self.show_progress = show_progress
+        self.lazy_embeddings = lazy_embeddings
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -243,6 +248,7 @@ class DeepRecommender(Recommender):
         if self.num_threads is not None:
             check_int(owner, "num_threads", self.num_threads, low=1)
         check_bool(owner, "show_progress", self.show_progress, optional=True)
+        check_bool(owner, "lazy_embeddings", self.lazy_embeddings, optional=True)
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -345,20 +351,26 @@ class DeepRecommender(Recommender):
             desc=type(self).__name__,
         )
         prior = bool(getattr(self, "uses_prior_", False))
-        start = time.perf_counter()
-        with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+        lazy = self.lazy_embeddings if self.lazy_embeddings is not None else tables.n_rows > LAZY_ROWS
+        lazy = lazy and not launched_distributed()  # DDP reduces dense gradients
+
+        def build() -> Any:
             torch.manual_seed(self.seed)
             module = self._build_module(tables, hist_items, prior)
-            module, result = Trainer(config).fit(module, source, valid)
+            module.emb.table.sparse = lazy  # sparse table gradients: the trainer gives the table LazyAdam
+            return module
+
+        start = time.perf_counter()
+        with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+            module, result = Trainer(config).fit(build(), source, valid)
         log = result.to_dict()
+        log["lazy_embeddings"] = bool(lazy)
         left = None if self.time_budget is None else self.time_budget - (time.perf_counter() - start)
         if self.refit and valid is not None and result.best_epoch >= 1 and (left is None or left > 0):
             # the validation rows (each user's latest) join the training rows for the chosen number of epochs
             config.max_epochs, config.time_budget = result.best_epoch, left
             with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                module = self._build_module(tables, hist_items, prior)
-                module, again = Trainer(config).fit(module, full_source)
+                module, again = Trainer(config).fit(build(), full_source)
             log["refit_epochs"] = again.epochs
             log["train_seconds"] += again.train_seconds
             log["train_samples"] += again.train_samples

@@ -302,19 +302,30 @@ class Trainer:
         return contextlib.nullcontext()
 
     @staticmethod
-    def _optimizer(module: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    def _optimizers(module: nn.Module, lr: float, weight_decay: float, device: torch.device) -> list[torch.optim.Optimizer]:
+        """Adam over the parameters; the weights of embeddings with sparse gradients (``sparse=True``)
+        get :class:`LazyAdam` instead (no weight decay)."""
         import torch
+        from torch import nn
 
         groups_fn = getattr(module, "parameter_groups", None)
         if callable(groups_fn):
             groups = groups_fn(weight_decay)
         else:
             groups = [{"params": [p for p in module.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+        sparse = [m.weight for m in module.modules() if isinstance(m, nn.Embedding) and m.sparse and m.weight.requires_grad]
+        ids = {id(p) for p in sparse}
+        groups = [{**g, "params": [p for p in g["params"] if id(p) not in ids]} for g in groups]
         groups = [g for g in groups if g["params"]]
-        try:
-            return torch.optim.Adam(groups, lr=lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # fused unsupported for this device / build
-            return torch.optim.Adam(groups, lr=lr, foreach=device.type == "cuda")
+        out: list[torch.optim.Optimizer] = []
+        if groups:
+            try:
+                out.append(torch.optim.Adam(groups, lr=lr, fused=True))
+            except (RuntimeError, TypeError, ValueError):  # fused unsupported for this device / build
+                out.append(torch.optim.Adam(groups, lr=lr, foreach=device.type == "cuda"))
+        if sparse:
+            out.append(lazy_adam(sparse, lr=lr))
+        return out
 
     def predict(
         self,
@@ -408,7 +419,7 @@ class Trainer:
         net: nn.Module = module
         if world > 1:
             net = DistributedDataParallel(module, device_ids=[device.index] if cuda else None)
-        opt = self._optimizer(module, cfg.learning_rate, cfg.weight_decay, device)
+        opts = self._optimizers(module, cfg.learning_rate, cfg.weight_decay, device)
         scaler = None
         if cuda and cfg.mixed_precision and not torch.cuda.is_bf16_supported():
             scaler = torch.amp.GradScaler("cuda")
@@ -447,14 +458,17 @@ class Trainer:
                     with self._autocast(device):
                         logits, penalty = net(**batch)
                         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
-                    opt.zero_grad(set_to_none=True)
+                    for opt in opts:
+                        opt.zero_grad(set_to_none=True)
                     if scaler is not None:
                         scaler.scale(loss).backward()
-                        scaler.step(opt)
+                        for opt in opts:
+                            scaler.step(opt)
                         scaler.update()
                     else:
                         loss.backward()
-                        opt.step()
+                        for opt in opts:
+                            opt.step()
                     loss_sum += loss.detach() * len(y)
                     if cfg.time_budget is not None and step % 16 == 15:
                         timed_out = self._agree(time.perf_counter() - start > cfg.time_budget, world, device)
@@ -522,6 +536,66 @@ class Trainer:
         return bool(t.item() > 0)
 
 
+def lazy_adam(params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.optim.Optimizer:
+    """Adam that updates only the rows a sparse gradient names (TensorFlow's LazyAdam; the semantics of
+    ``torch.optim.SparseAdam``, in a few vectorised ops per step).
+
+    Each step, the rows of a parameter that the batch used get the Adam update
+    (bias correction by the optimiser's step count); the other rows and their
+    moments stay as they are, so a step costs O(rows used), not O(table).
+    Dense Adam would also decay every row's moments and move every row that
+    ever had a gradient. Dense gradients get the plain Adam update.
+
+    Examples
+    --------
+    >>> import torch
+    >>> emb = torch.nn.Embedding(5, 2, sparse=True)
+    >>> before = emb.weight.detach().clone()
+    >>> opt = lazy_adam([emb.weight], lr=0.1)
+    >>> emb(torch.tensor([1, 1, 3])).sum().backward()
+    >>> opt.step()
+    >>> moved = (emb.weight != before).any(1)
+    >>> moved.tolist()
+    [False, True, False, True, False]
+    >>> torch.allclose(emb.weight[1], before[1] - 0.1, atol=1e-6)  # Adam's first step is lr * sign(grad)
+    True
+    """
+    import torch
+
+    class LazyAdam(torch.optim.Optimizer):
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> None:  # type: ignore[override]
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    st = self.state[p]
+                    if not st:
+                        st["step"], st["m"], st["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+                    st["step"] += 1
+                    g = p.grad
+                    if g.is_sparse:
+                        idx, vals = g._indices()[0], g._values()
+                        rows, inv = torch.unique(idx, return_inverse=True)
+                        g = vals.new_zeros((len(rows),) + tuple(vals.shape[1:])).index_add_(0, inv, vals)
+                        m, v = st["m"].index_select(0, rows), st["v"].index_select(0, rows)
+                    else:
+                        rows, m, v = None, st["m"], st["v"]
+                    m.mul_(b1).add_(g, alpha=1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    step = (v / (1 - b2 ** st["step"])).sqrt_().add_(group["eps"])
+                    step = torch.div(m, step).mul_(-group["lr"] / (1 - b1 ** st["step"]))
+                    if rows is None:
+                        p.add_(step)
+                    else:
+                        st["m"].index_copy_(0, rows, m)
+                        st["v"].index_copy_(0, rows, v)
+                        p.index_add_(0, rows, step)
+
+    return LazyAdam(params, {"lr": lr, "betas": betas, "eps": eps})
+
+
 def _labels(rows: RowBatches, chunk: int) -> NDArray[np.float32]:
     """Every label of ``rows``, gathered ``chunk`` rows at a time."""
     n = len(rows)
@@ -541,6 +615,7 @@ __all__ = [
     "Trainer",
     "is_main_process",
     "launched_distributed",
+    "lazy_adam",
     "log_loss",
     "resolve_device",
     "roc_auc",
