@@ -375,6 +375,7 @@ class DeepRecommender(Recommender):
             log["train_seconds"] += again.train_seconds
             log["train_samples"] += again.train_samples
             log["stopped"] = result.stopped if again.stopped == "max_epochs" else again.stopped
+        module.emb.table.sparse = False  # inference takes the same paths as after a reload
         return module, log
 
     # -- state after fit / load ------------------------------------------------------------------

@@ -248,6 +248,7 @@ def test_lazy_embeddings_train_only_the_rows_in_use_and_learn(cls: Any, extra: d
     lazy = cls(lazy_embeddings=True, **kw).fit(data)
     dense = cls(**kw).fit(data)
     assert lazy.train_result_["lazy_embeddings"] is True and dense.train_result_["lazy_embeddings"] is False
+    assert not lazy.module_.emb.table.sparse  # inference takes the paths a reloaded model takes
     torch.manual_seed(kw.get("seed", 0))
     init = lazy._build_module(lazy._tables(), np.asarray(getattr(lazy, "history_items_", np.zeros(0, np.int64)), np.int64)
                               if cls is DIN else None).emb.table.weight.detach().numpy()
