@@ -298,7 +298,9 @@ class DeepRecommender(Recommender):
                 vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
                 vset = sample_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]), names)
                 valid = vset if vset.has_both_labels() else None
-            full_source = _Source(base_rows(data, labels_all, store, max_len), sampler, self.negative_ratio, self.seed, names)
+            # without a validation split the refit rows are the training rows (and no refit happens)
+            full_rows = source.rows if fit_part is data else base_rows(data, labels_all, store, max_len)
+            full_source = _Source(full_rows, sampler, self.negative_ratio, self.seed, names)
             train_items = None if store is None else store.items.astype(np.int64)
         else:
             # a ranker learns to order a retriever's candidates; their history is what they were retrieved from
