@@ -119,6 +119,11 @@ class CandidateRows:
         return np.concatenate(items), end, length
 
 
+def _sparse_table(module: Any, on: bool) -> None:
+    """Make the embedding table of a DeepFM / DIN network give sparse (``on``) or dense gradients."""
+    module.emb.table.sparse = on
+
+
 def _check_units(owner: str, name: str, value: Any) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or not value:
         raise ParameterError(
@@ -359,7 +364,7 @@ class DeepRecommender(Recommender):
         def build() -> Any:
             torch.manual_seed(self.seed)
             module = self._build_module(tables, hist_items, prior)
-            module.emb.table.sparse = lazy  # sparse table gradients: the trainer gives the table LazyAdam
+            _sparse_table(module, lazy)  # sparse table gradients: the trainer gives the table LazyAdam
             return module
 
         start = time.perf_counter()
@@ -377,7 +382,7 @@ class DeepRecommender(Recommender):
             log["train_seconds"] += again.train_seconds
             log["train_samples"] += again.train_samples
             log["stopped"] = result.stopped if again.stopped == "max_epochs" else again.stopped
-        module.emb.table.sparse = False  # inference takes the same paths as after a reload
+        _sparse_table(module, False)  # inference takes the same paths as after a reload
         return module, log
 
     # -- state after fit / load ------------------------------------------------------------------

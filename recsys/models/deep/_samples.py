@@ -74,6 +74,10 @@ class HistoryStore:
         return end, length
 
 
+# Rows per step of the sampler's membership test.
+_CHUNK = 1 << 20
+
+
 class NegativeSampler:
     """Items a user never interacted with, drawn uniformly or by popularity (count ** 0.75).
 
@@ -104,13 +108,15 @@ class NegativeSampler:
         pos = np.searchsorted(self.cdf, rng.random(n), side="right")
         return self.pool[np.minimum(pos, len(self.pool) - 1)]
 
-    def _seen(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.bool_]:
-        keys = users * self.n_items + items
-        pos = np.searchsorted(self.seen_keys, keys)
-        pos = np.minimum(pos, len(self.seen_keys) - 1)
-        return self.seen_keys[pos] == keys  # type: ignore[no-any-return]
+    def _seen(self, users: NDArray[np.integer[Any]], items: NDArray[np.int64]) -> NDArray[np.bool_]:
+        out = np.empty(len(users), dtype=np.bool_)
+        for s in range(0, len(users), _CHUNK):  # bounded temporaries (int64 keys and positions)
+            keys = users[s : s + _CHUNK].astype(np.int64) * self.n_items + items[s : s + _CHUNK]
+            pos = np.minimum(np.searchsorted(self.seen_keys, keys), len(self.seen_keys) - 1)
+            out[s : s + _CHUNK] = self.seen_keys[pos] == keys
+        return out
 
-    def sample(self, users: NDArray[np.int64], rng: np.random.Generator) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    def sample(self, users: NDArray[np.integer[Any]], rng: np.random.Generator) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         """One negative item per entry of ``users`` and a mask of the draws kept."""
         items = self._draw(len(users), rng)
         bad = self._seen(users, items)
@@ -281,7 +287,7 @@ def sample_negatives(
         none = np.zeros(0, np.int32)
         return EpochRows(positives, none, none, names)
     rep = np.repeat(np.arange(len(positives), dtype=index_dtype(len(positives))), ratio)
-    items, kept = sampler.sample(positives.users[rep].astype(np.int64), rng)
+    items, kept = sampler.sample(positives.users[rep], rng)
     return EpochRows(positives, rep[kept], items[kept].astype(np.int32), names)
 
 

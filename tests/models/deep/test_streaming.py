@@ -155,3 +155,19 @@ def test_candidate_rows_keep_float_priors_and_labels() -> None:
     assert soft.labels.dtype == np.float32  # non-0/1 labels are not rounded into int8
     np.testing.assert_array_equal(sample_negatives(soft, None, 0, np.random.default_rng(0), ("user",)).gather(np.arange(3))["label"],
                                   [0.25, 0.0, 1.0])
+
+
+def test_negative_sampling_in_chunks_draws_the_same_negatives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sampler's membership test runs in chunks to bound its temporaries; the draws do not change."""
+    from recsys.models.deep import _samples
+
+    d = _data()
+    users = np.repeat(np.arange(d.n_users, dtype=np.int32), 40)
+    sampler = NegativeSampler(d, "uniform")
+    items, kept = sampler.sample(users, np.random.default_rng(4))
+    monkeypatch.setattr(_samples, "_CHUNK", 7)
+    items7, kept7 = sampler.sample(users, np.random.default_rng(4))
+    np.testing.assert_array_equal(items7, items)
+    np.testing.assert_array_equal(kept7, kept)
+    seen = d.matrix().toarray() > 0
+    assert kept.mean() > 0.95 and not seen[users[kept], items[kept]].any()
