@@ -234,7 +234,9 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What happened: one dict per epoch, the best epoch and why training stopped."""
+    """What happened: one dict per epoch (``loss``, ``seconds`` of the epoch's training loop, of which
+    ``prepare_seconds`` building its rows and permutation, ``samples``, validation metrics), the best
+    epoch and why training stopped."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
@@ -444,6 +446,7 @@ class Trainer:
                     per = n // world
                     perm = perm[rank::world][:per]
                 m = len(perm)
+                prepare_time = time.perf_counter() - t0
                 n_steps = math.ceil(m / local_batch)
                 loss_sum = torch.zeros((), dtype=torch.float64, device=device)
                 net.train()
@@ -487,6 +490,7 @@ class Trainer:
                     "epoch": float(epoch + 1),
                     "loss": float(loss_sum.item() / max(1, m)),
                     "seconds": train_time,
+                    "prepare_seconds": prepare_time,
                     "samples": float(m * world),
                 }
                 if valid is not None:
@@ -574,24 +578,22 @@ def lazy_adam(params: list[torch.Tensor], lr: float, betas: tuple[float, float] 
                     if not st:
                         st["step"], st["m"], st["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
                     st["step"] += 1
-                    g = p.grad
-                    if g.is_sparse:
-                        idx, vals = g._indices()[0], g._values()
-                        rows, inv = torch.unique(idx, return_inverse=True)
-                        g = vals.new_zeros((len(rows),) + tuple(vals.shape[1:])).index_add_(0, inv, vals)
-                        m, v = st["m"].index_select(0, rows), st["v"].index_select(0, rows)
-                    else:
-                        rows, m, v = None, st["m"], st["v"]
-                    m.mul_(b1).add_(g, alpha=1 - b1)
-                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                    step = (v / (1 - b2 ** st["step"])).sqrt_().add_(group["eps"])
-                    step = torch.div(m, step).mul_(-group["lr"] / (1 - b1 ** st["step"]))
-                    if rows is None:
-                        p.add_(step)
-                    else:
-                        st["m"].index_copy_(0, rows, m)
-                        st["v"].index_copy_(0, rows, v)
-                        p.index_add_(0, rows, step)
+                    lr = group["lr"] / (1 - b1 ** st["step"])
+                    bc2 = 1 - b2 ** st["step"]
+                    if not p.grad.is_sparse:
+                        m = st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                        v = st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                        p.addcdiv_(m, (v / bc2).sqrt_().add_(group["eps"]), value=-lr)
+                        continue
+                    idx, vals = p.grad._indices()[0], p.grad._values()
+                    rows, inv = torch.unique(idx, return_inverse=True)
+                    g = vals.new_zeros((len(rows),) + tuple(vals.shape[1:])).index_add_(0, inv, vals)
+                    m = st["m"].index_select(0, rows).mul_(b1).add_(g, alpha=1 - b1)
+                    v = st["v"].index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
+                    st["m"].index_copy_(0, rows, m)
+                    st["v"].index_copy_(0, rows, v)
+                    new = p.index_select(0, rows).addcdiv_(m, (v / bc2).sqrt_().add_(group["eps"]), value=-lr)
+                    p.index_copy_(0, rows, new)
 
     return LazyAdam(params, {"lr": lr, "betas": betas, "eps": eps})
 
