@@ -15,8 +15,13 @@ by batch, asks the rows for the arrays of the next ``batch_size`` numbers of
 it (vectorised gathers, no per-sample Python): an epoch never holds more
 than its index arrays and one batch. On CUDA a batch is pinned and copied
 with ``non_blocking=True``, and the forward pass runs under autocast
-(bfloat16 where supported, else float16 with a gradient scaler). On CPU training is in float32, seeded and
-deterministic for a given seed and thread count.
+(bfloat16 where supported, else float16 with a gradient scaler). On CPU
+training is in float32, seeded and deterministic for a given seed and thread
+count.
+
+The optimiser is Adam; the weights of embeddings built with ``sparse=True``
+get :func:`lazy_adam` instead, which updates only the rows a batch used, so a
+step costs the same whatever the size of the table.
 
 Distributed data parallel
 -------------------------
@@ -306,7 +311,7 @@ class Trainer:
     @staticmethod
     def _optimizers(module: nn.Module, lr: float, weight_decay: float, device: torch.device) -> list[torch.optim.Optimizer]:
         """Adam over the parameters; the weights of embeddings with sparse gradients (``sparse=True``)
-        get :class:`LazyAdam` instead (no weight decay)."""
+        get :func:`lazy_adam` instead (no weight decay)."""
         import torch
         from torch import nn
 
