@@ -152,7 +152,7 @@ def main() -> None:
             f"{large.nnz / b / 60:.1f} min (projected)"
         )
         print(summary[-1], flush=True)
-    lines += section(*summary)
+    lines += ["", *section(*summary)]
     cmd = f"python -m benchmarks.deep_scale --large {args.large} --budget {args.budget:g} --rounds {args.rounds} --threads {args.threads}"
     if args.models != ["DeepFM", "DIN"]:
         cmd += " --models " + " ".join(args.models)
