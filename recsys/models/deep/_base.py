@@ -19,12 +19,15 @@ from recsys.data import Interactions
 from recsys.data._validation import check_timestamps
 from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
 from recsys.models.base import Recommender
-from recsys.models.deep._samples import HistoryStore, NegativeSampler, Rows, base_rows, with_negatives
+from recsys.models.deep._samples import EpochRows, HistoryStore, NegativeSampler, Rows, base_rows, sample_negatives
 from recsys.models.deep.features import FieldTables, encode_fields, parse_specs
-from recsys.models.deep.trainer import TrainConfig, Trainer, resolve_device, torch_threads
+from recsys.models.deep.trainer import TrainConfig, Trainer, launched_distributed, resolve_device, torch_threads
 
 # Pairs per inference forward pass (DIN divides it by the history length).
 _INFER_PAIRS = 16384
+# Embedding-table rows above which lazy_embeddings=None updates only each batch's rows: dense Adam costs a
+# pass over the whole table per batch (about 4x a batch's own work at ML-20M size, 165,000 rows).
+LAZY_ROWS = 20_000
 _TABLES = ("user_cat", "item_cat", "user_multi", "item_multi", "user_num", "item_num")
 _FIELD_KEYS = {
     "categorical": {"name", "side", "kind", "size", "offset"},
@@ -68,25 +71,17 @@ def _check_fields(fields: Any, fail: Callable[[str], ArtifactError]) -> dict[str
 
 
 class _Source:
-    """Epoch rows: fixed labelled rows, or positives plus freshly sampled negatives each epoch."""
+    """Epoch rows: fixed labelled rows, or positives plus freshly sampled negatives each epoch
+    (index arrays only; the trainer gathers each batch from them)."""
 
     def __init__(
         self, rows: Rows, sampler: NegativeSampler | None, ratio: int, seed: int, names: tuple[str, ...]
     ) -> None:
         self.rows, self.sampler, self.ratio, self.seed, self.names = rows, sampler, ratio, seed, names
 
-    def epoch(self, epoch: int) -> dict[str, NDArray[Any]]:
-        rows = self.rows
-        if self.sampler is not None:
-            rows = with_negatives(rows, self.sampler, self.ratio, np.random.default_rng([self.seed, epoch, 1]))
-        return _arrays(rows, self.names)
-
-
-def _arrays(rows: Rows, names: tuple[str, ...]) -> dict[str, NDArray[Any]]:
-    out: dict[str, Any] = {"user": rows.users, "item": rows.items, "end": rows.end, "length": rows.length, "prior": rows.prior}
-    res: dict[str, NDArray[Any]] = {k: out[k] for k in names}
-    res["label"] = rows.labels
-    return res
+    def epoch(self, epoch: int) -> EpochRows:
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        return sample_negatives(self.rows, self.sampler, self.ratio, rng, self.names)
 
 
 @dataclass
@@ -122,6 +117,11 @@ class CandidateRows:
             items.append(store.items.astype(np.int64))
             offset += len(store.items)
         return np.concatenate(items), end, length
+
+
+def _sparse_table(module: Any, on: bool) -> None:
+    """Make the embedding table of a DeepFM / DIN network give sparse (``on``) or dense gradients."""
+    module.emb.table.sparse = on
 
 
 def _check_units(owner: str, name: str, value: Any) -> tuple[int, ...]:
@@ -181,6 +181,7 @@ class DeepRecommender(Recommender):
         device: str = "auto",
         num_threads: int | None = None,
         show_progress: bool | None = None,
+        lazy_embeddings: bool | None = None,
     ) -> None:
         self.label_threshold = label_threshold
         self.negative_sampling = negative_sampling
@@ -203,6 +204,7 @@ class DeepRecommender(Recommender):
         self.device = device
         self.num_threads = num_threads
         self.show_progress = show_progress
+        self.lazy_embeddings = lazy_embeddings
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -251,6 +253,7 @@ class DeepRecommender(Recommender):
         if self.num_threads is not None:
             check_int(owner, "num_threads", self.num_threads, low=1)
         check_bool(owner, "show_progress", self.show_progress, optional=True)
+        check_bool(owner, "lazy_embeddings", self.lazy_embeddings, optional=True)
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -298,11 +301,11 @@ class DeepRecommender(Recommender):
             valid = None
             if valid_part is not None:
                 vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
-                if sampler is not None:
-                    vrows = with_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]))
-                if len(np.unique(vrows.labels)) == 2:
-                    valid = _arrays(vrows, names)
-            full_source = _Source(base_rows(data, labels_all, store, max_len), sampler, self.negative_ratio, self.seed, names)
+                vset = sample_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]), names)
+                valid = vset if vset.has_both_labels() else None
+            # without a validation split the refit rows are the training rows (and no refit happens)
+            full_rows = source.rows if fit_part is data else base_rows(data, labels_all, store, max_len)
+            full_source = _Source(full_rows, sampler, self.negative_ratio, self.seed, names)
             train_items = None if store is None else store.items.astype(np.int64)
         else:
             # a ranker learns to order a retriever's candidates; their history is what they were retrieved from
@@ -311,7 +314,8 @@ class DeepRecommender(Recommender):
             rows = Rows(candidates.users, candidates.items, candidates.labels, end, length, prior=candidates.prior)
             # validation rows are drawn within users: a held-out user's embedding would be untrained
             in_valid = np.random.default_rng([self.seed, 7]).random(len(rows)) < self.validation_fraction
-            valid = _arrays(rows.take(in_valid), names) if len(np.unique(rows.labels[in_valid])) == 2 else None
+            vset = sample_negatives(rows.take(in_valid), None, 0, np.random.default_rng(0), names)
+            valid = vset if vset.has_both_labels() else None
             source = _Source(rows.take(~in_valid) if valid is not None else rows, None, 0, self.seed, names)
             full_source = _Source(rows, None, 0, self.seed, names)
         module, log = self._train(tables, train_items, source, valid, full_source)
@@ -334,7 +338,7 @@ class DeepRecommender(Recommender):
         tables: FieldTables,
         hist_items: NDArray[np.int64] | None,
         source: _Source,
-        valid: dict[str, NDArray[Any]] | None,
+        valid: EpochRows | None,
         full_source: _Source,
     ) -> tuple[Any, dict[str, Any]]:
         """Early stopping on ``valid``, then (``refit``) the chosen number of epochs on ``full_source``."""
@@ -354,24 +358,31 @@ class DeepRecommender(Recommender):
             desc=type(self).__name__,
         )
         prior = bool(getattr(self, "uses_prior_", False))
-        start = time.perf_counter()
-        with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+        lazy = self.lazy_embeddings if self.lazy_embeddings is not None else tables.n_rows > LAZY_ROWS
+        lazy = lazy and not launched_distributed()  # DDP reduces dense gradients
+
+        def build() -> Any:
             torch.manual_seed(self.seed)
             module = self._build_module(tables, hist_items, prior)
-            module, result = Trainer(config).fit(module, source, valid)
+            _sparse_table(module, lazy)  # sparse table gradients: the trainer gives the table LazyAdam
+            return module
+
+        start = time.perf_counter()
+        with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
+            module, result = Trainer(config).fit(build(), source, valid)
         log = result.to_dict()
+        log["lazy_embeddings"] = bool(lazy)
         left = None if self.time_budget is None else self.time_budget - (time.perf_counter() - start)
         if self.refit and valid is not None and result.best_epoch >= 1 and (left is None or left > 0):
             # the validation rows (each user's latest) join the training rows for the chosen number of epochs
             config.max_epochs, config.time_budget = result.best_epoch, left
             with torch_threads(self.num_threads), torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                module = self._build_module(tables, hist_items, prior)
-                module, again = Trainer(config).fit(module, full_source)
+                module, again = Trainer(config).fit(build(), full_source)
             log["refit_epochs"] = again.epochs
             log["train_seconds"] += again.train_seconds
             log["train_samples"] += again.train_samples
             log["stopped"] = result.stopped if again.stopped == "max_epochs" else again.stopped
+        _sparse_table(module, False)  # inference takes the same paths as after a reload
         return module, log
 
     # -- state after fit / load ------------------------------------------------------------------

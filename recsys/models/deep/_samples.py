@@ -1,7 +1,9 @@
 """Training rows for the CTR models: labels, sampled negatives and leak-free behaviour histories.
 
-Everything here is vectorised numpy over whole arrays; the trainer receives
-ready tensors once per epoch.
+Everything here is vectorised numpy over whole arrays. An epoch is index
+arrays only (:class:`EpochRows`: rows -> user, item, label, history run, and
+the sampled negatives); the trainer gathers each mini-batch's arrays from
+them, so memory per epoch is a few bytes per row whatever the model's inputs.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ class HistoryStore:
         return end, length
 
 
+# Rows per step of the sampler's membership test.
+_CHUNK = 1 << 20
+
+
 class NegativeSampler:
     """Items a user never interacted with, drawn uniformly or by popularity (count ** 0.75).
 
@@ -102,13 +108,15 @@ class NegativeSampler:
         pos = np.searchsorted(self.cdf, rng.random(n), side="right")
         return self.pool[np.minimum(pos, len(self.pool) - 1)]
 
-    def _seen(self, users: NDArray[np.int64], items: NDArray[np.int64]) -> NDArray[np.bool_]:
-        keys = users * self.n_items + items
-        pos = np.searchsorted(self.seen_keys, keys)
-        pos = np.minimum(pos, len(self.seen_keys) - 1)
-        return self.seen_keys[pos] == keys  # type: ignore[no-any-return]
+    def _seen(self, users: NDArray[np.integer[Any]], items: NDArray[np.int64]) -> NDArray[np.bool_]:
+        out = np.empty(len(users), dtype=np.bool_)
+        for s in range(0, len(users), _CHUNK):  # bounded temporaries (int64 keys and positions)
+            keys = users[s : s + _CHUNK].astype(np.int64) * self.n_items + items[s : s + _CHUNK]
+            pos = np.minimum(np.searchsorted(self.seen_keys, keys), len(self.seen_keys) - 1)
+            out[s : s + _CHUNK] = self.seen_keys[pos] == keys
+        return out
 
-    def sample(self, users: NDArray[np.int64], rng: np.random.Generator) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    def sample(self, users: NDArray[np.integer[Any]], rng: np.random.Generator) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
         """One negative item per entry of ``users`` and a mask of the draws kept."""
         items = self._draw(len(users), rng)
         bad = self._seen(users, items)
@@ -121,17 +129,55 @@ class NegativeSampler:
         return items, ~bad
 
 
+def index_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """The smallest of int32 / int64 that holds the indices ``0..n``.
+
+    Examples
+    --------
+    >>> index_dtype(10), index_dtype(2**31)
+    (<class 'numpy.int32'>, <class 'numpy.int64'>)
+    """
+    return np.int32 if n < 2**31 else np.int64
+
+
+def compact_labels(labels: NDArray[Any]) -> NDArray[Any]:
+    """0/1 labels as int8 (a batch turns them into float32 exactly); any other labels as float32.
+
+    Examples
+    --------
+    >>> compact_labels(np.array([1.0, 0.0])).dtype, compact_labels(np.array([0.5])).dtype
+    (dtype('int8'), dtype('float32'))
+    """
+    labels = np.asarray(labels)
+    if labels.dtype == np.bool_ or bool(np.all((labels == 0) | (labels == 1))):
+        return labels.astype(np.int8, copy=False)
+    return labels.astype(np.float32)
+
+
 @dataclass
 class Rows:
     """Labelled (user, item) rows with their history pointers (``end``, ``length``; zeros without
-    histories) and, for rankers trained on a retriever's candidates, the retriever's standardised score."""
+    histories) and, for rankers trained on a retriever's candidates, the retriever's standardised score.
 
-    users: NDArray[np.int64]
-    items: NDArray[np.int64]
-    labels: NDArray[np.float32]
-    end: NDArray[np.int64]
-    length: NDArray[np.int64]
+    Stored compactly (int32 indices, int8 labels when they are 0/1, see
+    :func:`compact_labels`); :meth:`EpochRows.gather` widens a batch's rows
+    to the dtypes the networks take.
+    """
+
+    users: NDArray[np.signedinteger[Any]]
+    items: NDArray[np.signedinteger[Any]]
+    labels: NDArray[Any]
+    end: NDArray[np.signedinteger[Any]]
+    length: NDArray[np.signedinteger[Any]]
     prior: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        self.users = np.asarray(self.users).astype(np.int32, copy=False)
+        self.items = np.asarray(self.items).astype(np.int32, copy=False)
+        self.labels = compact_labels(self.labels)
+        end = np.asarray(self.end)
+        self.end = end.astype(index_dtype(int(end.max(initial=0))), copy=False)
+        self.length = np.asarray(self.length).astype(np.int32, copy=False)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -142,37 +188,109 @@ class Rows:
             None if self.prior is None else self.prior[sel],
         )
 
-    @staticmethod
-    def concat(parts: list[Rows]) -> Rows:
-        cols = [np.concatenate([getattr(p, f) for p in parts]) for f in ("users", "items", "labels", "end", "length")]
-        prior = None if any(p.prior is None for p in parts) else np.concatenate([p.prior for p in parts])  # type: ignore[misc]
-        return Rows(cols[0], cols[1], cols[2], cols[3], cols[4], prior)
-
 
 def base_rows(
     part: Interactions,
-    labels: NDArray[np.float32],
+    labels: NDArray[Any],
     store: HistoryStore | None,
     max_len: int,
 ) -> Rows:
     """Rows of ``part`` with the given labels; histories from ``store`` strictly before each row's time."""
-    users = part.user_index.astype(np.int64)
+    users = part.user_index
+    end: NDArray[np.signedinteger[Any]]
+    length: NDArray[np.signedinteger[Any]]
     if store is None:
-        end = length = np.zeros(len(users), dtype=np.int64)
+        end = length = np.zeros(len(users), dtype=np.int32)
     else:
         end, length = store.lookup(users, part.timestamps, max_len)
-    return Rows(users, part.item_index.astype(np.int64), labels.astype(np.float32), end, length)
+    return Rows(users, part.item_index, labels, end, length)
 
 
-def with_negatives(positives: Rows, sampler: NegativeSampler, ratio: int, rng: np.random.Generator) -> Rows:
-    """``positives`` plus ``ratio`` sampled negatives per positive; a negative shares its positive's
-    user and history (the same moment in time)."""
-    rep = np.repeat(np.arange(len(positives)), ratio)
+@dataclass
+class EpochRows:
+    """One epoch's training rows as index arrays, gathered batch by batch.
+
+    Rows ``0 .. len(base) - 1`` are ``base``; row ``len(base) + j`` is a
+    sampled negative: the user, history and prior of base row
+    ``neg_parent[j]`` (the same moment in time) with item ``neg_items[j]`` and
+    label 0. Nothing of size "rows x features" or "rows x history" exists:
+    :meth:`gather` builds one batch's arrays from these indices.
+
+    Examples
+    --------
+    >>> base = Rows(np.array([0, 1]), np.array([5, 6]), np.array([1, 1]), np.zeros(2), np.zeros(2))
+    >>> e = EpochRows(base, np.array([1], np.int32), np.array([9], np.int32), ("user", "item"))
+    >>> b = e.gather(np.array([2, 0]))
+    >>> b["user"].tolist(), b["item"].tolist(), b["label"].tolist()
+    ([1, 0], [9, 5], [0.0, 1.0])
+    """
+
+    base: Rows
+    neg_parent: NDArray[np.signedinteger[Any]]
+    neg_items: NDArray[np.signedinteger[Any]]
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.neg_parent)
+
+    def has_both_labels(self) -> bool:
+        """True when the rows hold a positive and a negative (a validation AUC is defined)."""
+        labels = np.unique(self.base.labels)
+        return len(labels) == 2 or (len(self.neg_parent) > 0 and bool((labels != 0).any()))
+
+    def gather(self, index: NDArray[np.integer[Any]]) -> dict[str, NDArray[Any]]:
+        """The arrays of rows ``index``: int64 ``user``, ``item``, ``end``, ``length``, float32
+        ``prior`` (those among :attr:`names`) and float32 ``label``."""
+        index = np.asarray(index)
+        base = self.base
+        neg = neg_j = None
+        parent: NDArray[Any] = index
+        if len(self.neg_parent):
+            j = index - len(base)
+            neg = np.flatnonzero(j >= 0)
+            neg_j = j[neg]
+            parent = index.astype(np.int64)
+            parent[neg] = self.neg_parent[neg_j]
+        out: dict[str, NDArray[Any]] = {}
+        for name in self.names:
+            if name == "user":
+                out[name] = base.users[parent].astype(np.int64)
+            elif name == "item":
+                item = base.items[parent].astype(np.int64)
+                if neg is not None:
+                    item[neg] = self.neg_items[neg_j]
+                out[name] = item
+            elif name in ("end", "length"):
+                out[name] = getattr(base, name)[parent].astype(np.int64)
+            elif name == "prior":
+                assert base.prior is not None
+                out[name] = base.prior[parent]
+            else:
+                raise KeyError(f"no training input {name!r}")
+        label = base.labels[parent].astype(np.float32)
+        if neg is not None:
+            label[neg] = 0.0
+        out["label"] = label
+        return out
+
+    def __getitem__(self, name: str) -> NDArray[Any]:
+        """Column ``name`` of every row (materialised: for inspection and tests, not for training)."""
+        return self.gather(np.arange(len(self)))[name]
+
+
+def sample_negatives(
+    positives: Rows, sampler: NegativeSampler | None, ratio: int, rng: np.random.Generator, names: tuple[str, ...]
+) -> EpochRows:
+    """``positives`` plus ``ratio`` sampled negatives per positive (none without a ``sampler``); a
+    negative shares its positive's user and history (the same moment in time)."""
+    if sampler is None or ratio == 0:
+        none = np.zeros(0, np.int32)
+        return EpochRows(positives, none, none, names)
+    rep = np.repeat(np.arange(len(positives), dtype=index_dtype(len(positives))), ratio)
     items, kept = sampler.sample(positives.users[rep], rng)
-    neg = positives.take(rep[kept])
-    neg.items = items[kept]
-    neg.labels = np.zeros(len(neg), dtype=np.float32)
-    return Rows.concat([positives, neg])
+    return EpochRows(positives, rep[kept], items[kept].astype(np.int32), names)
 
 
-__all__ = ["HistoryStore", "NegativeSampler", "Rows", "base_rows", "with_negatives"]
+__all__ = [
+    "EpochRows", "HistoryStore", "NegativeSampler", "Rows", "base_rows", "compact_labels", "index_dtype", "sample_negatives",
+]

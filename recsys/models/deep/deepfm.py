@@ -134,6 +134,15 @@ class DeepFM(DeepRecommender):
         fit is deterministic for a seed and thread count.
     show_progress : bool, optional
         Progress bar with the loss and validation AUC (default: when stderr is a terminal).
+    lazy_embeddings : bool, optional
+        Update only the embedding rows each batch uses (Adam on those rows and
+        their moments, as TensorFlow's LazyAdam; see
+        :func:`~recsys.models.deep.trainer.lazy_adam`), so a batch costs the
+        same whatever the number of users and items. False: dense Adam, which
+        also decays the moments of, and moves, every row at every batch (a
+        pass over the whole table). None (default): lazy when the embedding
+        table has more than 20,000 rows (ML-100K's 2,700 train densely; ML-20M
+        size's 165,000 lazily); always dense under ``torchrun``.
 
     Attributes
     ----------

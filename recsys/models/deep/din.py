@@ -141,8 +141,9 @@ class DINNet(nn.Module):
         hist = self.hist_items.index_select(0, pos)
         b = len(user)
         n_items = self.emb.item_idx.shape[0]
-        if n_items <= 4 * (b + len(hist)):
-            # small catalogue: represent every item once (cheaper than finding the distinct ones)
+        if n_items <= 4 * (b + len(hist)) and not self.emb.table.sparse:
+            # small catalogue: represent every item once (cheaper than finding the distinct ones); not with
+            # lazy embedding updates, whose point is a gradient over the batch's rows only
             reps, first_i = self.item_reps(None)
             t_idx, h_idx = item, hist
         else:
@@ -251,6 +252,7 @@ class DIN(DeepRecommender):
         device: str = "auto",
         num_threads: int | None = None,
         show_progress: bool | None = None,
+        lazy_embeddings: bool | None = None,
         max_history: int = 50,
         attention_units: tuple[int, ...] | list[int] = (64, 16),
         attention_activation: str = "dice",
@@ -280,6 +282,7 @@ class DIN(DeepRecommender):
             device=device,
             num_threads=num_threads,
             show_progress=show_progress,
+            lazy_embeddings=lazy_embeddings,
         )
         self.max_history = max_history
         self.attention_units = attention_units

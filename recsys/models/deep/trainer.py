@@ -4,17 +4,24 @@ A model hands the trainer
 
 * an ``nn.Module`` whose ``forward(**inputs)`` returns ``(logits, penalty)``
   (``penalty`` a scalar added to the mean binary cross-entropy),
-* an :class:`EpochSource` giving the epoch's rows as numpy arrays (labels in
-  ``"label"``, every other array a keyword input of ``forward``), built once
-  per epoch with vectorised code (negatives are re-sampled there),
-* optionally fixed validation rows, for early stopping on validation AUC.
+* an :class:`EpochSource` giving each epoch's rows (negatives are re-sampled
+  there): either :class:`RowBatches`, which build any set of rows' arrays on
+  request, or a dict of equal-length numpy arrays (labels in ``"label"``,
+  every other array a keyword input of ``forward``),
+* optionally fixed validation rows (either form), for early stopping on validation AUC.
 
-Per epoch the rows become tensors once, are shuffled once (one gather per
-array) and are cut into batches by slicing: no per-sample Python. On CUDA the
-epoch tensors are pinned and batches copied with ``non_blocking=True``, and
-the forward pass runs under autocast (bfloat16 where supported, else float16
-with a gradient scaler). On CPU training is in float32, seeded and
-deterministic for a given seed and thread count.
+Per epoch the trainer draws one permutation of the row numbers and, batch
+by batch, asks the rows for the arrays of the next ``batch_size`` numbers of
+it (vectorised gathers, no per-sample Python): an epoch never holds more
+than its index arrays and one batch. On CUDA a batch is pinned and copied
+with ``non_blocking=True``, and the forward pass runs under autocast
+(bfloat16 where supported, else float16 with a gradient scaler). On CPU
+training is in float32, seeded and deterministic for a given seed and thread
+count.
+
+The optimiser is Adam; the weights of embeddings built with ``sparse=True``
+get :func:`lazy_adam` instead, which updates only the rows a batch used, so a
+step costs the same whatever the size of the table.
 
 Distributed data parallel
 -------------------------
@@ -54,12 +61,47 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+class RowBatches(Protocol):
+    """Rows that build the arrays of any subset of themselves on request."""
+
+    def __len__(self) -> int: ...
+
+    def gather(self, index: NDArray[Any]) -> dict[str, NDArray[Any]]:
+        """Equal-length arrays of rows ``index`` (in that order), labels under ``"label"``."""
+        ...
+
+
 class EpochSource(Protocol):
     """What the trainer pulls training rows from."""
 
-    def epoch(self, epoch: int) -> dict[str, NDArray[Any]]:
-        """The rows of epoch ``epoch`` (0-based): equal-length arrays, labels under ``"label"``."""
+    def epoch(self, epoch: int) -> RowBatches | dict[str, NDArray[Any]]:
+        """The rows of epoch ``epoch`` (0-based)."""
         ...
+
+
+class ArrayRows:
+    """:class:`RowBatches` over a dict of equal-length arrays (labels under ``"label"``).
+
+    Examples
+    --------
+    >>> rows = ArrayRows({"x": np.array([10, 20, 30]), "label": np.array([1.0, 0.0, 1.0])})
+    >>> len(rows), rows.gather(np.array([2, 0]))["x"].tolist()
+    (3, [30, 10])
+    """
+
+    def __init__(self, arrays: dict[str, NDArray[Any]]) -> None:
+        self.arrays = arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def gather(self, index: NDArray[Any]) -> dict[str, NDArray[Any]]:
+        return {k: v[index] for k, v in self.arrays.items()}
+
+
+def as_row_batches(rows: RowBatches | dict[str, NDArray[Any]]) -> RowBatches:
+    """``rows`` as :class:`RowBatches` (a dict of arrays is wrapped in :class:`ArrayRows`)."""
+    return ArrayRows(rows) if isinstance(rows, dict) else rows
 
 
 # -- devices and processes -------------------------------------------------------------
@@ -197,7 +239,9 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What happened: one dict per epoch, the best epoch and why training stopped."""
+    """What happened: one dict per epoch (``loss``, ``seconds`` of the epoch's training loop, of which
+    ``prepare_seconds`` building its rows and permutation, ``samples``, validation metrics), the best
+    epoch and why training stopped."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
@@ -265,29 +309,46 @@ class Trainer:
         return contextlib.nullcontext()
 
     @staticmethod
-    def _optimizer(module: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:
+    def _optimizers(module: nn.Module, lr: float, weight_decay: float, device: torch.device) -> list[torch.optim.Optimizer]:
+        """Adam over the parameters; the weights of embeddings with sparse gradients (``sparse=True``)
+        get :func:`lazy_adam` instead (no weight decay)."""
         import torch
+        from torch import nn
 
         groups_fn = getattr(module, "parameter_groups", None)
         if callable(groups_fn):
             groups = groups_fn(weight_decay)
         else:
             groups = [{"params": [p for p in module.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+        sparse = [m.weight for m in module.modules() if isinstance(m, nn.Embedding) and m.sparse and m.weight.requires_grad]
+        ids = {id(p) for p in sparse}
+        groups = [{**g, "params": [p for p in g["params"] if id(p) not in ids]} for g in groups]
         groups = [g for g in groups if g["params"]]
-        try:
-            return torch.optim.Adam(groups, lr=lr, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # fused unsupported for this device / build
-            return torch.optim.Adam(groups, lr=lr, foreach=device.type == "cuda")
+        out: list[torch.optim.Optimizer] = []
+        if groups:
+            try:
+                out.append(torch.optim.Adam(groups, lr=lr, fused=True))
+            except (RuntimeError, TypeError, ValueError):  # fused unsupported for this device / build
+                out.append(torch.optim.Adam(groups, lr=lr, foreach=device.type == "cuda"))
+        if sparse:
+            out.append(lazy_adam(sparse, lr=lr))
+        return out
 
     def predict(
-        self, module: nn.Module, inputs: dict[str, NDArray[Any]], device: torch.device, *, rank: int = 0, world: int = 1
+        self,
+        module: nn.Module,
+        inputs: RowBatches | dict[str, NDArray[Any]],
+        device: torch.device,
+        *,
+        rank: int = 0,
+        world: int = 1,
     ) -> NDArray[np.float32]:
         """Logits of every row of ``inputs`` (eval mode, no grad), in chunks; under DDP the rows are
         shared out and the predictions gathered, so every process returns all of them."""
         import torch
 
-        keys = [k for k in inputs if k != "label"]
-        n = len(inputs[keys[0]])
+        source = as_row_batches(inputs)
+        n = len(source)
         rows = np.arange(rank, n, world) if world > 1 else np.arange(n)
         out = np.empty(len(rows), dtype=np.float32)
         was_training = module.training
@@ -296,7 +357,11 @@ class Trainer:
         with torch.inference_mode(), self._autocast(device):
             for s in range(0, len(rows), step):
                 sel = rows[s : s + step]
-                batch = {k: torch.from_numpy(np.ascontiguousarray(inputs[k][sel])).to(device, non_blocking=True) for k in keys}
+                arrays = source.gather(sel)
+                batch = {
+                    k: torch.from_numpy(np.ascontiguousarray(v)).to(device, non_blocking=True)
+                    for k, v in arrays.items() if k != "label"
+                }
                 logits, _ = module(**batch)
                 out[s : s + len(sel)] = logits.float().cpu().numpy()
         module.train(was_training)
@@ -320,7 +385,7 @@ class Trainer:
     # -- training -------------------------------------------------------------------
 
     def fit(
-        self, module: nn.Module, source: EpochSource, valid: dict[str, NDArray[Any]] | None = None
+        self, module: nn.Module, source: EpochSource, valid: RowBatches | dict[str, NDArray[Any]] | None = None
     ) -> tuple[nn.Module, TrainResult]:
         """Train ``module`` and return it (unwrapped, on the training device, best validation state) and the log."""
         import torch
@@ -344,7 +409,7 @@ class Trainer:
         self,
         module: nn.Module,
         source: EpochSource,
-        valid: dict[str, NDArray[Any]] | None,
+        valid_rows: RowBatches | dict[str, NDArray[Any]] | None,
         device: torch.device,
         rank: int,
         world: int,
@@ -361,7 +426,7 @@ class Trainer:
         net: nn.Module = module
         if world > 1:
             net = DistributedDataParallel(module, device_ids=[device.index] if cuda else None)
-        opt = self._optimizer(module, cfg.learning_rate, cfg.weight_decay, device)
+        opts = self._optimizers(module, cfg.learning_rate, cfg.weight_decay, device)
         scaler = None
         if cuda and cfg.mixed_precision and not torch.cuda.is_bf16_supported():
             scaler = torch.amp.GradScaler("cuda")
@@ -372,41 +437,46 @@ class Trainer:
         local_batch = max(1, cfg.batch_size // world)
         bar = progress_bar(desc=cfg.desc, total=cfg.max_epochs, show=cfg.show_progress if rank == 0 else False)
         stop_reason = "max_epochs"
+        valid = None if valid_rows is None else as_row_batches(valid_rows)
+        valid_labels = None if valid is None else _labels(valid, cfg.eval_batch_size)
         try:
             for epoch in range(cfg.max_epochs):
                 t0 = time.perf_counter()
-                arrays = source.epoch(epoch)
-                n = len(arrays["label"])
-                perm = np.random.default_rng([cfg.seed, epoch, 7]).permutation(n)
+                rows = as_row_batches(source.epoch(epoch))
+                n = len(rows)
+                # the shuffle of permutation(n), on int32 numbers when they fit (same draws, half the memory)
+                perm = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+                np.random.default_rng([cfg.seed, epoch, 7]).shuffle(perm)
                 if world > 1:
                     per = n // world
                     perm = perm[rank::world][:per]
-                idx = torch.from_numpy(perm)
-                tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).index_select(0, idx) for k, v in arrays.items()}
-                if cuda:
-                    tensors = {k: v.pin_memory() for k, v in tensors.items()}
-                labels = tensors.pop("label").float()
-                keys = list(tensors)
-                m = len(labels)
+                m = len(perm)
+                prepare_time = time.perf_counter() - t0
                 n_steps = math.ceil(m / local_batch)
                 loss_sum = torch.zeros((), dtype=torch.float64, device=device)
                 net.train()
                 timed_out = False
                 for step in range(n_steps):
-                    sl = slice(step * local_batch, (step + 1) * local_batch)
-                    batch = {k: tensors[k][sl].to(device, non_blocking=cuda) for k in keys}
-                    y = labels[sl].to(device, non_blocking=cuda)
+                    arrays = rows.gather(perm[step * local_batch : (step + 1) * local_batch])
+                    tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+                    if cuda:
+                        tensors = {k: v.pin_memory() for k, v in tensors.items()}
+                    y = tensors.pop("label").float().to(device, non_blocking=cuda)
+                    batch = {k: v.to(device, non_blocking=cuda) for k, v in tensors.items()}
                     with self._autocast(device):
                         logits, penalty = net(**batch)
                         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
-                    opt.zero_grad(set_to_none=True)
+                    for opt in opts:
+                        opt.zero_grad(set_to_none=True)
                     if scaler is not None:
                         scaler.scale(loss).backward()
-                        scaler.step(opt)
+                        for opt in opts:
+                            scaler.step(opt)
                         scaler.update()
                     else:
                         loss.backward()
-                        opt.step()
+                        for opt in opts:
+                            opt.step()
                     loss_sum += loss.detach() * len(y)
                     if cfg.time_budget is not None and step % 16 == 15:
                         timed_out = self._agree(time.perf_counter() - start > cfg.time_budget, world, device)
@@ -425,12 +495,14 @@ class Trainer:
                     "epoch": float(epoch + 1),
                     "loss": float(loss_sum.item() / max(1, m)),
                     "seconds": train_time,
+                    "prepare_seconds": prepare_time,
                     "samples": float(m * world),
                 }
                 if valid is not None:
+                    assert valid_labels is not None
                     logits_v = self.predict(module, valid, device, rank=rank, world=world)
-                    stats["val_auc"] = roc_auc(valid["label"], logits_v)
-                    stats["val_logloss"] = log_loss(valid["label"], logits_v)
+                    stats["val_auc"] = roc_auc(valid_labels, logits_v)
+                    stats["val_logloss"] = log_loss(valid_labels, logits_v)
                     auc = stats["val_auc"]
                     if best_state is None or (not math.isnan(auc) and (math.isnan(result.best_auc) or auc > result.best_auc + 1e-6)):
                         result.best_auc, result.best_epoch = auc, epoch + 1
@@ -473,13 +545,84 @@ class Trainer:
         return bool(t.item() > 0)
 
 
+def lazy_adam(params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> torch.optim.Optimizer:
+    """Adam that updates only the rows a sparse gradient names (TensorFlow's LazyAdam; the semantics of
+    ``torch.optim.SparseAdam``, in a few vectorised ops per step).
+
+    Each step, the rows of a parameter that the batch used get the Adam update
+    (bias correction by the optimiser's step count); the other rows and their
+    moments stay as they are, so a step costs O(rows used), not O(table).
+    Dense Adam would also decay every row's moments and move every row that
+    ever had a gradient. Dense gradients get the plain Adam update.
+
+    Examples
+    --------
+    >>> import torch
+    >>> emb = torch.nn.Embedding(5, 2, sparse=True)
+    >>> before = emb.weight.detach().clone()
+    >>> opt = lazy_adam([emb.weight], lr=0.1)
+    >>> emb(torch.tensor([1, 1, 3])).sum().backward()
+    >>> opt.step()
+    >>> moved = (emb.weight != before).any(1)
+    >>> moved.tolist()
+    [False, True, False, True, False]
+    >>> torch.allclose(emb.weight[1], before[1] - 0.1, atol=1e-6)  # Adam's first step is lr * sign(grad)
+    True
+    """
+    import torch
+
+    class LazyAdam(torch.optim.Optimizer):
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> None:  # type: ignore[override]
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    st = self.state[p]
+                    if not st:
+                        st["step"], st["m"], st["v"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+                    st["step"] += 1
+                    lr = group["lr"] / (1 - b1 ** st["step"])
+                    bc2 = 1 - b2 ** st["step"]
+                    if not p.grad.is_sparse:
+                        m = st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                        v = st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                        p.addcdiv_(m, (v / bc2).sqrt_().add_(group["eps"]), value=-lr)
+                        continue
+                    idx, vals = p.grad._indices()[0], p.grad._values()
+                    rows, inv = torch.unique(idx, return_inverse=True)
+                    g = vals.new_zeros((len(rows),) + tuple(vals.shape[1:])).index_add_(0, inv, vals)
+                    m = st["m"].index_select(0, rows).mul_(b1).add_(g, alpha=1 - b1)
+                    v = st["v"].index_select(0, rows).mul_(b2).addcmul_(g, g, value=1 - b2)
+                    st["m"].index_copy_(0, rows, m)
+                    st["v"].index_copy_(0, rows, v)
+                    new = p.index_select(0, rows).addcdiv_(m, (v / bc2).sqrt_().add_(group["eps"]), value=-lr)
+                    p.index_copy_(0, rows, new)
+
+    return LazyAdam(params, {"lr": lr, "betas": betas, "eps": eps})
+
+
+def _labels(rows: RowBatches, chunk: int) -> NDArray[np.float32]:
+    """Every label of ``rows``, gathered ``chunk`` rows at a time."""
+    n = len(rows)
+    out = np.empty(n, dtype=np.float32)
+    for s in range(0, n, chunk):
+        out[s : s + chunk] = rows.gather(np.arange(s, min(n, s + chunk)))["label"]
+    return out
+
+
 __all__ = [
+    "ArrayRows",
     "EpochSource",
+    "RowBatches",
+    "as_row_batches",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "is_main_process",
     "launched_distributed",
+    "lazy_adam",
     "log_loss",
     "resolve_device",
     "roc_auc",

@@ -233,3 +233,33 @@ def test_deepfm_logit_is_first_order_plus_pairwise_fm_plus_dnn() -> None:
     # and the public path scores the same (float32 output)
     np.testing.assert_allclose(model._logits(users, items), ref.sum(1), rtol=1e-5, atol=1e-5)
     assert deep_w.abs().sum() > 0  # (the DNN was live before silencing)
+
+
+@pytest.mark.parametrize("cls,extra", MODELS)
+def test_lazy_embeddings_train_only_the_rows_in_use_and_learn(cls: Any, extra: dict[str, Any]) -> None:
+    """lazy_embeddings=True (sparse table gradients, LazyAdam): rows never in a batch keep their initial
+    values, the others train, and the model learns (training AUC well above chance); None picks dense
+    Adam for a small table. (LazyAdam's own semantics: tests/models/deep/test_trainer.py.)"""
+    from recsys.models.deep.trainer import roc_auc
+
+    data = tiny_interactions()
+    assert data.ratings is not None
+    kw = dict(label_threshold=4, num_threads=1, **{**FAST, "epochs": 20}, learning_rate=0.02, **extra)
+    lazy = cls(lazy_embeddings=True, **kw).fit(data)
+    dense = cls(**kw).fit(data)
+    assert lazy.train_result_["lazy_embeddings"] is True and dense.train_result_["lazy_embeddings"] is False
+    assert not lazy.module_.emb.table.sparse  # inference takes the paths a reloaded model takes
+    torch.manual_seed(kw.get("seed", 0))
+    init = lazy._build_module(lazy._tables(), np.asarray(getattr(lazy, "history_items_", np.zeros(0, np.int64)), np.int64)
+                              if cls is DIN else None).emb.table.weight.detach().numpy()
+    tables = [lazy.user_cat_[data.user_index], lazy.user_multi_[data.user_index],
+              lazy.item_cat_[data.item_index], lazy.item_multi_[data.item_index]]
+    used = np.unique(np.concatenate([t.ravel() for t in tables]))
+    unused = np.setdiff1d(np.arange(1, init.shape[0]), used)  # e.g. each field's "unknown" row
+    w_lazy = lazy.state_dict_["emb.table.weight"]
+    assert len(unused) > 0 and len(used) > 10
+    np.testing.assert_array_equal(w_lazy[unused], init[unused])
+    assert not np.allclose(w_lazy[used[used > 0]], init[used[used > 0]])
+    users, items = data.users.to_ids(data.user_index), data.items.to_ids(data.item_index)
+    p = lazy.predict_proba(users, items, data.timestamps)
+    assert roc_auc(data.ratings >= 4, p) > 0.75

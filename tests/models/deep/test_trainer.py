@@ -111,3 +111,34 @@ def test_predict_chunks_do_not_change_results() -> None:
     a = Trainer(_cfg(eval_batch_size=7)).predict(module, {"x": x}, torch.device("cpu"))
     b = Trainer(_cfg(eval_batch_size=4096)).predict(module, {"x": x}, torch.device("cpu"))
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_lazy_adam_equals_adam_when_every_row_has_a_gradient_and_leaves_unused_rows_alone() -> None:
+    from recsys.models.deep.trainer import lazy_adam
+
+    torch.manual_seed(0)
+    dense = torch.nn.Embedding(6, 3)
+    lazy = torch.nn.Embedding(6, 3, sparse=True)
+    with torch.no_grad():
+        lazy.weight.copy_(dense.weight)
+    ref = torch.optim.Adam(dense.parameters(), lr=0.05, foreach=False)
+    opt = lazy_adam([lazy.weight], lr=0.05)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(5):  # every step uses every row, some twice: Adam's and LazyAdam's updates coincide
+        idx = torch.cat([torch.randperm(6, generator=g), torch.randint(0, 6, (4,), generator=g)])
+        up = torch.randn(len(idx), 3, generator=g)
+        for emb, o in ((dense, ref), (lazy, opt)):
+            o.zero_grad()
+            (emb(idx) * up).sum().backward()
+            o.step()
+        assert lazy.weight.grad is not None and lazy.weight.grad.is_sparse
+    torch.testing.assert_close(lazy.weight, dense.weight, rtol=1e-6, atol=1e-7)
+    # a step on rows 1 and 4 only: the others, and their moments, stay where they were
+    before = lazy.weight.detach().clone()
+    m_before = opt.state[lazy.weight]["m"].clone()
+    opt.zero_grad()
+    lazy(torch.tensor([1, 4, 4])).sum().backward()
+    opt.step()
+    moved = (lazy.weight != before).any(1).tolist()
+    assert moved == [False, True, False, False, True, False]
+    assert torch.equal(opt.state[lazy.weight]["m"][[0, 2, 3, 5]], m_before[[0, 2, 3, 5]])
