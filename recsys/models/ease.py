@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +26,17 @@ def ease_bytes(n_items: int) -> int:
     return 8 * n_items * n_items + 16 * min(n_items * n_items, _BLOCK_ENTRIES)
 
 
+def auto_reg(gram_diagonal: NDArray[np.floating[Any]]) -> float:
+    """EASE's ``reg="auto"``: 10 x the mean of the Gram diagonal over items with interactions (1.0 if none).
+
+    >>> auto_reg(np.array([4.0, 0.0, 8.0]))
+    60.0
+    """
+    d = np.asarray(gram_diagonal, dtype=np.float64)
+    d = d[d > 0]
+    return float(10.0 * d.mean()) if len(d) else 1.0
+
+
 class EASE(Recommender):
     """Embarrassingly Shallow AutoEncoder: item-item weights in closed form.
 
@@ -38,10 +49,14 @@ class EASE(Recommender):
 
     Parameters
     ----------
-    reg : float > 0, default 300.0
+    reg : float > 0 or "auto", default 300.0
         L2 regularisation (lambda) added to the diagonal of ``X^T X``; chosen
         on a validation split of ML-100K (``benchmarks/tune_neighbourhood.py``).
-        It scales with the number of users (the Gram matrix does).
+        The best value grows with the data (the Gram matrix does): ``"auto"``
+        sets it to ``10 x`` the mean diagonal of ``X^T X`` over the items with
+        interactions (for binary data, the mean interactions per item), which
+        follows the best value from ML-100K to ML-1M size
+        (``benchmarks/results/defaults.md``).
     max_items : int >= 1, default 20000
         Memory guard: a catalogue larger than this raises ParameterError
         before anything is allocated. At 20,000 items the dense matrix is
@@ -68,12 +83,13 @@ class EASE(Recommender):
         "weights_": Array(shape=("n_items", "n_items")),
     }
 
-    def __init__(self, reg: float = 300.0, max_items: int = 20_000) -> None:
+    def __init__(self, reg: float | Literal["auto"] = 300.0, max_items: int = 20_000) -> None:
         self.reg = reg
         self.max_items = max_items
 
     def _validate_params(self) -> None:
-        check_float("EASE", "reg", self.reg, low=0.0, low_open=True)
+        if not (isinstance(self.reg, str) and self.reg == "auto"):
+            check_float("EASE", "reg", self.reg, low=0.0, low_open=True)
         check_int("EASE", "max_items", self.max_items, low=1)
 
     def _fit(self, data: Interactions) -> None:
@@ -87,7 +103,7 @@ class EASE(Recommender):
         x = data.matrix("csr", "weight")
         self.user_items_ = sp.csr_matrix(x, dtype=np.float32, copy=True)
         g = _gram(x)
-        g[np.diag_indices(n)] += np.float32(self.reg)
+        g[np.diag_indices(n)] += np.float32(auto_reg(g.diagonal()) if self.reg == "auto" else self.reg)
         # g is symmetric, so its Fortran view is the same matrix: LAPACK works in place.
         c, info = lapack.spotrf(g.T, lower=False, overwrite_a=True, clean=False)
         if info != 0:

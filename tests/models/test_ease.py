@@ -91,3 +91,15 @@ def test_memory_guard_names_the_size() -> None:
 def test_invalid_parameters(params: dict, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         EASE(**params).fit(tiny_interactions())
+
+
+def test_auto_reg_is_ten_times_the_mean_gram_diagonal() -> None:
+    """reg="auto" equals the explicit reg of 10 x the mean interactions per item (binary data, by hand)."""
+    data = tiny_interactions()
+    counts = np.bincount(data.item_index, minlength=data.n_items)
+    expected = 10.0 * counts[counts > 0].mean()
+    auto = EASE(reg="auto").fit(data)
+    explicit = EASE(reg=float(expected)).fit(data)
+    np.testing.assert_allclose(auto.weights_, explicit.weights_, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ParameterError, match="reg"):
+        EASE(reg="big").fit(data)
