@@ -26,15 +26,19 @@ def ease_bytes(n_items: int) -> int:
     return 8 * n_items * n_items + 16 * min(n_items * n_items, _BLOCK_ENTRIES)
 
 
-def auto_reg(gram_diagonal: NDArray[np.floating[Any]]) -> float:
-    """EASE's ``reg="auto"``: 10 x the mean of the Gram diagonal over items with interactions (1.0 if none).
+def auto_reg(gram_diagonal: NDArray[np.floating[Any]], n_users: int) -> float:
+    """EASE's ``reg="auto"``: ``2 * sqrt(n_users * d)``, ``d`` the mean Gram diagonal over items with interactions.
 
-    >>> auto_reg(np.array([4.0, 0.0, 8.0]))
-    60.0
+    For binary data ``d`` is the mean number of interactions per item. The
+    rule matches the best ``reg`` of a validation grid on ML-100K and on
+    synthetic data of ML-1M size at two densities (``benchmarks/defaults.py``).
+
+    >>> auto_reg(np.array([4.0, 0.0, 8.0]), n_users=24)  # 2 * sqrt(24 * 6)
+    24.0
     """
     d = np.asarray(gram_diagonal, dtype=np.float64)
     d = d[d > 0]
-    return float(10.0 * d.mean()) if len(d) else 1.0
+    return float(2.0 * np.sqrt(max(n_users, 1) * d.mean())) if len(d) else 1.0
 
 
 class EASE(Recommender):
@@ -53,10 +57,10 @@ class EASE(Recommender):
         L2 regularisation (lambda) added to the diagonal of ``X^T X``; chosen
         on a validation split of ML-100K (``benchmarks/tune_neighbourhood.py``).
         The best value grows with the data (the Gram matrix does): ``"auto"``
-        sets it to ``10 x`` the mean diagonal of ``X^T X`` over the items with
-        interactions (for binary data, the mean interactions per item), which
-        follows the best value from ML-100K to ML-1M size
-        (``benchmarks/results/defaults.md``).
+        sets it to ``2 * sqrt(n_users * d)``, ``d`` the mean diagonal of
+        ``X^T X`` over the items with interactions (for binary data, the mean
+        interactions per item), which follows the best value from ML-100K to
+        ML-1M size at two densities (``benchmarks/results/defaults.md``).
     max_items : int >= 1, default 20000
         Memory guard: a catalogue larger than this raises ParameterError
         before anything is allocated. At 20,000 items the dense matrix is
@@ -103,7 +107,8 @@ class EASE(Recommender):
         x = data.matrix("csr", "weight")
         self.user_items_ = sp.csr_matrix(x, dtype=np.float32, copy=True)
         g = _gram(x)
-        g[np.diag_indices(n)] += np.float32(auto_reg(g.diagonal()) if self.reg == "auto" else self.reg)
+        reg = auto_reg(g.diagonal(), int(np.count_nonzero(np.diff(x.indptr)))) if self.reg == "auto" else self.reg
+        g[np.diag_indices(n)] += np.float32(reg)
         # g is symmetric, so its Fortran view is the same matrix: LAPACK works in place.
         c, info = lapack.spotrf(g.T, lower=False, overwrite_a=True, clean=False)
         if info != 0:

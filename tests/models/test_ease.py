@@ -93,11 +93,12 @@ def test_invalid_parameters(params: dict, match: str) -> None:
         EASE(**params).fit(tiny_interactions())
 
 
-def test_auto_reg_is_ten_times_the_mean_gram_diagonal() -> None:
-    """reg="auto" equals the explicit reg of 10 x the mean interactions per item (binary data, by hand)."""
+def test_auto_reg_follows_users_and_interactions_per_item() -> None:
+    """reg="auto" equals the explicit reg 2 * sqrt(users * mean interactions per item) (binary data, by hand)."""
     data = tiny_interactions()
     counts = np.bincount(data.item_index, minlength=data.n_items)
-    expected = 10.0 * counts[counts > 0].mean()
+    users = len(np.unique(data.user_index))
+    expected = 2.0 * np.sqrt(users * counts[counts > 0].mean())
     auto = EASE(reg="auto").fit(data)
     explicit = EASE(reg=float(expected)).fit(data)
     np.testing.assert_allclose(auto.weights_, explicit.weights_, rtol=1e-6, atol=1e-7)

@@ -144,7 +144,8 @@ def test_candidate_rows_keep_float_priors_and_labels() -> None:
     """Ranker rows (a retriever's candidates) carry the retriever's score; labels stay exact."""
     from recsys.models.deep._samples import Rows, sample_negatives
 
-    users = np.array([0, 1, 2]); items = np.array([3, 4, 5])
+    users = np.array([0, 1, 2])
+    items = np.array([3, 4, 5])
     rows = Rows(users, items, np.array([1.0, 0.0, 1.0], np.float32), np.zeros(3), np.zeros(3),
                 prior=np.array([0.5, -1.0, 2.0], np.float32))
     e = sample_negatives(rows, None, 0, np.random.default_rng(0), ("user", "item", "prior"))
