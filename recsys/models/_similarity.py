@@ -37,13 +37,20 @@ from recsys._utils.blocks import map_blocks
 from recsys._utils.progress import progress
 from recsys.models._weighting import Weighting
 
-try:  # scipy's sparse product kernel, called without its counting pass (see sparse_product)
+try:  # scipy's sparse kernels, called without their checks and counting pass (see sparse_product)
     from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
-except ImportError:  # pragma: no cover - a scipy that moved it: the public product
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - a scipy that moved them: the public products
     _csr_matmat = None
+    _csr_matvec = None
 
 # Entries of one block of the similarity product (dense or sparse): 16 Mi, ~64 MiB of float32.
 _BLOCK_ENTRIES = 1 << 24
+
+# Dense profile entries of one block of :func:`candidate_knn_graph` (16 MiB of float32).
+_RERANK_DENSE = 1 << 22
+# Padded values of one top-c selection in :func:`sampled_candidates` (16 MiB of float32).
+_SELECT_ENTRIES = 1 << 22
 
 
 def row_ids(m: sp.csr_matrix) -> NDArray[np.int64]:
@@ -356,4 +363,199 @@ def csr_from_sorted(
         (vals.astype(np.float32), cols.astype(idx_dtype), indptr.astype(idx_dtype)), shape=shape, copy=False
     )
     out.has_sorted_indices = True
+    return out
+
+
+def candidate_knn_graph(
+    profiles: sp.csr_matrix,
+    candidates: NDArray[np.integer],
+    k: int,
+    shrinkage: float = 0.0,
+    *,
+    desc: str = "similarity",
+    block_entries: int = _RERANK_DENSE,
+) -> sp.csr_matrix:
+    """:func:`knn_graph` restricted to given candidates: each row's ``k`` most similar rows among its candidates.
+
+    Similarities are computed exactly (the same shrunk cosine as :func:`knn_graph`)
+    for the pairs ``(a, candidates[a, j])`` only, and the same rule keeps the
+    ``k`` best (positive only, ties to the lower index). Negative entries, the
+    row itself and repeats in ``candidates`` are ignored, so with every other
+    row as a candidate the graph is :func:`knn_graph`'s. Time
+    ``O(sum over pairs of nnz(profile of the candidate))``; memory
+    ``O(nnz + n * k)`` plus a block of ``block_entries`` dense profile values
+    and its pairs.
+
+    Parameters
+    ----------
+    profiles : scipy.sparse.csr_matrix, shape (n, d)
+    candidates : array of int, shape (n, c)
+    k : int >= 1
+    shrinkage : float >= 0
+    desc : str
+        Progress-bar label.
+    block_entries : int
+        Dense profile values of one block of rows (rows x d).
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=np.float32))
+    >>> g = candidate_knn_graph(m, np.array([[2, 3], [2, 0], [0, 1], [0, 1]]), k=1)
+    >>> g.indices.tolist(), np.round(g.data, 3).tolist()
+    ([2, 0, 0], [0.5, 1.0, 0.5])
+    """
+    m = sp.csr_matrix(profiles, dtype=np.float32, copy=True)
+    m.sum_duplicates()
+    n, d = m.shape
+    cand = np.asarray(candidates)
+    if cand.ndim != 2 or cand.shape[0] != n:
+        raise ValueError(f"candidates must have shape (n_rows, n_candidates) = ({n}, c); got {cand.shape}")
+    sq = squared_norms(m)
+    rows_per_block = max(1, int(block_entries) // max(d, 1))
+    blocks = [(a, min(n, a + rows_per_block)) for a in range(0, n, rows_per_block)]
+
+    def one(block: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+        start, stop = block
+        n_rows = stop - start
+        c = cand[start:stop].astype(np.int64)
+        local = np.repeat(np.arange(n_rows, dtype=np.int64), c.shape[1])
+        c = c.ravel()
+        ok = (c >= 0) & (c < n) & (c != local + start)
+        # unique pairs, sorted by (row, candidate)
+        key = np.unique(local[ok] * n + c[ok])
+        r, c = key // n, key % n
+        dense = m[start:stop].toarray()
+        q = m[c]  # the candidates' profiles, one row per pair
+        # each pair's dot product: its candidate row against its own row of `dense`, as one matvec
+        big = n_rows * d >= 2**31 - 1 or q.nnz >= 2**31 - 1
+        idx = np.int64 if big else np.int32
+        cols = (np.repeat(r * d, np.diff(q.indptr)) + q.indices).astype(idx)
+        dots = np.zeros(len(c), dtype=np.float32)
+        if _csr_matvec is None:  # pragma: no cover
+            dots = np.asarray(sp.csr_matrix((q.data, cols, q.indptr), shape=(len(c), n_rows * d)) @ dense.ravel())
+        else:
+            _csr_matvec(len(c), n_rows * d, np.asarray(q.indptr, dtype=idx), cols, q.data, dense.ravel(), dots)
+        v = shrunk_cosine(dots, sq[start + r], sq[c], shrinkage)
+        r, c, v = _select_sparse(r, c, v, k, n_rows)
+        return r + start, c, v.astype(np.float32)
+
+    parts = list(progress(map_blocks(one, blocks), desc=desc, total=len(blocks)))
+    rows = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+    cols = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    vals = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.float32)
+    return csr_from_sorted(rows, cols, vals, (n, n))
+
+
+def _top_per_row(
+    indptr: NDArray[np.integer], cols: NDArray[np.integer], vals: NDArray[np.float32], c: int, out: NDArray[np.int32]
+) -> None:
+    """Write into ``out`` (rows x c, pre-filled with -1) the columns of each CSR row's ``c`` largest values.
+
+    Rows with at most ``c`` entries keep them all; longer rows are padded to a
+    common length in groups of similar length and reduced with ``argpartition``.
+    """
+    lengths = np.diff(indptr).astype(np.int64)
+    short = np.flatnonzero((lengths > 0) & (lengths <= c))
+    if len(short):
+        pos = np.arange(lengths[short].sum()) - np.repeat(np.cumsum(lengths[short]) - lengths[short], lengths[short])
+        src = np.repeat(indptr[short].astype(np.int64), lengths[short]) + pos
+        out[np.repeat(short, lengths[short]), pos] = cols[src]
+    long_rows = np.flatnonzero(lengths > c)
+    long_rows = long_rows[np.argsort(-lengths[long_rows], kind="stable")]
+    start = 0
+    while start < len(long_rows):
+        width = int(lengths[long_rows[start]])
+        stop = min(len(long_rows), start + max(1, _SELECT_ENTRIES // width))
+        group = long_rows[start:stop]
+        g_len = lengths[group]
+        pos = np.arange(g_len.sum()) - np.repeat(np.cumsum(g_len) - g_len, g_len)
+        src = np.repeat(indptr[group].astype(np.int64), g_len) + pos
+        local = np.repeat(np.arange(len(group)), g_len)
+        padded = np.full((len(group), width), -np.inf, dtype=np.float32)
+        padded[local, pos] = vals[src]
+        best = np.argpartition(-padded, c - 1, axis=1)[:, :c]
+        out[group] = cols[indptr[group].astype(np.int64)[:, None] + best]
+        start = stop
+
+
+def sampled_candidates(
+    profiles: sp.csr_matrix,
+    n_candidates: int,
+    sample: int,
+    *,
+    seed: int = 0,
+    block_entries: int = _BLOCK_ENTRIES,
+) -> NDArray[np.int32]:
+    """Each row's ``n_candidates`` best OTHER rows by a cosine over sampled co-occurrences.
+
+    Every feature (column) held by more than ``sample`` rows keeps a random
+    ``sample`` of them (seeded); the candidates of row ``a`` are the rows of
+    largest partial cosine ``sum_f u_af u_bf`` over the kept (feature, row)
+    pairs, ``u`` the rows scaled to unit norm. Features held by at most
+    ``sample`` rows contribute exactly, so with ``sample >= n`` the partial
+    cosine is the cosine. Time ``O(sum_f df(f) * min(df(f), sample))``, at
+    most ``nnz * sample`` multiply-adds (against ``sum_f df(f)**2`` for the
+    exact product); memory ``O(nnz + n * n_candidates)`` plus blocks of about
+    ``block_entries`` entries.
+
+    Parameters
+    ----------
+    profiles : scipy.sparse.csr_matrix, shape (n, d)
+    n_candidates : int >= 1
+    sample : int >= 1
+        Rows kept per feature.
+    seed : int
+        Seed of the per-feature samples.
+    block_entries : int
+        Target size of one block of the partial product (entries).
+
+    Returns
+    -------
+    numpy.ndarray of int32, shape (n, min(n_candidates, n - 1))
+        Candidate rows (in no particular order), padded with -1 where a row
+        has fewer co-occurring rows; never the row itself.
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1], [0, 0, 0, 1]], dtype=np.float32))
+    >>> sampled_candidates(m, 1, sample=10).ravel().tolist()
+    [1, 0, 3, 2]
+    """
+    m = sp.csr_matrix(profiles, dtype=np.float32, copy=True)
+    m.sum_duplicates()
+    n = m.shape[0]
+    c = min(int(n_candidates), n - 1)
+    out = np.full((n, max(c, 0)), -1, dtype=np.int32)
+    if c <= 0:
+        return out
+    sq = squared_norms(m)
+    inv = np.divide(1.0, np.sqrt(sq), out=np.zeros(n), where=sq > 0)
+    m.data *= inv[row_ids(m)].astype(np.float32)
+    post = m.T.tocsr()  # features x rows
+    feat = row_ids(post)
+    # a random order within each feature (sorting feature + uniform[0, 1)), then its first `sample`
+    order = np.argsort(feat + np.random.default_rng(seed).random(post.nnz), kind="stable")
+    pos = np.arange(post.nnz) - post.indptr[feat[order]]
+    keep = np.sort(order[pos < sample])
+    kept = np.bincount(feat[keep], minlength=post.shape[0])
+    sampled = sp.csr_matrix(
+        (post.data[keep], post.indices[keep], np.concatenate([[0], np.cumsum(kept)])), shape=post.shape
+    )
+    work = np.bincount(row_ids(m), weights=kept[m.indices].astype(np.float64), minlength=n)
+    bound = np.minimum(work, n)
+    blocks = list(_blocks(bound + 1.0, float(block_entries)))
+
+    def one(block: tuple[int, int]) -> None:
+        start, stop = block
+        p = sparse_product(m[start:stop], sampled, int(bound[start:stop].sum()))
+        r = row_ids(p)
+        p.data[p.indices == r + start] = -np.inf  # never the row itself
+        _top_per_row(p.indptr, p.indices, p.data, c, out[start:stop])
+        # the row itself can only be picked when it is among a row's only c entries
+        mine = out[start:stop] == np.arange(start, stop)[:, None]
+        out[start:stop][mine] = -1
+
+    # blocks write disjoint rows of `out`
+    for _ in map_blocks(one, blocks):
+        pass
     return out

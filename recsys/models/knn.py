@@ -38,9 +38,11 @@ from recsys.models._similarity import (
     centre_cols,
     centre_rows,
     idf_of,
+    candidate_knn_graph,
     knn_graph,
     mean_length_of,
     row_ids,
+    sampled_candidates,
     shrunk_cosine,
     sparse_product,
     squared_norms,
@@ -57,6 +59,15 @@ _DAMPING = 5.0
 
 # Scoring keeps a dense copy of the right-hand matrix up to this many entries (64 MiB).
 _DENSE_CACHE_ENTRIES = 1 << 24
+
+# UserKNN(max_candidates="auto") compares every pair of co-raters while that is at most this many
+# multiply-adds (sum over items of raters**2; ML-1M: 7e8, ML-10M: 5.6e10), and bounds the candidates above.
+_EXACT_PAIR_WORK = 1e10
+# Candidates per user of the bounded search under "auto": this many times k, and at least _MIN_CANDIDATES.
+_CANDIDATES_PER_NEIGHBOUR = 3
+_MIN_CANDIDATES = 300
+# Seed of the per-item samples of co-raters (the fit is deterministic).
+_SAMPLE_SEED = 0
 
 
 def _explicit(model: Any) -> bool:
@@ -426,6 +437,8 @@ class UserKNN(_Neighbourhood):
         feedback: Feedback = "implicit",
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
+        max_candidates: int | Literal["auto"] | None = "auto",
+        neighbour_sample: int = 256,
     ) -> None:
         self.k = k
         self.similarity = similarity
@@ -434,6 +447,34 @@ class UserKNN(_Neighbourhood):
         self.feedback = feedback
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
+        self.max_candidates = max_candidates
+        self.neighbour_sample = neighbour_sample
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        name = type(self).__name__
+        if self.max_candidates is not None and self.max_candidates != "auto":
+            check_int(name, "max_candidates", self.max_candidates, low=self.k)
+        check_int(name, "neighbour_sample", self.neighbour_sample, low=1)
+
+    def _n_candidates(self, profiles: sp.csr_matrix) -> int | None:
+        """The candidates per user a fit on these user profiles compares exactly (None: every user).
+
+        ``max_candidates`` itself when it is an int below ``n_users - 1``; under
+        ``"auto"``, ``max(3 * k, 300)`` once comparing every pair of co-raters
+        would cost more than 1e10 multiply-adds (``sum_i users(i)**2``), else None.
+        """
+        n = profiles.shape[0]
+        if self.max_candidates is None:
+            return None
+        if self.max_candidates == "auto":
+            raters = np.bincount(profiles.indices, minlength=profiles.shape[1]).astype(np.float64)
+            if float(raters @ raters) <= _EXACT_PAIR_WORK:
+                return None
+            c = max(_CANDIDATES_PER_NEIGHBOUR * self.k, _MIN_CANDIDATES)
+        else:
+            c = int(self.max_candidates)
+        return c if c < n - 1 else None
 
     @staticmethod
     def _centred(values: sp.csr_matrix, similarity: str) -> sp.csr_matrix:
@@ -474,7 +515,12 @@ class UserKNN(_Neighbourhood):
         profiles = self._profiles(values)
         self._check_profiles(profiles, values)
         self.profiles_ = profiles
-        self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="UserKNN similarity")
+        c = self._n_candidates(profiles)
+        if c is None:
+            self.neighbours_ = knn_graph(profiles, self.k, self.shrinkage, desc="UserKNN similarity")
+        else:
+            cand = sampled_candidates(profiles, c, self.neighbour_sample, seed=_SAMPLE_SEED)
+            self.neighbours_ = candidate_knn_graph(profiles, cand, self.k, self.shrinkage, desc="UserKNN similarity")
 
     def _prepare(self) -> None:
         super()._prepare()
