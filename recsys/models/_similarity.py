@@ -47,10 +47,8 @@ except ImportError:  # pragma: no cover - a scipy that moved them: the public pr
 # Entries of one block of the similarity product (dense or sparse): 16 Mi, ~64 MiB of float32.
 _BLOCK_ENTRIES = 1 << 24
 
-# Dense profile entries of one block of :func:`candidate_knn_graph` (16 MiB of float32).
-_RERANK_DENSE = 1 << 22
-# Padded values of one top-c selection in :func:`sampled_candidates` (16 MiB of float32).
-_SELECT_ENTRIES = 1 << 22
+# Dense profile entries of one block of :func:`candidate_knn_graph` (4 MiB of float32).
+_RERANK_DENSE = 1 << 20
 
 
 def row_ids(m: sp.csr_matrix) -> NDArray[np.int64]:
@@ -417,27 +415,24 @@ def candidate_knn_graph(
     def one(block: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
         start, stop = block
         n_rows = stop - start
-        c = cand[start:stop].astype(np.int64)
-        local = np.repeat(np.arange(n_rows, dtype=np.int64), c.shape[1])
-        c = c.ravel()
-        ok = (c >= 0) & (c < n) & (c != local + start)
-        # unique pairs, sorted by (row, candidate)
-        key = np.unique(local[ok] * n + c[ok])
-        r, c = key // n, key % n
+        # each row's valid candidates once, in increasing order (invalid and repeated ones become -1)
+        c = np.sort(cand[start:stop].astype(np.int64), axis=1)
+        c[(c >= n) | (c == np.arange(start, stop)[:, None])] = -1
+        c[:, 1:][c[:, 1:] == c[:, :-1]] = -1
+        r, j = np.nonzero(c >= 0)
+        c = c[r, j]
         dense = m[start:stop].toarray()
-        q = m[c]  # the candidates' profiles, one row per pair
-        # each pair's dot product: its candidate row against its own row of `dense`, as one matvec
-        big = n_rows * d >= 2**31 - 1 or q.nnz >= 2**31 - 1
-        idx = np.int64 if big else np.int32
-        cols = (np.repeat(r * d, np.diff(q.indptr)) + q.indices).astype(idx)
+        q = m[c]  # the candidates' profiles, one row per pair, grouped by row
+        q_ptr = np.asarray(q.indptr, dtype=np.int64)
         dots = np.zeros(len(c), dtype=np.float32)
-        if _csr_matvec is None:  # pragma: no cover
-            dots = np.asarray(sp.csr_matrix((q.data, cols, q.indptr), shape=(len(c), n_rows * d)) @ dense.ravel())
-        else:
-            _csr_matvec(len(c), n_rows * d, np.asarray(q.indptr, dtype=idx), cols, q.data, dense.ravel(), dots)
+        bounds = np.searchsorted(r, np.arange(n_rows + 1))
+        for i in range(n_rows):
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            if a < b:  # the row's pairs: their profiles against its dense row
+                dots[a:b] = q[a:b] @ dense[i] if _csr_matvec is None else _matvec(q, q_ptr, a, b, dense[i])
         v = shrunk_cosine(dots, sq[start + r], sq[c], shrinkage)
-        r, c, v = _select_sparse(r, c, v, k, n_rows)
-        return r + start, c, v.astype(np.float32)
+        rr, cc, vv = _select_sparse(r, c, v, k, n_rows)
+        return rr + start, cc, vv.astype(np.float32)
 
     parts = list(progress(map_blocks(one, blocks), desc=desc, total=len(blocks)))
     rows = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
@@ -446,36 +441,29 @@ def candidate_knn_graph(
     return csr_from_sorted(rows, cols, vals, (n, n))
 
 
+def _matvec(q: sp.csr_matrix, q_ptr: NDArray[np.int64], a: int, b: int, x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``q[a:b] @ x`` without slicing ``q`` (scipy's kernel reads rows a..b through their absolute offsets)."""
+    y = np.zeros(b - a, dtype=np.float32)
+    idx = q.indices.dtype
+    _csr_matvec(b - a, len(x), q_ptr[a : b + 1].astype(idx), q.indices, q.data, x, y)
+    return y
+
+
 def _top_per_row(
     indptr: NDArray[np.integer], cols: NDArray[np.integer], vals: NDArray[np.float32], c: int, out: NDArray[np.int32]
 ) -> None:
-    """Write into ``out`` (rows x c, pre-filled with -1) the columns of each CSR row's ``c`` largest values.
-
-    Rows with at most ``c`` entries keep them all; longer rows are padded to a
-    common length in groups of similar length and reduced with ``argpartition``.
-    """
+    """Write into ``out`` (rows x c, pre-filled with -1) the columns of each CSR row's ``c`` largest values
+    (rows with at most ``c`` entries keep them all)."""
     lengths = np.diff(indptr).astype(np.int64)
     short = np.flatnonzero((lengths > 0) & (lengths <= c))
     if len(short):
         pos = np.arange(lengths[short].sum()) - np.repeat(np.cumsum(lengths[short]) - lengths[short], lengths[short])
         src = np.repeat(indptr[short].astype(np.int64), lengths[short]) + pos
         out[np.repeat(short, lengths[short]), pos] = cols[src]
-    long_rows = np.flatnonzero(lengths > c)
-    long_rows = long_rows[np.argsort(-lengths[long_rows], kind="stable")]
-    start = 0
-    while start < len(long_rows):
-        width = int(lengths[long_rows[start]])
-        stop = min(len(long_rows), start + max(1, _SELECT_ENTRIES // width))
-        group = long_rows[start:stop]
-        g_len = lengths[group]
-        pos = np.arange(g_len.sum()) - np.repeat(np.cumsum(g_len) - g_len, g_len)
-        src = np.repeat(indptr[group].astype(np.int64), g_len) + pos
-        local = np.repeat(np.arange(len(group)), g_len)
-        padded = np.full((len(group), width), -np.inf, dtype=np.float32)
-        padded[local, pos] = vals[src]
-        best = np.argpartition(-padded, c - 1, axis=1)[:, :c]
-        out[group] = cols[indptr[group].astype(np.int64)[:, None] + best]
-        start = stop
+    # one argpartition per long row: a loop over rows beats padding rows of very different lengths
+    for i in np.flatnonzero(lengths > c).tolist():
+        a, b = int(indptr[i]), int(indptr[i + 1])
+        out[i] = cols[a + np.argpartition(vals[a:b], b - a - c)[b - a - c :]]
 
 
 def sampled_candidates(
