@@ -453,7 +453,7 @@ def _top_per_row(
     indptr: NDArray[np.integer], cols: NDArray[np.integer], vals: NDArray[np.float32], c: int, out: NDArray[np.int32]
 ) -> None:
     """Write into ``out`` (rows x c, pre-filled with -1) the columns of each CSR row's ``c`` largest values
-    (rows with at most ``c`` entries keep them all)."""
+    (rows with at most ``c`` entries keep them all; in a longer row the smallest of the ``c`` comes last)."""
     lengths = np.diff(indptr).astype(np.int64)
     short = np.flatnonzero((lengths > 0) & (lengths <= c))
     if len(short):
@@ -463,7 +463,8 @@ def _top_per_row(
     # one argpartition per long row: a loop over rows beats padding rows of very different lengths
     for i in np.flatnonzero(lengths > c).tolist():
         a, b = int(indptr[i]), int(indptr[i + 1])
-        out[i] = cols[a + np.argpartition(vals[a:b], b - a - c)[b - a - c :]]
+        # argpartition puts the c-th largest first among the c largest: reversed, it is last
+        out[i] = cols[a + np.argpartition(vals[a:b], b - a - c)[: b - a - c - 1 : -1]]
 
 
 def sampled_candidates(
@@ -536,12 +537,12 @@ def sampled_candidates(
     def one(block: tuple[int, int]) -> None:
         start, stop = block
         p = sparse_product(m[start:stop], sampled, int(bound[start:stop].sum()))
-        r = row_ids(p)
-        p.data[p.indices == r + start] = -np.inf  # never the row itself
-        _top_per_row(p.indptr, p.indices, p.data, c, out[start:stop])
-        # the row itself can only be picked when it is among a row's only c entries
-        mine = out[start:stop] == np.arange(start, stop)[:, None]
-        out[start:stop][mine] = -1
+        # c + 1 best, then the row itself out (cheaper than masking it in the whole product)
+        best = np.full((stop - start, c + 1), -1, dtype=np.int32)
+        _top_per_row(p.indptr, p.indices, p.data, c + 1, best)
+        mine = best == np.arange(start, stop)[:, None]
+        mine[~mine.any(axis=1), c] = True  # rows without themselves drop their last (smallest) pick
+        out[start:stop] = best[~mine].reshape(stop - start, c)
 
     # blocks write disjoint rows of `out`
     for _ in map_blocks(one, blocks):
