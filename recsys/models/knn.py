@@ -33,7 +33,7 @@ from recsys._state_spec import FLOAT_DTYPES as FLOATS
 from recsys._state_spec import Array, Number, Sparse, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
-from recsys.errors import DataError, NotSupportedError
+from recsys.errors import DataError, NotSupportedError, ParameterError
 from recsys.models._similarity import (
     centre_cols,
     centre_rows,
@@ -453,8 +453,14 @@ class UserKNN(_Neighbourhood):
     def _validate_params(self) -> None:
         super()._validate_params()
         name = type(self).__name__
-        if self.max_candidates is not None and self.max_candidates != "auto":
-            check_int(name, "max_candidates", self.max_candidates, low=self.k)
+        c = self.max_candidates
+        if not (c is None or (isinstance(c, str) and c == "auto")):
+            ok = isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)) and c >= self.k
+            if not ok:
+                raise ParameterError(
+                    f"The 'max_candidates' parameter of {name} must be 'auto', None or an int >= k ({self.k}). "
+                    f"Got {c!r} instead."
+                )
         check_int(name, "neighbour_sample", self.neighbour_sample, low=1)
 
     def _n_candidates(self, profiles: sp.csr_matrix) -> int | None:
