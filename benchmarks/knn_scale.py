@@ -16,9 +16,16 @@ row is timed in this one process with the library defaults for threads:
 of both libraries (implicit through :mod:`recsys._peers`). Ratios are ours /
 implicit's; the machine is shared, so only the ratios of one run compare.
 
+``--accuracy`` instead measures what UserKNN's bounded neighbour search
+(``max_candidates``) costs in accuracy: NDCG@10 of the default, the exact and
+a bounded fit (``max_candidates=300``, forced) on ML-100K (when it is under
+``RECSYS_DATA_DIR``) and on synthetic data of ML-1M size
+(``stratified_split(0.75, by="user", seed=42)``), with the share of the exact
+neighbours the bounded fit keeps; written to ``knn_scale_accuracy.md``.
+
 Run: ``python -m benchmarks.knn_scale --size ml10m`` (``--size`` one of
 ml1m, ml10m, ml20m; ``--k``, ``--skip-userknn``, ``--skip-itemknn``,
-``--userknn-exact``, ``--out``).
+``--userknn-exact``, ``--out``); ``python -m benchmarks.knn_scale --accuracy``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from recsys.datasets.synthetic import synthetic
 from recsys.models import ItemKNN, UserKNN
 
 RESULTS = Path(__file__).parent / "results" / "knn_scale.md"
+ACCURACY = Path(__file__).parent / "results" / "knn_scale_accuracy.md"
 SIZES = {
     "ml1m": (6_040, 3_706, 1_000_209),
     "ml10m": (69_878, 10_677, 10_000_054),
@@ -72,6 +80,59 @@ def pair(data: Interactions, name: str, ours: Any, peer_name: str, peer: Any) ->
     return section(*rows)
 
 
+def accuracy(out: Path | None) -> None:
+    """NDCG@10 of UserKNN exact, bounded and default on ML-100K and ML-1M-sized data (see the module docstring)."""
+    from benchmarks._common import ml100k_split
+    from recsys.evaluation import Evaluator
+    from recsys.split import stratified_split
+
+    lines = header("UserKNN: accuracy of the bounded neighbour search (max_candidates)")
+    lines += section(
+        "Split: `stratified_split(0.75, by=\"user\", seed=42)`, k=10, train items excluded. \"exact neighbours kept\":"
+        " share of the exact fit's (user, neighbour) pairs that the model's graph also holds.",
+        "",
+        "| data | model | candidates per user | NDCG@10 | exact neighbours kept | fit s |",
+        "|---|---|---|---|---|---|",
+    )
+    sets: list[tuple[str, Callable[[], tuple[Interactions, Interactions]]]] = []
+    try:
+        sets.append(("ML-100K", ml100k_split))
+        ml100k_split()
+    except Exception as e:  # noqa: BLE001 - the data set is optional
+        print(f"  ML-100K skipped: {e}")
+        sets.pop()
+    n_users, n_items, n = SIZES["ml1m"]
+    sets.append(
+        (f"synthetic({n_users:_}, {n_items:_}, {n:_}, seed=1)",
+         lambda: stratified_split(synthetic(n_users, n_items, n, seed=1), ratio=0.75, by="user", seed=42))
+    )  # fmt: skip
+    for name, load in sets:
+        train, test = load()
+        evaluator = Evaluator(train, test, k=10, metrics=["ndcg"])
+        exact_graph = None
+        for label, params in (
+            ("UserKNN(max_candidates=None)", {"max_candidates": None}),
+            ("UserKNN()", {}),
+            ("UserKNN(max_candidates=300)", {"max_candidates": 300}),
+        ):
+            model = UserKNN(**params)
+            t0 = time.perf_counter()
+            model.fit(train)
+            fit_s = time.perf_counter() - t0
+            if exact_graph is None:
+                exact_graph = model.neighbours_
+            kept = exact_graph.multiply(model.neighbours_ > 0).nnz / max(exact_graph.nnz, 1)
+            c = model._n_candidates(model.profiles_)
+            ndcg = evaluator.evaluate(model).summary["ndcg@10"]
+            lines += section(
+                f"| {name} | {label} | {'all (exact)' if c is None else c} | {ndcg:.4f} | {kept:.3f} | {fit_s:.1f} |"
+            )
+    lines += ["", "The machine was shared: fit times are indicative only.", "",
+              "Command: `python -m benchmarks.knn_scale --accuracy`"]  # fmt: skip
+    if out is not None:
+        write_results(out, lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="ml10m")
@@ -79,8 +140,13 @@ def main() -> None:
     ap.add_argument("--skip-userknn", action="store_true")
     ap.add_argument("--skip-itemknn", action="store_true")
     ap.add_argument("--userknn-exact", action="store_true", help="also UserKNN(max_candidates=None)")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="results file ('-' to write none)")
+    ap.add_argument("--accuracy", action="store_true", help="UserKNN exact vs bounded NDCG@10 instead")
+    ap.add_argument("--out", type=Path, default=None, help="results file ('-' to write none)")
     args = ap.parse_args()
+    if args.accuracy:
+        accuracy(None if str(args.out) == "-" else (args.out or ACCURACY))
+        return
+    args.out = args.out or RESULTS
     n_users, n_items, n = SIZES[args.size]
     lines = header(f"ItemKNN / UserKNN at {args.size} size against implicit")
     t0 = time.perf_counter()

@@ -23,6 +23,14 @@ higher index won.)
 The products ``M[block] @ M.T`` are computed in blocks of rows sized by their
 estimated output, so memory is ``O(nnz(M) + n * k)`` plus one block (about
 ``_BLOCK_ENTRIES`` entries), never a dense ``n x n`` matrix.
+
+Their time is ``sum_f df(f)**2`` multiply-adds (``df(f)`` the rows holding
+feature ``f``), which popular features make nearly ``n**2``. The bounded
+alternative compares each row with a few candidates only:
+:func:`sampled_candidates` finds them over a per-feature sample of at most
+``sample`` rows (at most ``nnz * sample`` multiply-adds), and
+:func:`candidate_knn_graph` keeps the ``k`` best of them by the exact
+similarity, with the rules above.
 """
 
 from __future__ import annotations
@@ -473,6 +481,7 @@ def sampled_candidates(
     sample: int,
     *,
     seed: int = 0,
+    desc: str = "candidates",
     block_entries: int = _BLOCK_ENTRIES,
 ) -> NDArray[np.int32]:
     """Each row's ``n_candidates`` best OTHER rows by a cosine over sampled co-occurrences.
@@ -495,6 +504,8 @@ def sampled_candidates(
         Rows kept per feature.
     seed : int
         Seed of the per-feature samples.
+    desc : str
+        Progress-bar label.
     block_entries : int
         Target size of one block of the partial product (entries).
 
@@ -545,6 +556,6 @@ def sampled_candidates(
         out[start:stop] = best[~mine].reshape(stop - start, c)
 
     # blocks write disjoint rows of `out`
-    for _ in map_blocks(one, blocks):
+    for _ in progress(map_blocks(one, blocks), desc=desc, total=len(blocks)):
         pass
     return out
