@@ -36,10 +36,10 @@ from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, NotSupportedError, ParameterError
 from recsys.models._similarity import (
+    candidate_knn_graph,
     centre_cols,
     centre_rows,
     idf_of,
-    candidate_knn_graph,
     knn_graph,
     mean_length_of,
     row_ids,

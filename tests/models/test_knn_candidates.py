@@ -24,7 +24,6 @@ from recsys.models._similarity import (
     weight_profiles,
 )
 from recsys.testing import tiny_interactions
-from tests.models.test_knn import ref_graph
 
 
 def _profiles(rng: np.random.Generator, n: int, d: int, weighted: bool, density: float = 0.4) -> sp.csr_matrix:
