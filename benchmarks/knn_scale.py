@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,14 +55,23 @@ SIZES = {
 
 def timed(what: str, fn: Callable[[], Any]) -> tuple[float, float, Any]:
     """Seconds and peak RSS (MiB above the start) of ``fn()``, with its result; prints a progress line."""
+    secs, _, mb, out = timed_cpu(what, fn)
+    return secs, mb, out
+
+
+def timed_cpu(what: str, fn: Callable[[], Any]) -> tuple[float, float, float, Any]:
+    """Wall seconds, CPU seconds of this process (all its threads), peak RSS (MiB above the start) and result.
+
+    On a shared machine the CPU seconds move far less than the wall time with the other jobs' load.
+    """
     gc.collect()
     print(f"  {what} ...", flush=True)
     with PeakMemory() as pm:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        secs = time.perf_counter() - t0
-    print(f"  {what}: {secs:.1f} s, peak {pm.peak_above_start / 2**20:.0f} MiB", flush=True)
-    return secs, pm.peak_above_start / 2**20, out
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"  {what}: {secs:.1f} s (CPU {cpu:.1f} s), peak {pm.peak_above_start / 2**20:.0f} MiB", flush=True)
+    return secs, cpu, pm.peak_above_start / 2**20, out
 
 
 def pair(data: Interactions, name: str, ours: Any, peer_name: str, peer: Any) -> list[str]:
@@ -154,12 +164,14 @@ def main() -> None:
     lines += section(
         f"Data: `synthetic({n_users:_}, {n_items:_}, {n:_}, seed=1)`: {data.n_users:,} users x {data.n_items:,} items, "
         f"{data.nnz:,} interactions (built in {time.perf_counter() - t0:.0f} s). K = {args.k}.",
-        "",
-        "| model | fit s | fit peak MiB | top-10 all users s | top-10 peak MiB |",
-        "|---|---|---|---|---|",
     )
     k = args.k
     if not args.skip_itemknn:
+        lines += section(
+            "",
+            "| model | fit s | fit peak MiB | top-10 all users s | top-10 peak MiB |",
+            "|---|---|---|---|---|",
+        )
         lines += pair(
             data,
             f"ItemKNN(weighting='bm25', k={k})",
@@ -179,14 +191,25 @@ def main() -> None:
         variants: list[tuple[str, Callable[[], UserKNN]]] = [("UserKNN()", UserKNN)]
         if args.userknn_exact:
             variants.append(("UserKNN(max_candidates=None)", lambda: UserKNN(max_candidates=None)))
+        lines += section(
+            "",
+            "UserKNN (no peer). CPU s: the process's CPU time over all its threads; load: the machine's 1-minute"
+            " load average (2 cores) at the start and the end of the step.",
+            "",
+            "| model | fit s | fit CPU s | fit peak MiB | top-10 all users s | top-10 CPU s | top-10 peak MiB | load |",
+            "|---|---|---|---|---|---|---|---|",
+        )
         for label, make in variants:
             model = make()  # one fitted model in memory at a time
-            fit_s, fit_mb, _ = timed(f"{label} fit", lambda m=model: m.fit(data))
-            rec_s, rec_mb, _ = timed(f"{label} top-10 for all", lambda m=model: m.recommend(users, k=10))
+            load0 = os.getloadavg()[0]
+            fit_s, fit_cpu, fit_mb, _ = timed_cpu(f"{label} fit", lambda m=model: m.fit(data))
+            rec_s, rec_cpu, rec_mb, _ = timed_cpu(f"{label} top-10 for all", lambda m=model: m.recommend(users, k=10))
             total = fit_s + rec_s
             lines += section(
-                f"| {label} | {fit_s:.1f} | {fit_mb:.0f} | {rec_s:.1f} | {rec_mb:.0f} |",
-                f"| {label} fit + top-10 for all | {total:.1f} s ({total / 300:.2f}x the 300 s target) | | | |",
+                f"| {label} | {fit_s:.1f} | {fit_cpu:.1f} | {fit_mb:.0f} | {rec_s:.1f} | {rec_cpu:.1f} | {rec_mb:.0f}"
+                f" | {load0:.1f} -> {os.getloadavg()[0]:.1f} |",
+                f"| {label} fit + top-10 for all | {total:.1f} s ({total / 300:.2f}x the 300 s target) |"
+                f" {fit_cpu + rec_cpu:.1f} CPU s | | | | | |",
             )
             del model
     flags = "".join(
