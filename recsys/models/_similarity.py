@@ -401,7 +401,7 @@ def candidate_knn_graph(
     desc : str
         Progress-bar label.
     block_entries : int
-        Dense profile values of one block of rows (rows x d).
+        Dense profile values (rows x d) and candidate pairs (rows x c) of one block of rows.
 
     Examples
     --------
@@ -417,7 +417,8 @@ def candidate_knn_graph(
     if cand.ndim != 2 or cand.shape[0] != n:
         raise ValueError(f"candidates must have shape (n_rows, n_candidates) = ({n}, c); got {cand.shape}")
     sq = squared_norms(m)
-    rows_per_block = max(1, int(block_entries) // max(d, 1))
+    # a block's dense rows and its pairs both stay within block_entries
+    rows_per_block = max(1, int(block_entries) // max(d, cand.shape[1], 1))
     blocks = [(a, min(n, a + rows_per_block)) for a in range(0, n, rows_per_block)]
 
     def one(block: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
