@@ -138,7 +138,7 @@ def accuracy(out: Path | None) -> None:
                 f"| {name} | {label} | {'all (exact)' if c is None else c} | {ndcg:.4f} | {kept:.3f} | {fit_s:.1f} |"
             )
     lines += ["", "The machine was shared: fit times are indicative only.", "",
-              "Command: `python -m benchmarks.knn_scale --accuracy`"]  # fmt: skip
+              "Command: `RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.knn_scale --accuracy`"]  # fmt: skip
     if out is not None:
         write_results(out, lines)
 
