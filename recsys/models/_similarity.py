@@ -553,7 +553,7 @@ def sampled_candidates(
         best = np.full((stop - start, c + 1), -1, dtype=np.int32)
         _top_per_row(p.indptr, p.indices, p.data, c + 1, best)
         mine = best == np.arange(start, stop)[:, None]
-        mine[~mine.any(axis=1), c] = True  # rows without themselves drop their last (smallest) pick
+        mine[~mine.any(axis=1), c] = True  # rows without themselves drop their last pick (a long row: its smallest)
         out[start:stop] = best[~mine].reshape(stop - start, c)
 
     # blocks write disjoint rows of `out`
