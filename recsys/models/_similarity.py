@@ -23,6 +23,14 @@ higher index won.)
 The products ``M[block] @ M.T`` are computed in blocks of rows sized by their
 estimated output, so memory is ``O(nnz(M) + n * k)`` plus one block (about
 ``_BLOCK_ENTRIES`` entries), never a dense ``n x n`` matrix.
+
+Their time is ``sum_f df(f)**2`` multiply-adds (``df(f)`` the rows holding
+feature ``f``), which popular features make nearly ``n**2``. The bounded
+alternative compares each row with a few candidates only:
+:func:`sampled_candidates` finds them over a per-feature sample of at most
+``sample`` rows (at most ``nnz * sample`` multiply-adds), and
+:func:`candidate_knn_graph` keeps the ``k`` best of them by the exact
+similarity, with the rules above.
 """
 
 from __future__ import annotations
@@ -37,13 +45,18 @@ from recsys._utils.blocks import map_blocks
 from recsys._utils.progress import progress
 from recsys.models._weighting import Weighting
 
-try:  # scipy's sparse product kernel, called without its counting pass (see sparse_product)
+try:  # scipy's sparse kernels, called without their checks and counting pass (see sparse_product)
     from scipy.sparse._sparsetools import csr_matmat as _csr_matmat
-except ImportError:  # pragma: no cover - a scipy that moved it: the public product
+    from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - a scipy that moved them: the public products
     _csr_matmat = None
+    _csr_matvec = None
 
 # Entries of one block of the similarity product (dense or sparse): 16 Mi, ~64 MiB of float32.
 _BLOCK_ENTRIES = 1 << 24
+
+# Dense profile entries of one block of :func:`candidate_knn_graph` (4 MiB of float32).
+_RERANK_DENSE = 1 << 20
 
 
 def row_ids(m: sp.csr_matrix) -> NDArray[np.int64]:
@@ -356,4 +369,194 @@ def csr_from_sorted(
         (vals.astype(np.float32), cols.astype(idx_dtype), indptr.astype(idx_dtype)), shape=shape, copy=False
     )
     out.has_sorted_indices = True
+    return out
+
+
+def candidate_knn_graph(
+    profiles: sp.csr_matrix,
+    candidates: NDArray[np.integer],
+    k: int,
+    shrinkage: float = 0.0,
+    *,
+    desc: str = "similarity",
+    block_entries: int = _RERANK_DENSE,
+) -> sp.csr_matrix:
+    """:func:`knn_graph` restricted to given candidates: each row's ``k`` most similar rows among its candidates.
+
+    Similarities are computed exactly (the same shrunk cosine as :func:`knn_graph`)
+    for the pairs ``(a, candidates[a, j])`` only, and the same rule keeps the
+    ``k`` best (positive only, ties to the lower index). Negative entries, the
+    row itself and repeats in ``candidates`` are ignored, so with every other
+    row as a candidate the graph is :func:`knn_graph`'s. Time
+    ``O(sum over pairs of nnz(profile of the candidate))``; memory
+    ``O(nnz + n * k)`` plus a block of ``block_entries`` dense profile values
+    and its pairs.
+
+    Parameters
+    ----------
+    profiles : scipy.sparse.csr_matrix, shape (n, d)
+    candidates : array of int, shape (n, c)
+    k : int >= 1
+    shrinkage : float >= 0
+    desc : str
+        Progress-bar label.
+    block_entries : int
+        Dense profile values (rows x d) and candidate pairs (rows x c) of one block of rows.
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=np.float32))
+    >>> g = candidate_knn_graph(m, np.array([[2, 3], [2, 0], [0, 1], [0, 1]]), k=1)
+    >>> g.indices.tolist(), np.round(g.data, 3).tolist()
+    ([2, 0, 0], [0.5, 1.0, 0.5])
+    """
+    m = sp.csr_matrix(profiles, dtype=np.float32, copy=True)
+    m.sum_duplicates()
+    n, d = m.shape
+    cand = np.asarray(candidates)
+    if cand.ndim != 2 or cand.shape[0] != n:
+        raise ValueError(f"candidates must have shape (n_rows, n_candidates) = ({n}, c); got {cand.shape}")
+    sq = squared_norms(m)
+    # a block's dense rows and its pairs both stay within block_entries
+    rows_per_block = max(1, int(block_entries) // max(d, cand.shape[1], 1))
+    blocks = [(a, min(n, a + rows_per_block)) for a in range(0, n, rows_per_block)]
+
+    def one(block: tuple[int, int]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+        start, stop = block
+        n_rows = stop - start
+        # each row's valid candidates once, in increasing order (invalid and repeated ones become -1)
+        c = np.sort(cand[start:stop].astype(np.int64), axis=1)
+        c[(c >= n) | (c == np.arange(start, stop)[:, None])] = -1
+        c[:, 1:][c[:, 1:] == c[:, :-1]] = -1
+        r, j = np.nonzero(c >= 0)
+        c = c[r, j]
+        dense = m[start:stop].toarray()
+        q = m[c]  # the candidates' profiles, one row per pair, grouped by row
+        q_ptr = np.asarray(q.indptr, dtype=np.int64)
+        dots = np.zeros(len(c), dtype=np.float32)
+        bounds = np.searchsorted(r, np.arange(n_rows + 1))
+        for i in range(n_rows):
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            if a < b:  # the row's pairs: their profiles against its dense row
+                dots[a:b] = q[a:b] @ dense[i] if _csr_matvec is None else _matvec(q, q_ptr, a, b, dense[i])
+        v = shrunk_cosine(dots, sq[start + r], sq[c], shrinkage)
+        rr, cc, vv = _select_sparse(r, c, v, k, n_rows)
+        return rr + start, cc, vv.astype(np.float32)
+
+    parts = list(progress(map_blocks(one, blocks), desc=desc, total=len(blocks)))
+    rows = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+    cols = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    vals = np.concatenate([p[2] for p in parts]) if parts else np.empty(0, np.float32)
+    return csr_from_sorted(rows, cols, vals, (n, n))
+
+
+def _matvec(q: sp.csr_matrix, q_ptr: NDArray[np.int64], a: int, b: int, x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``q[a:b] @ x`` without slicing ``q`` (scipy's kernel reads rows a..b through their absolute offsets)."""
+    y = np.zeros(b - a, dtype=np.float32)
+    idx = q.indices.dtype
+    _csr_matvec(b - a, len(x), q_ptr[a : b + 1].astype(idx), q.indices, q.data, x, y)
+    return y
+
+
+def _top_per_row(
+    indptr: NDArray[np.integer], cols: NDArray[np.integer], vals: NDArray[np.float32], c: int, out: NDArray[np.int32]
+) -> None:
+    """Write into ``out`` (rows x c, pre-filled with -1) the columns of each CSR row's ``c`` largest values
+    (rows with at most ``c`` entries keep them all; in a longer row the smallest of the ``c`` comes last)."""
+    lengths = np.diff(indptr).astype(np.int64)
+    short = np.flatnonzero((lengths > 0) & (lengths <= c))
+    if len(short):
+        pos = np.arange(lengths[short].sum()) - np.repeat(np.cumsum(lengths[short]) - lengths[short], lengths[short])
+        src = np.repeat(indptr[short].astype(np.int64), lengths[short]) + pos
+        out[np.repeat(short, lengths[short]), pos] = cols[src]
+    # one argpartition per long row: a loop over rows beats padding rows of very different lengths
+    for i in np.flatnonzero(lengths > c).tolist():
+        a, b = int(indptr[i]), int(indptr[i + 1])
+        # argpartition puts the c-th largest first among the c largest: reversed, it is last
+        out[i] = cols[a + np.argpartition(vals[a:b], b - a - c)[: b - a - c - 1 : -1]]
+
+
+def sampled_candidates(
+    profiles: sp.csr_matrix,
+    n_candidates: int,
+    sample: int,
+    *,
+    seed: int = 0,
+    desc: str = "candidates",
+    block_entries: int = _BLOCK_ENTRIES,
+) -> NDArray[np.int32]:
+    """Each row's ``n_candidates`` best OTHER rows by a cosine over sampled co-occurrences.
+
+    Every feature (column) held by more than ``sample`` rows keeps a random
+    ``sample`` of them (seeded); the candidates of row ``a`` are the rows of
+    largest partial cosine ``sum_f u_af u_bf`` over the kept (feature, row)
+    pairs, ``u`` the rows scaled to unit norm. Features held by at most
+    ``sample`` rows contribute exactly, so with ``sample >= n`` the partial
+    cosine is the cosine. Time ``O(sum_f df(f) * min(df(f), sample))``, at
+    most ``nnz * sample`` multiply-adds (against ``sum_f df(f)**2`` for the
+    exact product); memory ``O(nnz + n * n_candidates)`` plus blocks of about
+    ``block_entries`` entries.
+
+    Parameters
+    ----------
+    profiles : scipy.sparse.csr_matrix, shape (n, d)
+    n_candidates : int >= 1
+    sample : int >= 1
+        Rows kept per feature.
+    seed : int
+        Seed of the per-feature samples.
+    desc : str
+        Progress-bar label.
+    block_entries : int
+        Target size of one block of the partial product (entries).
+
+    Returns
+    -------
+    numpy.ndarray of int32, shape (n, min(n_candidates, n - 1))
+        Candidate rows (in no particular order), padded with -1 where a row
+        has fewer co-occurring rows; never the row itself.
+
+    Examples
+    --------
+    >>> m = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 0], [0, 0, 1, 1], [0, 0, 0, 1]], dtype=np.float32))
+    >>> sampled_candidates(m, 1, sample=10).ravel().tolist()
+    [1, 0, 3, 2]
+    """
+    m = sp.csr_matrix(profiles, dtype=np.float32, copy=True)
+    m.sum_duplicates()
+    n = m.shape[0]
+    c = min(int(n_candidates), n - 1)
+    out = np.full((n, max(c, 0)), -1, dtype=np.int32)
+    if c <= 0:
+        return out
+    sq = squared_norms(m)
+    inv = np.divide(1.0, np.sqrt(sq), out=np.zeros(n), where=sq > 0)
+    m.data *= inv[row_ids(m)].astype(np.float32)
+    post = m.T.tocsr()  # features x rows
+    feat = row_ids(post)
+    # a random order within each feature (sorting feature + uniform[0, 1)), then its first `sample`
+    order = np.argsort(feat + np.random.default_rng(seed).random(post.nnz), kind="stable")
+    pos = np.arange(post.nnz) - post.indptr[feat[order]]
+    keep = np.sort(order[pos < sample])
+    kept = np.bincount(feat[keep], minlength=post.shape[0])
+    sampled = sp.csr_matrix(
+        (post.data[keep], post.indices[keep], np.concatenate([[0], np.cumsum(kept)])), shape=post.shape
+    )
+    work = np.bincount(row_ids(m), weights=kept[m.indices].astype(np.float64), minlength=n)
+    bound = np.minimum(work, n)
+    blocks = list(_blocks(bound + 1.0, float(block_entries)))
+
+    def one(block: tuple[int, int]) -> None:
+        start, stop = block
+        p = sparse_product(m[start:stop], sampled, int(bound[start:stop].sum()))
+        # c + 1 best, then the row itself out (cheaper than masking it in the whole product)
+        best = np.full((stop - start, c + 1), -1, dtype=np.int32)
+        _top_per_row(p.indptr, p.indices, p.data, c + 1, best)
+        mine = best == np.arange(start, stop)[:, None]
+        mine[~mine.any(axis=1), c] = True  # rows without themselves drop their last pick (a long row: its smallest)
+        out[start:stop] = best[~mine].reshape(stop - start, c)
+
+    # blocks write disjoint rows of `out`
+    for _ in progress(map_blocks(one, blocks), desc=desc, total=len(blocks)):
+        pass
     return out
