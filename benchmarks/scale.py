@@ -47,6 +47,7 @@ import gc
 import json
 import math
 import multiprocessing as mp
+import os
 import time
 import traceback
 from pathlib import Path
@@ -205,17 +206,21 @@ def _run(row: str, side: str, data: Any, budget_s: float) -> dict[str, Any]:
             return result
 
 
-def _load() -> dict[str, Any]:
-    if RESULTS_JSON.exists():
-        loaded: dict[str, Any] = json.loads(RESULTS_JSON.read_text())
+def _load(path: Path = RESULTS_JSON) -> dict[str, Any]:
+    if path.exists():
+        loaded: dict[str, Any] = json.loads(path.read_text())
         return loaded
     return {"runs": {}, "rows": {}}
 
 
-def _save(store: dict[str, Any]) -> None:
-    tmp = RESULTS_JSON.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
-    tmp.replace(RESULTS_JSON)
+def _save(store: dict[str, Any], path: Path = RESULTS_JSON) -> None:
+    """Write ``store`` over what the file holds now (another run may have added rows meanwhile)."""
+    merged = _load(path)
+    for part in ("runs", "rows"):
+        merged.setdefault(part, {}).update(store.get(part, {}))
+    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
 def _fmt_s(x: float | None) -> str:
@@ -313,8 +318,9 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=30.0, help="minutes per model for fit and top-10 together")
     ap.add_argument("--repeats", type=int, default=2, help="runs of each side of a pair (fastest kept)")
     ap.add_argument("--render", action="store_true", help="only rewrite scale.md from scale.json")
+    ap.add_argument("--store", type=Path, default=RESULTS_JSON, help="the JSON file the rows accumulate in")
     args = ap.parse_args()
-    store = _load()
+    store = _load(args.store)
     if args.render:
         render(store)
         return
@@ -353,10 +359,10 @@ def main() -> None:
                     r = {**old, "runs": r["runs"]}
                 best[key] = r
             store["rows"][key] = r
-            _save(store)
+            _save(store, args.store)
         del data
         gc.collect()
-    render(store)
+    render(_load(args.store))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,143 @@
+"""Do the defaults travel? Each model's defaults against its best setting of a grid, on several data sets and sizes.
+
+The defaults of ItemKNN, UserKNN, EASE, ALS and BPR were chosen on ML-100K
+(``tune_neighbourhood.py``, ``tune_mf.py``). Here each model's validation
+NDCG@10 with its defaults is set against the best of a grid, on:
+
+* ``ml100k``: ML-100K (every rating an interaction of weight 1);
+* ``ml1m``: synthetic data of ML-1M's size, 6,040 users x 3,706 items, 1,000,209
+  interactions, with 32 latent factors in the generator (more structure than
+  its default 8);
+* ``ml1m-sparse``: the same users and items with 250,000 interactions (a
+  quarter of the density);
+* ``ml10m``: synthetic data of ML-10M's size, 69,878 x 10,677, 10,000,054
+  interactions, 32 latent factors (only the cheaper grids: ``--sets``);
+* ``small-wide``: synthetic data of ml-latest-small's size, 610 users x 9,742
+  items, 100,836 interactions (few users, a wide catalogue), 32 latent
+  factors: the set held out when EASE's ``reg="auto"`` rule was fitted on the
+  three above.
+
+Each set is split ``stratified_split(ratio=0.75, seed=42)``, then the search
+fits on ``train_validation_split(train)`` (0.75, seed 1234) and scores
+validation NDCG@10 (``recsys.tuning.search``, grid). Test is not used: this
+is about choosing defaults. The table gives, per model and set, the defaults'
+score, the grid's best and its setting, and the defaults' shortfall in
+percent of the best.
+
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.defaults [--sets ml100k,ml1m,ml1m-sparse] [--models ...]``
+(writes ``benchmarks/results/defaults.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import grid_scores, machine, ml100k, write_results
+
+RESULTS = Path(__file__).parent / "results" / "defaults.md"
+STORE = Path(__file__).parent / "results" / "defaults.json"
+
+SETS = {
+    "ml100k": None,
+    "ml1m": (6_040, 3_706, 1_000_209),
+    "ml1m-sparse": (6_040, 3_706, 250_000),
+    "ml10m": (69_878, 10_677, 10_000_054),
+    "small-wide": (610, 9_742, 100_836),
+}
+
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "ItemKNN": {"weighting": ["tfidf", "bm25"], "k": [50, 100, 200, 400], "shrinkage": [0.0, 50.0]},
+    "UserKNN": {"weighting": ["tfidf", "bm25"], "k": [50, 100, 200]},
+    "EASE": {"reg": [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]},
+    "ALS": {"n_factors": [16, 32, 64, 128], "reg": [3.0, 10.0, 30.0, 100.0], "weighting": ["tfidf", "bm25"]},
+    "BPR": {"n_factors": [32, 64, 128], "reg": [0.01, 0.03]},
+}
+# documented functions of the data's shape, scored next to the defaults
+SHAPED: dict[str, dict[str, Any]] = {"EASE": {"reg": "auto"}}
+FIXED: dict[str, dict[str, Any]] = {
+    "ALS": {"show_progress": False},
+    "BPR": {"show_progress": False},
+}
+
+
+def _data(name: str) -> Any:
+    from recsys.datasets.synthetic import synthetic
+
+    if name == "ml100k":
+        return ml100k()
+    return synthetic(*SETS[name], seed=2, n_factors=32)  # type: ignore[misc]
+
+
+def main() -> None:
+    import recsys.models as models
+    from recsys.evaluation import Evaluator
+    from recsys.split import stratified_split, train_validation_split
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default="ml100k,ml1m,ml1m-sparse")
+    ap.add_argument("--models", default=",".join(GRIDS))
+    args = ap.parse_args()
+    store: dict[str, Any] = json.loads(STORE.read_text()) if STORE.exists() else {}
+    for set_name in args.sets.split(","):
+        data = _data(set_name)
+        train, _ = stratified_split(data, ratio=0.75, seed=42)
+        fit, valid = train_validation_split(train, ratio=0.75, seed=1234)
+        for name in args.models.split(","):
+            cls = getattr(models, name)
+            fixed = FIXED.get(name, {})
+            t0 = time.perf_counter()
+            default_score = float(Evaluator(fit, valid, k=10, metrics=["ndcg"]).evaluate(cls(**fixed).fit(fit)).summary["ndcg@10"])
+            shaped = None
+            if name in SHAPED:
+                shaped = float(Evaluator(fit, valid, k=10, metrics=["ndcg"]).evaluate(cls(**fixed, **SHAPED[name]).fit(fit)).summary["ndcg@10"])
+            rows = grid_scores(cls(**fixed), GRIDS[name], fit, valid)
+            best_params, best = max(rows, key=lambda r: r[1])
+            store[f"{set_name}/{name}"] = {
+                "default": default_score,
+                "shaped": shaped,
+                "best": best,
+                "best_params": best_params,
+                "grid": [[p, s] for p, s in rows],
+                "seconds": time.perf_counter() - t0,
+            }
+            print(f"{set_name} {name}: default {default_score:.4f}, best {best:.4f} {best_params}", flush=True)
+            STORE.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+    render(store)
+
+
+def render(store: dict[str, Any]) -> None:
+    import recsys.models as models
+
+    lines = [
+        "# Do the defaults travel? Defaults vs the best of a grid, per data set",
+        "",
+        f"Machine: {machine()}",
+        "",
+        "Command: `RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.defaults --sets SETS` (see the script's docstring",
+        "for the data sets, split and grids). Validation NDCG@10; shortfall = 1 - default / best.",
+        "",
+        "| model | defaults | set | defaults NDCG@10 | best of grid | best setting | shortfall | shape rule NDCG@10 (shortfall) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in GRIDS:
+        defaults = {k: v for k, v in getattr(models, name)().get_params().items() if k in GRIDS[name]}
+        for set_name in SETS:
+            r = store.get(f"{set_name}/{name}")
+            if r is None:
+                continue
+            short = 1 - r["default"] / r["best"] if r["best"] > 0 else 0.0
+            rule = "-"
+            if r.get("shaped") is not None:
+                rule = f"{SHAPED[name]}: {r['shaped']:.4f} ({1 - r['shaped'] / r['best']:.1%})"
+            lines.append(
+                f"| {name} | {defaults} | {set_name} | {r['default']:.4f} | {r['best']:.4f} | {r['best_params']} | {short:.1%} | {rule} |"
+            )
+    write_results(RESULTS, lines)
+
+
+if __name__ == "__main__":
+    main()
