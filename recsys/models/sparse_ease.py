@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from recsys._state_spec import Sparse, Spec
 from recsys._utils.blocks import map_blocks
-from recsys._utils.params import check_float, check_int
+from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.progress import progress
 from recsys._utils.threads import torch_threads
 from recsys.data import Interactions
@@ -20,6 +20,8 @@ from recsys.errors import RecsysError
 from recsys.models._similarity import sparse_product
 from recsys.models.base import Recommender
 from recsys.models.ease import _gram
+
+Selection = Literal["cooccurrence", "cosine"]
 
 # One dense block of Gram rows (neighbour search) or of stacked m x m systems: about this many float32 entries.
 _BLOCK_ENTRIES = 1 << 24
@@ -82,6 +84,15 @@ class SparseEASE(Recommender):
         ``m``, the neighbourhood size of every item (capped at ``n_items - 1``).
     reg : float > 0, default 300.0
         L2 regularisation (lambda) of every regression, as EASE's ``reg``.
+    selection : {"cooccurrence", "cosine"}, default "cooccurrence"
+        How neighbours are ranked: by the co-occurrence ``G[j, i]``, or by the
+        cosine ``G[j, i] / sqrt(G[i, i] G[j, j])`` (the systems are the same
+        either way). Co-occurrence neighbourhoods are mostly the popular items,
+        so their union stays small and one dense ``G[U, U]`` serves every item;
+        cosine neighbourhoods spread over the whole catalogue (slightly more
+        accurate for small ``n_neighbours`` on ML-100K, see
+        ``benchmarks/results/ease_scale.md``), which on a large catalogue means
+        one group, and one pass over ``X``, per ``max_dense_items`` of union.
     max_dense_items : int >= 1, default 16384
         Largest set of items whose Gram matrix ``G[U, U]`` is held dense at
         once (``4 * max_dense_items**2`` bytes: 1 GiB at the default). The
@@ -129,14 +140,18 @@ class SparseEASE(Recommender):
     # scoring is sparse products and top-k selections (GIL-free, single-threaded kernels)
     _threaded_blocks: ClassVar[bool] = True
 
-    def __init__(self, n_neighbours: int = 256, reg: float = 300.0, max_dense_items: int = 16_384) -> None:
+    def __init__(
+        self, n_neighbours: int = 256, reg: float = 300.0, selection: Selection = "cooccurrence", max_dense_items: int = 16_384
+    ) -> None:
         self.n_neighbours = n_neighbours
         self.reg = reg
+        self.selection = selection
         self.max_dense_items = max_dense_items
 
     def _validate_params(self) -> None:
         check_int("SparseEASE", "n_neighbours", self.n_neighbours, low=1)
         check_float("SparseEASE", "reg", self.reg, low=0.0, low_open=True)
+        check_choice("SparseEASE", "selection", self.selection, ("cooccurrence", "cosine"))
         check_int("SparseEASE", "max_dense_items", self.max_dense_items, low=self.n_neighbours + 1)
 
     def _fit(self, data: Interactions) -> None:
@@ -144,7 +159,7 @@ class SparseEASE(Recommender):
         x.sum_duplicates()
         n = x.shape[1]
         m = min(self.n_neighbours, n - 1)
-        cols, rhs = neighbours(x, m)
+        cols, rhs = neighbours(x, m, self.selection)
         w = np.zeros((n, m), dtype=np.float32)
         for items, union in _groups(cols, self.max_dense_items):
             g = _gram(x[:, union])
@@ -178,12 +193,18 @@ class SparseEASE(Recommender):
         return out
 
 
-def neighbours(x: sp.csr_matrix, m: int) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-    """Every item's ``m`` largest co-occurrences ``G[j, i]`` (``i != j``, ties to the lower ``i``).
+def neighbours(
+    x: sp.csr_matrix, m: int, selection: Selection = "cooccurrence"
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Every item's ``m`` strongest co-occurring items ``i != j`` (ties to the lower ``i``) and ``G[j, N(j)]``.
 
-    ``G = X^T X`` is computed in blocks of rows (one dense block of about
+    ``selection="cooccurrence"`` ranks the other items by ``G[j, i]``
+    (``G = X^T X``); ``"cosine"`` by ``G[j, i] / sqrt(G[i, i] G[j, j])``, which
+    favours items that co-occur with ``j`` more than their popularity alone
+    explains. ``G`` is computed in blocks of rows (one dense block of about
     ``_BLOCK_ENTRIES`` entries per block thread), never whole. Returns the
-    neighbour indices (``n_items x m``, ascending in each row) and ``G[j, N(j)]``.
+    neighbour indices (``n_items x m``, ascending in each row) and the
+    co-occurrences ``G[j, N(j)]``.
 
     Examples
     --------
@@ -196,12 +217,18 @@ def neighbours(x: sp.csr_matrix, m: int) -> tuple[NDArray[np.int32], NDArray[np.
     xt = x.T.tocsr()
     step = max(1, _BLOCK_ENTRIES // max(1, n))
     starts = range(0, n, step)
+    sq = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()
+    inv_norm = np.where(sq > 0, 1.0 / np.sqrt(np.maximum(sq, 1e-300)), 0.0).astype(np.float32)
 
     def one(start: int) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
         stop = min(n, start + step)
         d = sparse_product(xt[start:stop], x).toarray()
-        d[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # an item is not its own neighbour
-        return top_m(d, m)
+        rank = d * inv_norm[None, :] if selection == "cosine" else d  # the row's own norm ranks nothing
+        rank[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # an item is not its own neighbour
+        cols, vals = top_m(rank, m)
+        if selection == "cosine":
+            vals = np.take_along_axis(d, cols.astype(np.int64), axis=1)
+        return cols, vals
 
     parts = list(progress(map_blocks(one, starts), desc="SparseEASE neighbours", total=len(starts)))
     return np.concatenate([c for c, _ in parts]), np.concatenate([v for _, v in parts])

@@ -67,6 +67,14 @@ def test_neighbourhoods_are_the_largest_co_occurrences(m: int, cols: list[list[i
     assert got_vals.tolist() == vals
 
 
+def test_cosine_selection_ranks_by_co_occurrence_over_the_neighbours_norm() -> None:
+    # G's diagonal (item counts) is 3, 4, 2, 3: item 2's G[2, i] / sqrt(G[i, i]) is 1/sqrt(3), 1/2, 1/sqrt(3),
+    # so 0 and 3 (not 1, as by raw counts); item 3's is 1/sqrt(3), 2/2, 1/sqrt(2): 1 and 2
+    cols, vals = neighbours(sp.csr_matrix(HAND), 2, "cosine")
+    assert cols.tolist() == [[1, 2], [0, 3], [0, 3], [1, 2]]
+    assert vals.tolist() == [[3, 1], [3, 2], [1, 1], [2, 1]]  # the right-hand sides stay raw co-occurrences
+
+
 def test_weights_solve_each_items_restricted_regression(rng: np.random.Generator) -> None:
     data, x = random_data(rng, n_users=80, n_items=40)
     m, reg = 6, 15.0
@@ -138,6 +146,7 @@ def test_similar_items_are_the_items_whose_neighbourhood_holds_it(rng: np.random
         ({"n_neighbours": 2.5}, "'n_neighbours' parameter of SparseEASE"),
         ({"reg": 0.0}, "The 'reg' parameter of SparseEASE must be a float > 0.0. Got 0.0 instead"),
         ({"reg": float("nan")}, "'reg' parameter of SparseEASE must be a finite float"),
+        ({"selection": "jaccard"}, "The 'selection' parameter of SparseEASE must be one of 'cooccurrence', 'cosine'. Got 'jaccard' instead"),
         ({"max_dense_items": 100}, "The 'max_dense_items' parameter of SparseEASE must be an int >= 257. Got 100 instead"),
     ],
 )
