@@ -16,7 +16,7 @@ from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.progress import progress
 from recsys._utils.threads import torch_threads
 from recsys.data import Interactions
-from recsys.errors import RecsysError
+from recsys.errors import ParameterError, RecsysError
 from recsys.models._similarity import sparse_product
 from recsys.models.base import Recommender
 from recsys.models.ease import _gram
@@ -99,7 +99,8 @@ class SparseEASE(Recommender):
         systems of a group of items are gathered from the Gram matrix of the
         union ``U`` of their neighbourhoods; the items are split into as many
         groups as needed to keep every union within this size (each group one
-        more pass over ``X``). Must be at least ``n_neighbours + 1``.
+        more pass over ``X``). Must be at least ``n_neighbours + 1`` (checked
+        at fit, with ``n_neighbours`` capped at ``n_items - 1``).
 
     Notes
     -----
@@ -152,13 +153,18 @@ class SparseEASE(Recommender):
         check_int("SparseEASE", "n_neighbours", self.n_neighbours, low=1)
         check_float("SparseEASE", "reg", self.reg, low=0.0, low_open=True)
         check_choice("SparseEASE", "selection", self.selection, ("cooccurrence", "cosine"))
-        check_int("SparseEASE", "max_dense_items", self.max_dense_items, low=self.n_neighbours + 1)
+        check_int("SparseEASE", "max_dense_items", self.max_dense_items, low=2)
 
     def _fit(self, data: Interactions) -> None:
         x = sp.csr_matrix(data.matrix("csr", "weight"), dtype=np.float32, copy=True)
         x.sum_duplicates()
         n = x.shape[1]
         m = min(self.n_neighbours, n - 1)
+        if self.max_dense_items < m + 1:
+            raise ParameterError(
+                f"The 'max_dense_items' parameter of SparseEASE must be an int >= {m + 1} (n_neighbours + 1, "
+                f"n_neighbours={self.n_neighbours} capped at n_items - 1 = {n - 1}). Got {self.max_dense_items!r} instead."
+            )
         cols, rhs = neighbours(x, m, self.selection)
         w = np.zeros((n, m), dtype=np.float32)
         for items, union in _groups(cols, self.max_dense_items):

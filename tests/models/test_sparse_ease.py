@@ -147,7 +147,10 @@ def test_similar_items_are_the_items_whose_neighbourhood_holds_it(rng: np.random
         ({"reg": 0.0}, "The 'reg' parameter of SparseEASE must be a float > 0.0. Got 0.0 instead"),
         ({"reg": float("nan")}, "'reg' parameter of SparseEASE must be a finite float"),
         ({"selection": "jaccard"}, "The 'selection' parameter of SparseEASE must be one of 'cooccurrence', 'cosine'. Got 'jaccard' instead"),
-        ({"max_dense_items": 100}, "The 'max_dense_items' parameter of SparseEASE must be an int >= 257. Got 100 instead"),
+        ({"max_dense_items": 1}, "The 'max_dense_items' parameter of SparseEASE must be an int >= 2. Got 1 instead"),
+        # tiny_interactions has 32 items: n_neighbours is capped at 31, so the union must hold 32
+        ({"max_dense_items": 20}, r"'max_dense_items' parameter of SparseEASE must be an int >= 32 \(n_neighbours \+ 1, n_neighbours=256 capped at n_items - 1 = 31\)\. Got 20"),
+        ({"n_neighbours": 8, "max_dense_items": 8}, r"'max_dense_items' parameter of SparseEASE must be an int >= 9 .*Got 8 instead"),
     ],
 )
 def test_invalid_parameters(params: dict, match: str) -> None:
