@@ -52,6 +52,7 @@ SIZES = {
     "ml25m": (162_541, 59_047, 25_000_095),
 }
 SCORED_USERS = 10_000
+LABELS = {"ml1m": "ML-1M", "ml20m": "ML-20M", "ml25m": "ML-25M"}
 
 
 def ndcg(model: Recommender, train: Interactions, test: Interactions) -> float:
@@ -148,7 +149,7 @@ def scale(size: str) -> list[str]:
     knn_rec_s, _, _ = timed(f"ItemKNN top-10 for {n_scored:,} users", lambda: knn.recommend(users, k=10))
     knn = None
     lines = [
-        f"### {size.upper()} size: synthetic({n_users:,}, {n_items:,}, {nnz:,}, seed=1)",
+        f"### {LABELS[size]} size: synthetic({n_users:,}, {n_items:,}, {nnz:,}, seed=1)",
         "",
         f"RSS with the data loaded (before any fit): {start_rss / 2**30:.2f} GiB.",
         "",
@@ -196,7 +197,7 @@ def main() -> None:
         part = "quality"
     else:
         lines = [
-            f"## Scale: {args.size.upper()} size",
+            f"## Scale: {LABELS[args.size]} size",
             "",
             f"Command: `nice -n 5 python -m benchmarks.ease_scale --part scale --size {args.size}`",
             f"Machine: {machine()}, shared with other jobs (load above the 2 cores during the run): the seconds are "
