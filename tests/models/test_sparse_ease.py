@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,10 +119,10 @@ def test_cold_items_get_no_weight_and_are_never_recommended() -> None:
     assert not set(recs["item"]) & {1000, 1001}
 
 
-def test_save_load_round_trip(tmp_path: object, rng: np.random.Generator) -> None:
+def test_save_load_round_trip(tmp_path: Path, rng: np.random.Generator) -> None:
     data, _ = random_data(rng)
     model = SparseEASE(n_neighbours=7, reg=10.0).fit(data)
-    path = model.save(tmp_path / "sparse_ease")  # type: ignore[operator]
+    path = model.save(tmp_path / "sparse_ease")
     loaded = load_model(path)
     assert isinstance(loaded, SparseEASE) and loaded.get_params() == model.get_params()
     assert (loaded.weights_ != model.weights_).nnz == 0
