@@ -20,12 +20,13 @@ from recsys.models.knn import ItemKNN, UserKNN
 from recsys.models.pipeline import Pipeline, Ranker
 from recsys.models.popular import Popular
 from recsys.models.session_ease import SessionEASE
+from recsys.models.sparse_ease import SparseEASE
 from recsys.models.svdpp import SVDpp
 
 if TYPE_CHECKING:
     from recsys.models.deep import DIN, DeepFM
 
-__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Ranker", "Recommender", "SessionEASE", "SVDpp", "UserKNN"]
+__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Ranker", "Recommender", "SessionEASE", "SparseEASE", "SVDpp", "UserKNN"]
 
 def __getattr__(name: str) -> Any:
     if name in LAZY_CLASSES:

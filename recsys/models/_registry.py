@@ -123,6 +123,12 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("ease", "EASE closed-form item autoencoder", _simple("EASE"), {"reg": [100.0, 200.0, 300.0, 500.0, 750.0, 1000.0]}),
         ModelSpec(
+            "sparse_ease",
+            "EASE on each item's top co-occurring items (catalogues beyond EASE's dense limit)",
+            _simple("SparseEASE"),
+            {"n_neighbours": [128, 256, 512], "reg": [100.0, 300.0, 1000.0]},
+        ),
+        ModelSpec(
             "sessionease",
             "EASE with users' rating sessions as extra co-occurrence rows (needs timestamps)",
             _simple("SessionEASE"),

@@ -26,6 +26,7 @@ from recsys.models import (
     Pipeline,
     Popular,
     SessionEASE,
+    SparseEASE,
     SVDpp,
     UserKNN,
 )
@@ -51,6 +52,7 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "UserKNN": ContractCase(lambda: UserKNN(k=5)),
     "EASE": ContractCase(lambda: EASE(reg=10.0), fold_in_reproduces_fit=True),
     "SessionEASE": ContractCase(lambda: SessionEASE(reg=10.0), fold_in_reproduces_fit=True),
+    "SparseEASE": ContractCase(lambda: SparseEASE(n_neighbours=8, reg=10.0), fold_in_reproduces_fit=True),
     "ContentBased": ContractCase(lambda: ContentBased(encoder=HashingEncoder(dim=256)), fold_in_reproduces_fit=True),
     "Hybrid": ContractCase(
         lambda: Hybrid(cf=ItemKNN(k=10), content=ContentBased(encoder=HashingEncoder(dim=256))), fold_in_reproduces_fit=True
