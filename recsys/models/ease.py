@@ -101,7 +101,8 @@ class EASE(Recommender):
         if n > self.max_items:
             raise ParameterError(
                 f"EASE needs a dense {n:,} x {n:,} item matrix (about {ease_bytes(n) / 2**30:.1f} GiB) but "
-                f"max_items={self.max_items:,}: raise max_items if that much memory is free, or drop rare "
+                f"max_items={self.max_items:,}: raise max_items if that much memory is free, use SparseEASE "
+                "(EASE on each item's strongest neighbours, memory far below the dense matrix), or drop rare "
                 "items first (Interactions.filter(min_item=...))"
             )
         x = data.matrix("csr", "weight")
