@@ -33,6 +33,20 @@ if TYPE_CHECKING:
     from recsys.models.base import Recommender
 
 
+# users, items and interactions of the MovieLens releases, for synthetic data of their sizes
+MOVIELENS_SIZES: dict[str, tuple[int, int, int]] = {
+    "ml1m": (6_040, 3_706, 1_000_209),
+    "ml10m": (69_878, 10_677, 10_000_054),
+    "ml20m": (138_493, 26_744, 20_000_263),
+    "ml25m": (162_541, 59_047, 25_000_095),
+}
+
+
+def sizes(*names: str) -> dict[str, tuple[int, int, int]]:
+    """The MovieLens sizes ``names`` (all of them when none is given), for a script's ``--size`` choices."""
+    return {n: MOVIELENS_SIZES[n] for n in (names or MOVIELENS_SIZES)}
+
+
 def movielens(name: str = "ml-100k") -> MovieLens:
     """The MovieLens dataset ``name`` (ratings, users, items) from ``$RECSYS_DATA_DIR``."""
     from recsys.datasets.movielens import load_movielens

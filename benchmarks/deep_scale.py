@@ -44,17 +44,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import PeakMemory, header, movielens, rss_bytes, section, write_results
+from benchmarks._common import PeakMemory, header, movielens, rss_bytes, section, sizes, write_results
 from recsys import Interactions
 from recsys.datasets.synthetic import synthetic
 from recsys.models import DIN, DeepFM
 
 RESULTS = Path(__file__).parent / "results" / "deep_scale.md"
-SIZES = {
-    "ml1m": (6_040, 3_706, 1_000_209),
-    "ml10m": (69_878, 10_677, 10_000_054),
-    "ml20m": (138_493, 26_744, 20_000_263),
-}
+SIZES = sizes("ml1m", "ml10m", "ml20m")
 FEATURES = {
     "ml100k": ["user.occupation", "item.genres:first", "item.genres"],
     "synthetic": ["user.favourite_genre", "item.category", "item.genres"],

@@ -33,14 +33,10 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks._common import PeakMemory, header, write_results
+from benchmarks._common import PeakMemory, header, sizes, write_results
 
 RESULTS = Path(__file__).parent / "results" / "distributed.md"
-SIZES = {
-    "ml1m": (6_040, 3_706, 1_000_209),
-    "ml10m": (69_878, 10_677, 10_000_054),
-    "ml20m": (138_493, 26_744, 20_000_263),
-}
+SIZES = sizes("ml1m", "ml10m", "ml20m")
 
 
 def _model(name: str) -> Any:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import PeakMemory, grid_scores, machine, ml100k, rss_bytes
+from benchmarks._common import PeakMemory, grid_scores, machine, ml100k, rss_bytes, sizes
 from recsys import Interactions
 from recsys.datasets.synthetic import synthetic
 from recsys.errors import ParameterError
@@ -46,11 +46,7 @@ GRID: dict[str, list[Any]] = {
     "n_neighbours": [128, 256, 512],
     "reg": [150.0, 300.0, 600.0],
 }
-SIZES = {
-    "ml1m": (6_040, 3_706, 1_000_209),  # for trying the script quickly
-    "ml20m": (138_493, 26_744, 20_000_263),
-    "ml25m": (162_541, 59_047, 25_000_095),
-}
+SIZES = sizes("ml1m", "ml20m", "ml25m")
 SCORED_USERS = 10_000
 LABELS = {"ml1m": "ML-1M", "ml20m": "ML-20M", "ml25m": "ML-25M"}
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import PeakMemory, header, section, write_results
+from benchmarks._common import PeakMemory, header, section, sizes, write_results
 from recsys import Interactions
 from recsys._peers import ImplicitBM25, ImplicitCosine
 from recsys.datasets.synthetic import synthetic
@@ -46,11 +46,7 @@ from recsys.models import ItemKNN, UserKNN
 
 RESULTS = Path(__file__).parent / "results" / "knn_scale.md"
 ACCURACY = Path(__file__).parent / "results" / "knn_scale_accuracy.md"
-SIZES = {
-    "ml1m": (6_040, 3_706, 1_000_209),
-    "ml10m": (69_878, 10_677, 10_000_054),
-    "ml20m": (138_493, 26_744, 20_000_263),
-}
+SIZES = sizes("ml1m", "ml10m", "ml20m")
 
 
 def timed(what: str, fn: Callable[[], Any]) -> tuple[float, float, Any]:

@@ -56,18 +56,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import PeakMemory, machine, write_results
+from benchmarks._common import PeakMemory, machine, sizes, write_results
 from recsys._utils.progress import progress
 
 RESULTS_JSON = Path(__file__).parent / "results" / "scale.json"
 RESULTS_MD = Path(__file__).parent / "results" / "scale.md"
 
-SIZES: dict[str, tuple[int, int, int]] = {
-    "ml1m": (6_040, 3_706, 1_000_209),
-    "ml10m": (69_878, 10_677, 10_000_054),
-    "ml20m": (138_493, 26_744, 20_000_263),
-    "ml25m": (162_541, 59_047, 25_000_095),
-}
+SIZES = sizes()
 
 # (row name, what it is, how to build it) for the peer pairs; "ours"/"peer" rows are timed one after the other
 PAIRS: dict[str, tuple[str, str]] = {

@@ -205,7 +205,7 @@ def parse_sample(value: Any) -> int | float | None:
 def n_users_with_rows(data: Any) -> int:
     import numpy as np
 
-    return int(np.count_nonzero(np.bincount(data.user_index, minlength=data.n_users)))
+    return int(np.count_nonzero(data.user_counts))
 
 
 def sample_users(train: Any, size: int | float, seed: int) -> Any:
@@ -216,7 +216,7 @@ def sample_users(train: Any, size: int | float, seed: int) -> Any:
     """
     import numpy as np
 
-    users = np.flatnonzero(np.bincount(train.user_index, minlength=train.n_users))
+    users = np.flatnonzero(train.user_counts)
     n = int(round(size * len(users))) if isinstance(size, float) else int(size)
     n = max(1, min(n, len(users)))
     if n == len(users):
