@@ -38,6 +38,7 @@ from recsys.errors import (
     UnknownIdError,
 )
 from recsys.models._artifact import build_saved
+from recsys.models._explain import Explanation, explanation_frame
 from recsys.types import Id, IdSequence
 
 OnUnknown = Literal["error", "skip", "popular"]
@@ -206,6 +207,13 @@ class Recommender(ParamsMixin, ABC):
     ``_similar_items(item_idx)``
         Called by :meth:`similar_items`; returns similarities of the given
         items (rows) to every item. Default: NotSupportedError.
+    ``_explain(user_idx, item_idx)``
+        Called by :meth:`explain` with one known user and one item; returns an
+        :class:`~recsys.models._explain.Explanation` of that score.
+        Default: NotSupportedError.
+    ``_explain_history(item_idx, ratings, timestamps, target)``
+        Called by :meth:`explain_history` for a folded-in history; as
+        ``_explain``. Default: NotSupportedError.
     ``_score_pairs(user_idx, item_idx)``
         Called by :meth:`score`; returns one float32 score per (user, item)
         pair. Default: ``_score`` per distinct user, in blocks.
@@ -302,6 +310,20 @@ class Recommender(ParamsMixin, ABC):
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         """Similarity of the given items (rows) to every item (columns)."""
         raise NotSupportedError(f"{type(self).__name__} has no item similarity")
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        """The parts of one known user's score for one item."""
+        raise NotSupportedError(f"{type(self).__name__} cannot explain its scores")
+
+    def _explain_history(
+        self,
+        item_idx: NDArray[np.int32],
+        ratings: NDArray[np.float32] | None,
+        timestamps: NDArray[Any] | None,
+        target: int,
+    ) -> Explanation:
+        """The parts of a folded-in history's score for the item ``target``."""
+        raise NotSupportedError(f"{type(self).__name__} cannot explain scores of a folded-in history")
 
     def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         """Scores of (user, item) pairs; the default scores each distinct user once, in blocks."""
@@ -795,6 +817,69 @@ class Recommender(ParamsMixin, ABC):
                 "rank": np.broadcast_to(np.arange(1, c.shape[1] + 1), c.shape)[valid],
             }
         )
+
+    def explain(self, user: Id, item: Id, top: int = 5) -> pd.DataFrame:
+        """Why ``user`` gets ``item``: the parts of its score, largest first.
+
+        Parameters
+        ----------
+        user, item : id
+            A user and an item known at fit time.
+        top : int, default 5
+            How many sources (history items, or neighbour users) to list; the
+            others are summed into one ``rest`` row.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``kind, id, contribution`` plus model-specific detail
+            columns. ``kind`` is ``"item"`` (a history item), ``"user"`` (a
+            neighbour), ``"attention"`` (a history item's attention weight: an
+            approximation, not a part of the score), ``"rest"`` (the sources
+            not listed) or the name of a term no source carries (``"bias"``,
+            ``"baseline"``, ...). Sources are ordered by the magnitude of their
+            contribution. ``frame.attrs`` holds ``score`` (the score
+            ``recommend`` ranks by), ``exact`` (whether ``contribution`` sums
+            to ``score``), ``model`` and ``n_sources``.
+
+        Raises
+        ------
+        NotSupportedError
+            The model has no faithful decomposition of its scores.
+        UnknownIdError
+            The user or item is not known to the model.
+        """
+        self._check_fitted()
+        top = check_int("explain", "top", top, low=1)
+        u = self.users_.index_of(user)
+        i = self.items_.index_of(item)
+        return explanation_frame(self._explain(u, i), top, self.items_, self.users_, type(self).__name__)
+
+    def explain_history(
+        self,
+        items: ArrayLike,
+        item: Id,
+        top: int = 5,
+        *,
+        ratings: ArrayLike | None = None,
+        timestamps: ArrayLike | None = None,
+    ) -> pd.DataFrame:
+        """Why a user known only by ``items`` (fold-in) gets ``item``; as :meth:`explain`.
+
+        History items the model does not know raise :class:`UnknownIdError`;
+        an empty history raises :class:`DataError`.
+        """
+        self._check_fitted()
+        top = check_int("explain_history", "top", top, low=1)
+        hist = as_id_array(items, "items")
+        if len(hist) == 0:
+            raise DataError("explain_history needs at least one history item; got none")
+        idx = self.items_.to_index(hist)
+        r = None if ratings is None else _history_ratings(ratings, len(hist))
+        t = None if timestamps is None else _history_timestamps(timestamps, len(hist))
+        target = self.items_.index_of(item)
+        exp = self._explain_history(idx, r, t, target)
+        return explanation_frame(exp, top, self.items_, self.users_, type(self).__name__)
 
     def score(self, users: ArrayLike, items: ArrayLike) -> NDArray[np.float32]:
         """Scores of (user, item) pairs given as two equal-length sequences of external ids.

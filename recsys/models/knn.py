@@ -35,6 +35,7 @@ from recsys._state_spec import Array, Number, Sparse, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, NotSupportedError, ParameterError
+from recsys.models._explain import Explanation
 from recsys.models._similarity import (
     candidate_knn_graph,
     centre_cols,
@@ -355,6 +356,39 @@ class ItemKNN(_Neighbourhood):
         num = self._product(residuals, self._w, self._w_dense, None)
         den = self._product(binary, self._w_abs, self._w_abs_dense, None)
         return self._predict_from(num, den, self._baseline(bias, None))[0]
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        return self._explain_row(self.user_items_[user_idx], self.seen_[user_idx], self.user_bias_[user_idx] if self.feedback == "explicit" else 0.0, item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        row, residuals, bias = self._history_row(item_idx, ratings)
+        binary = row.copy()
+        binary.data[:] = 1.0
+        return self._explain_row(residuals, binary, float(bias[0]), target)
+
+    def _explain_row(self, values: sp.csr_matrix, seen: sp.csr_matrix, user_bias: float, target: int) -> Explanation:
+        """Score of ``target`` = sum over the history item j of value_j x similarity(j, target)
+        (implicit); explicit: baseline + that sum over residuals / sum of |similarity|, clipped."""
+        col = self._w[:, target].toarray().ravel().astype(np.float64)
+        src = values.indices.astype(np.int64)
+        sim = col[src]
+        part = values.data.astype(np.float64) * sim
+        keep = sim != 0  # history items that are not the target's neighbours contribute nothing
+        src, sim, part, vals = src[keep], sim[keep], part[keep], values.data[keep]
+        if self.feedback == "implicit":
+            score = float(part.sum())
+            return Explanation("item", src, part, score, columns={"similarity": sim, "value": vals})
+        den = float((np.abs(col[seen.indices]) * seen.data).sum())
+        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
+        contrib = part / den if den > 0 else np.zeros_like(part)
+        raw = base + float(contrib.sum())
+        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
+        terms = {"baseline": base}
+        if score != raw:
+            terms["clip"] = score - raw
+        return Explanation("item", src, contrib, score, terms=terms, columns={"similarity": sim, "residual": vals})
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         # Only the kept neighbours are similar items; the rest can never be returned.
