@@ -75,13 +75,20 @@ class _Source:
     (index arrays only; the trainer gathers each batch from them)."""
 
     def __init__(
-        self, rows: Rows, sampler: NegativeSampler | None, ratio: int, seed: int, names: tuple[str, ...]
+        self,
+        rows: Rows,
+        sampler: NegativeSampler | None,
+        ratio: int,
+        seed: int,
+        names: tuple[str, ...],
+        neg_label: NDArray[np.float32] | None = None,
     ) -> None:
         self.rows, self.sampler, self.ratio, self.seed, self.names = rows, sampler, ratio, seed, names
+        self.neg_label = neg_label
 
     def epoch(self, epoch: int) -> EpochRows:
         rng = np.random.default_rng([self.seed, epoch, 1])
-        return sample_negatives(self.rows, self.sampler, self.ratio, rng, self.names)
+        return sample_negatives(self.rows, self.sampler, self.ratio, rng, self.names, self.neg_label)
 
 
 @dataclass
@@ -257,11 +264,27 @@ class DeepRecommender(Recommender):
 
     # -- fitting -------------------------------------------------------------------------------
 
+    # Hooks of the training rows (a multi-task model overrides them): a row's label(s), the
+    # positives its behaviour history holds, whether negatives are sampled and their label(s), and
+    # the labels of a retriever's candidates.
+
     def _labels(self, part: Interactions) -> NDArray[np.float32]:
         if self.label_threshold is None:
             return np.ones(part.nnz, dtype=np.float32)
         assert part.ratings is not None
         return (part.ratings >= self.label_threshold).astype(np.float32)
+
+    def _history_labels(self, part: Interactions) -> NDArray[np.float32]:
+        return self._labels(part)
+
+    def _samples_negatives(self) -> bool:
+        return self.label_threshold is None
+
+    def _negative_label(self) -> NDArray[np.float32] | None:
+        return None  # label 0
+
+    def _candidate_labels(self, data: Interactions, candidates: CandidateRows) -> NDArray[np.float32]:
+        return candidates.labels
 
     def _split(self, data: Interactions) -> tuple[Interactions, Interactions | None]:
         if self.validation_fraction == 0:
@@ -289,29 +312,31 @@ class DeepRecommender(Recommender):
         tables = encode_fields(data, parse_specs(self.features, owner))
         max_len = self.max_history_len
         labels_all = self._labels(data)
-        store = HistoryStore.from_interactions(data, labels_all > 0.5) if self.uses_history else None
+        store = HistoryStore.from_interactions(data, self._history_labels(data) > 0.5) if self.uses_history else None
         self.uses_prior_ = candidates is not None
         names = self._inputs()
         if candidates is None:
             fit_part, valid_part = self._split(data)
             sampler = None
-            if self.label_threshold is None:
+            if self._samples_negatives():
                 sampler = NegativeSampler(data, self.negative_sampling)
-            source = _Source(base_rows(fit_part, self._labels(fit_part), store, max_len), sampler, self.negative_ratio, self.seed, names)
+            neg = self._negative_label()
+            source = _Source(base_rows(fit_part, self._labels(fit_part), store, max_len), sampler, self.negative_ratio, self.seed, names, neg)
             valid = None
             if valid_part is not None:
                 vrows = base_rows(valid_part, self._labels(valid_part), store, max_len)
-                vset = sample_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]), names)
+                vset = sample_negatives(vrows, sampler, self.negative_ratio, np.random.default_rng([self.seed, 99991]), names, neg)
                 valid = vset if vset.has_both_labels() else None
             # without a validation split the refit rows are the training rows (and no refit happens)
             full_rows = source.rows if fit_part is data else base_rows(data, labels_all, store, max_len)
-            full_source = _Source(full_rows, sampler, self.negative_ratio, self.seed, names)
+            full_source = _Source(full_rows, sampler, self.negative_ratio, self.seed, names, neg)
             train_items = None if store is None else store.items.astype(np.int64)
         else:
             # a ranker learns to order a retriever's candidates; their history is what they were retrieved from
             zeros = np.zeros(len(candidates.users), np.int64)
-            train_items, end, length = candidates.history_rows(self._labels, max_len) if self.uses_history else (None, zeros, zeros)
-            rows = Rows(candidates.users, candidates.items, candidates.labels, end, length, prior=candidates.prior)
+            train_items, end, length = candidates.history_rows(self._history_labels, max_len) if self.uses_history else (None, zeros, zeros)
+            labels = self._candidate_labels(data, candidates)
+            rows = Rows(candidates.users, candidates.items, labels, end, length, prior=candidates.prior)
             # validation rows are drawn within users: a held-out user's embedding would be untrained
             in_valid = np.random.default_rng([self.seed, 7]).random(len(rows)) < self.validation_fraction
             vset = sample_negatives(rows.take(in_valid), None, 0, np.random.default_rng(0), names)
@@ -493,7 +518,7 @@ class DeepRecommender(Recommender):
                 )
             inputs["prior"] = np.asarray(prior, dtype=np.float32)
         module = self._inference_module()
-        out = np.empty(len(users), dtype=np.float32)
+        out = np.empty((len(users),) + self._output_shape(), dtype=np.float32)
         step = max(256, _INFER_PAIRS // max(1, self.max_history_len // 8))
         with torch_threads(self.num_threads), torch.inference_mode():
             for s in range(0, len(users), step):
@@ -501,9 +526,16 @@ class DeepRecommender(Recommender):
                     k: torch.from_numpy(np.ascontiguousarray(inputs[k][s : s + step])).to(self._device)
                     for k in self._inputs()
                 }
-                logits, _ = module(**batch)
-                out[s : s + step] = logits.float().cpu().numpy()
+                out[s : s + step] = self._forward(module, batch).float().cpu().numpy()
         return out
+
+    def _output_shape(self) -> tuple[int, ...]:
+        """Shape of one pair's output of :meth:`_forward` (``()``: one logit)."""
+        return ()
+
+    def _forward(self, module: Any, batch: dict[str, Any]) -> Any:
+        """The inference output of a batch of inputs: the network's logits."""
+        return module(**batch)[0]
 
     # -- the ranking stage of a Pipeline ---------------------------------------------------------
 

@@ -128,7 +128,17 @@ def mlp(n_in: int, hidden: tuple[int, ...] | list[int], act: str, dropout: float
     return nn.Sequential(*layers)
 
 
+def fm_term(e: torch.Tensor) -> torch.Tensor:
+    """The factorisation machine's pairwise term of field embeddings ``e`` (B, F, d): (B,).
 
+    Examples
+    --------
+    >>> e = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # two fields: <(1, 2), (3, 4)> = 11
+    >>> fm_term(e)
+    tensor([11.])
+    """
+    s = e.sum(1)
+    return 0.5 * (s * s - (e * e).sum(1)).sum(1)
 
 
 def dnn_decay_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

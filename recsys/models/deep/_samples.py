@@ -213,7 +213,8 @@ class EpochRows:
     Rows ``0 .. len(base) - 1`` are ``base``; row ``len(base) + j`` is a
     sampled negative: the user, history and prior of base row
     ``neg_parent[j]`` (the same moment in time) with item ``neg_items[j]`` and
-    label 0. Nothing of size "rows x features" or "rows x history" exists:
+    label 0 (or the label row ``neg_label``: multi-task rows carry one label per task, NaN where a
+    task has none). Nothing of size "rows x features" or "rows x history" exists:
     :meth:`gather` builds one batch's arrays from these indices.
 
     Examples
@@ -229,6 +230,7 @@ class EpochRows:
     neg_parent: NDArray[np.signedinteger[Any]]
     neg_items: NDArray[np.signedinteger[Any]]
     names: tuple[str, ...]
+    neg_label: NDArray[np.float32] | None = None
 
     def __len__(self) -> int:
         return len(self.base) + len(self.neg_parent)
@@ -269,7 +271,7 @@ class EpochRows:
                 raise KeyError(f"no training input {name!r}")
         label = base.labels[parent].astype(np.float32)
         if neg is not None:
-            label[neg] = 0.0
+            label[neg] = 0.0 if self.neg_label is None else self.neg_label
         out["label"] = label
         return out
 
@@ -279,16 +281,22 @@ class EpochRows:
 
 
 def sample_negatives(
-    positives: Rows, sampler: NegativeSampler | None, ratio: int, rng: np.random.Generator, names: tuple[str, ...]
+    positives: Rows,
+    sampler: NegativeSampler | None,
+    ratio: int,
+    rng: np.random.Generator,
+    names: tuple[str, ...],
+    neg_label: NDArray[np.float32] | None = None,
 ) -> EpochRows:
     """``positives`` plus ``ratio`` sampled negatives per positive (none without a ``sampler``); a
-    negative shares its positive's user and history (the same moment in time)."""
+    negative shares its positive's user and history (the same moment in time) and has label 0
+    (or ``neg_label``, see :class:`EpochRows`)."""
     if sampler is None or ratio == 0:
         none = np.zeros(0, np.int32)
-        return EpochRows(positives, none, none, names)
+        return EpochRows(positives, none, none, names, neg_label)
     rep = np.repeat(np.arange(len(positives), dtype=index_dtype(len(positives))), ratio)
     items, kept = sampler.sample(positives.users[rep], rng)
-    return EpochRows(positives, rep[kept], items[kept].astype(np.int32), names)
+    return EpochRows(positives, rep[kept], items[kept].astype(np.int32), names, neg_label)
 
 
 __all__ = [

@@ -11,7 +11,7 @@ from torch import nn
 
 from recsys._state_spec import Spec
 from recsys.models.deep._base import DeepRecommender
-from recsys.models.deep._layers import FieldEmbedding, dnn_decay_groups, mlp
+from recsys.models.deep._layers import FieldEmbedding, dnn_decay_groups, fm_term, mlp
 from recsys.models.deep.features import FieldTables
 
 
@@ -32,6 +32,7 @@ class DeepFMNet(nn.Module):
         dropout: float,
         l2_embedding: float,
         prior: bool = False,
+        head: bool = True,
     ) -> None:
         super().__init__()
         if prior:
@@ -39,8 +40,10 @@ class DeepFMNet(nn.Module):
             self.prior_weight = nn.Parameter(torch.ones(()))
         self.emb = FieldEmbedding(tables, dim, first_order=True)
         n_fields = self.emb.n_user_fields + self.emb.n_item_fields + self.emb.n_num
-        self.dnn = mlp(n_fields * dim, hidden, act, dropout)
-        self.out = nn.Linear(hidden[-1], 1)
+        self.rep_dim = n_fields * dim  # the DNN's input width
+        if head:  # without: the bottom of a multi-task network, which has its own towers
+            self.dnn = mlp(n_fields * dim, hidden, act, dropout)
+            self.out = nn.Linear(hidden[-1], 1)
         self.bias = nn.Parameter(torch.zeros(()))
         self.l2_embedding = l2_embedding
 
@@ -48,9 +51,11 @@ class DeepFMNet(nn.Module):
         """L2 (``weight_decay``) on the DNN weights only; embeddings have their own per-batch penalty."""
         return dnn_decay_groups(self, weight_decay)
 
-    def forward(
+    def represent(
         self, user: torch.Tensor, item: torch.Tensor, prior: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``(field embeddings (B, F, d), first-order logit (B,), squared norms)``: the input of the FM
+        and DNN terms, the bias + first-order (+ prior) part of the logit, and what :meth:`penalty` takes."""
         fu, first_u, sq_u = self.emb.side("user", user)
         fi, first_i, sq_i = self.emb.side("item", item)
         parts = [fu, fi]
@@ -61,13 +66,19 @@ class DeepFMNet(nn.Module):
             x = self.emb.numeric(user, item).to(fu.dtype)
             parts.append(x.unsqueeze(-1) * self.emb.num_vectors)
             first = first + x @ self.emb.num_weight
-        e = torch.cat(parts, 1)  # (B, F, d)
-        s = e.sum(1)
-        fm = 0.5 * (s * s - (e * e).sum(1)).sum(1)
-        deep = self.out(self.dnn(e.flatten(1))).squeeze(-1)
-        penalty = self.l2_embedding * (sq_u + sq_i).mean() if self.training else fu.new_zeros(())
-        return first + fm + deep, penalty
+        return torch.cat(parts, 1), first, (sq_u, sq_i)
 
+    def penalty(self, e: torch.Tensor, sq: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """L2 on the embeddings of each row's user and item (zero in eval mode)."""
+        return self.l2_embedding * (sq[0] + sq[1]).mean() if self.training else e.new_zeros(())
+
+    def forward(
+        self, user: torch.Tensor, item: torch.Tensor, prior: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        e, first, sq = self.represent(user, item, prior)  # (B, F, d)
+        fm = fm_term(e)
+        deep = self.out(self.dnn(e.flatten(1))).squeeze(-1)
+        return first + fm + deep, self.penalty(e, sq)
 
 class DeepFM(DeepRecommender):
     """DeepFM CTR model (Guo et al. 2017) as a recommender, trained by the shared torch trainer.

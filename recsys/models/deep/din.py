@@ -12,7 +12,7 @@ from torch import nn
 from recsys._state_spec import Spec
 from recsys._utils.params import check_bool, check_choice, check_int
 from recsys.models.deep._base import DeepRecommender, _check_units
-from recsys.models.deep._layers import FieldEmbedding, activation, dnn_decay_groups, mlp
+from recsys.models.deep._layers import FieldEmbedding, activation, dnn_decay_groups, fm_term, mlp
 from recsys.models.deep.features import FieldTables
 
 
@@ -72,6 +72,7 @@ class DINNet(nn.Module):
         linear: bool = False,
         fm: bool = False,
         prior: bool = False,
+        head: bool = True,
     ) -> None:
         super().__init__()
         if prior:
@@ -89,8 +90,10 @@ class DINNet(nn.Module):
         self.att_act = activation(att_act, att_units[0])
         self.att_tail = mlp(att_units[0], att_units[1:], att_act, 0.0)
         self.att_out = nn.Linear(att_units[-1], 1)
-        self.dnn = mlp(user_dim + 2 * self.item_dim + self.emb.n_num, hidden, act, dropout)
-        self.out = nn.Linear(hidden[-1], 1)
+        self.rep_dim = user_dim + 2 * self.item_dim + self.emb.n_num  # the DNN's input width
+        if head:  # without: the bottom of a multi-task network, which has its own towers
+            self.dnn = mlp(self.rep_dim, hidden, act, dropout)
+            self.out = nn.Linear(hidden[-1], 1)
         self.softmax = softmax
         self.l2_embedding = l2_embedding
 
@@ -128,14 +131,11 @@ class DINNet(nn.Module):
         fi, first = self.emb.catalogue("item") if items is None else self.emb.side("item", items)[:2]
         return fi.flatten(1), first
 
-    def forward(
-        self,
-        user: torch.Tensor,
-        item: torch.Tensor,
-        end: torch.Tensor,
-        length: torch.Tensor,
-        prior: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def represent(
+        self, user: torch.Tensor, item: torch.Tensor, end: torch.Tensor, length: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[Any, ...]]:
+        """``(DNN input (B, rep_dim), state)``: user fields, target, interest vector and numeric
+        features; ``state`` is what :meth:`finish` adds the FM and first-order terms from."""
         fu, first_u, sq_u = self.emb.side("user", user)
         row, pos = packed_positions(end, length)
         hist = self.hist_items.index_select(0, pos)
@@ -155,12 +155,18 @@ class DINNet(nn.Module):
         parts = [fu.flatten(1), target, interest]
         if self.emb.n_num:
             parts.append(self.emb.numeric(user, item).to(fu.dtype))
-        logit = self.out(self.dnn(torch.cat(parts, 1))).squeeze(-1)
+        return torch.cat(parts, 1), (fu, first_u, sq_u, first_i, t_idx, target, interest, item)
+
+    def finish(
+        self, logit: torch.Tensor, state: tuple[Any, ...], prior: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logit + FM term + first-order terms + prior term, embedding penalty)`` (the terms ``fm``,
+        ``linear`` and ``prior`` switch on)."""
+        fu, first_u, sq_u, first_i, t_idx, target, interest, item = state
+        b = len(item)
         if self.fm:
             # FM over the user fields, the target's fields and the interest vector cut into the same fields
-            e = torch.cat([fu, target.view(b, -1, fu.shape[2]), interest.view(b, -1, fu.shape[2])], 1)
-            s = e.sum(1)
-            logit = logit + 0.5 * (s * s - (e * e).sum(1)).sum(1)
+            logit = logit + fm_term(torch.cat([fu, target.view(b, -1, fu.shape[2]), interest.view(b, -1, fu.shape[2])], 1))
         if self.linear:
             logit = logit + self.bias + first_u + first_i.index_select(0, t_idx)
         if prior is not None:
@@ -171,6 +177,17 @@ class DINNet(nn.Module):
         else:
             penalty = fu.new_zeros(())
         return logit, penalty
+
+    def forward(
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        end: torch.Tensor,
+        length: torch.Tensor,
+        prior: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, state = self.represent(user, item, end, length)
+        return self.finish(self.out(self.dnn(x)).squeeze(-1), state, prior)
 
 
 class DIN(DeepRecommender):

@@ -10,6 +10,12 @@ A model hands the trainer
   every other array a keyword input of ``forward``),
 * optionally fixed validation rows (either form), for early stopping on validation AUC.
 
+A module may instead define its own objective: ``training_loss(logits, labels)``
+(a scalar tensor, used in place of the binary cross-entropy; the penalty is still
+added) and ``validation_metrics(labels, logits)`` (a dict of floats whose
+``"val_score"``, higher is better, replaces the validation AUC for early
+stopping). Logits and labels may then have one column per task (B, T).
+
 Per epoch the trainer draws one permutation of the row numbers and, batch
 by batch, asks the rows for the arrays of the next ``batch_size`` numbers of
 it (vectorised gathers, no per-sample Python): an epoch never holds more
@@ -350,7 +356,7 @@ class Trainer:
         source = as_row_batches(inputs)
         n = len(source)
         rows = np.arange(rank, n, world) if world > 1 else np.arange(n)
-        out = np.empty(len(rows), dtype=np.float32)
+        out: NDArray[np.float32] | None = None
         was_training = module.training
         module.eval()
         step = self.config.eval_batch_size
@@ -363,20 +369,24 @@ class Trainer:
                     for k, v in arrays.items() if k != "label"
                 }
                 logits, _ = module(**batch)
+                if out is None:  # one logit per row, or one per task
+                    out = np.empty((len(rows),) + tuple(logits.shape[1:]), dtype=np.float32)
                 out[s : s + len(sel)] = logits.float().cpu().numpy()
         module.train(was_training)
+        if out is None:
+            out = np.empty(0, dtype=np.float32)
         if world == 1:
             return out
         import torch.distributed as dist
 
         size = math.ceil(n / world)
-        local = torch.full((size,), float("nan"), dtype=torch.float32)
+        local = torch.full((size,) + out.shape[1:], float("nan"), dtype=torch.float32)
         local[: len(out)] = torch.from_numpy(out)
         if device.type == "cuda":
             local = local.to(device)
         parts = [torch.empty_like(local) for _ in range(world)]
         dist.all_gather(parts, local)
-        full = np.empty(n, dtype=np.float32)
+        full = np.empty((n,) + out.shape[1:], dtype=np.float32)
         for r, p in enumerate(parts):
             cnt = len(range(r, n, world))
             full[r::world] = p[:cnt].cpu().numpy()
@@ -439,6 +449,8 @@ class Trainer:
         stop_reason = "max_epochs"
         valid = None if valid_rows is None else as_row_batches(valid_rows)
         valid_labels = None if valid is None else _labels(valid, cfg.eval_batch_size)
+        loss_fn = getattr(module, "training_loss", None)  # the module's own objective (multi-task)
+        metrics_fn = getattr(module, "validation_metrics", None)
         try:
             for epoch in range(cfg.max_epochs):
                 t0 = time.perf_counter()
@@ -465,7 +477,10 @@ class Trainer:
                     batch = {k: v.to(device, non_blocking=cuda) for k, v in tensors.items()}
                     with self._autocast(device):
                         logits, penalty = net(**batch)
-                        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
+                        if loss_fn is None:
+                            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
+                        else:
+                            loss = loss_fn(logits.float(), y) + penalty
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     if scaler is not None:
@@ -501,9 +516,13 @@ class Trainer:
                 if valid is not None:
                     assert valid_labels is not None
                     logits_v = self.predict(module, valid, device, rank=rank, world=world)
-                    stats["val_auc"] = roc_auc(valid_labels, logits_v)
-                    stats["val_logloss"] = log_loss(valid_labels, logits_v)
-                    auc = stats["val_auc"]
+                    if metrics_fn is None:
+                        stats["val_auc"] = roc_auc(valid_labels, logits_v)
+                        stats["val_logloss"] = log_loss(valid_labels, logits_v)
+                        auc = stats["val_auc"]
+                    else:
+                        stats.update(metrics_fn(valid_labels, logits_v))
+                        auc = stats["val_score"]
                     if best_state is None or (not math.isnan(auc) and (math.isnan(result.best_auc) or auc > result.best_auc + 1e-6)):
                         result.best_auc, result.best_epoch = auc, epoch + 1
                         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -514,7 +533,7 @@ class Trainer:
                     result.best_epoch = epoch + 1
                 result.epochs.append(stats)
                 bar.update(1)
-                bar.set_postfix({k: round(v, 4) for k, v in stats.items() if k in ("loss", "val_auc")})
+                bar.set_postfix({k: round(v, 4) for k, v in stats.items() if k in ("loss", "val_auc", "val_score")})
                 if timed_out:
                     stop_reason = "time_budget"
                     break
@@ -604,12 +623,16 @@ def lazy_adam(params: list[torch.Tensor], lr: float, betas: tuple[float, float] 
 
 
 def _labels(rows: RowBatches, chunk: int) -> NDArray[np.float32]:
-    """Every label of ``rows``, gathered ``chunk`` rows at a time."""
+    """Every label of ``rows`` (one per row, or one row per row with one column per task),
+    gathered ``chunk`` rows at a time."""
     n = len(rows)
-    out = np.empty(n, dtype=np.float32)
+    out: NDArray[np.float32] | None = None
     for s in range(0, n, chunk):
-        out[s : s + chunk] = rows.gather(np.arange(s, min(n, s + chunk)))["label"]
-    return out
+        part = rows.gather(np.arange(s, min(n, s + chunk)))["label"]
+        if out is None:
+            out = np.empty((n,) + part.shape[1:], dtype=np.float32)
+        out[s : s + chunk] = part
+    return np.empty(0, dtype=np.float32) if out is None else out
 
 
 __all__ = [
