@@ -72,7 +72,10 @@ register_component = register
 
 
 # Classes whose modules are imported on first use (they pull in torch): bare name -> module.
-LAZY_CLASSES: dict[str, str] = {"DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep"}
+LAZY_CLASSES: dict[str, str] = {
+    "DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep",
+    "ESMM": "recsys.models.deep", "MMoE": "recsys.models.deep", "PLE": "recsys.models.deep", "SharedBottom": "recsys.models.deep",
+}
 
 
 def _import_for(name: str) -> None:

@@ -591,6 +591,14 @@ class DeepRecommender(Recommender):
             A user or item is not in the training data.
         """
         self._check_fitted()
+        uidx, iidx, ts = self._timed_pairs(users, items, timestamps)
+        logits = self._logits(uidx, iidx, ts)
+        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+
+    def _timed_pairs(
+        self, users: ArrayLike, items: ArrayLike, timestamps: ArrayLike | None
+    ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[Any] | None]:
+        """Internal indices of (user, item) pairs and their checked timestamps (None without)."""
         uidx, iidx = self._pair_index(users, items)
         ts = None
         if timestamps is not None:
@@ -603,8 +611,7 @@ class DeepRecommender(Recommender):
                     + ("datetimes" if self.timestamp_unit_ == "ns" else "numbers")
                     + f"; got {'datetimes' if unit == 'ns' else 'numbers'}"
                 )
-        logits = self._logits(uidx, iidx, ts)
-        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+        return uidx, iidx, ts
 
     @property
     def train_result_(self) -> dict[str, Any]:
