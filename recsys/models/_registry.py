@@ -177,6 +177,10 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("deepfm", "DeepFM ranking a retriever's candidates", _ranker("DeepFM"), {"n_candidates": [50, 100, 200]}),
         ModelSpec("din", "DIN ranking a retriever's candidates", _ranker("DIN"), {"n_candidates": [50, 100, 200]}),
+        ModelSpec("sharedbottom", "shared-bottom multi-task (click x like) ranking a retriever's candidates", _ranker("SharedBottom"), {"n_candidates": [50, 100, 200]}),
+        ModelSpec("mmoe", "MMoE multi-task (click x like) ranking a retriever's candidates", _ranker("MMoE"), {"n_candidates": [50, 100, 200]}),
+        ModelSpec("ple", "PLE multi-task (click x like) ranking a retriever's candidates", _ranker("PLE"), {"n_candidates": [50, 100, 200]}),
+        ModelSpec("esmm", "ESMM (pCTR x pCVR) ranking a retriever's candidates", _ranker("ESMM"), {"n_candidates": [50, 100, 200]}),
     )
 }
 

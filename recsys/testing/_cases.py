@@ -18,14 +18,18 @@ from recsys.models import (
     BPR,
     DIN,
     EASE,
+    ESMM,
+    PLE,
     Blend,
     ContentBased,
     DeepFM,
     Hybrid,
     ItemKNN,
+    MMoE,
     Pipeline,
     Popular,
     SessionEASE,
+    SharedBottom,
     SparseEASE,
     SVDpp,
     UserKNN,
@@ -59,6 +63,14 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     ),
     "DeepFM": ContractCase(lambda: DeepFM(**_DEEP)),  # type: ignore[arg-type]
     "DIN": ContractCase(lambda: DIN(attention_units=[16], **_DEEP), data=_shuffled_time_interactions),  # type: ignore[arg-type]
+    # multi-task rankers (click + like, ranked by their product); MMoE over DIN's bottom
+    "SharedBottom": ContractCase(lambda: SharedBottom(tower_units=[8], **_DEEP)),  # type: ignore[arg-type]
+    "MMoE": ContractCase(
+        lambda: MMoE(bottom="din", attention_units=[16], n_experts=2, tower_units=[8], **_DEEP),  # type: ignore[arg-type]
+        data=_shuffled_time_interactions,
+    ),
+    "PLE": ContractCase(lambda: PLE(tower_units=[8], **_DEEP)),  # type: ignore[arg-type]
+    "ESMM": ContractCase(lambda: ESMM(tower_units=[8], **_DEEP)),  # type: ignore[arg-type]
     # five cross-fitting folds give the ranker five candidate lists per user: a fifth of the epochs
     "Pipeline": ContractCase(
         lambda: Pipeline(retriever=ItemKNN(k=10), ranker=DeepFM(**{**_DEEP, "epochs": 6}), n_candidates=10)  # type: ignore[arg-type]

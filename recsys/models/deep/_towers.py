@@ -51,7 +51,7 @@ class GatedExperts(nn.Module):
         """``xs``: each task's input, then the shared input; returns each task's output (then the
         shared output unless this is the last layer)."""
         shared = [e(xs[-1]) for e in self.shared]
-        own = [[e(xs[t]) for e in experts] for t, experts in enumerate(self.specific)]
+        own = [[e(xs[t]) for e in experts] for t, experts in enumerate(self.specific)]  # type: ignore[attr-defined]
         out = [self._mix(self.gates[t], xs[t], own[t] + shared) for t in range(len(own))]
         if self.shared_gate is not None:
             out.append(self._mix(self.shared_gate, xs[-1], [e for o in own for e in o] + shared))
@@ -129,7 +129,7 @@ class MultiTaskNet(nn.Module):
         with torch.no_grad():
             for t, kind in enumerate(kinds):
                 if kind == "regression":  # start at the mean rating, not at 0
-                    self.outs[t].bias.fill_(rating_mean)
+                    self.outs[t].bias.fill_(rating_mean)  # type: ignore[operator]
         if prior:
             # a Pipeline ranker: the retriever's standardised score enters each binary head with a learned weight
             self.prior_weight = nn.Parameter(torch.tensor([1.0 if k == "binary" else 0.0 for k in kinds]))

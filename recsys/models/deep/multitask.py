@@ -39,8 +39,9 @@ TASKS = {"click": "binary", "like": "binary", "rating": "regression"}
 _DEFAULT_TASKS = {"click": "binary", "like": "binary"}
 
 
-def _sigmoid(z: NDArray[Any]) -> NDArray[np.float64]:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+def _sigmoid32(z: NDArray[Any]) -> NDArray[np.float64]:
+    """Probabilities rounded to float32 (what predict_proba returns), as float64 for products."""
+    return (1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))).astype(np.float32).astype(np.float64)
 
 
 class MultiTaskRecommender(DeepRecommender):
@@ -339,13 +340,13 @@ class MultiTaskRecommender(DeepRecommender):
         """A head's probability (binary) or value (regression) from the towers' outputs."""
         tasks = list(self._task_dict())
         if name == "cvr":
-            return _sigmoid(heads[:, tasks.index("like")])
+            return _sigmoid32(heads[:, tasks.index("like")])
         z = heads[:, tasks.index(name)]
         if self._task_dict()[name] == "regression":
             return z.astype(np.float64)
-        if self.esmm and name == "like":  # pCTCVR = pCTR x pCVR
-            return _sigmoid(heads[:, tasks.index("click")]) * _sigmoid(z)
-        return _sigmoid(z)
+        if self.esmm and name == "like":  # pCTCVR = pCTR x pCVR, of the float32 values predict_proba gives
+            return _sigmoid32(heads[:, tasks.index("click")]) * _sigmoid32(z)
+        return _sigmoid32(z)
 
     def _combined(self, heads: NDArray[np.float32], rank_by: str | dict[str, float] | None) -> NDArray[np.float64]:
         tasks = self._task_dict()
