@@ -1,0 +1,443 @@
+"""Multi-task rankers (SharedBottom, MMoE, PLE, ESMM) on ML-100K and on synthetic data: each task's
+metric against the single-task models of the same run, speed, and as the ranker of a Pipeline.
+
+1. ML-100K, the CTR protocol of ``benchmarks.deep`` (per-user temporal split 80/20; the DIN
+   benchmark's fields; like = rating >= 4; seeds 42, 43, 44; early stopping on each user's latest 10%
+   of train, then refit). Tasks click (interacted vs sampled, ``negative_ratio`` negatives per
+   interaction re-drawn each epoch), like (masked on sampled negatives; ESMM: over the entire space as
+   pCTR x pCVR) and rating (MSE, masked on negatives); early stopping follows the like AUC.
+
+   - ``like`` AUC on the test rows (the rows and labels of the DIN benchmark): the conditional
+     like head (ESMM: its pCVR head; its pCTCVR is reported beside), against single-task DIN fitted
+     in the same run with the deep benchmark's settings; paired difference per seed.
+   - ``rating`` RMSE on the test rows against ``SVDpp`` fitted on the same train split.
+   - ``click`` AUC on the test rows against one sampled negative each (an item the user has no train or
+     test interaction with; fixed seed), against single-task DeepFM in implicit mode (the same negatives).
+   - training samples/s (the trainer's rows per second of its training loop, refit included) and
+     inference rows/s (all heads of every test row, 2 threads).
+   - torch-rechub's MMoE / PLE on the same split, when importable (``--rechub-site``).
+2. The same table on synthetic data the defaults were not tuned on (``recsys.datasets.synthetic``).
+3. ``Pipeline(EASE, MMoE)`` against EASE alone on the neighbourhood protocol (stratified 75/25 by
+   user, seed 42, k=10), ``Evaluator.compare``.
+
+Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.multitask`` (``--seeds 42 43 44``,
+``--skip-ml100k``, ``--skip-synthetic``, ``--skip-pipeline``, ``--rechub-site <site-packages of a
+venv with torch-rechub>``). Writes ``benchmarks/results/multitask.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks._common import machine
+from benchmarks.deep import COMMON, FEATURES, THREADS, ml100k
+from recsys import Interactions
+from recsys.datasets import synthetic
+from recsys.evaluation import Evaluator, compare
+from recsys.models import DIN, EASE, ESMM, PLE, DeepFM, MMoE, Pipeline, SharedBottom, SVDpp
+from recsys.models.deep.trainer import roc_auc
+from recsys.split import stratified_split, temporal_split
+
+RESULTS = Path(__file__).parent / "results" / "multitask.md"
+TASKS = {"click": "binary", "like": "binary", "rating": "regression"}
+# Modest settings for a shared 2-core machine: one sampled negative per interaction, at most 8 epochs.
+NEG = 1
+EPOCHS = 8
+MT: dict[str, Any] = dict(
+    tasks=TASKS, label_threshold=4, negative_ratio=NEG, epochs=EPOCHS, embedding_dim=8, learning_rate=1e-3,
+    batch_size=256, num_threads=THREADS, show_progress=False, device="cpu",
+)
+MODELS: dict[str, Callable[..., Any]] = {
+    "SharedBottom": lambda **kw: SharedBottom(**MT, **kw),
+    "MMoE": lambda **kw: MMoE(**MT, **kw),
+    "PLE": lambda **kw: PLE(**MT, **kw),
+    "ESMM": lambda **kw: ESMM(**MT, **kw),
+    "MMoE (DIN bottom)": lambda **kw: MMoE(**MT, bottom="din", **kw),
+}
+
+
+def _rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)))
+
+
+def click_rows(train: Interactions, test: Interactions, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test rows (label 1) and one sampled item per test row that the user has no train or test
+    interaction with (label 0): internal user / item indices and labels."""
+    seen = set(zip(train.user_index.tolist(), train.item_index.tolist())) | set(zip(test.user_index.tolist(), test.item_index.tolist()))
+    pool = np.flatnonzero(train.item_counts > 0)
+    rng = np.random.default_rng(seed)
+    neg = pool[rng.integers(0, len(pool), size=test.nnz)]
+    for r in range(test.nnz):  # re-draw the rare collisions (a python loop over ~20,000 rows: fine here)
+        while (int(test.user_index[r]), int(neg[r])) in seen:
+            neg[r] = pool[rng.integers(0, len(pool))]
+    users = np.r_[test.user_index, test.user_index]
+    items = np.r_[test.item_index, neg]
+    return users, items, np.r_[np.ones(test.nnz), np.zeros(test.nnz)]
+
+
+def _ids(train: Interactions, uidx: np.ndarray, iidx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return train.users.to_ids(uidx), train.items.to_ids(iidx)
+
+
+def fit_multitask(make: Callable[..., Any], train: Interactions, test: Interactions, clicks: Any, seed: int, **kw: Any) -> dict[str, Any]:
+    model = make(seed=seed, **kw)
+    t0 = time.perf_counter()
+    model.fit(train)
+    wall = time.perf_counter() - t0
+    users, items = _ids(train, test.user_index, test.item_index)
+    like_head = "cvr" if isinstance(model, ESMM) else "like"
+    model.predict_proba(users[:512], items[:512], test.timestamps[:512], task=like_head)  # warm-up (float64 twin)
+    t0 = time.perf_counter()
+    heads = model._head_logits(test.user_index, test.item_index, test.timestamps)  # every head, one pass
+    infer = time.perf_counter() - t0
+    y = test.ratings >= 4
+    out = {
+        "like_auc": roc_auc(y, model.predict_proba(users, items, test.timestamps, task=like_head)),
+        "rmse": _rmse(model.predict(users, items, test.timestamps), test.ratings),
+        "train_sps": model.train_log_["train_samples"] / model.train_log_["train_seconds"],
+        "infer_rps": len(heads) / infer,
+        "epochs": model.train_log_["best_epoch"],
+        "fit_s": wall,
+    }
+    if isinstance(model, ESMM):
+        out["ctcvr_auc"] = roc_auc(y, model.predict_proba(users, items, test.timestamps, task="like"))
+    cu, ci = _ids(train, clicks[0], clicks[1])
+    # the click rows have no timestamps of their own: each pair's history is the whole train history
+    out["click_auc"] = roc_auc(clicks[2], model.predict_proba(cu, ci, task="click"))
+    return out
+
+
+def fit_single(train: Interactions, test: Interactions, clicks: Any, seed: int, din_features: list[str] | None) -> dict[str, dict[str, Any]]:
+    """Single-task DIN (like), DeepFM in implicit mode (click), SVDpp (rating), same split."""
+    out: dict[str, dict[str, Any]] = {}
+    common = {**COMMON, "features": din_features}
+    din = DIN(label_threshold=4, seed=seed, **common)
+    t0 = time.perf_counter()
+    din.fit(train)
+    wall = time.perf_counter() - t0
+    users, items = _ids(train, test.user_index, test.item_index)
+    din.predict_proba(users[:512], items[:512], test.timestamps[:512])
+    t0 = time.perf_counter()
+    p = din.predict_proba(users, items, test.timestamps)
+    infer = time.perf_counter() - t0
+    log = din.train_log_
+    out["DIN (like)"] = {
+        "like_auc": roc_auc(test.ratings >= 4, p), "train_sps": log["train_samples"] / log["train_seconds"],
+        "infer_rps": len(p) / infer, "epochs": log["best_epoch"], "fit_s": wall,
+    }
+    click = DeepFM(seed=seed, negative_ratio=NEG, **common)
+    t0 = time.perf_counter()
+    click.fit(train)
+    wall = time.perf_counter() - t0
+    cu, ci = _ids(train, clicks[0], clicks[1])
+    click.predict_proba(cu[:512], ci[:512])
+    t0 = time.perf_counter()
+    p = click.predict_proba(cu, ci)
+    infer = time.perf_counter() - t0
+    log = click.train_log_
+    out["DeepFM (click)"] = {
+        "click_auc": roc_auc(clicks[2], p), "train_sps": log["train_samples"] / log["train_seconds"],
+        "infer_rps": len(p) / infer, "epochs": log["best_epoch"], "fit_s": wall,
+    }
+    svd = SVDpp(seed=seed, show_progress=False)
+    t0 = time.perf_counter()
+    svd.fit(train)
+    wall = time.perf_counter() - t0
+    out["SVDpp (rating)"] = {"rmse": _rmse(svd.predict(users, items), test.ratings), "fit_s": wall}
+    return out
+
+
+# -- torch-rechub ---------------------------------------------------------------------------------
+
+
+def rechub_available(site: str | None) -> str | None:
+    """None when torch-rechub imports (from ``site`` appended to sys.path: the main torch is used), else why not."""
+    if site:
+        sys.path.append(site)
+    try:
+        import torch_rechub  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - any import failure is the reason reported
+        return f"torch-rechub not importable ({type(e).__name__}: {e})"
+    return None
+
+
+def fit_rechub(kind: str, train: Interactions, test: Interactions, seed: int, epochs: int = 5) -> dict[str, Any]:
+    """torch-rechub's MMOE / PLE on the interacted train rows (tasks like and rating; its trainer cannot
+    mask a task, so no sampled negatives), the categorical fields of the CTR protocol (the genre list
+    as a mean-pooled sequence feature), its MTLTrainer for ``epochs`` epochs, validation = the
+    same latest-10% split."""
+    from torch_rechub.basic.features import SequenceFeature, SparseFeature
+    from torch_rechub.models.multi_task import MMOE, PLE as RPLE
+    from torch_rechub.trainers import MTLTrainer
+    from torch_rechub.utils.data import DataGenerator
+
+    from recsys.models.deep.features import FieldSpec, encode_fields
+
+    t = encode_fields(train, [FieldSpec.parse(f) for f in FEATURES])
+
+    def inputs(part: Interactions) -> dict[str, np.ndarray]:
+        x: dict[str, np.ndarray] = {}
+        for k in range(t.user_cat.shape[1]):
+            x[f"u{k}"] = t.user_cat[part.user_index, k]
+        for k in range(t.item_cat.shape[1]):
+            x[f"i{k}"] = t.item_cat[part.item_index, k]
+        x["genres"] = t.item_multi[part.item_index]
+        return x
+
+    fit_part, valid = temporal_split(train, test_fraction=0.1, by="user")
+    feats = [SparseFeature(f"u{k}", t.n_rows, 8) for k in range(t.user_cat.shape[1])]
+    feats += [SparseFeature(f"i{k}", t.n_rows, 8) for k in range(t.item_cat.shape[1])]
+    feats.append(SequenceFeature("genres", t.n_rows, 8, pooling="mean", shared_with=None, padding_idx=0))
+
+    def labels(part: Interactions) -> np.ndarray:
+        return np.c_[(part.ratings >= 4).astype(np.float32), part.ratings.astype(np.float32)]
+
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    types = ["classification", "regression"]
+    towers = [{"dims": [32]}, {"dims": [32]}]
+    if kind == "mmoe":
+        model = MMOE(feats, types, 4, {"dims": [128, 64]}, towers)
+    else:
+        model = RPLE(feats, types, 2, 1, 2, {"dims": [128, 64]}, towers)
+    gen = DataGenerator(inputs(fit_part), labels(fit_part))
+    loader, vloader, tloader = gen.generate_dataloader(
+        x_val=inputs(valid), y_val=labels(valid), x_test=inputs(test), y_test=labels(test), batch_size=256
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = MTLTrainer(model, types, optimizer_params={"lr": 1e-3, "weight_decay": 1e-5}, n_epoch=epochs,
+                             earlystop_patience=2, device="cpu", model_path=tmp)
+        t0 = time.perf_counter()
+        trainer.fit(loader, vloader)
+        seconds = time.perf_counter() - t0
+    x_test = {k: torch.from_numpy(np.asarray(v)) for k, v in inputs(test).items()}
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        pred = model(x_test).numpy()
+    infer = time.perf_counter() - t0
+    return {
+        "like_auc": roc_auc(test.ratings >= 4, pred[:, 0]), "rmse": _rmse(pred[:, 1], test.ratings),
+        # training loop + validation of each epoch (its fit does both): an upper bound of its training time
+        "train_sps": epochs * fit_part.nnz / seconds, "infer_rps": len(pred) / infer, "epochs": epochs, "fit_s": seconds,
+    }
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def _mean_sd(values: list[float]) -> str:
+    values = [v for v in values if v == v]
+    if not values:
+        return "—"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} ± {sd:.4f}"
+
+
+def _cell(rs: list[dict[str, Any]], key: str, fmt: str = "{:,.0f}") -> str:
+    vals = [r[key] for r in rs if key in r]
+    if not vals:
+        return "—"
+    return _mean_sd(vals) if fmt == "sd" else fmt.format(statistics.fmean(vals))
+
+
+def table(runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+    lines = [
+        "| model | like AUC (test rows) | rating RMSE | click AUC (vs sampled) | epochs | train samples/s | inference rows/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, rs in runs.items():
+        like = _cell(rs, "like_auc", "sd")
+        if "ctcvr_auc" in rs[0]:
+            like += f" (pCTCVR {_cell(rs, 'ctcvr_auc', '{:.4f}')})"
+        epochs = "/".join(str(r["epochs"]) for r in rs if "epochs" in r) or "—"
+        lines.append(
+            f"| {name} | {like} | {_cell(rs, 'rmse', 'sd')} | {_cell(rs, 'click_auc', 'sd')} | {epochs} | "
+            f"{_cell(rs, 'train_sps')} | {_cell(rs, 'infer_rps')} |"
+        )
+    return lines
+
+
+def run_table(train: Interactions, test: Interactions, seeds: list[int], din_features: list[str] | None,
+              mt_features: list[str] | None, rechub: str | None) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    clicks = click_rows(train, test)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for seed in seeds:
+        for name, r in fit_single(train, test, clicks, seed, din_features).items():
+            runs.setdefault(name, []).append(r)
+            print(f"seed {seed} {name:24s} {_fmt(r)}", flush=True)
+        for name, make in MODELS.items():
+            r = fit_multitask(make, train, test, clicks, seed, features=mt_features)
+            runs.setdefault(name, []).append(r)
+            print(f"seed {seed} {name:24s} {_fmt(r)}", flush=True)
+        if rechub is None:
+            for kind in ("mmoe", "ple"):
+                name = f"torch-rechub {kind.upper()} (like + rating, interacted rows)"
+                r = fit_rechub(kind, train, test, seed)
+                runs.setdefault(name, []).append(r)
+                print(f"seed {seed} {name:24s} {_fmt(r)}", flush=True)
+    notes = []
+    din = runs["DIN (like)"]
+    for name in MODELS:
+        diffs = [a["like_auc"] - b["like_auc"] for a, b in zip(runs[name], din)]
+        sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        notes.append(
+            f"{name} like AUC − single-task DIN, paired by seed: {statistics.fmean(diffs):+.4f} ± {sd:.4f} "
+            f"(per seed {', '.join(f'{d:+.4f}' for d in diffs)})"
+        )
+    svd = statistics.fmean(r["rmse"] for r in runs["SVDpp (rating)"])
+    for name in MODELS:
+        rm = statistics.fmean(r["rmse"] for r in runs[name])
+        notes.append(f"{name} rating RMSE {rm:.4f} vs SVDpp {svd:.4f}: {'<=' if rm <= svd else '>'} SVDpp")
+    if rechub is None:
+        for kind, ours in (("MMOE", "MMoE"), ("PLE", "PLE")):
+            theirs = runs[f"torch-rechub {kind} (like + rating, interacted rows)"]
+            auc = [a["like_auc"] / b["like_auc"] for a, b in zip(runs[ours], theirs)]
+            sps = [a["train_sps"] / b["train_sps"] for a, b in zip(runs[ours], theirs)]
+            notes.append(
+                f"{ours} / torch-rechub {kind}: like AUC ratio {statistics.fmean(auc):.3f}, training samples/s ratio "
+                f"{statistics.fmean(sps):.2f}x (per seed {', '.join(f'{s:.2f}' for s in sps)})"
+            )
+    for n in notes:
+        print(n, flush=True)
+    return runs, [f"- {n}" for n in notes]
+
+
+def _fmt(r: dict[str, Any]) -> str:
+    return " ".join(f"{k} {v:.4f}" if isinstance(v, float) and v < 100 else f"{k} {v:,.0f}" for k, v in r.items())
+
+
+def pipeline(n_candidates: int) -> list[str]:
+    data = ml100k()
+    train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
+    ev = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
+    t0 = time.perf_counter()
+    base = ev.evaluate(EASE().fit(train))
+    base_s = time.perf_counter() - t0
+    rows = [("EASE alone", base, base_s, None)]
+    for name, ranker in (
+        ("Pipeline(EASE, MMoE)", MMoE(seed=42, **{**MT, "features": FEATURES})),
+        ("Pipeline(EASE, DeepFM)", DeepFM(seed=42, **COMMON)),
+    ):
+        t0 = time.perf_counter()
+        pipe = Pipeline(retriever=EASE(), ranker=ranker, n_candidates=n_candidates, n_folds=1).fit(train)
+        fit_s = time.perf_counter() - t0
+        res = ev.evaluate(pipe)
+        rows.append((name, res, fit_s, compare(res, base).loc["ndcg@10"]))
+    lines = [
+        "## 3. Ranker of a Pipeline on ML-100K (stratified 75/25 by user, seed 42, k=10)",
+        "",
+        f"Command: `python -m benchmarks.multitask --skip-ml100k --skip-synthetic --candidates {n_candidates}`",
+        "",
+        f"EASE (defaults) retrieves {n_candidates} candidates; the ranker is trained on the candidates of a copy of "
+        "EASE fitted on 80% of each user's train rows, labelled by the other 20% (`n_folds=1`, as the CLI registry): "
+        "click = held-out interaction, like and rating from its rating. MMoE (DeepFM bottom, the section-1 settings) "
+        "ranks by pCTR x P(like | click); DeepFM (the deep benchmark's settings) by its click logit.",
+        "",
+        "| model | NDCG@10 | P@10 | R@10 | ΔNDCG@10 vs EASE [95% CI] | p (t-test) | p (Wilcoxon) | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, res, secs, row in rows:
+        s = res.summary
+        delta = "— | — | —" if row is None else (
+            f"{row['diff']:+.4f} [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {row['p_ttest']:.2g} | {row['p_wilcoxon']:.2g}"
+        )
+        lines.append(f"| {name} | {s['ndcg@10']:.4f} | {s['precision@10']:.4f} | {s['recall@10']:.4f} | {delta} | {secs:.0f} |")
+        print(lines[-1], flush=True)
+    return lines + [""]
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    key = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            key = line[3]
+            out[key] = []
+        if key is not None:
+            out[key].append(line)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    ap.add_argument("--synthetic-seeds", type=int, nargs="+", default=[42])
+    ap.add_argument("--skip-ml100k", action="store_true")
+    ap.add_argument("--skip-synthetic", action="store_true")
+    ap.add_argument("--skip-pipeline", action="store_true")
+    ap.add_argument("--candidates", type=int, default=100)
+    ap.add_argument("--rechub-site", default=None, help="site-packages of a venv with torch-rechub (its own deps are the main venv's)")
+    args = ap.parse_args()
+    torch.set_num_threads(THREADS)
+    print(machine(), flush=True)
+    old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    rechub = rechub_available(args.rechub_site)
+    settings = (
+        f"Tasks click + like + rating; {NEG} sampled negative per interaction (re-drawn each epoch), at most {EPOCHS} "
+        "epochs, patience 2, early stopping on the like AUC, refit; embedding 8, experts / shared bottom (128, 64), "
+        "towers (32,), MMoE 4 experts, PLE 2 levels of 2 shared + 1 per-task experts, Adam 1e-3, batch 256, "
+        f"{THREADS} threads. Single-task DIN and DeepFM: the deep benchmark's settings (DNN (256, 128), at most 10 epochs); "
+        f"DeepFM (click) in implicit mode with the same {NEG} negative per interaction. torch-rechub: "
+        + ("same run, 5 epochs of its MTLTrainer (like + rating on the interacted rows)." if rechub is None else f"not run: {rechub}.")
+    )
+    one = old.get("1", [])
+    if not args.skip_ml100k:
+        data = ml100k()
+        train, test = temporal_split(data, by="user", test_fraction=0.2)
+        load = os.getloadavg()[0]
+        runs, notes = run_table(train, test, args.seeds, FEATURES, FEATURES, rechub)
+        one = [
+            "## 1. ML-100K (per-user temporal split 80/20, like = rating >= 4)",
+            "",
+            f"Command: `python -m benchmarks.multitask --skip-synthetic --skip-pipeline --seeds {' '.join(map(str, args.seeds))}"
+            + (" --rechub-site <venv site-packages>`" if rechub is None else "`")
+            + f"; machine load at start: {load:.1f} (shared machine: compare speeds within this table only)",
+            "",
+            f"{train.nnz:,} train / {test.nnz:,} test rows; seeds {', '.join(map(str, args.seeds))}. {settings}",
+            "",
+            *table(runs),
+            "",
+            *notes,
+            "",
+        ]
+    two = old.get("2", [])
+    if not args.skip_synthetic:
+        data = synthetic(2_000, 1_000, 80_000, seed=1)
+        train, test = temporal_split(data, by="user", test_fraction=0.2)
+        load = os.getloadavg()[0]
+        runs, notes = run_table(train, test, args.synthetic_seeds, None, None, rechub="skipped")
+        two = [
+            "## 2. Synthetic data (recsys.datasets.synthetic(2000, 1000, 80000, seed=1), per-user temporal split 80/20)",
+            "",
+            f"Command: `python -m benchmarks.multitask --skip-ml100k --skip-pipeline --synthetic-seeds "
+            f"{' '.join(map(str, args.synthetic_seeds))}`; machine load at start: {load:.1f}",
+            "",
+            f"{train.nnz:,} train / {test.nnz:,} test rows; every non-text feature (user favourite genre, age; item "
+            "category, genres); the section-1 settings (not tuned on these data); torch-rechub not run here.",
+            "",
+            *table(runs),
+            "",
+            *notes,
+            "",
+        ]
+    three = old.get("3", []) if args.skip_pipeline else pipeline(args.candidates)
+    head = ["# Multi-task rankers: SharedBottom, MMoE, PLE, ESMM", "", f"Machine: {machine()}", ""]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(head + one + two + three) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
