@@ -186,6 +186,10 @@ def test_a_multitask_model_is_a_pipeline_ranker(data: Interactions) -> None:
     model = Pipeline(retriever=EASE(reg=10.0), ranker=ranker, n_candidates=8, n_folds=2).fit(data)
     recs = model.recommend(data.users.ids, k=3)
     assert len(recs) == 3 * data.n_users and model.ranker_.uses_prior_
+    # early stopping on held-out candidate rows, per task
+    held = Pipeline(retriever=EASE(reg=10.0), ranker=MMoE(**{**FAST, "epochs": 2, "validation_fraction": 0.3}),
+                    n_candidates=8, n_folds=2).fit(data)
+    assert {"val_click_auc", "val_like_auc", "val_score"} <= set(held.ranker_.train_log_["epochs"][0])
     # the candidates' labels: clicked when held out, like and rating from that interaction's rating
     from recsys.models.deep._base import CandidateRows
 
@@ -261,3 +265,13 @@ def test_unknown_or_wrong_heads_are_named(data: Interactions) -> None:
         full.predict_proba(u, i, task="rating")
     with pytest.raises(ParameterError, match="head 'click' is binary; use predict_proba"):
         full.predict(u, i, task="click")
+
+
+def test_a_saved_model_whose_tasks_disagree_with_its_parameters_is_refused(data: Interactions, tmp_path: Path) -> None:
+    from recsys.errors import ArtifactError
+    from tests.test_load_validation import _edit_json
+
+    art = SharedBottom(**FAST).fit(data).save(tmp_path / "m")
+    _edit_json(art, "state.json", lambda s: s.update(tasks_=["like", "click"]))
+    with pytest.raises(ArtifactError, match="field 'tasks_' is \\['like', 'click'\\]"):
+        load_model(art)

@@ -236,9 +236,14 @@ class EpochRows:
         return len(self.base) + len(self.neg_parent)
 
     def has_both_labels(self) -> bool:
-        """True when the rows hold a positive and a negative (a validation AUC is defined)."""
-        labels = np.unique(self.base.labels)
-        return len(labels) == 2 or (len(self.neg_parent) > 0 and bool((labels != 0).any()))
+        """True when the rows hold a positive and a negative (a validation AUC is defined); with one
+        label column per task, in some task's column (NaN: the task has no label on that row)."""
+        labels = self.base.labels
+        for col in (labels if labels.ndim > 1 else labels[:, None]).T:
+            values = np.unique(col[~np.isnan(col)])
+            if len(values) == 2 or (len(self.neg_parent) > 0 and bool((values != 0).any())):
+                return True
+        return False
 
     def gather(self, index: NDArray[np.integer[Any]]) -> dict[str, NDArray[Any]]:
         """The arrays of rows ``index``: int64 ``user``, ``item``, ``end``, ``length``, float32

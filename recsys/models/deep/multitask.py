@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from recsys._state_spec import Json, Spec
+from recsys._state_spec import Json, Spec, Where
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
-from recsys.errors import DataError, NotSupportedError, ParameterError
+from recsys.errors import ArtifactError, DataError, NotSupportedError, ParameterError
 from recsys.models.deep._base import CandidateRows, DeepRecommender, _check_units
 from recsys.models.deep._towers import MultiTaskNet
 from recsys.models.deep.features import FieldTables
@@ -285,6 +285,13 @@ class MultiTaskRecommender(DeepRecommender):
         finally:
             self.__dict__.pop("_rating_mean", None)
         self.tasks_ = list(tasks)
+
+    def _check_loaded_state(self, state: dict[str, Any], where: Where, dims: dict[str, int] | None = None) -> dict[str, int]:
+        if state.get("tasks_") != list(self._task_dict()):
+            raise ArtifactError(
+                f"{where('tasks_')}: field 'tasks_' is {state.get('tasks_')!r:.80}; the model's tasks parameter gives {list(self._task_dict())}"
+            )
+        return super()._check_loaded_state(state, where, dims)
 
     def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> MultiTaskNet:
         from recsys.models.deep.deepfm import DeepFMNet
