@@ -188,8 +188,7 @@ class MultiTaskNet(nn.Module):
         prior: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The towers' outputs (B, T): as :meth:`forward`'s logits, but ESMM's ``like`` column is pCVR's logit."""
-        inputs = {"user": user, "item": item} if end is None else {"user": user, "item": item, "end": end, "length": length}
-        return self._heads(inputs, prior)[0]  # type: ignore[arg-type]
+        return self._heads(_inputs(user, item, end, length), prior)[0]
 
     def forward(
         self,
@@ -199,8 +198,7 @@ class MultiTaskNet(nn.Module):
         length: torch.Tensor | None = None,
         prior: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = {"user": user, "item": item} if end is None else {"user": user, "item": item, "end": end, "length": length}
-        heads, penalty = self._heads(inputs, prior)  # type: ignore[arg-type]
+        heads, penalty = self._heads(_inputs(user, item, end, length), prior)
         if not self.esmm:
             return heads, penalty
         ctcvr = esmm_logit(heads[:, self.click], heads[:, self.like])
@@ -246,6 +244,13 @@ class MultiTaskNet(nn.Module):
             if t == self.monitor:
                 out["val_score"] = value
         return out
+
+
+def _inputs(user: torch.Tensor, item: torch.Tensor, end: torch.Tensor | None, length: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The bottom's inputs: DeepFM's (user, item), or DIN's with the history run (end, length)."""
+    if end is None or length is None:
+        return {"user": user, "item": item}
+    return {"user": user, "item": item, "end": end, "length": length}
 
 
 def esmm_logit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
