@@ -264,8 +264,9 @@ def _mean_sd(values: list[float]) -> str:
     values = [v for v in values if v == v]
     if not values:
         return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {sd:.4f}"
+    if len(values) == 1:  # one seed: no spread to show
+        return f"{values[0]:.4f}"
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def _cell(rs: list[dict[str, Any]], key: str, fmt: str = "{:,.0f}") -> str:
@@ -392,9 +393,12 @@ def pipeline(n_candidates: int) -> list[str]:
 
 
 def write(one: list[str], two: list[str], three: list[str]) -> None:
+    """The results file: sections 1-3, then any other section of the previous file (hand-written notes)."""
     head = ["# Multi-task rankers: SharedBottom, MMoE, PLE, ESMM", "", f"Machine: {machine()}", ""]
+    old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    notes = [line for key, lines in old.items() if key not in "123" for line in lines]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(head + one + two + three) + "\n")
+    RESULTS.write_text("\n".join(head + one + two + three + notes) + "\n")
     print(f"wrote {RESULTS}", flush=True)
 
 
