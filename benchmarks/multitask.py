@@ -377,7 +377,7 @@ def pipeline(n_candidates: int) -> list[str]:
         f"EASE (defaults) retrieves {n_candidates} candidates; the ranker is trained on the candidates of a copy of "
         "EASE fitted on 80% of each user's train rows, labelled by the other 20% (`n_folds=1`, as the CLI registry): "
         "click = held-out interaction, like and rating from its rating. MMoE (DeepFM bottom, the section-1 settings) "
-        "ranks by pCTR x P(like | click); DeepFM (the deep benchmark's settings) by its click logit.",
+        "ranks by pCTR x P(like | click); DeepFM (the deep benchmark's DNN, the section-1 budget) by its click logit.",
         "",
         "| model | NDCG@10 | P@10 | R@10 | ΔNDCG@10 vs EASE [95% CI] | p (t-test) | p (Wilcoxon) | fit s |",
         "|---|---|---|---|---|---|---|---|",
