@@ -412,9 +412,11 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=50)
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--rechub-epochs", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results file (default benchmarks/results/multitask.md)")
     ap.add_argument("--rechub-models", nargs="+", choices=["mmoe", "ple"], default=["mmoe", "ple"])
     ap.add_argument("--rechub-site", default=None, help="site-packages of a venv with torch-rechub (its own deps are the main venv's)")
     args = ap.parse_args()
+    globals()["RESULTS"] = args.out  # write() and the previous sections read it
     torch.set_num_threads(THREADS)
     print(machine(), flush=True)
     old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
