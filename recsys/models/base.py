@@ -259,12 +259,17 @@ class Recommender(ParamsMixin, ABC):
     ``predicts_unknown_ids``
         True when :meth:`predict` accepts ids absent from the training data
         (passed to ``_predict_pairs`` as -1); otherwise they raise UnknownIdError.
+    ``_no_explanation``
+        For a model without ``_explain``: why its scores cannot be split into
+        parts (the :class:`~recsys.errors.NotSupportedError` of :meth:`explain` says it).
     """
 
     scores_cold_items: ClassVar[bool] = False
     # Score blocks of users on several threads (for scoring in GIL-free kernels that are not threaded themselves).
     _threaded_blocks: ClassVar[bool] = False
     predicts_unknown_ids: ClassVar[bool] = False
+    # Why the model's scores have no faithful decomposition (said by the NotSupportedError of explain).
+    _no_explanation: ClassVar[str] = ""
 
     # The structure of the learned state, checked on load (see recsys._state_spec); subclasses add theirs.
     _state_spec: ClassVar[dict[str, Spec]] = {
@@ -311,9 +316,13 @@ class Recommender(ParamsMixin, ABC):
         """Similarity of the given items (rows) to every item (columns)."""
         raise NotSupportedError(f"{type(self).__name__} has no item similarity")
 
+    def _cannot_explain(self) -> NotSupportedError:
+        reason = type(self)._no_explanation
+        return NotSupportedError(f"{type(self).__name__} cannot explain its scores" + (f": {reason}" if reason else ""))
+
     def _explain(self, user_idx: int, item_idx: int) -> Explanation:
         """The parts of one known user's score for one item."""
-        raise NotSupportedError(f"{type(self).__name__} cannot explain its scores")
+        raise self._cannot_explain()
 
     def _explain_history(
         self,
@@ -323,7 +332,9 @@ class Recommender(ParamsMixin, ABC):
         target: int,
     ) -> Explanation:
         """The parts of a folded-in history's score for the item ``target``."""
-        raise NotSupportedError(f"{type(self).__name__} cannot explain scores of a folded-in history")
+        if type(self)._explain is not Recommender._explain:
+            raise NotSupportedError(f"{type(self).__name__} cannot explain scores of a folded-in history")
+        raise self._cannot_explain()
 
     def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         """Scores of (user, item) pairs; the default scores each distinct user once, in blocks."""

@@ -33,6 +33,7 @@ from recsys.content._text import TextSpec, item_texts
 from recsys.data import Interactions
 from recsys.errors import DataError, DataWarning, NotSupportedError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
+from recsys.models._explain import Explanation, blended_explanation, linear_explanation
 from recsys.models._normalise import normalised as _normalised
 from recsys.models._weighting import PROFILE_VALUES, ProfileValues
 from recsys.models.base import Recommender
@@ -264,18 +265,43 @@ class ContentBased(EmbeddingRecommender):
     def _user_vectors(self, user_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         return _unit_rows(np.asarray(self.profile_weights_[user_idx] @ self._item_vectors()))
 
-    def _history_vector(
-        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
-    ) -> NDArray[np.float32]:
+    def _history_weights(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None) -> NDArray[np.float64]:
+        """Profile weight of each history entry (the rules of the fit, for one user)."""
         users = np.zeros(len(item_idx), dtype=np.int32)
         ts = None if timestamps is None else np.asarray(timestamps)
         if ts is not None and ts.dtype.kind not in "iufM":
             raise DataError(f"timestamps must be numbers or datetimes; got dtype {ts.dtype}")
         if ts is not None and ts.dtype.kind == "M":
             ts = ts.astype("datetime64[ns]").astype(np.int64)
-        w = _profile_weights(self.values, self.half_life, users, 1, None, ratings, ts)
+        return _profile_weights(self.values, self.half_life, users, 1, None, ratings, ts)
+
+    def _history_vector(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
+    ) -> NDArray[np.float32]:
+        w = self._history_weights(item_idx, ratings, timestamps)
         items = self._item_vectors()
         return _unit_rows((w.astype(np.float32) @ items[item_idx])[None, :])[0]
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        row = self.profile_weights_[user_idx]
+        return self._explain_profile(row.indices, row.data, item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        return self._explain_profile(item_idx, self._history_weights(item_idx, ratings, timestamps), target)
+
+    def _explain_profile(self, items: NDArray[Any], weights: NDArray[Any], target: int) -> Explanation:
+        """``score = p · e_t`` with ``p = sum_j w_j e_j / |sum_j w_j e_j|``: history item ``j`` contributes
+        its normalised profile weight ``w_j / |sum w e|`` (column ``weight``) times the cosine ``e_j · e_t``
+        (column ``similarity``)."""
+        emb = np.asarray(self._item_vectors(), dtype=np.float64)
+        idx = np.asarray(items, dtype=np.int64)
+        w = np.asarray(weights, dtype=np.float64)
+        norm = float(np.linalg.norm(w @ emb[idx]))
+        share = w / norm if norm > 0 else np.zeros_like(w)
+        exp = linear_explanation(idx, share, emb[idx] @ emb[target], value="weight", weight="similarity")
+        return exp
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         items = self._item_vectors()
