@@ -90,7 +90,7 @@ def linear_explanation(
     w = np.asarray(weights, dtype=np.float64)
     if len(np.unique(src)) != len(src):
         uniq, inv = np.unique(src, return_inverse=True)
-        val = np.bincount(inv, weights=val, minlength=len(uniq))
+        val = np.bincount(inv, weights=val, minlength=len(uniq)).astype(np.float64)
         w = w[np.unique(inv, return_index=True)[1]]
         src = uniq
     keep = w != 0
@@ -101,15 +101,14 @@ def linear_explanation(
 
 
 def blended_explanation(
-    parts: Sequence[tuple[str, float, Explanation | None, float, float]], score: float, terms: dict[str, float] | None = None
+    parts: Sequence[tuple[str, float, Explanation, float, float]], score: float, terms: dict[str, float] | None = None
 ) -> Explanation:
     """Explain ``score = sum_c weight_c * (score_c - shift_c) / scale_c`` from each component's explanation.
 
     ``parts`` holds, per component, ``(name, weight, explanation, shift, scale)``:
     the component's explanation of its own score, and the affine map its
     per-user normalisation applied (``scale`` 0: every score mapped to 0, the
-    component adds nothing). A component whose explanation is None adds its
-    normalised value as one term, ``"<name>"``.
+    component adds nothing).
 
     Every source's contribution is scaled by ``weight / scale``, then the
     sources of all components are merged by (kind, index): one row per history
@@ -134,9 +133,6 @@ def blended_explanation(
     out_terms: dict[str, float] = {}
     names = [p[0] for p in parts]
     for c, (name, weight, exp, shift, scale) in enumerate(parts):
-        if exp is None:
-            out_terms[name] = float(weight) * (0.0 if scale == 0 else -float(shift) / float(scale))
-            continue
         if scale == 0 or weight == 0:
             continue
         f = float(weight) / float(scale)
@@ -155,7 +151,7 @@ def blended_explanation(
     kind, src, con, who = np.concatenate(kinds), np.concatenate(srcs), np.concatenate(cons), np.concatenate(owner)
     key = np.char.add(np.char.add(kind.astype(str), ":"), src.astype(str))
     uniq, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    merged = np.bincount(inv, weights=con, minlength=len(uniq))
+    merged = np.bincount(inv, weights=con, minlength=len(uniq)).astype(np.float64)
     share = np.zeros((len(uniq), len(parts)))
     np.add.at(share, (inv, who), con)
     cols = {n: share[:, c] for c, n in enumerate(names)}
@@ -163,6 +159,12 @@ def blended_explanation(
     if len(set(kind[first].tolist())) == 1:
         kind_out = str(kind[first][0])  # type: ignore[assignment]
     return Explanation(kind_out, src[first], merged, float(score), terms=out_terms, columns=cols)
+
+
+def unscored(value: float) -> Explanation:
+    """A component score with no parts: an item the component rules out (``-inf``), which the
+    blend's normalisation replaces by ``value`` (the row's lowest score)."""
+    return Explanation("item", np.empty(0, np.int64), np.empty(0), float(value), terms={"unscored": float(value)})
 
 
 def explanation_frame(
@@ -204,4 +206,4 @@ def explanation_frame(
     return frame
 
 
-__all__ = ["Explanation", "blended_explanation", "explanation_frame", "linear_explanation"]
+__all__ = ["Explanation", "blended_explanation", "explanation_frame", "linear_explanation", "unscored"]

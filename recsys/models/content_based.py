@@ -18,6 +18,7 @@ both.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Never
 
 import numpy as np
@@ -33,8 +34,9 @@ from recsys.content._text import TextSpec, item_texts
 from recsys.data import Interactions
 from recsys.errors import DataError, DataWarning, NotSupportedError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
-from recsys.models._explain import Explanation, blended_explanation, linear_explanation
+from recsys.models._explain import Explanation, blended_explanation, linear_explanation, unscored
 from recsys.models._normalise import normalised as _normalised
+from recsys.models._normalise import normalising_map
 from recsys.models._weighting import PROFILE_VALUES, ProfileValues
 from recsys.models.base import Recommender
 
@@ -446,6 +448,59 @@ class Hybrid(Recommender):
         except NotSupportedError as e:
             raise NotSupportedError(f"Hybrid has no item similarity: {e}") from None
         return self._blend(np.asarray(a), np.asarray(b))
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        u = np.array([user_idx], dtype=np.int32)
+        a, b = self.cf_._score(u, None)[0], self.content_._score(u, None)[0]
+        return self._explain_blend(a, b, lambda m: m._explain(user_idx, item_idx), item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        a = np.asarray(self.cf_._score_history(item_idx, ratings, timestamps))
+        b = np.asarray(self.content_._score_history(item_idx, ratings, timestamps))
+        return self._explain_blend(a, b, lambda m: m._explain_history(item_idx, ratings, timestamps, target), target)
+
+    def _explain_blend(
+        self, cf: NDArray[Any], content: NDArray[Any], explain: Callable[[Recommender], Explanation], target: int
+    ) -> Explanation:
+        """Each model's parts, scaled by its weight and its normalisation (see :func:`blended_explanation`);
+        sources keep their model's kind, columns ``cf`` and ``content`` hold each model's share."""
+        name = type(self).__name__
+        warm = np.ones(self.n_items_, dtype=bool)
+        warm[self.cold_items_] = False
+        ma = normalising_map(cf, warm, self.normalise)
+        mb = normalising_map(content, np.ones(self.n_items_, dtype=bool), self.normalise)
+        if ma is None or mb is None:
+            raise NotSupportedError(
+                f"{name}(normalise={self.normalise!r}) cannot explain its scores: rank normalisation replaces each "
+                "score by its rank among the items, which no single history item's part determines "
+                "(use normalise='minmax' or 'zscore' to explain)"
+            )
+        score = float(self._blend(np.asarray(cf).reshape(1, -1), np.asarray(content).reshape(1, -1))[0, target])
+        w = float(np.float32(self.weight))
+        terms: dict[str, float] = {}
+        parts = []
+        if warm[target]:
+            parts.append(("cf", w, self._part_explanation(self.cf_, explain, cf, ma[2], target), ma[0], ma[1]))
+        elif self.cold == "blend":
+            # a cold item gets the row's lowest normalised CF score
+            floor = (ma[2][warm].min() - ma[0]) / ma[1] if warm.any() and ma[1] > 0 else 0.0
+            terms["cf.floor"] = w * float(floor)
+        content_w = 1.0 if (not warm[target] and self.cold == "content") else float(np.float32(1) - np.float32(w))
+        parts.append(("content", content_w, self._part_explanation(self.content_, explain, content, mb[2], target), mb[0], mb[1]))
+        return blended_explanation(parts, score, terms)
+
+    @staticmethod
+    def _part_explanation(
+        model: Recommender, explain: Callable[[Recommender], Explanation], raw: NDArray[Any], filled: NDArray[Any], target: int
+    ) -> Explanation:
+        if not np.isfinite(raw[target]):
+            return unscored(float(filled[target]))
+        try:
+            return explain(model)
+        except NotSupportedError as e:
+            raise NotSupportedError(f"Hybrid cannot explain its scores: {e}") from None
 
 
 __all__ = ["ContentBased", "Hybrid"]

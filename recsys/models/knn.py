@@ -633,6 +633,48 @@ class UserKNN(_Neighbourhood):
     def _score_history(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
+        nbr, bias = self._history_neighbours(item_idx, ratings)
+        nbr_abs = abs(nbr).tocsr() if self.feedback == "explicit" else None
+        base = self._baseline(bias, None) if self.feedback == "explicit" else np.float32(0)
+        return self._score_rows(nbr, nbr_abs, base, None)[0]
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        bias = float(self.user_bias_[user_idx]) if self.feedback == "explicit" else 0.0
+        return self._explain_neighbours(self.neighbours_[user_idx], bias, item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        nbr, bias = self._history_neighbours(item_idx, ratings)
+        return self._explain_neighbours(nbr, float(bias[0]), target)
+
+    def _explain_neighbours(self, nbr: sp.csr_matrix, user_bias: float, target: int) -> Explanation:
+        """Score of ``target`` by the neighbours ``v`` (kind ``"user"``): implicit, the sum of
+        sim(u, v) x x_vj; explicit, the baseline plus sim(u, v) x residual_vj / sum of |sim| over
+        the neighbours who rated the item, clipped (terms ``baseline`` and ``clip``)."""
+        users = nbr.indices.astype(np.int64)
+        sim = nbr.data.astype(np.float64)
+        col = np.asarray(self.user_items_[users][:, [target]].toarray(), dtype=np.float64).ravel()
+        rated = np.asarray(self.seen_[users][:, [target]].toarray(), dtype=np.float64).ravel() > 0
+        keep = rated & (sim != 0)  # neighbours who never saw the item say nothing about it
+        users, sim, col = users[keep], sim[keep], col[keep]
+        part = sim * col
+        if self.feedback == "implicit":
+            return Explanation("user", users, part, float(part.sum()), columns={"similarity": sim, "value": col})
+        den = float(np.abs(sim).sum())
+        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
+        contrib = part / den if den > 0 else np.zeros_like(part)
+        raw = base + float(contrib.sum())
+        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
+        terms = {"baseline": base}
+        if score != raw:
+            terms["clip"] = score - raw
+        return Explanation("user", users, contrib, score, terms=terms, columns={"similarity": sim, "residual": col})
+
+    def _history_neighbours(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None
+    ) -> tuple[sp.csr_matrix, NDArray[np.float32]]:
+        """A folded-in history's neighbour row (1 x n_users similarities) and its user bias (explicit mode)."""
         row, _, bias = self._history_row(item_idx, ratings)
         prof = self._profiles(row)
         dots = (prof @ self._profiles_t).toarray()[0]
@@ -645,6 +687,4 @@ class UserKNN(_Neighbourhood):
             order = np.lexsort((keep, -sims[keep]))
             keep = np.sort(keep[order[: self.k]])
         nbr = sp.csr_matrix((sims[keep], keep, [0, len(keep)]), shape=(1, len(sims)), dtype=np.float32)
-        nbr_abs = abs(nbr).tocsr() if self.feedback == "explicit" else None
-        base = self._baseline(bias, None) if self.feedback == "explicit" else np.float32(0)
-        return self._score_rows(nbr, nbr_abs, base, None)[0]
+        return nbr, bias

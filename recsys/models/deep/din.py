@@ -224,6 +224,10 @@ class DIN(DeepRecommender):
     (1,)
     """
 
+    _no_explanation: ClassVar[str] = (
+        "its score is a neural network over an attention-pooled history; attention weights say where it looked, "
+        "not how much each history item adds to the score"
+    )
     _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     uses_history: ClassVar[bool] = True
