@@ -856,9 +856,40 @@ class Recommender(ParamsMixin, ABC):
         Raises
         ------
         NotSupportedError
-            The model has no faithful decomposition of its scores.
+            The model has no faithful decomposition of its scores (the
+            message says why).
         UnknownIdError
             The user or item is not known to the model.
+
+        Notes
+        -----
+        Which parts a model reports: ItemKNN ``x_uj sim(j, i)``; EASE,
+        SessionEASE and SparseEASE ``x_uj B_ji``; ALS the Hu-Koren-Volinsky
+        parts ``c_uj y_iᵀ W_u y_j`` (plus ``residual``, how far a fitted
+        user vector is from that solve); ContentBased profile weight x
+        cosine; SVDpp the implicit-feedback parts (plus ``baseline`` and
+        ``user_factor``); UserKNN the neighbours (kind ``"user"``);
+        Hybrid and Blend each model's parts scaled by its weight and its
+        normalisation, merged per source (one column per model with its
+        share; terms ``"<model>.<term>"``); Popular one ``popularity`` term.
+        The explicit-feedback neighbourhood models add ``baseline`` and,
+        where the prediction was clipped to the rating range, ``clip``.
+
+        Examples
+        --------
+        >>> from recsys.models import EASE
+        >>> from recsys.testing import tiny_interactions
+        >>> model = EASE(reg=10.0).fit(tiny_interactions())
+        >>> items, scores = model.recommend_one(0, k=1)
+        >>> why = model.explain(0, items[0], top=3)
+        >>> why.round(3)
+           kind    id  contribution  weight  value
+        0  item    10         0.120   0.120    1.0
+        1  item     0         0.075   0.075    1.0
+        2  item    24         0.059   0.059    1.0
+        3  rest  None         0.226     NaN    NaN
+        >>> bool(abs(why["contribution"].sum() - scores[0]) < 1e-5), why.attrs["n_sources"]
+        (True, 11)
         """
         self._check_fitted()
         top = check_int("explain", "top", top, low=1)
@@ -877,8 +908,48 @@ class Recommender(ParamsMixin, ABC):
     ) -> pd.DataFrame:
         """Why a user known only by ``items`` (fold-in) gets ``item``; as :meth:`explain`.
 
-        History items the model does not know raise :class:`UnknownIdError`;
-        an empty history raises :class:`DataError`.
+        The parts sum to the score :meth:`recommend_history` gives ``item`` for
+        the same history.
+
+        Parameters
+        ----------
+        items : sequence of ids
+            The history (known items; repeats count as in :meth:`recommend_history`).
+        item : id
+            The item whose score is explained.
+        top : int, default 5
+            How many sources to list; the others are summed into one ``rest`` row.
+        ratings, timestamps : array-like, optional
+            As for :meth:`recommend_history`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`explain`.
+
+        Raises
+        ------
+        NotSupportedError
+            The model cannot explain (or cannot fold in).
+        UnknownIdError
+            A history item or ``item`` is not known to the model.
+        DataError
+            The history is empty.
+
+        Examples
+        --------
+        >>> from recsys.models import EASE
+        >>> from recsys.testing import tiny_interactions
+        >>> model = EASE(reg=10.0).fit(tiny_interactions())
+        >>> why = model.explain_history([0, 2, 4], 6, top=2)
+        >>> why.round(3)
+           kind    id  contribution  weight  value
+        0  item     2         0.046   0.046    1.0
+        1  item     0         0.004   0.004    1.0
+        2  rest  None         0.001     NaN    NaN
+        >>> ids, scores = model.recommend_history([0, 2, 4], k=32)
+        >>> bool(abs(why["contribution"].sum() - scores[list(ids).index(6)]) < 1e-5)
+        True
         """
         self._check_fitted()
         top = check_int("explain_history", "top", top, low=1)
