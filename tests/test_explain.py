@@ -12,7 +12,20 @@ from recsys import Interactions
 from recsys.content import HashingEncoder
 from recsys.datasets import synthetic
 from recsys.errors import DataError, NotSupportedError, UnknownIdError
-from recsys.models import ALS, BPR, EASE, Blend, ContentBased, Hybrid, ItemKNN, Popular, SessionEASE, SparseEASE, SVDpp, UserKNN
+from recsys.models import (
+    ALS,
+    BPR,
+    EASE,
+    Blend,
+    ContentBased,
+    Hybrid,
+    ItemKNN,
+    Popular,
+    SessionEASE,
+    SparseEASE,
+    SVDpp,
+    UserKNN,
+)
 from recsys.testing import CONTRACT_CASES, tiny_interactions
 
 
