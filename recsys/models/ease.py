@@ -42,7 +42,28 @@ def auto_reg(gram_diagonal: NDArray[np.floating[Any]], n_users: int) -> float:
     return float(2.0 * np.sqrt(max(n_users, 1) * d.mean())) if len(d) else 1.0
 
 
-class EASE(Recommender):
+class ItemWeightsExplanations:
+    """``explain`` of a model scoring ``x_u B`` (EASE, SessionEASE, SparseEASE): history item ``j``
+    contributes ``x_uj B[j, i]`` (columns ``value`` = ``x_uj``, ``weight`` = ``B[j, i]``)."""
+
+    user_items_: sp.csr_matrix
+
+    def _weights_to(self, target: int) -> NDArray[np.float64]:
+        """Column ``target`` of ``B`` (dense): every item's weight in predicting ``target``."""
+        raise NotImplementedError
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        row = self.user_items_[user_idx]
+        return linear_explanation(row.indices, row.data, self._weights_to(item_idx)[row.indices])
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        # fold-in scores x B with x the history's counts (a repeated item counts twice)
+        return linear_explanation(item_idx, np.ones(len(item_idx)), self._weights_to(target)[item_idx])
+
+
+class EASE(ItemWeightsExplanations, Recommender):
     """Embarrassingly Shallow AutoEncoder: item-item weights in closed form.
 
     ``B = argmin ||X - X B||^2 + reg ||B||^2`` subject to ``diag(B) = 0``, i.e.
@@ -144,19 +165,7 @@ class EASE(Recommender):
         return np.asarray(self.weights_[item_idx], dtype=np.float32)
 
     def _weights_to(self, target: int) -> NDArray[np.float64]:
-        """Column ``target`` of ``B``: every item's weight in predicting ``target``."""
         return np.asarray(self.weights_[:, target], dtype=np.float64)
-
-    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
-        # score(u, i) = sum_j x_uj B[j, i]: history item j contributes x_uj B[j, i]
-        row = self.user_items_[user_idx]
-        return linear_explanation(row.indices, row.data, self._weights_to(item_idx)[row.indices])
-
-    def _explain_history(
-        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
-    ) -> Explanation:
-        # fold-in scores x B with x the history's counts (a repeated item counts twice)
-        return linear_explanation(item_idx, np.ones(len(item_idx)), self._weights_to(target)[item_idx])
 
 
 def _gram(x: sp.csr_matrix) -> NDArray[np.float32]:

@@ -35,7 +35,7 @@ from recsys._state_spec import Array, Number, Sparse, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, NotSupportedError, ParameterError
-from recsys.models._explain import Explanation
+from recsys.models._explain import Explanation, SourceKind
 from recsys.models._similarity import (
     candidate_knn_graph,
     centre_cols,
@@ -209,6 +209,28 @@ class _Neighbourhood(Recommender):
         to gets the baseline. These are the model's scores (:meth:`score`)."""
         return self._score_pairs(user_idx, item_idx)
 
+    def _explicit_explanation(
+        self,
+        kind: SourceKind,
+        sources: NDArray[np.int64],
+        parts: NDArray[np.float64],
+        den: float,
+        user_bias: float,
+        target: int,
+        columns: dict[str, NDArray[Any]],
+    ) -> Explanation:
+        """An explicit-mode prediction in parts: the term ``baseline`` (``mean + b_u + b_i``), each
+        source's ``similarity x residual / den`` and, where the prediction was clipped to the
+        rating range, the term ``clip``."""
+        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
+        contrib = parts / den if den > 0 else np.zeros_like(parts)
+        raw = base + float(contrib.sum())
+        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
+        terms = {"baseline": base}
+        if score != raw:
+            terms["clip"] = score - raw
+        return Explanation(kind, sources, contrib, score, terms=terms, columns=columns)
+
     def _product(self, left: sp.csr_matrix, right: sp.csr_matrix, dense: NDArray[np.float32] | None, item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
         """``left @ right[:, item_idx]`` as a dense float32 array (via ``dense``, the cached dense ``right``, when given)."""
         if dense is not None:
@@ -381,14 +403,7 @@ class ItemKNN(_Neighbourhood):
             score = float(part.sum())
             return Explanation("item", src, part, score, columns={"similarity": sim, "value": vals})
         den = float((np.abs(col[seen.indices]) * seen.data).sum())
-        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
-        contrib = part / den if den > 0 else np.zeros_like(part)
-        raw = base + float(contrib.sum())
-        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
-        terms = {"baseline": base}
-        if score != raw:
-            terms["clip"] = score - raw
-        return Explanation("item", src, contrib, score, terms=terms, columns={"similarity": sim, "residual": vals})
+        return self._explicit_explanation("item", src, part, den, user_bias, target, {"similarity": sim, "residual": vals})
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         # Only the kept neighbours are similar items; the rest can never be returned.
@@ -661,15 +676,7 @@ class UserKNN(_Neighbourhood):
         part = sim * col
         if self.feedback == "implicit":
             return Explanation("user", users, part, float(part.sum()), columns={"similarity": sim, "value": col})
-        den = float(np.abs(sim).sum())
-        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
-        contrib = part / den if den > 0 else np.zeros_like(part)
-        raw = base + float(contrib.sum())
-        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
-        terms = {"baseline": base}
-        if score != raw:
-            terms["clip"] = score - raw
-        return Explanation("user", users, contrib, score, terms=terms, columns={"similarity": sim, "residual": col})
+        return self._explicit_explanation("user", users, part, float(np.abs(sim).sum()), user_bias, target, {"similarity": sim, "residual": col})
 
     def _history_neighbours(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None

@@ -17,10 +17,9 @@ from recsys._utils.progress import progress
 from recsys._utils.threads import torch_threads
 from recsys.data import Interactions
 from recsys.errors import ParameterError, RecsysError
-from recsys.models._explain import Explanation, linear_explanation
 from recsys.models._similarity import sparse_product
 from recsys.models.base import Recommender
-from recsys.models.ease import _gram
+from recsys.models.ease import ItemWeightsExplanations, _gram
 
 Selection = Literal["cooccurrence", "cosine"]
 
@@ -60,7 +59,7 @@ def top_m(d: NDArray[np.float32], m: int) -> tuple[NDArray[np.int32], NDArray[np
     return cols.astype(np.int32).reshape(n_rows, m), d[rows, cols].reshape(n_rows, m)
 
 
-class SparseEASE(Recommender):
+class SparseEASE(ItemWeightsExplanations, Recommender):
     """EASE with each item's weights restricted to its ``n_neighbours`` strongest co-occurring items.
 
     Exact EASE (:class:`~recsys.models.EASE`) solves, for every item ``j``, the
@@ -197,18 +196,8 @@ class SparseEASE(Recommender):
         return np.asarray(x[nz] @ self.weights_[nz], dtype=np.float32).ravel()
 
     def _weights_to(self, target: int) -> NDArray[np.float64]:
-        """Column ``target`` of ``B`` (dense; 0 outside the target's neighbourhood)."""
+        # 0 outside the target's neighbourhood: those history items contribute nothing
         return np.asarray(self.weights_[:, [target]].toarray(), dtype=np.float64).ravel()
-
-    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
-        # score(u, i) = sum over i's neighbours j of x_uj B[j, i]
-        row = self.user_items_[user_idx]
-        return linear_explanation(row.indices, row.data, self._weights_to(item_idx)[row.indices])
-
-    def _explain_history(
-        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
-    ) -> Explanation:
-        return linear_explanation(item_idx, np.ones(len(item_idx)), self._weights_to(target)[item_idx])
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         # Only items whose neighbourhood holds the item have a weight; the rest are never similar.
