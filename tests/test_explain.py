@@ -90,10 +90,12 @@ def test_errors(data: Interactions) -> None:
 # -- every model: exact parts, or a NotSupportedError that says why ------------------------------------
 
 # Which models explain: a new model in recsys.models must be added here (with a decision) for this file to pass.
-EXPLAINS = {
+# "attention": attention weights over the history, labelled kind="attention" and exact=False.
+EXPLAINS: dict[str, bool | str] = {
     "ALS": True, "Blend": True, "ContentBased": True, "EASE": True, "Hybrid": True, "ItemKNN": True, "Popular": True,
     "SVDpp": True, "SessionEASE": True, "SparseEASE": True, "UserKNN": True,
-    "BPR": False, "DIN": False, "DeepFM": False, "Pipeline": False,
+    "DIN": "attention",
+    "BPR": False, "DeepFM": False, "Pipeline": False,
 }
 
 
@@ -101,7 +103,7 @@ def test_every_model_has_an_explain_decision() -> None:
     assert set(EXPLAINS) == set(CONTRACT_CASES), "decide in EXPLAINS whether each model explains its scores"
 
 
-@pytest.mark.parametrize("name", sorted(n for n, ok in EXPLAINS.items() if not ok))
+@pytest.mark.parametrize("name", sorted(n for n, ok in EXPLAINS.items() if ok is False))
 def test_models_without_a_decomposition_say_why(name: str) -> None:
     data = tiny_interactions()
     model = CONTRACT_CASES[name].factory().fit(data)
@@ -309,3 +311,31 @@ def test_popular_is_one_term(data: Interactions) -> None:
     exp = model.explain(data.users.ids[0], data.items.ids[3])
     assert exp["kind"].tolist() == ["popularity"] and exp.attrs["n_sources"] == 0
     assert exp["contribution"].iloc[0] == float(np.asarray(data.item_counts)[3])
+
+
+def test_din_offers_attention_weights_labelled_as_such() -> None:
+    import torch
+
+    case = CONTRACT_CASES["DIN"]
+    data = case.data()
+    model = case.factory().fit(data)
+    user = data.users.ids[3]
+    item = model.recommend_one(user, k=1)[0][0]
+    exp = model.explain(user, item, top=1000)
+    assert set(exp["kind"]) == {"attention"} and exp.attrs["exact"] is False
+    assert exp.attrs["score"] == pytest.approx(float(model.score([user], [item])[0]), abs=1e-6)
+    w = exp["contribution"].to_numpy()
+    assert (w >= 0).all() and w.sum() == pytest.approx(1.0)  # a softmax over the user's history
+    # implicit mode (no label_threshold): the history is all of the user's training items
+    assert set(exp["id"]) == set(data.to_frame().query("user == @user")["item"])
+    # the weights are those the network pools with: sum_h w_h rep_h is its interest vector
+    net = model._inference_module()
+    with torch.inference_mode():
+        reps, _ = net.item_reps(None)
+        hist = torch.as_tensor(model.items_.to_index(exp["id"].to_numpy()), dtype=torch.int64)
+        target = reps[[model.items_.index_of(item)]]
+        interest = net.attention(target, reps, hist, torch.zeros(len(hist), dtype=torch.int64))[0]
+        pooled = (torch.as_tensor(w)[:, None] * reps[hist]).sum(0)
+    assert pooled.numpy() == pytest.approx(interest.numpy(), abs=1e-9)
+    with pytest.raises(NotSupportedError, match="DIN cannot explain scores of a folded-in history"):
+        model.explain_history(data.items.ids[:3], item)

@@ -874,6 +874,9 @@ class Recommender(ParamsMixin, ABC):
         share; terms ``"<model>.<term>"``); Popular one ``popularity`` term.
         The explicit-feedback neighbourhood models add ``baseline`` and,
         where the prediction was clipped to the rating range, ``clip``.
+        DIN lists its attention weights over the history (kind
+        ``"attention"``, ``exact`` False); BPR, DeepFM and Pipeline raise
+        NotSupportedError.
 
         Examples
         --------
