@@ -45,6 +45,13 @@ class Blend(Recommender):
     normalise : {"zscore", "minmax", "rank"}, default "zscore"
         How each model's scores are put on a common scale per user (see Hybrid).
 
+    :meth:`explain` gives each model's parts scaled by its weight over its
+    normalisation scale, merged per history item (or per neighbour user, kind
+    ``"user"``: sources keep the kind their model gives them), with one
+    column per model (its class name) holding its share; each model's terms
+    and the normalisation's offset are terms ``"<model>.<term>"``. With
+    ``normalise="rank"`` scores cannot be split (NotSupportedError).
+
     Attributes
     ----------
     models_ : list of Recommender

@@ -128,6 +128,10 @@ class ContentBased(EmbeddingRecommender):
     ``timestamps`` it is given; without them every history item weighs the
     same (no centring, no decay).
 
+    :meth:`explain` splits ``score(u, j)`` over the history: item ``i``
+    contributes ``w_ui / |sum w e| * (e_i · e_j)`` (columns ``weight``, the
+    normalised profile weight, and ``similarity``, the cosine).
+
     A saved model holds the item embeddings, not the encoder: a loaded model
     recommends for known users, folds in histories of known items and finds
     similar items without the encoder (and without gensim or
@@ -332,6 +336,10 @@ class Hybrid(Recommender):
     recall of held-out new items several times and costs warm top-N
     accuracy; see benchmarks/results/content.md). Tune ``weight``,
     ``normalise`` and ``cold`` on a validation split of the task you serve.
+
+    :meth:`explain` splits a score as :class:`Blend` does (columns ``cf``
+    and ``content``; a cold item's CF floor with ``cold="blend"`` is the term
+    ``cf.floor``); not with ``normalise="rank"``.
 
     Parameters
     ----------

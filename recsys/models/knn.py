@@ -499,6 +499,10 @@ class UserKNN(_Neighbourhood):
     the history's profile (weighted with the training statistics) to every
     training user and keeping the ``k`` best.
 
+    :meth:`explain` lists the neighbours who have the item (kind ``"user"``),
+    each contributing ``sim(u, v) x_vj`` (explicit: its share of the
+    residual mean, plus the terms ``baseline`` and ``clip``).
+
     Examples
     --------
     >>> from recsys.testing import tiny_interactions
