@@ -339,3 +339,10 @@ def test_din_offers_attention_weights_labelled_as_such() -> None:
     assert pooled.numpy() == pytest.approx(interest.numpy(), abs=1e-9)
     with pytest.raises(NotSupportedError, match="DIN cannot explain scores of a folded-in history"):
         model.explain_history(data.items.ids[:3], item)
+
+
+def test_a_blend_explains_only_when_every_model_does() -> None:
+    data = tiny_interactions()
+    model = Blend([BPR(n_factors=4, n_epochs=2, num_threads=1, show_progress=False), EASE(reg=10.0)]).fit(data)
+    with pytest.raises(NotSupportedError, match="Blend cannot explain its scores: BPR cannot explain its scores: .*dot products"):
+        model.explain(data.users.ids[0], data.items.ids[0])
