@@ -335,7 +335,7 @@ def test_din_offers_attention_weights_labelled_as_such() -> None:
         hist = torch.as_tensor(model.items_.to_index(exp["id"].to_numpy()), dtype=torch.int64)
         target = reps[[model.items_.index_of(item)]]
         interest = net.attention(target, reps, hist, torch.zeros(len(hist), dtype=torch.int64))[0]
-        pooled = (torch.as_tensor(w)[:, None] * reps[hist]).sum(0)
+        pooled = (torch.as_tensor(w.copy())[:, None] * reps[hist]).sum(0)
     assert pooled.numpy() == pytest.approx(interest.numpy(), abs=1e-9)
     with pytest.raises(NotSupportedError, match="DIN cannot explain scores of a folded-in history"):
         model.explain_history(data.items.ids[:3], item)

@@ -581,7 +581,8 @@ class Interactions:
         ------
         DataError
             These interactions have no item features, ``on`` is not a column of
-            ``frame``, or a requested column is not an item feature.
+            ``frame``, a requested column is not an item feature or is
+            already a column of ``frame``.
 
         Examples
         --------
@@ -602,6 +603,9 @@ class Interactions:
         unknown = [c for c in wanted if c not in self.item_features.columns]
         if unknown:
             raise DataError(f"with_item_features: no item feature {unknown[0]!r}; the item features are {list(self.item_features.columns)}")
+        clash = [c for c in wanted if c in frame.columns]
+        if clash:
+            raise DataError(f"with_item_features: the frame already has a column {clash[0]!r}")
         idx = np.full(len(frame), -1, dtype=np.int64)
         holds_items = frame["kind"].isin(["item", "attention"]).to_numpy() if on == "id" and "kind" in frame.columns else np.ones(len(frame), bool)
         if holds_items.any():
