@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import io
 import json
 import os
@@ -42,6 +43,8 @@ EXTRA_HINT = 'pip install "recsys[onnx]"'
 # Rows the export checks the graph on (against the float32 torch network), and the largest difference it accepts.
 CHECK_ROWS = 512
 CHECK_TOLERANCE = 1e-4
+# The TorchScript-tracing exporter (torch >= 2.9 defaults to the torch.export one, which needs onnxscript).
+_TRACING: dict[str, Any] = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 _NEG = -1e30  # masks attention scores of history padding (finite: a row with no history must not give NaN)
 
 
@@ -101,7 +104,7 @@ class PaddedHistoryDIN(nn.Module):
         history_length: torch.Tensor,
         prior: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        net = self.net
+        net: Any = self.net
         b = user.shape[0]
         fu, first_u, _ = net.emb.side("user", user)
         target, first_t = net.item_reps(item)
@@ -362,13 +365,13 @@ def export_onnx(model: Any, path: Any, *, check: bool = True) -> tuple[Path, Pat
         torch.onnx.export(
             net,
             args,
-            buf,
+            buf,  # type: ignore[arg-type]  # the tracing exporter writes to file objects too
             input_names=names,
             output_names=list(outputs),
             dynamic_axes=axes,
             opset_version=OPSET,
             do_constant_folding=True,
-            dynamo=False,
+            **_TRACING,
         )
     graph = onnx.load_from_string(buf.getvalue())
     onnx.checker.check_model(graph)
