@@ -310,3 +310,23 @@ def test_a_failed_export_leaves_the_previous_files(exported: dict[str, Any], tmp
         exported["din"][0].export_onnx(tmp_path / "m.onnx")
     assert (graph.read_bytes(), spec.read_text()) == before
     assert sorted(os.listdir(tmp_path)) == ["m.onnx", "m.onnx.json"]  # no temporaries
+
+
+def test_a_loaded_model_exports_the_same_graph_answers(exported: dict[str, Any], tmp_path: Path) -> None:
+    from recsys import load_model
+
+    model, sess, _ = exported["din"]
+    model.save(tmp_path / "saved")
+    graph, _ = load_model(tmp_path / "saved").export_onnx(tmp_path / "loaded.onnx")
+    feed = _onnx._sample_feed(model, 64)
+    np.testing.assert_array_equal(_onnx.session(graph, threads=1).run(["logit"], feed)[0], sess.run(["logit"], feed)[0])
+
+
+def test_output_names_must_match_the_networks_columns(data: Interactions, tmp_path: Path) -> None:
+    class ThreeNames(_TwoHeads):
+        def _onnx_outputs(self) -> dict[str, str]:
+            return {"a": "", "b": "", "c": ""}
+
+    with pytest.raises(RecsysError, match=r"shape \(4, 2\).*3 output"):
+        ThreeNames(**FAST).fit(data).export_onnx(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []

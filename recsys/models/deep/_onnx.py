@@ -92,9 +92,24 @@ class PaddedHistoryDIN(nn.Module):
     only the history layout differs.
     """
 
+    reps: torch.Tensor
+    first: torch.Tensor
+    key_part: torch.Tensor
+
     def __init__(self, net: nn.Module, max_len: int, prior: bool) -> None:
         super().__init__()
         self.net, self.max_len, self.prior = net, int(max_len), prior
+        m: Any = net
+        d = m.item_dim
+        w = m.att_first.weight
+        with torch.no_grad():
+            # every item's representation, first-order weight and share of the activation unit's first layer
+            # (W [t, h, t - h, t * h] = (Wq + Wd) t + (Wk - Wd) h + Wp (t * h)), once, as DINNet does per batch:
+            # a row then gathers them instead of pooling its history's field embeddings per entry
+            reps, first = m.item_reps(torch.arange(m.emb.item_idx.shape[0]))
+            self.register_buffer("reps", reps.clone())
+            self.register_buffer("first", first.clone())
+            self.register_buffer("key_part", reps @ (w[:, d : 2 * d] - w[:, 2 * d : 3 * d]).T)
 
     def forward(
         self,
@@ -107,7 +122,7 @@ class PaddedHistoryDIN(nn.Module):
         net: Any = self.net
         b = user.shape[0]
         fu, first_u, _ = net.emb.side("user", user)
-        target, first_t = net.item_reps(item)
+        target, first_t = self.reps.index_select(0, item), self.first.index_select(0, item)
         # lengths past the history axis count only the entries sent; one padding column (never read)
         # keeps the shapes non-empty, so a batch whose users have no history may send L = 0
         length = torch.minimum(history_length, torch.full_like(history_length, history.shape[1])).unsqueeze(1)
@@ -115,13 +130,11 @@ class PaddedHistoryDIN(nn.Module):
         pos = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
         valid = (pos < length) & (pos >= length - self.max_len)
         hist = torch.where(valid, history, torch.zeros_like(history))  # padding may hold anything, even bad rows
-        keys = net.item_reps(hist.reshape(-1))[0].reshape(b, history.shape[1], net.item_dim)  # (B, L, D)
-        # the activation unit's first layer split as DINNet.attention splits it: W [t, h, t - h, t * h]
+        keys = self.reps[hist]  # (B, L, D)
         d = net.item_dim
         w = net.att_first.weight
-        wq, wk, wd, wp = w[:, :d], w[:, d : 2 * d], w[:, 2 * d : 3 * d], w[:, 3 * d :]
-        t_part = torch.addmm(net.att_first.bias, target, (wq + wd).T)
-        a = keys @ (wk - wd).T + t_part.unsqueeze(1) + (target.unsqueeze(1) * keys) @ wp.T
+        t_part = torch.addmm(net.att_first.bias, target, (w[:, :d] + w[:, 2 * d : 3 * d]).T)
+        a = self.key_part[hist] + t_part.unsqueeze(1) + (target.unsqueeze(1) * keys) @ w[:, 3 * d :].T
         score = net.att_out(net.att_tail(net.att_act(a))).squeeze(-1)  # (B, L)
         mask = valid.to(score.dtype)
         if net.softmax:
@@ -356,6 +369,13 @@ def export_onnx(model: Any, path: Any, *, check: bool = True) -> tuple[Path, Pat
     net = _Outputs(model._onnx_network(), len(outputs)).eval()
     feed = _sample_feed(model, 4)
     args = tuple(torch.from_numpy(feed[k]) for k in names)
+    with torch.no_grad():
+        shape = tuple(net.net(*args).shape)
+    if shape not in ([(4,), (4, 1)] if len(outputs) == 1 else [(4, len(outputs))]):
+        raise RecsysError(
+            f"{type(model).__name__}'s export network returns logits of shape {shape} for 4 rows; "
+            f"_onnx_outputs names {len(outputs)} output(s): expected (4,) or (4, {len(outputs)})"
+        )
     axes: dict[str, dict[int, str]] = {k: {0: "batch"} for k in [*names, *outputs]}
     if "history" in axes:
         axes["history"] = {0: "batch", 1: "history"}
