@@ -605,13 +605,13 @@ class DeepRecommender(Recommender):
 
         Examples
         --------
-        >>> import tempfile, pathlib
+        >>> import json, pathlib, tempfile
         >>> from recsys.models import DeepFM
         >>> from recsys.testing import tiny_interactions
         >>> model = DeepFM(label_threshold=4, epochs=1, hidden_units=[8], show_progress=False).fit(tiny_interactions())
-        >>> graph, spec = model.export_onnx(pathlib.Path(tempfile.mkdtemp()) / "deepfm.onnx")  # doctest: +SKIP
-        >>> spec.name  # doctest: +SKIP
-        'deepfm.onnx.json'
+        >>> graph, spec = model.export_onnx(pathlib.Path(tempfile.mkdtemp()) / "deepfm.onnx")
+        >>> graph.name, spec.name, [i["name"] for i in json.loads(spec.read_text())["inputs"]]
+        ('deepfm.onnx', 'deepfm.onnx.json', ['user', 'item'])
         """
         from recsys.models.deep._onnx import export_onnx
 
