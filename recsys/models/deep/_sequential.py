@@ -211,8 +211,9 @@ def _torch_net_base() -> Any:
             table = self.item_emb.weight
             if self.feature_emb is None:
                 return table
-            emb = self.feature_emb(self.feature_rows)  # (n_items + 1, width, dim); padding rows are zero
-            present = (self.feature_rows > 0).to(emb.dtype)
+            rows: Any = self.feature_rows
+            emb = self.feature_emb(rows)  # (n_items + 1, width, dim); padding rows are zero
+            present = (rows > 0).to(emb.dtype)
             for a, b in self.fields:  # mean over a field's values, summed over fields
                 n = present[:, a:b].sum(1, keepdim=True).clamp(min=1.0)
                 table = table + emb[:, a:b].sum(1) / n
@@ -236,8 +237,8 @@ def _torch_net_base() -> Any:
             """Mean next-item loss of sequences of ``max_len + 1`` rows: inputs ``seq[:, :-1]``, targets ``seq[:, 1:]``."""
             inputs, targets = seq[:, :-1], seq[:, 1:]
             h = self.encode(inputs)
-            mask = targets > 0
-            h, pos = h[mask], targets[mask]  # only positions with a next item
+            mask = (targets > 0) & (inputs > 0)
+            h, pos = h[mask], targets[mask]  # only positions with an item and a next item
             zero = torch.zeros((), device=seq.device)
             if len(pos) == 0:
                 return h.sum() * 0.0, zero
@@ -285,7 +286,7 @@ def _available_memory(device: Any) -> int | None:
         return None
 
 
-def ndcg_of_targets(scores: NDArray[Any] | Any, targets: Any, k: int = 10) -> Any:
+def ndcg_of_targets(scores: Any, targets: Any, k: int = 10) -> Any:
     """NDCG@k of one relevant item per row: ``1 / log2(rank + 2)`` when its rank (0-based, among
     strictly higher scores) is below ``k``, else 0 (torch or numpy arrays).
 
@@ -565,14 +566,17 @@ class SequentialRecommender(EmbeddingRecommender):
 
     def _check_loaded_state(self, state: dict[str, Any], where: Where, dims: dict[str, int] | None = None) -> dict[str, int]:
         bound = super()._check_loaded_state(state, where, dims)
-        layout = state.get("feature_layout_")
+        layout: Any = state.get("feature_layout_")
         rows = np.asarray(state["feature_rows_"])
         ok = isinstance(layout, dict) and set(layout) == {"fields", "n_rows"} and type(layout["n_rows"]) is int
+        ok = ok and isinstance(layout["fields"], list)
         if ok:
-            cols = [f[1:] for f in layout["fields"] if isinstance(f, list) and len(f) == 3]
-            ok = len(cols) == len(layout["fields"]) and [c for ab in cols for c in ab] == sorted(c for ab in cols for c in ab)
-            ok = ok and (not cols or (cols[0][0] == 0 and cols[-1][1] == rows.shape[1]))
-            ok = ok and (rows.size == 0 or 0 <= int(rows.min()) and int(rows.max()) < layout["n_rows"])
+            # fields [name, start, stop] tile the columns of feature_rows_ in order; rows lie in the table
+            good = [f for f in layout["fields"] if isinstance(f, list) and len(f) == 3 and type(f[1]) is int and type(f[2]) is int]
+            edges = [0] + [c for f in good for c in f[1:]] + [rows.shape[1]]
+            ok = len(good) == len(layout["fields"]) and all(edges[j] == edges[j + 1] for j in range(0, len(edges), 2))
+            ok = ok and all(f[1] < f[2] for f in good)
+            ok = ok and (rows.size == 0 or (0 <= int(rows.min()) and int(rows.max()) < layout["n_rows"]))
         if not ok:
             raise ArtifactError(f"{where('feature_layout_')}: field 'feature_layout_' does not describe feature_rows_")
         return bound
