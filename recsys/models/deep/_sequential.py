@@ -18,6 +18,8 @@ Sequences
   timestamps (or entirely, without ``timestamps``).
 * Interactions without timestamps: the order of the rows is the sequence
   order, with a :class:`~recsys.errors.DataWarning` saying so.
+* Every interaction is an item of the sequence; ratings and weights are not
+  used (binarise or filter the data first to keep only positives).
 * Only the newest ``max_len`` items of a history are read (training rows
   hold the newest ``max_len + 1``: ``max_len`` inputs and their next items);
   older items are dropped.
