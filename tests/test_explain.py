@@ -95,7 +95,7 @@ EXPLAINS: dict[str, bool | str] = {
     "ALS": True, "Blend": True, "ContentBased": True, "EASE": True, "Hybrid": True, "ItemKNN": True, "Popular": True,
     "SVDpp": True, "SessionEASE": True, "SparseEASE": True, "UserKNN": True,
     "DIN": "attention",
-    "BPR": False, "DeepFM": False, "Pipeline": False,
+    "BPR": False, "DeepFM": False, "Pipeline": False, "SASRec": False, "GRU4Rec": False,
 }
 
 

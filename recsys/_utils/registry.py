@@ -72,7 +72,9 @@ register_component = register
 
 
 # Classes whose modules are imported on first use (they pull in torch): bare name -> module.
-LAZY_CLASSES: dict[str, str] = {"DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep"}
+LAZY_CLASSES: dict[str, str] = {
+    "DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep", "SASRec": "recsys.models.deep", "GRU4Rec": "recsys.models.deep",
+}
 
 
 def _import_for(name: str) -> None:

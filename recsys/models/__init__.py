@@ -1,6 +1,6 @@
 """Recommenders: every model shares the :class:`Recommender` API.
 
-The torch models (:class:`DeepFM`, :class:`DIN`) are imported on first use, so
+The torch models (:class:`DeepFM`, :class:`DIN`, :class:`SASRec`, :class:`GRU4Rec`) are imported on first use, so
 ``import recsys.models`` stays fast for services that never train them.
 """
 
@@ -24,9 +24,9 @@ from recsys.models.sparse_ease import SparseEASE
 from recsys.models.svdpp import SVDpp
 
 if TYPE_CHECKING:
-    from recsys.models.deep import DIN, DeepFM
+    from recsys.models.deep import DIN, DeepFM, GRU4Rec, SASRec
 
-__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Ranker", "Recommender", "SessionEASE", "SparseEASE", "SVDpp", "UserKNN"]
+__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "GRU4Rec", "Hybrid", "ItemKNN", "Pipeline", "Popular", "Ranker", "Recommender", "SASRec", "SessionEASE", "SparseEASE", "SVDpp", "UserKNN"]
 
 def __getattr__(name: str) -> Any:
     if name in LAZY_CLASSES:

@@ -178,10 +178,15 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("deepfm", "DeepFM ranking a retriever's candidates", _ranker("DeepFM"), {"n_candidates": [50, 100, 200]}),
         ModelSpec("din", "DIN ranking a retriever's candidates", _ranker("DIN"), {"n_candidates": [50, 100, 200]}),
+        ModelSpec("sasrec", "SASRec next-item transformer (needs timestamps)", _simple("SASRec"), {"dropout": [0.2, 0.5], "max_len": [50, 200]}),
+        ModelSpec("gru4rec", "GRU4Rec next-item recurrent model (needs timestamps)", _simple("GRU4Rec"), {"dropout": [0.2, 0.5], "dim": [64, 128]}),
     )
 }
 
-DEFAULT_MODELS = tuple(MODELS)
+# The sequential models are meant for a leave-one-out protocol on timestamped data (benchmarks/sequential.py)
+# and train for minutes: `recsys benchmark` runs them when named, not by default.
+SEQUENTIAL_MODELS = ("sasrec", "gru4rec")
+DEFAULT_MODELS = tuple(m for m in MODELS if m not in SEQUENTIAL_MODELS)
 
 
 def build(name: str, n_items: int = 0) -> Recommender:

@@ -1,4 +1,5 @@
-"""Deep CTR models in PyTorch (DeepFM, DIN) on the shared data layer, trained by one trainer.
+"""Deep models in PyTorch on the shared data layer, trained by one trainer: CTR rankers (DeepFM, DIN)
+and sequential next-item models (SASRec, GRU4Rec).
 
 See :mod:`recsys.models.deep.trainer` for devices, mixed precision, early
 stopping and distributed training with ``torchrun``, and
@@ -8,6 +9,8 @@ stopping and distributed training with ``torchrun``, and
 from recsys.models.deep.deepfm import DeepFM
 from recsys.models.deep.din import DIN
 from recsys.models.deep.features import FieldSpec, encode_fields
+from recsys.models.deep.gru4rec import GRU4Rec
+from recsys.models.deep.sasrec import SASRec
 from recsys.models.deep.trainer import TrainConfig, Trainer, TrainResult, is_main_process, resolve_device
 
-__all__ = ["DIN", "DeepFM", "FieldSpec", "TrainConfig", "TrainResult", "Trainer", "encode_fields", "is_main_process", "resolve_device"]
+__all__ = ["DIN", "DeepFM", "FieldSpec", "GRU4Rec", "SASRec", "TrainConfig", "TrainResult", "Trainer", "encode_fields", "is_main_process", "resolve_device"]
