@@ -177,10 +177,10 @@ function explanation(e) {
     const bar = el("div", { class: "bar-cell" + (p.contribution < 0 ? " neg" : "") });
     bar.style.width = `${Math.round((100 * Math.abs(p.contribution)) / max)}%`;
     return el("tr", { "data-kind": p.kind, "data-id": p.item === null ? "" : String(p.item) },
-      el("td", {}, ...label), el("td", { class: "num", "data-contribution": String(p.contribution), text: fmt(p.contribution) }), el("td", { class: "num" }, bar));
+      el("td", {}, ...label), el("td", { class: "num", "data-contribution": String(p.contribution), text: fmt(p.contribution) }), el("td", { class: "barcol" }, bar));
   });
   return el("div", {}, el("p", { text: what }),
-    el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "because of" }), el("th", { class: "num", text: "contribution" }), el("th", { class: "num", text: "" }))), el("tbody", {}, ...rows)));
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: e.parts.some((p) => p.kind === "user") ? "because of (similar users)" : "because of (history items)" }), el("th", { class: "num", text: "contribution" }), el("th", { class: "barcol", text: "" }))), el("tbody", {}, ...rows)));
 }
 
 async function titled(items) {
@@ -288,7 +288,7 @@ async function foldIn() {
   const items = state.picked.map((p) => p.item);
   message("history-message", "Loading…");
   try {
-    const recs = await api("/recommend", { items, k: Number($("k").value) });
+    const recs = await api("/recommend", { items, k: Number($("history-k").value) });
     const titledItems = await titled(recs.items);
     $("history-recs").replaceChildren(...titledItems.map((it, j) => recRow(it, j + 1, () => api("/explain", { items, item: it.item, top: 5 }))));
     message("history-message", titledItems.length ? `Fold-in recommendations for ${items.length} items.` : "No recommendations.");
@@ -306,7 +306,7 @@ async function compare() {
   const a = $("version-a").value, b = $("version-b").value;
   message("compare-message", "Loading…");
   try {
-    const c = await api("/compare?" + q({ user, a, b, k: $("k").value }));
+    const c = await api("/compare?" + q({ user, a, b, k: $("compare-k").value }));
     const both = new Set(c.overlap.map(String));
     for (const [side, key] of [["a", "compare-a"], ["b", "compare-b"]]) {
       $(key + "-title").textContent = `${side.toUpperCase()}: version ${c[side].version}`;
