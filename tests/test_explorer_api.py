@@ -228,3 +228,49 @@ def test_explore_with_data_takes_titles_from_it(root: Path) -> None:
         got = c.get("/items", params={"ids": str(data.items.ids[4])}).json()["items"][0]
         assert got["title"] == data.item_features["title"][4]
         assert c.get("/model/summary").json()["data"]["source"] == "data"
+
+
+# -- the command line: fit keeps the explorer data, explore serves the page ---------------------------------------
+
+SYN = ("--dataset", "synthetic", "--synthetic-size", "50,40,600")
+
+
+def test_fit_keeps_titles_genres_and_times(tmp_path: Path) -> None:
+    from recsys.cli import main
+
+    assert main(["fit", "--model", "itemknn", *SYN, "--out", str(tmp_path / "m")]) == 0
+    model = load_model(tmp_path / "m")
+    data = synthetic(50, 40, 600, seed=42)  # the CLI's default seed
+    assert model.item_info_["title"] == [str(t) for t in data.item_features["title"]]
+    assert model.item_info_["genres"] == [list(g) for g in data.item_features["genres"]]
+    # the latest time of each pair, checked against the rows
+    frame = data.to_frame()
+    last = frame.groupby(["user", "item"])["timestamp"].max()
+    u, i = model.users_.index_of(last.index[0][0]), model.items_.index_of(last.index[0][1])
+    assert model.history_times_[u, i] == float(last.iloc[0])
+    assert model.history_times_.nnz == len(last)
+    # never used for scoring: the recommendations are those of a model fitted without them
+    ref = ItemKNN().fit(data)
+    np.testing.assert_array_equal(model.recommend_one(model.users_.ids[0], 5)[0], ref.recommend_one(ref.users_.ids[0], 5)[0])
+    assert main(["fit", "--model", "itemknn", *SYN, "--no-explorer-data", "--out", str(tmp_path / "plain")]) == 0
+    assert not hasattr(load_model(tmp_path / "plain"), "item_info_")
+
+
+def test_explore_command_serves_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from recsys.cli import main
+
+    data = synthetic(50, 40, 600, seed=42)
+    ItemKNN().fit(data).save(tmp_path / "m")  # no explorer data in the artifact
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append((app, kw)))
+    assert main(["explore", "--model", str(tmp_path / "m"), *SYN, "--port", "8123"]) == 0
+    app, kw = served[0]
+    assert kw["port"] == 8123 and kw["host"] == "127.0.0.1"
+    with TestClient(app) as c:
+        assert c.get("/explore").status_code == 200
+        item = data.items.ids[3].item()
+        assert c.get("/items", params={"ids": str(item)}).json()["items"][0]["title"] == data.item_features["title"][3]
+    assert main(["explore", "--model", str(tmp_path / "nowhere")]) == 1
+    assert main(["explore", "--model", str(tmp_path / "m"), "--port", "70000"]) == 2

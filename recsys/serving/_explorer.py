@@ -20,16 +20,17 @@ The page itself is static HTML/CSS/JS in ``recsys/serving/static`` (no build ste
 only to these endpoints and the recommendation API. Needs the ``serve`` extra.
 """
 
-import os
 import random
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, Path as PathParam, Query
+from fastapi import Depends, FastAPI, Query
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -258,7 +259,7 @@ def install_explorer(
     limit_query = Query(ge=1, le=100, description="At most this many (1..100).")
     text_query = Query(min_length=1, max_length=200, description="Text to look for (case-insensitive).")
     k_query = Query(ge=1, le=min(cfg.max_k, 100), description="Length of each list.")
-    tags = ["explore"]
+    tags: list[str | Enum] = ["explore"]
 
     # -- the page -----------------------------------------------------------------------------------------
 
