@@ -166,7 +166,8 @@ async function toggleExplain(li, button, panelId, explainFn) {
 }
 
 function explanation(e) {
-  const max = Math.max(1e-12, ...e.parts.map((p) => Math.abs(p.contribution)));
+  const sources = e.parts.filter((p) => p.item !== null);
+  const max = Math.max(1e-12, ...(sources.length ? sources : e.parts).map((p) => Math.abs(p.contribution)));
   const what = e.exact ? `Score ${fmt(e.score)} = the sum of these parts` : `Score ${fmt(e.score)}; weights shown are an approximation (${e.parts[0] ? e.parts[0].kind : ""}), not parts of the score`;
   const rows = e.parts.map((p) => {
     let label;
@@ -175,7 +176,7 @@ function explanation(e) {
     else if (p.kind === "rest") label = [el("span", { class: "muted", text: `the other ${e.n_sources - e.parts.filter((x) => x.item !== null).length} sources` })];
     else label = [el("span", { class: "muted", text: p.kind })];
     const bar = el("div", { class: "bar-cell" + (p.contribution < 0 ? " neg" : "") });
-    bar.style.width = `${Math.round((100 * Math.abs(p.contribution)) / max)}%`;
+    bar.style.width = p.item === null ? "0" : `${Math.round((100 * Math.abs(p.contribution)) / max)}%`;
     return el("tr", { "data-kind": p.kind, "data-id": p.item === null ? "" : String(p.item) },
       el("td", {}, ...label), el("td", { class: "num", "data-contribution": String(p.contribution), text: fmt(p.contribution) }), el("td", { class: "barcol" }, bar));
   });
@@ -183,10 +184,14 @@ function explanation(e) {
     el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: e.parts.some((p) => p.kind === "user") ? "because of (similar users)" : "because of (history items)" }), el("th", { class: "num", text: "contribution" }), el("th", { class: "barcol", text: "" }))), el("tbody", {}, ...rows)));
 }
 
+// Titles and genres of items, fetched once per model version (a page shows the same items again and again).
+const known = new Map();
+function remember(infos) { for (const i of infos) known.set(`${state.version}|${i.item}`, i); }
+
 async function titled(items) {
-  if (!items.length) return [];
-  const info = await api("/items?" + q({ ids: items.map((i) => i.item).join(",") }));
-  return items.map((it, j) => ({ ...info.items[j], score: it.score }));
+  const missing = [...new Set(items.map((i) => i.item).filter((id) => !known.has(`${state.version}|${id}`)))];
+  if (missing.length) remember((await api("/items?" + q({ ids: missing.join(",") }))).items);
+  return items.map((it) => ({ ...(known.get(`${state.version}|${it.item}`) || { item: it.item, title: null, genres: [] }), score: it.score }));
 }
 
 // -- the user view ------------------------------------------------------------------------------------------
@@ -196,11 +201,10 @@ async function showUser(user) {
   message("user-message", "Loading…");
   $("similar-panel").hidden = true;
   try {
-    const [recs, hist] = await Promise.all([
-      api("/recommend?" + q({ user, k })),
-      api(`/users/${encodeURIComponent(user)}/history?` + q({ limit: 50 })),
-    ]);
-    const items = await titled(recs.items);
+    // recommendations then their titles, in parallel with the history
+    const recsP = api("/recommend?" + q({ user, k })).then(async (r) => [r, await titled(r.items)]);
+    const [[recs, items], hist] = await Promise.all([recsP, api(`/users/${encodeURIComponent(user)}/history?` + q({ limit: 50 }))]);
+    remember(hist.items);
     $("recs").replaceChildren(...items.map((it, j) => recRow(it, j + 1,
       () => api("/explain?" + q({ user: recs.user, item: it.item, top: 5 })))));
     if (!items.length) $("recs").append(el("li", { class: "muted", text: "No recommendations (every item is already in the history)." }));
@@ -308,12 +312,15 @@ async function compare() {
   try {
     const c = await api("/compare?" + q({ user, a, b, k: $("compare-k").value }));
     const both = new Set(c.overlap.map(String));
+    const rankIn = (side) => new Map(c[side].items.map((it, j) => [String(it.item), j + 1]));
+    const ranks = { a: rankIn("b"), b: rankIn("a") };
     for (const [side, key] of [["a", "compare-a"], ["b", "compare-b"]]) {
+      const other = side === "a" ? "B" : "A";
       $(key + "-title").textContent = `${side.toUpperCase()}: version ${c[side].version}`;
       $(key).replaceChildren(...c[side].items.map((it, j) => {
         const li = el("li", { "data-item": String(it.item), class: both.has(String(it.item)) ? "overlap" : null },
           el("div", { class: "row" }, el("span", { class: "rank", text: j + 1 }), el("span", { class: "main" }, ...itemLabel(it)),
-            both.has(String(it.item)) ? el("span", { class: "badge", text: "in both" }) : null, el("span", { class: "score", text: fmt(it.score) })));
+            both.has(String(it.item)) ? el("span", { class: "badge", text: `in both: #${ranks[side].get(String(it.item))} in ${other}` }) : null, el("span", { class: "score", text: fmt(it.score) })));
         return li;
       }));
     }
