@@ -221,24 +221,23 @@ class ExplorerState:
 
 
 def _parts(frame: Any, cat: Catalog) -> list[dict[str, Any]]:
-    """Rows of an explanation frame as JSON, with titles for item sources."""
+    """Rows of an explanation frame as JSON, with titles for item sources (columns read once: a frame is slow per cell)."""
     model = cat.model
-    detail_cols = [c for c in frame.columns if c not in ("kind", "id", "contribution")]
-    out = []
     kinds, ids, contrib = frame["kind"].tolist(), frame["id"].tolist(), frame["contribution"].astype(float).tolist()
+    details = {c: frame[c].tolist() for c in frame.columns if c not in ("kind", "id", "contribution")}
     item_rows = [r for r, k in enumerate(kinds) if k in ("item", "attention")]
     info = cat.describe(model.items_.to_index([ids[r] for r in item_rows]).astype(np.int64)) if item_rows else []
     by_row = dict(zip(item_rows, info))
+    out = []
     for r, (kind, ident, c) in enumerate(zip(kinds, ids, contrib)):
         detail = {}
-        for col in detail_cols:
-            v = frame[col].iloc[r]
+        for col, values in details.items():
+            v = values[r]
             if v is not None and not (isinstance(v, float) and v != v):
                 detail[col] = v.item() if isinstance(v, np.generic) else v
-        entry = {"kind": kind, "item": to_json_ids([ident])[0] if ident is not None else None, "contribution": c, "title": None, "genres": [], "detail": detail}
-        if r in by_row:
-            entry.update(title=by_row[r]["title"], genres=by_row[r]["genres"])
-        out.append(entry)
+        row = by_row.get(r, {"title": None, "genres": []})
+        out.append({"kind": kind, "item": None if ident is None else to_json_ids([ident])[0], "contribution": c,
+                    "title": row["title"], "genres": row["genres"], "detail": detail})
     return out
 
 
