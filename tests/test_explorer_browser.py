@@ -279,3 +279,50 @@ def test_a_published_version_shows_after_reload(page: Any, server: ThreadServer,
         deadline = time.monotonic() + 20
         while server.store.current.version != "v2" and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def test_real_ml100k(browser: Any, ml100k_dir: str, tmp_path: Path) -> None:
+    from recsys.datasets import load_movielens
+    from recsys.models import ItemKNN
+    from recsys.serving import keep_explorer_data
+
+    data = load_movielens("ml-100k", data_dir=ml100k_dir).interactions()
+    model = keep_explorer_data(ItemKNN().fit(data), data)
+    publish(model, tmp_path, version="ml100k")
+    with ThreadServer(tmp_path) as srv:
+        pg = browser.new_page()
+        pg.goto(srv.url + "/explore")
+        pg.wait_for_selector("#model-version")
+        show_user(pg, 1, k=10)
+        want, _ = model.recommend_one(1, 10)
+        assert ids_of(pg, "#recs > li") == want.tolist()
+        titles = data.item_features["title"].tolist()
+        assert pg.text_content("#recs > li:nth-child(1) .title") == titles[data.items.index_of(want[0].item())]
+        pg.click("#recs > li:nth-child(1) .main")
+        rows = explanation_rows(pg, "#recs > li:nth-child(1)")
+        np.testing.assert_allclose([r[2] for r in rows], model.explain(1, want[0].item(), top=5)["contribution"].to_numpy(), rtol=1e-12)
+        pg.close()
+
+
+def test_a_rejected_version_is_announced(page: Any, server: ThreadServer, root: Path) -> None:
+    # a version whose files were tampered with after publishing: the service keeps v2 and the page says so
+    bad = root / "versions" / "v9"
+    shutil.copytree(root / "versions" / "v2", bad)
+    victim = next((bad / "arrays").iterdir())
+    victim.write_bytes(victim.read_bytes()[:-8])
+    try:
+        activate(root, "v9")
+        deadline = time.monotonic() + 20
+        while server.store.last_error is None:
+            assert time.monotonic() < deadline, "the service did not reject v9"
+            time.sleep(0.05)
+        open_page(page)
+        assert page.text_content("#model-version") == "v2"
+        assert page.is_visible("#banner")
+        assert "v9 was rejected" in page.text_content("#banner") and "still serving v2" in page.text_content("#banner")
+    finally:
+        activate(root, "v2")
+        shutil.rmtree(bad, ignore_errors=True)
+        deadline = time.monotonic() + 20
+        while server.store.last_error is not None and time.monotonic() < deadline:
+            time.sleep(0.05)

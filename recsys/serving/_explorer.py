@@ -146,7 +146,7 @@ class ExplorerState:
         self._lock = threading.Lock()
         self._catalogs: OrderedDict[int, tuple[LoadedModel, Catalog]] = OrderedDict()
         self._others: OrderedDict[tuple[str, str], LoadedModel] = OrderedDict()
-        self._explains: dict[int, tuple[bool, str | None]] = {}
+        self._explains: dict[tuple[str, str], tuple[bool, str | None]] = {}
 
     def catalog(self, loaded: LoadedModel) -> Catalog:
         key = id(loaded)
@@ -165,7 +165,7 @@ class ExplorerState:
         """Whether the model explains (tried once on its first user and first item), and why not."""
         from recsys.errors import NotSupportedError
 
-        key = id(loaded)
+        key = (str(loaded.path), loaded.manifest_sha256)
         if key not in self._explains:
             m = loaded.model
             ok, reason = True, None

@@ -94,6 +94,9 @@ async function loadModel() {
           library_version: m.library_version, data: d, explain: s.explain, last_reload_error: m.last_reload_error }, null, 1) })),
     );
     if (!s.explain.supported) box.append(el("span", { class: "badge", text: "no explanations" }));
+    const rejected = m.last_reload_error;
+    if (rejected) banner(`Version ${rejected.version} was rejected when loading (${rejected.error}); still serving ${m.version}.`);
+    else if (!reloading) banner("");
     fillVersions(s.versions);
     return s;
   } catch (err) {
