@@ -140,6 +140,11 @@ def test_user_recommendations_and_explanation(page: Any, model: Any) -> None:
     page.wait_for_function("document.querySelectorAll('#similar > li').length > 0")
     sim = model.similar_items([want[0].item()], 10)["similar_item"].tolist()
     assert ids_of(page, "#similar > li") == sim
+    # and of a history item
+    page.click("#history > li:nth-child(1) button:has-text('similar')")
+    page.wait_for_function("document.querySelector('#similar-message').textContent !== 'Loading…'")
+    assert model.item_info_["title"][model.items_.index_of(newest[0])] in page.text_content("#similar-title")
+    assert ids_of(page, "#similar > li") == model.similar_items([newest[0]], 10)["similar_item"].tolist()
 
 
 def test_hostile_title_is_text(page: Any, model: Any) -> None:

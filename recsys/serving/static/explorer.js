@@ -147,10 +147,14 @@ function recRow(info, rank, explainFn, extra) {
   const row = el("div", { class: "row" }, el("span", { class: "rank", text: rank }), main);
   if (extra) row.append(extra);
   if (info.score !== undefined) row.append(el("span", { class: "score", text: fmt(info.score) }));
-  if (state.summary && state.summary.model.supports.similar_items)
-    row.append(el("button", { type: "button", class: "small", title: "Items similar to this one", onclick: () => showSimilar(info) }, "similar"));
+  row.append(similarButton(info));
   li.append(row);
   return li;
+}
+
+function similarButton(info) {
+  if (!(state.summary && state.summary.model.supports.similar_items)) return "";
+  return el("button", { type: "button", class: "small", title: "Items similar to this one", onclick: () => showSimilar(info) }, "similar");
 }
 
 async function toggleExplain(li, button, panelId, explainFn) {
@@ -214,7 +218,8 @@ async function showUser(user) {
     $("history-order").textContent = `(${hist.n} items, ${hist.order}${hist.n > hist.items.length ? `, latest ${hist.items.length} shown` : ""})`;
     $("history").replaceChildren(...hist.items.map((h) => {
       const when = fmtTime(h.time);
-      return el("li", { "data-item": String(h.item) }, el("div", { class: "row" }, el("span", { class: "main" }, ...itemLabel(h)), when ? el("span", { class: "score", text: when }) : null));
+      return el("li", { "data-item": String(h.item) }, el("div", { class: "row" }, el("span", { class: "main" }, ...itemLabel(h)),
+        when ? el("span", { class: "score", text: when }) : null, similarButton(h)));
     }));
     if (!hist.items.length) $("history").append(el("li", { class: "muted", text: "No training history." }));
     message("user-message", `User ${recs.user}: top ${items.length} of model version ${recs.model_version}.` + (state.explains ? " Select an item to see why." : " This model cannot explain its scores."));
