@@ -140,6 +140,18 @@ class Catalog:
 
     Build it with :meth:`of_model` (what the artifact holds, else the model's seen items without
     order) or :meth:`of_data` (an :class:`~recsys.Interactions` given at run time).
+
+    Examples
+    --------
+    >>> from recsys.datasets import synthetic
+    >>> from recsys.models import ItemKNN
+    >>> data = synthetic(30, 20, 300, seed=1)
+    >>> cat = Catalog.of_data(ItemKNN(k=5).fit(data), data)
+    >>> items, times, n = cat.history(0)
+    >>> bool((times[:-1] >= times[1:]).all()), n == len(items)
+    (True, True)
+    >>> [d["title"] for d in cat.describe(items[:1])] == [data.item_features["title"][items[0]]]
+    True
     """
 
     model: Recommender
