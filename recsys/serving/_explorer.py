@@ -223,8 +223,11 @@ class ExplorerState:
 def _parts(frame: Any, cat: Catalog) -> list[dict[str, Any]]:
     """Rows of an explanation frame as JSON, with titles for item sources (columns read once: a frame is slow per cell)."""
     model = cat.model
-    kinds, ids, contrib = frame["kind"].tolist(), frame["id"].tolist(), frame["contribution"].astype(float).tolist()
-    details = {c: frame[c].tolist() for c in frame.columns if c not in ("kind", "id", "contribution")}
+    names = [str(c) for c in frame.columns]
+    cells = frame.to_numpy(dtype=object).T.tolist()  # one conversion: each column access copies the frame's attrs
+    by_name = dict(zip(names, cells))
+    kinds, ids, contrib = by_name["kind"], by_name["id"], [float(c) for c in by_name["contribution"]]
+    details = {c: v for c, v in by_name.items() if c not in ("kind", "id", "contribution")}
     item_rows = [r for r, k in enumerate(kinds) if k in ("item", "attention")]
     info = cat.describe(model.items_.to_index([ids[r] for r in item_rows]).astype(np.int64)) if item_rows else []
     by_row = dict(zip(item_rows, info))
