@@ -102,6 +102,21 @@ def test_history_is_newest_first_with_titles(client: Any, model: Any) -> None:
     assert body["items"][0]["title"] == model.item_info_["title"][newest[0]]
 
 
+def test_overview_is_recommend_and_history_in_one(client: Any, model: Any) -> None:
+    user = model.users_.ids[4].item()
+    body = client.get(f"/users/{user}/overview", params={"k": 7, "limit": 5}).json()
+    ids, scores = model.recommend_one(user, 7)
+    assert [e["item"] for e in body["items"]] == ids.tolist() and [e["rank"] for e in body["items"]] == list(range(1, 8))
+    np.testing.assert_allclose([e["score"] for e in body["items"]], scores, rtol=1e-6)
+    assert [e["title"] for e in body["items"]] == [model.item_info_["title"][i] for i in model.items_.to_index(ids)]
+    history = client.get(f"/users/{user}/history", params={"limit": 5}).json()
+    history.pop("model_version")
+    assert body["history"] == history
+    r = client.get("/users/nobody/overview")
+    assert r.status_code == 404 and "'nobody'" in r.json()["detail"]
+    assert client.get(f"/users/{user}/overview", params={"k": "0"}).status_code == 422
+
+
 def test_search_items_and_users(client: Any, model: Any) -> None:
     # the hostile title is found by a piece of it, case-insensitively, and comes back as plain text
     r = client.get("/items/search", params={"q": "<SCRIPT>window", "limit": 5})

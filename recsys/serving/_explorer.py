@@ -10,6 +10,8 @@ as the rest of the service):
   being served, and another version may have it).
 * ``GET /users/{user}/history?limit=``: the user's training items, newest first when the artifact kept
   interaction times (``recsys fit`` does), with titles and genres when it kept item features.
+* ``GET /users/{user}/overview?k=&limit=``: both of the above for the page's main view in one request
+  (recommendations with titles, and the history).
 * ``GET /items?ids=``, ``GET /items/search?q=&limit=``, ``GET /users/search?q=&limit=``, ``GET /users/random``.
 * ``GET /model/summary``: the model's metadata, a training data summary, whether it explains, and the
   versions of the model root. ``GET /versions`` lists them; ``GET /compare?user=&a=&b=&k=`` answers the
@@ -83,6 +85,18 @@ class UserHistory(BaseModel):
     n: int = Field(description="Items in the user's training history (the list may be shorter: limit).")
     order: str = Field(description="'newest first', or 'unknown (no timestamps kept)' (then by item index).")
     items: list[HistoryEntry]
+    model_version: str
+
+
+class RankedItem(ItemInfo):
+    score: float
+    rank: int
+
+
+class UserOverview(BaseModel):
+    user: Id
+    items: list[RankedItem] = Field(description="Top-k recommendations (training items excluded), with titles.")
+    history: dict[str, Any] = Field(description="As GET /users/{user}/history (without model_version).")
     model_version: str
 
 
@@ -354,6 +368,21 @@ def install_explorer(
 
     # -- users and items ------------------------------------------------------------------------------------
 
+    def known_user(loaded: LoadedModel, user: str) -> Any:
+        uid = loaded.users.one(user)
+        if uid not in loaded.model.users_:
+            raise UnknownIdError(loaded.unknown_message("user", user))
+        return uid
+
+    def history_of(loaded: LoadedModel, uid: Any, limit: int) -> dict[str, Any]:
+        cat = state.catalog(loaded)
+        items, times, n = cat.history(int(loaded.model.users_.to_index([uid])[0]))
+        entries = cat.describe(items[:limit])
+        for j, e in enumerate(entries):
+            e["time"] = None if times is None else float(times[j])
+        order = "newest first" if times is not None else "unknown (no timestamps kept)"
+        return {"user": to_json_ids([uid])[0], "n": n, "order": order, "items": entries}
+
     @app.get("/users/random", response_model=RandomUser, tags=tags, summary="A random user with a training history",
              responses=error_responses(404, 422, 503))
     async def random_user() -> Any:
@@ -384,17 +413,29 @@ def install_explorer(
         loaded = current()
 
         def work() -> dict[str, Any]:
+            return history_of(loaded, known_user(loaded, user), limit)
+
+        return answer(loaded, work)
+
+    @app.get("/users/{user}/overview", response_model=UserOverview, tags=tags,
+             summary="What the page shows for a user: top-k with titles, and the latest history",
+             description="GET /recommend (exclude_seen) and GET /users/{user}/history in one answer, items with titles.",
+             responses=error_responses(404, 422, 503))
+    async def user_overview(
+        user: Annotated[str, PathParam(min_length=1, max_length=1024, description="External user id.")],
+        k: Annotated[int, k_query, DIGITS] = 10,
+        limit: Annotated[int, Query(ge=1, le=1000, description="History items to list (1..1000)."), DIGITS] = 50,
+    ) -> Any:
+        loaded = current()
+
+        def work() -> dict[str, Any]:
+            uid = known_user(loaded, user)
             m = loaded.model
-            uid = loaded.users.one(user)
-            if uid not in m.users_:
-                raise UnknownIdError(loaded.unknown_message("user", user))
-            cat = state.catalog(loaded)
-            items, times, n = cat.history(int(m.users_.to_index([uid])[0]))
-            entries = cat.describe(items[:limit])
-            for j, e in enumerate(entries):
-                e["time"] = None if times is None else float(times[j])
-            order = "newest first" if times is not None else "unknown (no timestamps kept)"
-            return {"user": to_json_ids([uid])[0], "n": n, "order": order, "items": entries}
+            ids, scores = m.recommend_one(uid, k)
+            recs = state.catalog(loaded).describe(m.items_.to_index(ids).astype(np.int64))
+            for r, (e, s) in enumerate(zip(recs, np.asarray(scores, dtype=np.float64).tolist()), 1):
+                e.update(score=s, rank=r)
+            return {"user": to_json_ids([uid])[0], "items": recs, "history": history_of(loaded, uid, limit)}
 
         return answer(loaded, work)
 

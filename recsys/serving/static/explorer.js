@@ -208,9 +208,10 @@ async function showUser(user) {
   message("user-message", "Loading…");
   $("similar-panel").hidden = true;
   try {
-    // recommendations then their titles, in parallel with the history
-    const recsP = api("/recommend?" + q({ user, k })).then(async (r) => [r, await titled(r.items)]);
-    const [[recs, items], hist] = await Promise.all([recsP, api(`/users/${encodeURIComponent(user)}/history?` + q({ limit: 50 }))]);
+    // one request: recommendations with titles, and the history
+    const recs = await api(`/users/${encodeURIComponent(user)}/overview?` + q({ k, limit: 50 }));
+    const items = recs.items, hist = recs.history;
+    remember(items);
     remember(hist.items);
     $("recs").replaceChildren(...items.map((it, j) => recRow(it, j + 1,
       () => api("/explain?" + q({ user: recs.user, item: it.item, top: 5 })))));
