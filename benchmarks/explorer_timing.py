@@ -117,7 +117,7 @@ def run(reps: int, shots: Path | None, out: Path) -> None:
             def set_user(j: int) -> None:
                 page.fill("#user", sample[j])
 
-            measure("pick a user (recommendations + history + titles)",
+            measure("pick a user (recommendations, history, titles)",
                     "document.querySelector('#user-form').requestSubmit()", "user", before=set_user)
             measure("random user", "document.querySelector('#random').click()", "user")
 
@@ -190,9 +190,10 @@ def run(reps: int, shots: Path | None, out: Path) -> None:
         ],
         f"| baseline: bare `fetch('/health')` from the page | {pct(base, 50):.1f} | {b99:.1f} | {max(base):.1f} | 1.0 | |",
         "",
-        "Each user interaction is one to three requests (picking a user: recommendations and history in parallel, then "
-        "the titles of the recommended items not seen before); comparing loads the other version once (in the warm-up "
-        "runs), then answers from memory. The server's own work per request is about a millisecond (explain about 1 ms "
+        "Each interaction is one request (picking a user: `GET /users/{id}/overview`, recommendations with titles and "
+        "the history; a random user: the next one is drawn ahead of time; similar items and fold-in: the list, then the "
+        "titles of items not seen before); comparing loads the other version once (in the warm-up runs), then answers "
+        "from memory. The server's own work per request is about a millisecond (explain about 1 ms "
         "for ItemKNN on ML-100K, recommend_one 0.3 ms, in-process); the rest is the HTTP round trip, the DOM update and "
         "the wait for the next frame (up to 16.7 ms at 60 Hz: 'switch tab' makes no request and shows that part alone).",
         "",

@@ -365,10 +365,20 @@ function setUp() {
     });
   });
   $("user-form").addEventListener("submit", (e) => { e.preventDefault(); const u = $("user").value.trim(); if (u) showUser(u); });
+  // "Random user": the next one is drawn ahead of time, so a click costs one request, not two
+  let nextRandom = null;
+  const drawRandom = () => { nextRandom = api("/users/random").catch(() => null); };
   $("random").addEventListener("click", async () => {
-    try { const r = await api("/users/random"); $("user").value = String(r.user); await showUser(String(r.user)); }
-    catch (err) { message("user-message", explainText(err), true); rendered("user"); }
+    try {
+      const drawn = nextRandom && (await nextRandom);
+      const r = drawn || (await api("/users/random"));
+      $("user").value = String(r.user);
+      await showUser(String(r.user));
+      drawRandom();
+    } catch (err) { message("user-message", explainText(err), true); rendered("user"); }
   });
+  $("random").addEventListener("focus", () => { if (!nextRandom) drawRandom(); });
+  $("random").addEventListener("pointerenter", () => { if (!nextRandom) drawRandom(); });
   $("item-form").addEventListener("submit", (e) => { e.preventDefault(); const t = $("item-search").value.trim(); if (t) addItem(t); });
   $("fold-in").addEventListener("click", foldIn);
   $("clear-history").addEventListener("click", () => { state.picked = []; renderPicked(); $("history-recs").replaceChildren(); message("history-message", ""); });
