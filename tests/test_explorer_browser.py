@@ -39,6 +39,14 @@ from tests.test_explorer_api import HOSTILE, build_root  # noqa: E402
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 
+#: Click an element and resolve when the page says it rendered ``what`` (its ``explorer:rendered`` event).
+CLICK_AND_WAIT = """([selector, what]) => new Promise((resolve) => {
+  document.addEventListener("explorer:rendered", function on(e) {
+    if (e.detail === what) { document.removeEventListener("explorer:rendered", on); resolve(); }
+  });
+  document.querySelector(selector).click();
+})"""
+
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -185,6 +193,18 @@ def test_error_states(page: Any, browser: Any, tmp_path: Path) -> None:
         pg.wait_for_selector("#recs > li:nth-child(1) .explain .error")
         assert "cannot explain its scores" in pg.text_content("#recs > li:nth-child(1) .explain")
         pg.close()
+
+
+def test_random_user(page: Any, model: Any) -> None:
+    open_page(page)
+    shown = []
+    for _ in range(3):
+        page.evaluate(CLICK_AND_WAIT, ["#random", "user"])  # resolves when the page has shown the drawn user
+        user = int(page.input_value("#user"))
+        assert page.text_content("#user-message").startswith(f"User {user}:")
+        assert ids_of(page, "#recs > li") == model.recommend_one(user, 10)[0].tolist()
+        shown.append(user)
+    assert set(shown) <= set(model.users_.ids.tolist())
 
 
 def test_keyboard_navigation(page: Any, model: Any) -> None:
