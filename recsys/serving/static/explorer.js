@@ -257,6 +257,8 @@ async function showSimilar(info) {
 // Completion: user ids and items, from the service (debounced; stale answers dropped).
 function completer(input, list, fetchOptions) {
   let timer = null, seq = 0;
+  // a sent form needs no more suggestions: drop the pending lookup (it would compete with the answer)
+  if (input.form) input.form.addEventListener("submit", () => { clearTimeout(timer); seq++; });
   input.addEventListener("input", () => {
     clearTimeout(timer);
     const text = input.value.trim();
