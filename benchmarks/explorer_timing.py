@@ -174,7 +174,8 @@ def run(reps: int, shots: Path | None, out: Path) -> None:
         "times kept with the artifacts). Two ItemKNN versions (k=50, k=200) in one model root, served by "
         "`recsys.serving.run` (1 worker) in a subprocess; headless Chromium (system package) via Playwright, 1280x800.",
         "",
-        f"Command: `RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.explorer_timing --reps {reps}`",
+        f"Command: `RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.explorer_timing --reps {reps}"
+        f"{f' --screenshots {shots.as_posix()}' if shots is not None else ''}`",
         "",
         f"## First render ({len(first)} page loads, fresh context each)",
         "",
