@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
+from recsys._state_spec import INDEX_DTYPES, Array, Ids, Json, Number, Sparse, Spec, Where, check_state, merged_spec
 from recsys._utils.blocks import map_blocks
 from recsys._utils.params import ParamsMixin, check_choice, check_int
 from recsys._utils.registry import StateCodec, register, register_codec, registered
@@ -279,6 +279,9 @@ class Recommender(ParamsMixin, ABC):
         "seen_": Sparse(shape=("n_users", "n_items")),
         "item_popularity_": Array(shape=("n_items",), dtype=("float32", "float64")),
         "cold_items_": Array(shape=(None,), dtype=INDEX_DTYPES, bounds=(0, "n_items")),
+        # what the explorer page shows (recsys.serving._catalog); never used for scoring
+        "item_info_": Json(types=(dict,), optional=True),
+        "history_times_": Sparse(dtype=("float64",), optional=True),
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
