@@ -291,7 +291,8 @@ class HttpFuzzer:
 
         def unknown(seg: str) -> Any:
             path = "/" + seg
-            known = path.rstrip("/") in paths or path in paths or path.startswith(("/docs", "/redoc", "/openapi.json"))
+            # the explorer page (/ redirects to /explore) is served beside the documented API
+            known = path.rstrip("/") in paths or path in paths or path.startswith(("/docs", "/redoc", "/openapi.json", "/explore")) or path == "/"
             return ("unknown path", "GET", path, {}, None, lambda r: None if known or r.status_code == 404 else f"{path!r} answered {r.status_code}, not 404")
 
         unknown_paths = st.text(alphabet=st.characters(codec="ascii", exclude_characters="?#%"), max_size=30).map(unknown)

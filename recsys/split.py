@@ -37,6 +37,7 @@ __all__ = [
     "SplitReport",
     "k_fold",
     "leave_last_n",
+    "leave_one_out",
     "split_report",
     "stratified_split",
     "temporal_split",
@@ -344,6 +345,39 @@ def leave_last_n(data: Interactions, n: int = 1) -> tuple[Interactions, Interact
     _timestamps(data, fn)
     counts = data.user_counts
     return _last_per_user(data, np.minimum(n, np.maximum(counts - 1, 0)), fn)
+
+
+def leave_one_out(data: Interactions) -> tuple[Interactions, Interactions, Interactions]:
+    """Leave-one-out for next-item evaluation: each user's last row is test, the one before it
+    validation, the rest train (last by timestamp, then external item id, as :func:`leave_last_n`).
+
+    :func:`leave_last_n` applied twice: a user with two rows has no validation
+    row, a user with one row only a train row.
+
+    Parameters
+    ----------
+    data : Interactions
+        Must have timestamps.
+
+    Returns
+    -------
+    (train, validation, test) : tuple of Interactions
+
+    Raises
+    ------
+    DataError
+        No timestamps.
+
+    Examples
+    --------
+    >>> from recsys.data import Interactions
+    >>> d = Interactions.from_arrays([1, 1, 1, 2, 2], [7, 8, 9, 7, 8], timestamps=[3, 1, 2, 1, 2])
+    >>> [p.to_frame()[["user", "item"]].values.tolist() for p in leave_one_out(d)]
+    [[[1, 8], [2, 7]], [[1, 9]], [[1, 7], [2, 8]]]
+    """
+    rest, test = leave_last_n(data, 1)
+    train, validation = leave_last_n(rest, 1)
+    return train, validation, test
 
 
 def k_fold(data: Interactions, n_folds: int = 5, seed: int = 42) -> list[tuple[Interactions, Interactions]]:

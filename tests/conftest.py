@@ -26,6 +26,8 @@ OPTIONAL: dict[str, str] = {
     "optuna": "tune",
     "ray": "ray",
     "pyarrow": "ray",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
 }
 
 

@@ -29,8 +29,8 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``.
+def write_text_atomic(path: str | os.PathLike[str], text: str | bytes) -> Path:
+    """Write ``text`` (str as UTF-8, or bytes) to ``path`` through a temporary file in the same directory and ``os.replace``.
 
     A reader sees the old file or the new one, never half of one; a failed write
     leaves the old file and no temporary. Missing parent directories are created.
@@ -46,8 +46,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result is an ordinary file

@@ -73,7 +73,7 @@ register_component = register
 
 # Classes whose modules are imported on first use (they pull in torch): bare name -> module.
 LAZY_CLASSES: dict[str, str] = {
-    "DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep",
+    "DeepFM": "recsys.models.deep", "DIN": "recsys.models.deep", "SASRec": "recsys.models.deep", "GRU4Rec": "recsys.models.deep",
     "ESMM": "recsys.models.deep", "MMoE": "recsys.models.deep", "PLE": "recsys.models.deep", "SharedBottom": "recsys.models.deep",
 }
 

@@ -1,4 +1,4 @@
-"""The ``recsys`` command line: benchmark, tune, fit, recommend, evaluate, datasets, serve.
+"""The ``recsys`` command line: benchmark, tune, fit, recommend, evaluate, datasets, serve, explore.
 
 Each subcommand lives in its own module with ``add_parser`` and ``run``.
 Errors are printed as one line (``recsys <command>: error: ...``) with exit
@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 __all__ = ["main"]
 
-SUBCOMMANDS = ("benchmark", "tune", "fit", "recommend", "evaluate", "datasets", "serve")
+SUBCOMMANDS = ("benchmark", "tune", "fit", "recommend", "evaluate", "datasets", "serve", "explore")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -62,9 +62,10 @@ CONFIG_KEYS = (
 
 
 def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    from recsys.models._registry import MODELS
+    from recsys.models._registry import DEFAULT_MODELS, MODELS
 
     models = ", ".join(MODELS)
+    defaults = ",".join(DEFAULT_MODELS)
     p = sub.add_parser(
         "benchmark",
         help=HELP,
@@ -75,7 +76,7 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", metavar="FILE", help="a TOML file with the same options (flags given too take precedence)")
     add_data_args(p)
     m = p.add_argument_group("models and metrics")
-    m.add_argument("--models", metavar="LIST", help=f"comma-separated model names (default: all: {models.replace(' ', '')})")
+    m.add_argument("--models", metavar="LIST", help=f"comma-separated model names (default: all but the sequential ones: {defaults})")
     m.add_argument("--k", metavar="K", help="cut-off(s), e.g. 10 or 5,10,20; the first one sorts the leaderboard (default 10)")
     m.add_argument("--param", action="append", metavar="MODEL.NAME=VALUE", help="override a model's hyper-parameter, e.g. itemknn.k=100 or hybrid.cf.k=50 (repeatable)")
     m.add_argument("--n-boot", type=int, metavar="N", help="bootstrap resamples of the confidence intervals (default 1000)")
@@ -116,7 +117,7 @@ class Options:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from recsys._peers import PEERS
-        from recsys.models._registry import MODELS
+        from recsys.models._registry import DEFAULT_MODELS, MODELS
 
         cfg = read_config(args.config) if args.config else {}
         self.config_file = args.config
@@ -126,7 +127,7 @@ class Options:
         self.split = split_options(args, cfg)
         if self.split.kind == "none":
             raise UsageError("benchmark needs a train/test split: --split stratified or temporal")
-        self.models = parse_list(get("models", ",".join(MODELS)), "--models")
+        self.models = parse_list(get("models", ",".join(DEFAULT_MODELS)), "--models")
         unknown = [m for m in self.models if m not in MODELS]
         if unknown:
             raise UsageError(f"unknown model {unknown[0]!r}; valid: {', '.join(MODELS)}")

@@ -41,6 +41,12 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="artifact directory to write: a new path, an empty directory, or an existing recsys artifact (replaced); "
         "anything else is refused",
     )
+    p.add_argument(
+        "--no-explorer-data",
+        action="store_true",
+        help="do not keep item titles/genres and interaction times with the artifact (kept by default when the data "
+        "has them, for the explorer page of 'recsys serve' / 'recsys explore'; never used for scoring)",
+    )
     p.set_defaults(run=run)
 
 
@@ -82,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")
         model.fit(data)
     fit_s = time.perf_counter() - t0
+    if not args.no_explorer_data:
+        from recsys.serving._catalog import keep_explorer_data
+
+        keep_explorer_data(model, data)  # titles, genres, times: what the explorer page shows
     _check_out(args.out)  # again: the path may have changed during the fit
     path = model.save(args.out)
     print(f"fitted {type(model).__name__} in {fit_s:.2f} s on {loaded.name} ({split.kind} split: {'train side' if split.kind != 'none' else 'all rows'}); saved to {path}")

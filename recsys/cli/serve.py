@@ -14,7 +14,8 @@ HELP = "serve a saved model over HTTP (FastAPI on uvicorn; pip install 'recsys[s
 DESCRIPTION = """\
 Start the recsys HTTP service on a model artifact directory (written by
 'recsys fit' or Recommender.save): GET /recommend, POST /recommend for a
-history, GET /similar, /health, /ready, /model and the OpenAPI docs.
+history, GET /similar, /health, /ready, /model, the OpenAPI docs at /docs,
+and the explorer page at /explore (see 'recsys explore').
 
 example:
   recsys serve --model models/itemknn --host 127.0.0.1 --port 8000 --workers 2

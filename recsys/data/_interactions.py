@@ -553,6 +553,68 @@ class Interactions:
             out["weight"] = self.weights
         return pd.DataFrame(out)
 
+    def with_item_features(
+        self, frame: pd.DataFrame, columns: str | list[str] | tuple[str, ...] = "title", *, on: str = "item"
+    ) -> pd.DataFrame:
+        """``frame`` with item feature columns (titles by default) added, looked up by its item ids.
+
+        For reading results: the frames of ``recommend`` (``on="item"``),
+        ``similar_items`` (``on="similar_item"``) or ``explain`` (``on="id"``;
+        only its rows of kind ``"item"`` or ``"attention"`` hold item ids, the
+        others get nulls). Ids these interactions do not know get nulls too.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Holds item ids in the column ``on``; not modified.
+        columns : str or list of str, default "title"
+            Item feature columns to add (MovieLens: ``title``, ``year``, ``genres``).
+        on : str, default "item"
+            The column of ``frame`` holding item ids.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of ``frame`` with ``columns`` appended (same index, same row order).
+
+        Raises
+        ------
+        DataError
+            These interactions have no item features, ``on`` is not a column of
+            ``frame``, a requested column is not an item feature or is
+            already a column of ``frame``.
+
+        Examples
+        --------
+        >>> items = pd.DataFrame({"item": [10, 20], "title": ["Heat (1995)", "Up (2009)"]})
+        >>> data = Interactions.from_frame(pd.DataFrame({"user": [1, 1], "item": [10, 20]}), item_features=items)
+        >>> data.with_item_features(pd.DataFrame({"item": [20, 99], "score": [0.9, 0.5]}))
+           item  score      title
+        0    20    0.9  Up (2009)
+        1    99    0.5        NaN
+        """
+        if self.item_features is None:
+            raise DataError("these interactions have no item features to add (build them with item_features=)")
+        if not isinstance(frame, pd.DataFrame):
+            raise DataTypeError(f"with_item_features needs a pandas DataFrame; got {type(frame).__name__}")
+        if on not in frame.columns:
+            raise DataError(f"with_item_features: the frame has no column {on!r} (its columns: {list(frame.columns)}); pass on=")
+        wanted = [columns] if isinstance(columns, str) else list(columns)
+        unknown = [c for c in wanted if c not in self.item_features.columns]
+        if unknown:
+            raise DataError(f"with_item_features: no item feature {unknown[0]!r}; the item features are {list(self.item_features.columns)}")
+        clash = [c for c in wanted if c in frame.columns]
+        if clash:
+            raise DataError(f"with_item_features: the frame already has a column {clash[0]!r}")
+        idx = np.full(len(frame), -1, dtype=np.int64)
+        holds_items = frame["kind"].isin(["item", "attention"]).to_numpy() if on == "id" and "kind" in frame.columns else np.ones(len(frame), bool)
+        if holds_items.any():
+            idx[holds_items] = self.items.to_index(frame[on].to_numpy()[holds_items], missing="negative")
+        feats = self.item_features[wanted]
+        # label -1 is absent: reindex gives nulls for unknown ids and rows without an item
+        looked_up = feats.reindex(idx).set_axis(frame.index)
+        return pd.concat([frame, looked_up], axis=1)
+
     # -- transformations (all return new objects) ---------------------------------
 
     def take(self, rows: ArrayLike) -> Interactions:

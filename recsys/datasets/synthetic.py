@@ -23,6 +23,18 @@ The generative story (everything drawn from one seeded generator):
   their remaining items by weighted sampling without replacement with weights
   ``popularity * exp(preference_strength * score)`` over the items they have
   not picked.
+* Optional sequential signal (``sequential > 0``): each category has a
+  successor category (a random permutation of the categories: a per-category
+  Markov chain) and each item three successor items in its category's
+  successor, drawn by popularity. Along each user's rows, every interaction
+  after the first follows the chain with probability ``sequential``: it
+  becomes a random successor of the previous item (moved up from later in
+  the user's rows if the user picks it anyway, else replacing the row's
+  item; skipped when the user already had it earlier). Users keep their
+  counts and timestamps; only which items, and in what order, change. These
+  draws come from their own generator (seeded from ``seed``), so every other
+  draw, and the whole output with ``sequential=0`` (the default), is as
+  without the option.
 * Ratings 1..5 grow with the score, plus user and item biases and noise.
 * Timestamps are int64 Unix seconds: each user starts at a random time in
   2015-2019 and their rows follow with exponential gaps, so they are
@@ -124,6 +136,7 @@ class _SyntheticOptions(TypedDict, total=False):
     popularity_exponent: float
     preference_strength: float
     n_candidates: int
+    sequential: float
 
 
 @overload
@@ -159,6 +172,7 @@ def synthetic(
     popularity_exponent: float = 1.0,
     preference_strength: float = 3.0,
     n_candidates: int = 12,
+    sequential: float = 0.0,
     return_frames: bool = False,
 ) -> Interactions | SyntheticData:
     """A deterministic synthetic dataset with popularity skew, latent preferences,
@@ -184,6 +198,10 @@ def synthetic(
         popularity).
     n_candidates : int >= 1, default 12
         Popularity-drawn candidates per pick (1: pure popularity).
+    sequential : float in [0, 1], default 0.0
+        Probability that a user's next item follows the per-category Markov
+        chain from the previous one (see the module docstring); 0 keeps the
+        data free of any order signal beyond time.
     return_frames : bool, default False
         Return a :class:`SyntheticData` with the frames and ground truth
         instead of only the :class:`Interactions`.
@@ -208,6 +226,9 @@ def synthetic(
     [('category', 'categorical'), ('genres', 'multi'), ('title', 'text')]
     >>> int(data.ratings.min()) >= 1 and int(data.ratings.max()) <= 5
     True
+    >>> markov = synthetic(n_users=50, n_items=30, n_interactions=400, seed=1, sequential=0.8)
+    >>> bool((markov.user_counts == data.user_counts).all())
+    True
     """
     n_users = check_int("synthetic", "n_users", n_users, low=1)
     n_items = check_int("synthetic", "n_items", n_items, low=1)
@@ -218,6 +239,7 @@ def synthetic(
     n_candidates = check_int("synthetic", "n_candidates", n_candidates, low=1)
     popularity_exponent = check_float("synthetic", "popularity_exponent", popularity_exponent, low=0.0)
     preference_strength = check_float("synthetic", "preference_strength", preference_strength, low=0.0)
+    sequential = check_float("synthetic", "sequential", sequential, low=0.0, high=1.0)
     if n_interactions > n_users * n_items:
         raise ParameterError(
             f"The 'n_interactions' parameter of synthetic must be at most n_users * n_items "
@@ -253,6 +275,8 @@ def synthetic(
 
     law = _Law(user_vec, item_vec, rank_to_item, popularity, popularity_exponent, preference_strength, n_candidates)
     users, items, scores = _sample_pairs(rng, counts, law)
+    if sequential > 0:
+        items, scores = _markov_chain(np.random.default_rng([seed, 97]), counts, items, item_cat, law, sequential)
 
     timestamps = _timestamps(rng, counts, len(users))
     ratings = _ratings(rng, users, items, scores, n_users, n_items, popularity)
@@ -462,6 +486,62 @@ def _sample_rest(
         out_keys.append(owner * n_items + picked)
         out_scores.append(np.einsum("nf,nf->n", user_vec[owner], item_vec[picked]))
     return np.concatenate(out_keys), np.concatenate(out_scores)
+
+
+def _markov_chain(
+    rng: np.random.Generator,
+    counts: NDArray[np.int64],
+    items: NDArray[np.int32],
+    item_cat: NDArray[np.int64],
+    law: _Law,
+    strength: float,
+    n_successors: int = 3,
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Make each user's row after the first follow the chain from the previous row's item with
+    probability ``strength`` (see the module docstring); returns the new items and their scores."""
+    n_items = len(item_cat)
+    n_cat = int(item_cat.max()) + 1
+    next_cat = rng.permutation(n_cat)
+    successors = np.empty((n_items, n_successors), dtype=np.int32)
+    for c in range(n_cat):
+        members = np.flatnonzero(item_cat == next_cat[c])
+        if len(members) == 0:  # an empty category: any item
+            members = np.arange(n_items)
+        p = law.popularity[members] / law.popularity[members].sum()
+        src = np.flatnonzero(item_cat == c)
+        successors[src] = members[rng.choice(len(members), size=(len(src), n_successors), p=p)]
+    items = items.copy()
+    users_per_block = max(1, (1 << 22) // n_items)  # bounds the block's position matrix
+    starts = np.cumsum(counts) - counts
+    for b0 in range(0, len(counts), users_per_block):
+        block = np.arange(b0, min(len(counts), b0 + users_per_block))
+        local_n = counts[block]
+        base = int(starts[block[0]])
+        sl = slice(base, base + int(local_n.sum()))
+        where = np.full((len(block), n_items), -1, dtype=np.int64)  # row (within the block) of each picked item
+        lu = np.repeat(np.arange(len(block)), local_n)
+        where[lu, items[sl]] = np.arange(len(lu))
+        first = starts[block] - base
+        for t in range(1, int(local_n.max(initial=0))):
+            u = np.flatnonzero(local_n > t)
+            follow = rng.random(len(u)) < strength
+            pick = rng.integers(0, n_successors, len(u))
+            u, pick = u[follow], pick[follow]
+            r = first[u] + t
+            cand = successors[items[base + r - 1], pick]
+            at = where[u, cand]
+            fresh, later = at < 0, at > r
+            old = items[base + r].astype(np.int64)
+            # a later pick of the same item moves up (swap); an item not picked replaces this row's
+            sw = np.flatnonzero(later)
+            items[base + at[sw]] = old[sw]
+            where[u[sw], old[sw]] = at[sw]
+            ch = np.flatnonzero(fresh | later)
+            where[u[np.flatnonzero(fresh)], old[fresh]] = -1
+            items[base + r[ch]] = cand[ch]
+            where[u[ch], cand[ch]] = r[ch]
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return items, np.einsum("nf,nf->n", law.user_vec[owner], law.item_vec[items]).astype(np.float32)
 
 
 # -- values -----------------------------------------------------------------------------

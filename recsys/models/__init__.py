@@ -1,7 +1,7 @@
 """Recommenders: every model shares the :class:`Recommender` API.
 
-The torch models (:class:`DeepFM`, :class:`DIN` and the multi-task :class:`SharedBottom`,
-:class:`MMoE`, :class:`PLE`, :class:`ESMM`) are imported on first use, so
+The torch models (:class:`DeepFM`, :class:`DIN`, :class:`SASRec`, :class:`GRU4Rec` and the multi-task
+:class:`SharedBottom`, :class:`MMoE`, :class:`PLE`, :class:`ESMM`) are imported on first use, so
 ``import recsys.models`` stays fast for services that never train them.
 """
 
@@ -25,9 +25,9 @@ from recsys.models.sparse_ease import SparseEASE
 from recsys.models.svdpp import SVDpp
 
 if TYPE_CHECKING:
-    from recsys.models.deep import DIN, ESMM, PLE, DeepFM, MMoE, SharedBottom
+    from recsys.models.deep import DIN, ESMM, PLE, DeepFM, GRU4Rec, MMoE, SASRec, SharedBottom
 
-__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "ESMM", "Hybrid", "ItemKNN", "MMoE", "PLE", "Pipeline", "Popular", "Ranker", "Recommender", "SessionEASE", "SharedBottom", "SparseEASE", "SVDpp", "UserKNN"]
+__all__ = ["ALS", "BPR", "Blend", "ContentBased", "DIN", "DeepFM", "EASE", "ESMM", "GRU4Rec", "Hybrid", "ItemKNN", "MMoE", "PLE", "Pipeline", "Popular", "Ranker", "Recommender", "SASRec", "SessionEASE", "SharedBottom", "SparseEASE", "SVDpp", "UserKNN"]
 
 def __getattr__(name: str) -> Any:
     if name in LAZY_CLASSES:

@@ -24,18 +24,11 @@ def normalised(scores: NDArray[np.float32], domain: NDArray[np.bool_], how: str)
     s = np.asarray(scores, dtype=np.float64)
     if s.shape[1] == 0 or not domain.any():
         return np.zeros(s.shape, dtype=np.float32)
-    finite = np.isfinite(s)
-    if not finite.all():
-        low = np.where(finite[:, domain], s[:, domain], np.inf).min(axis=1, keepdims=True)
-        s = np.where(finite, s, np.where(np.isfinite(low), low, 0.0))
+    s = _finite(s, domain)
     d = s[:, domain]
-    if how == "minmax":
-        lo, hi = d.min(axis=1, keepdims=True), d.max(axis=1, keepdims=True)
-        span = hi - lo
-        out = np.divide(s - lo, span, out=np.zeros_like(s), where=span > 0)
-    elif how == "zscore":
-        mu, sd = d.mean(axis=1, keepdims=True), d.std(axis=1, keepdims=True)
-        out = np.divide(s - mu, sd, out=np.zeros_like(s), where=sd > 0)
+    if how in ("minmax", "zscore"):
+        shift, scale = _affine(d, how)
+        out = np.divide(s - shift, scale, out=np.zeros_like(s), where=scale > 0)
     else:
         out = np.zeros_like(s)
         if d.shape[1] > 1:
@@ -45,4 +38,44 @@ def normalised(scores: NDArray[np.float32], domain: NDArray[np.bool_], how: str)
     return out.astype(np.float32)
 
 
-__all__ = ["normalised"]
+def _finite(s: NDArray[np.float64], domain: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """``-inf`` (and other non-finite scores) replaced by the row's lowest finite domain score (0 if none)."""
+    finite = np.isfinite(s)
+    if finite.all():
+        return s
+    low = np.where(finite[:, domain], s[:, domain], np.inf).min(axis=1, keepdims=True)
+    return np.where(finite, s, np.where(np.isfinite(low), low, 0.0))
+
+
+def _affine(d: NDArray[np.float64], how: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-row ``(shift, scale)`` of ``minmax`` (min, max - min) or ``zscore`` (mean, std) over ``d``."""
+    if how == "minmax":
+        lo, hi = d.min(axis=1, keepdims=True), d.max(axis=1, keepdims=True)
+        return lo, hi - lo
+    return d.mean(axis=1, keepdims=True), d.std(axis=1, keepdims=True)
+
+
+def normalising_map(scores: NDArray[np.float32], domain: NDArray[np.bool_], how: str) -> tuple[float, float, NDArray[np.float64]] | None:
+    """The affine map :func:`normalised` applies to one row of scores: ``(shift, scale, filled)``.
+
+    ``normalised(x) = (x - shift) / scale`` for ``scale > 0`` (and 0 for every
+    item when ``scale == 0``); ``filled`` is the row with non-finite scores
+    replaced as :func:`normalised` replaces them. None for ``rank``, which is
+    not affine.
+
+    Examples
+    --------
+    >>> normalising_map(np.array([1.0, 3.0, 9.0], np.float32), np.array([True, True, False]), "zscore")[:2]
+    (2.0, 1.0)
+    """
+    if how not in ("minmax", "zscore"):
+        return None
+    s = np.asarray(scores, dtype=np.float64).reshape(1, -1)
+    if s.shape[1] == 0 or not domain.any():
+        return 0.0, 0.0, s[0]
+    s = _finite(s, domain)
+    shift, scale = _affine(s[:, domain], how)
+    return float(shift[0, 0]), float(scale[0, 0]), s[0]
+
+
+__all__ = ["normalised", "normalising_map"]

@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from recsys._state_spec import INDEX_DTYPES, Array, Ids, Number, Sparse, Spec, Where, check_state, merged_spec
+from recsys._state_spec import INDEX_DTYPES, Array, Ids, Json, Number, Sparse, Spec, Where, check_state, merged_spec
 from recsys._utils.blocks import map_blocks
 from recsys._utils.params import ParamsMixin, check_choice, check_int
 from recsys._utils.registry import StateCodec, register, register_codec, registered
@@ -259,12 +259,17 @@ class Recommender(ParamsMixin, ABC):
     ``predicts_unknown_ids``
         True when :meth:`predict` accepts ids absent from the training data
         (passed to ``_predict_pairs`` as -1); otherwise they raise UnknownIdError.
+    ``_no_explanation``
+        For a model without ``_explain``: why its scores cannot be split into
+        parts (the :class:`~recsys.errors.NotSupportedError` of :meth:`explain` says it).
     """
 
     scores_cold_items: ClassVar[bool] = False
     # Score blocks of users on several threads (for scoring in GIL-free kernels that are not threaded themselves).
     _threaded_blocks: ClassVar[bool] = False
     predicts_unknown_ids: ClassVar[bool] = False
+    # Why the model's scores have no faithful decomposition (said by the NotSupportedError of explain).
+    _no_explanation: ClassVar[str] = ""
 
     # The structure of the learned state, checked on load (see recsys._state_spec); subclasses add theirs.
     _state_spec: ClassVar[dict[str, Spec]] = {
@@ -274,6 +279,9 @@ class Recommender(ParamsMixin, ABC):
         "seen_": Sparse(shape=("n_users", "n_items")),
         "item_popularity_": Array(shape=("n_items",), dtype=("float32", "float64")),
         "cold_items_": Array(shape=(None,), dtype=INDEX_DTYPES, bounds=(0, "n_items")),
+        # what the explorer page shows (recsys.serving._catalog); never used for scoring
+        "item_info_": Json(types=(dict,), optional=True),
+        "history_times_": Sparse(dtype=("float64",), optional=True),
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -311,9 +319,13 @@ class Recommender(ParamsMixin, ABC):
         """Similarity of the given items (rows) to every item (columns)."""
         raise NotSupportedError(f"{type(self).__name__} has no item similarity")
 
+    def _cannot_explain(self) -> NotSupportedError:
+        reason = type(self)._no_explanation
+        return NotSupportedError(f"{type(self).__name__} cannot explain its scores" + (f": {reason}" if reason else ""))
+
     def _explain(self, user_idx: int, item_idx: int) -> Explanation:
         """The parts of one known user's score for one item."""
-        raise NotSupportedError(f"{type(self).__name__} cannot explain its scores")
+        raise self._cannot_explain()
 
     def _explain_history(
         self,
@@ -323,7 +335,9 @@ class Recommender(ParamsMixin, ABC):
         target: int,
     ) -> Explanation:
         """The parts of a folded-in history's score for the item ``target``."""
-        raise NotSupportedError(f"{type(self).__name__} cannot explain scores of a folded-in history")
+        if type(self)._explain is not Recommender._explain:
+            raise NotSupportedError(f"{type(self).__name__} cannot explain scores of a folded-in history")
+        raise self._cannot_explain()
 
     def _score_pairs(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         """Scores of (user, item) pairs; the default scores each distinct user once, in blocks."""
@@ -845,9 +859,43 @@ class Recommender(ParamsMixin, ABC):
         Raises
         ------
         NotSupportedError
-            The model has no faithful decomposition of its scores.
+            The model has no faithful decomposition of its scores (the
+            message says why).
         UnknownIdError
             The user or item is not known to the model.
+
+        Notes
+        -----
+        Which parts a model reports: ItemKNN ``x_uj sim(j, i)``; EASE,
+        SessionEASE and SparseEASE ``x_uj B_ji``; ALS the Hu-Koren-Volinsky
+        parts ``c_uj y_iᵀ W_u y_j`` (plus ``residual``, how far a fitted
+        user vector is from that solve); ContentBased profile weight x
+        cosine; SVDpp the implicit-feedback parts (plus ``baseline`` and
+        ``user_factor``); UserKNN the neighbours (kind ``"user"``);
+        Hybrid and Blend each model's parts scaled by its weight and its
+        normalisation, merged per source (one column per model with its
+        share; terms ``"<model>.<term>"``); Popular one ``popularity`` term.
+        The explicit-feedback neighbourhood models add ``baseline`` and,
+        where the prediction was clipped to the rating range, ``clip``.
+        DIN lists its attention weights over the history (kind
+        ``"attention"``, ``exact`` False); BPR, DeepFM and Pipeline raise
+        NotSupportedError.
+
+        Examples
+        --------
+        >>> from recsys.models import EASE
+        >>> from recsys.testing import tiny_interactions
+        >>> model = EASE(reg=10.0).fit(tiny_interactions())
+        >>> items, scores = model.recommend_one(0, k=1)
+        >>> why = model.explain(0, items[0], top=3)
+        >>> why.round(3)
+           kind    id  contribution  weight  value
+        0  item    10         0.120   0.120    1.0
+        1  item     0         0.075   0.075    1.0
+        2  item    24         0.059   0.059    1.0
+        3  rest  None         0.226     NaN    NaN
+        >>> bool(abs(why["contribution"].sum() - scores[0]) < 1e-5), why.attrs["n_sources"]
+        (True, 11)
         """
         self._check_fitted()
         top = check_int("explain", "top", top, low=1)
@@ -866,8 +914,48 @@ class Recommender(ParamsMixin, ABC):
     ) -> pd.DataFrame:
         """Why a user known only by ``items`` (fold-in) gets ``item``; as :meth:`explain`.
 
-        History items the model does not know raise :class:`UnknownIdError`;
-        an empty history raises :class:`DataError`.
+        The parts sum to the score :meth:`recommend_history` gives ``item`` for
+        the same history.
+
+        Parameters
+        ----------
+        items : sequence of ids
+            The history (known items; repeats count as in :meth:`recommend_history`).
+        item : id
+            The item whose score is explained.
+        top : int, default 5
+            How many sources to list; the others are summed into one ``rest`` row.
+        ratings, timestamps : array-like, optional
+            As for :meth:`recommend_history`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`explain`.
+
+        Raises
+        ------
+        NotSupportedError
+            The model cannot explain (or cannot fold in).
+        UnknownIdError
+            A history item or ``item`` is not known to the model.
+        DataError
+            The history is empty.
+
+        Examples
+        --------
+        >>> from recsys.models import EASE
+        >>> from recsys.testing import tiny_interactions
+        >>> model = EASE(reg=10.0).fit(tiny_interactions())
+        >>> why = model.explain_history([0, 2, 4], 6, top=2)
+        >>> why.round(3)
+           kind    id  contribution  weight  value
+        0  item     2         0.046   0.046    1.0
+        1  item     0         0.004   0.004    1.0
+        2  rest  None         0.001     NaN    NaN
+        >>> ids, scores = model.recommend_history([0, 2, 4], k=32)
+        >>> bool(abs(why["contribution"].sum() - scores[list(ids).index(6)]) < 1e-5)
+        True
         """
         self._check_fitted()
         top = check_int("explain_history", "top", top, low=1)

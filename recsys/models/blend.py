@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,7 +13,8 @@ from recsys._utils.params import check_choice
 from recsys._utils.registry import as_component
 from recsys.data import Interactions
 from recsys.errors import ArtifactError, NotSupportedError, ParameterError
-from recsys.models._normalise import normalised
+from recsys.models._explain import Explanation, blended_explanation, unscored
+from recsys.models._normalise import normalised, normalising_map
 from recsys.models.base import Recommender
 
 
@@ -42,6 +44,13 @@ class Blend(Recommender):
         One per model, not all zero (only their ratios matter). Default: equal.
     normalise : {"zscore", "minmax", "rank"}, default "zscore"
         How each model's scores are put on a common scale per user (see Hybrid).
+
+    :meth:`explain` gives each model's parts scaled by its weight over its
+    normalisation scale, merged per history item (or per neighbour user, kind
+    ``"user"``: sources keep the kind their model gives them), with one
+    column per model (its class name) holding its share; each model's terms
+    and the normalisation's offset are terms ``"<model>.<term>"``. With
+    ``normalise="rank"`` scores cannot be split (NotSupportedError).
 
     Attributes
     ----------
@@ -141,6 +150,49 @@ class Blend(Recommender):
         except NotSupportedError as e:
             raise NotSupportedError(f"Blend has no item similarity: {e}") from None
         return self._blend(parts)
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        u = np.array([user_idx], dtype=np.int32)
+        rows = [np.asarray(m._score(u, None))[0] for m in self.models_]
+        return self._explain_blend(rows, lambda m: m._explain(user_idx, item_idx), item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        rows = [np.asarray(m._score_history(item_idx, ratings, timestamps)).ravel() for m in self.models_]
+        return self._explain_blend(rows, lambda m: m._explain_history(item_idx, ratings, timestamps, target), target)
+
+    def _names(self) -> list[str]:
+        """Each model's name in explanations: its class, with its position when two share one."""
+        names = [type(m).__name__ for m in self.models_]
+        return [f"{n}[{i}]" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+    def _explain_blend(self, rows: list[NDArray[Any]], explain: Callable[[Recommender], Explanation], target: int) -> Explanation:
+        """Each model's parts, scaled by its weight and its normalisation (see
+        :func:`~recsys.models._explain.blended_explanation`): one row per history item (or
+        neighbour user, kind ``"user"``), one column per model with its share."""
+        warm = np.ones(self.n_items_, dtype=bool)
+        warm[self.cold_items_] = False
+        parts = []
+        for name, w, model, row in zip(self._names(), self._weights(), self.models_, rows):
+            mapping = normalising_map(row, warm, self.normalise)
+            if mapping is None:
+                raise NotSupportedError(
+                    f"Blend(normalise={self.normalise!r}) cannot explain its scores: rank normalisation replaces each "
+                    "score by its rank among the items, which no single history item's part determines "
+                    "(use normalise='zscore' or 'minmax' to explain)"
+                )
+            shift, scale, filled = mapping
+            if np.isfinite(row[target]):
+                try:
+                    exp = explain(model)
+                except NotSupportedError as e:
+                    raise NotSupportedError(f"Blend cannot explain its scores: {e}") from None
+            else:
+                exp = unscored(float(filled[target]))
+            parts.append((name, float(w), exp, shift, scale))
+        score = float(self._blend([r.reshape(1, -1) for r in rows])[0, target])
+        return blended_explanation(parts, score)
 
 
 __all__ = ["Blend"]

@@ -120,6 +120,10 @@ class BPR(_Factorization):
     (32, 9)
     """
 
+    _no_explanation: ClassVar[str] = (
+        "its scores are dot products of factors learned by stochastic gradient descent on sampled pairs; "
+        "no part of a score belongs to one history item"
+    )
     _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     def __init__(

@@ -18,6 +18,7 @@ both.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Never
 
 import numpy as np
@@ -33,7 +34,9 @@ from recsys.content._text import TextSpec, item_texts
 from recsys.data import Interactions
 from recsys.errors import DataError, DataWarning, NotSupportedError, ParameterError
 from recsys.models._embedding import EmbeddingRecommender
+from recsys.models._explain import Explanation, blended_explanation, linear_explanation, unscored
 from recsys.models._normalise import normalised as _normalised
+from recsys.models._normalise import normalising_map
 from recsys.models._weighting import PROFILE_VALUES, ProfileValues
 from recsys.models.base import Recommender
 
@@ -124,6 +127,10 @@ class ContentBased(EmbeddingRecommender):
     :meth:`recommend_history` applies the same rules to the ``ratings`` and
     ``timestamps`` it is given; without them every history item weighs the
     same (no centring, no decay).
+
+    :meth:`explain` splits ``score(u, j)`` over the history: item ``i``
+    contributes ``w_ui / |sum w e| * (e_i · e_j)`` (columns ``weight``, the
+    normalised profile weight, and ``similarity``, the cosine).
 
     A saved model holds the item embeddings, not the encoder: a loaded model
     recommends for known users, folds in histories of known items and finds
@@ -264,18 +271,43 @@ class ContentBased(EmbeddingRecommender):
     def _user_vectors(self, user_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         return _unit_rows(np.asarray(self.profile_weights_[user_idx] @ self._item_vectors()))
 
-    def _history_vector(
-        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
-    ) -> NDArray[np.float32]:
+    def _history_weights(self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None) -> NDArray[np.float64]:
+        """Profile weight of each history entry (the rules of the fit, for one user)."""
         users = np.zeros(len(item_idx), dtype=np.int32)
         ts = None if timestamps is None else np.asarray(timestamps)
         if ts is not None and ts.dtype.kind not in "iufM":
             raise DataError(f"timestamps must be numbers or datetimes; got dtype {ts.dtype}")
         if ts is not None and ts.dtype.kind == "M":
             ts = ts.astype("datetime64[ns]").astype(np.int64)
-        w = _profile_weights(self.values, self.half_life, users, 1, None, ratings, ts)
+        return _profile_weights(self.values, self.half_life, users, 1, None, ratings, ts)
+
+    def _history_vector(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
+    ) -> NDArray[np.float32]:
+        w = self._history_weights(item_idx, ratings, timestamps)
         items = self._item_vectors()
         return _unit_rows((w.astype(np.float32) @ items[item_idx])[None, :])[0]
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        row = self.profile_weights_[user_idx]
+        return self._explain_profile(row.indices, row.data, item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        return self._explain_profile(item_idx, self._history_weights(item_idx, ratings, timestamps), target)
+
+    def _explain_profile(self, items: NDArray[Any], weights: NDArray[Any], target: int) -> Explanation:
+        """``score = p · e_t`` with ``p = sum_j w_j e_j / |sum_j w_j e_j|``: history item ``j`` contributes
+        its normalised profile weight ``w_j / |sum w e|`` (column ``weight``) times the cosine ``e_j · e_t``
+        (column ``similarity``)."""
+        emb = np.asarray(self._item_vectors(), dtype=np.float64)
+        idx = np.asarray(items, dtype=np.int64)
+        w = np.asarray(weights, dtype=np.float64)
+        norm = float(np.linalg.norm(w @ emb[idx]))
+        share = w / norm if norm > 0 else np.zeros_like(w)
+        exp = linear_explanation(idx, share, emb[idx] @ emb[target], value="weight", weight="similarity")
+        return exp
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         items = self._item_vectors()
@@ -304,6 +336,10 @@ class Hybrid(Recommender):
     recall of held-out new items several times and costs warm top-N
     accuracy; see benchmarks/results/content.md). Tune ``weight``,
     ``normalise`` and ``cold`` on a validation split of the task you serve.
+
+    :meth:`explain` splits a score as :class:`Blend` does (columns ``cf``
+    and ``content``; a cold item's CF floor with ``cold="blend"`` is the term
+    ``cf.floor``); not with ``normalise="rank"``.
 
     Parameters
     ----------
@@ -420,6 +456,59 @@ class Hybrid(Recommender):
         except NotSupportedError as e:
             raise NotSupportedError(f"Hybrid has no item similarity: {e}") from None
         return self._blend(np.asarray(a), np.asarray(b))
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        u = np.array([user_idx], dtype=np.int32)
+        a, b = self.cf_._score(u, None)[0], self.content_._score(u, None)[0]
+        return self._explain_blend(a, b, lambda m: m._explain(user_idx, item_idx), item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        a = np.asarray(self.cf_._score_history(item_idx, ratings, timestamps))
+        b = np.asarray(self.content_._score_history(item_idx, ratings, timestamps))
+        return self._explain_blend(a, b, lambda m: m._explain_history(item_idx, ratings, timestamps, target), target)
+
+    def _explain_blend(
+        self, cf: NDArray[Any], content: NDArray[Any], explain: Callable[[Recommender], Explanation], target: int
+    ) -> Explanation:
+        """Each model's parts, scaled by its weight and its normalisation (see :func:`blended_explanation`);
+        sources keep their model's kind, columns ``cf`` and ``content`` hold each model's share."""
+        name = type(self).__name__
+        warm = np.ones(self.n_items_, dtype=bool)
+        warm[self.cold_items_] = False
+        ma = normalising_map(cf, warm, self.normalise)
+        mb = normalising_map(content, np.ones(self.n_items_, dtype=bool), self.normalise)
+        if ma is None or mb is None:
+            raise NotSupportedError(
+                f"{name}(normalise={self.normalise!r}) cannot explain its scores: rank normalisation replaces each "
+                "score by its rank among the items, which no single history item's part determines "
+                "(use normalise='minmax' or 'zscore' to explain)"
+            )
+        score = float(self._blend(np.asarray(cf).reshape(1, -1), np.asarray(content).reshape(1, -1))[0, target])
+        w = float(np.float32(self.weight))
+        terms: dict[str, float] = {}
+        parts = []
+        if warm[target]:
+            parts.append(("cf", w, self._part_explanation(self.cf_, explain, cf, ma[2], target), ma[0], ma[1]))
+        elif self.cold == "blend":
+            # a cold item gets the row's lowest normalised CF score
+            floor = (ma[2][warm].min() - ma[0]) / ma[1] if warm.any() and ma[1] > 0 else 0.0
+            terms["cf.floor"] = w * float(floor)
+        content_w = 1.0 if (not warm[target] and self.cold == "content") else float(np.float32(1) - np.float32(w))
+        parts.append(("content", content_w, self._part_explanation(self.content_, explain, content, mb[2], target), mb[0], mb[1]))
+        return blended_explanation(parts, score, terms)
+
+    @staticmethod
+    def _part_explanation(
+        model: Recommender, explain: Callable[[Recommender], Explanation], raw: NDArray[Any], filled: NDArray[Any], target: int
+    ) -> Explanation:
+        if not np.isfinite(raw[target]):
+            return unscored(float(filled[target]))
+        try:
+            return explain(model)
+        except NotSupportedError as e:
+            raise NotSupportedError(f"Hybrid cannot explain its scores: {e}") from None
 
 
 __all__ = ["ContentBased", "Hybrid"]

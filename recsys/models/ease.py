@@ -14,6 +14,7 @@ from recsys._utils.params import check_float, check_int
 from recsys._utils.progress import progress
 from recsys.data import Interactions
 from recsys.errors import ParameterError, RecsysError
+from recsys.models._explain import Explanation, linear_explanation
 from recsys.models.base import Recommender
 
 # Columns of the Gram matrix are built in blocks of about this many entries.
@@ -41,7 +42,28 @@ def auto_reg(gram_diagonal: NDArray[np.floating[Any]], n_users: int) -> float:
     return float(2.0 * np.sqrt(max(n_users, 1) * d.mean())) if len(d) else 1.0
 
 
-class EASE(Recommender):
+class ItemWeightsExplanations:
+    """``explain`` of a model scoring ``x_u B`` (EASE, SessionEASE, SparseEASE): history item ``j``
+    contributes ``x_uj B[j, i]`` (columns ``value`` = ``x_uj``, ``weight`` = ``B[j, i]``)."""
+
+    user_items_: sp.csr_matrix
+
+    def _weights_to(self, target: int) -> NDArray[np.float64]:
+        """Column ``target`` of ``B`` (dense): every item's weight in predicting ``target``."""
+        raise NotImplementedError
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        row = self.user_items_[user_idx]
+        return linear_explanation(row.indices, row.data, self._weights_to(item_idx)[row.indices])
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        # fold-in scores x B with x the history's counts (a repeated item counts twice)
+        return linear_explanation(item_idx, np.ones(len(item_idx)), self._weights_to(target)[item_idx])
+
+
+class EASE(ItemWeightsExplanations, Recommender):
     """Embarrassingly Shallow AutoEncoder: item-item weights in closed form.
 
     ``B = argmin ||X - X B||^2 + reg ||B||^2`` subject to ``diag(B) = 0``, i.e.
@@ -71,7 +93,9 @@ class EASE(Recommender):
     -----
     Fold-in (:meth:`recommend_history`) is ``x_history @ B``, exact for a new
     user. :meth:`similar_items` ranks items ``j`` by ``B_ij``, the weight of
-    item ``i`` in predicting ``j``.
+    item ``i`` in predicting ``j``. :meth:`explain` splits a score into the
+    history items' parts ``x_uj B_ji`` (columns ``value`` = ``x_uj`` and
+    ``weight`` = ``B_ji``); they sum to the score.
 
     Examples
     --------
@@ -139,6 +163,9 @@ class EASE(Recommender):
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         return np.asarray(self.weights_[item_idx], dtype=np.float32)
+
+    def _weights_to(self, target: int) -> NDArray[np.float64]:
+        return np.asarray(self.weights_[:, target], dtype=np.float64)
 
 
 def _gram(x: sp.csr_matrix) -> NDArray[np.float32]:

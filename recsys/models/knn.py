@@ -35,7 +35,7 @@ from recsys._state_spec import Array, Number, Sparse, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys.data import Interactions
 from recsys.errors import DataError, NotSupportedError, ParameterError
-from recsys.models._explain import Explanation
+from recsys.models._explain import Explanation, SourceKind
 from recsys.models._similarity import (
     candidate_knn_graph,
     centre_cols,
@@ -209,6 +209,28 @@ class _Neighbourhood(Recommender):
         to gets the baseline. These are the model's scores (:meth:`score`)."""
         return self._score_pairs(user_idx, item_idx)
 
+    def _explicit_explanation(
+        self,
+        kind: SourceKind,
+        sources: NDArray[np.int64],
+        parts: NDArray[np.float64],
+        den: float,
+        user_bias: float,
+        target: int,
+        columns: dict[str, NDArray[Any]],
+    ) -> Explanation:
+        """An explicit-mode prediction in parts: the term ``baseline`` (``mean + b_u + b_i``), each
+        source's ``similarity x residual / den`` and, where the prediction was clipped to the
+        rating range, the term ``clip``."""
+        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
+        contrib = parts / den if den > 0 else np.zeros_like(parts)
+        raw = base + float(contrib.sum())
+        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
+        terms = {"baseline": base}
+        if score != raw:
+            terms["clip"] = score - raw
+        return Explanation(kind, sources, contrib, score, terms=terms, columns=columns)
+
     def _product(self, left: sp.csr_matrix, right: sp.csr_matrix, dense: NDArray[np.float32] | None, item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
         """``left @ right[:, item_idx]`` as a dense float32 array (via ``dense``, the cached dense ``right``, when given)."""
         if dense is not None:
@@ -381,14 +403,7 @@ class ItemKNN(_Neighbourhood):
             score = float(part.sum())
             return Explanation("item", src, part, score, columns={"similarity": sim, "value": vals})
         den = float((np.abs(col[seen.indices]) * seen.data).sum())
-        base = float(self.global_mean_ + user_bias + self.item_bias_[target])
-        contrib = part / den if den > 0 else np.zeros_like(part)
-        raw = base + float(contrib.sum())
-        score = float(np.clip(raw, self.rating_range_[0], self.rating_range_[1]))
-        terms = {"baseline": base}
-        if score != raw:
-            terms["clip"] = score - raw
-        return Explanation("item", src, contrib, score, terms=terms, columns={"similarity": sim, "residual": vals})
+        return self._explicit_explanation("item", src, part, den, user_bias, target, {"similarity": sim, "residual": vals})
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         # Only the kept neighbours are similar items; the rest can never be returned.
@@ -483,6 +498,10 @@ class UserKNN(_Neighbourhood):
     ``recommend_history`` folds a new user in by computing the similarity of
     the history's profile (weighted with the training statistics) to every
     training user and keeping the ``k`` best.
+
+    :meth:`explain` lists the neighbours who have the item (kind ``"user"``),
+    each contributing ``sim(u, v) x_vj`` (explicit: its share of the
+    residual mean, plus the terms ``baseline`` and ``clip``).
 
     Examples
     --------
@@ -633,6 +652,40 @@ class UserKNN(_Neighbourhood):
     def _score_history(
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
+        nbr, bias = self._history_neighbours(item_idx, ratings)
+        nbr_abs = abs(nbr).tocsr() if self.feedback == "explicit" else None
+        base = self._baseline(bias, None) if self.feedback == "explicit" else np.float32(0)
+        return self._score_rows(nbr, nbr_abs, base, None)[0]
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        bias = float(self.user_bias_[user_idx]) if self.feedback == "explicit" else 0.0
+        return self._explain_neighbours(self.neighbours_[user_idx], bias, item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        nbr, bias = self._history_neighbours(item_idx, ratings)
+        return self._explain_neighbours(nbr, float(bias[0]), target)
+
+    def _explain_neighbours(self, nbr: sp.csr_matrix, user_bias: float, target: int) -> Explanation:
+        """Score of ``target`` by the neighbours ``v`` (kind ``"user"``): implicit, the sum of
+        sim(u, v) x x_vj; explicit, the baseline plus sim(u, v) x residual_vj / sum of |sim| over
+        the neighbours who rated the item, clipped (terms ``baseline`` and ``clip``)."""
+        users = nbr.indices.astype(np.int64)
+        sim = nbr.data.astype(np.float64)
+        col = np.asarray(self.user_items_[users][:, [target]].toarray(), dtype=np.float64).ravel()
+        rated = np.asarray(self.seen_[users][:, [target]].toarray(), dtype=np.float64).ravel() > 0
+        keep = rated & (sim != 0)  # neighbours who never saw the item say nothing about it
+        users, sim, col = users[keep], sim[keep], col[keep]
+        part = sim * col
+        if self.feedback == "implicit":
+            return Explanation("user", users, part, float(part.sum()), columns={"similarity": sim, "value": col})
+        return self._explicit_explanation("user", users, part, float(np.abs(sim).sum()), user_bias, target, {"similarity": sim, "residual": col})
+
+    def _history_neighbours(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None
+    ) -> tuple[sp.csr_matrix, NDArray[np.float32]]:
+        """A folded-in history's neighbour row (1 x n_users similarities) and its user bias (explicit mode)."""
         row, _, bias = self._history_row(item_idx, ratings)
         prof = self._profiles(row)
         dots = (prof @ self._profiles_t).toarray()[0]
@@ -645,6 +698,4 @@ class UserKNN(_Neighbourhood):
             order = np.lexsort((keep, -sims[keep]))
             keep = np.sort(keep[order[: self.k]])
         nbr = sp.csr_matrix((sims[keep], keep, [0, len(keep)]), shape=(1, len(sims)), dtype=np.float32)
-        nbr_abs = abs(nbr).tocsr() if self.feedback == "explicit" else None
-        base = self._baseline(bias, None) if self.feedback == "explicit" else np.float32(0)
-        return self._score_rows(nbr, nbr_abs, base, None)[0]
+        return nbr, bias

@@ -155,6 +155,10 @@ class Pipeline(Recommender):
     (3, True)
     """
 
+    _no_explanation: ClassVar[str] = (
+        "its scores come from the ranker, a neural network re-scoring the retriever's candidates; "
+        "no part of them belongs to one history item"
+    )
     _state_spec: ClassVar[dict[str, Spec]] = {"retriever_": Model(), "ranker_": Model()}
 
     def __init__(

@@ -13,6 +13,7 @@ from recsys._utils.params import check_float
 from recsys._utils.topk import topk
 from recsys.data import Interactions
 from recsys.errors import DataError
+from recsys.models._explain import Explanation
 from recsys.models.base import Recommender
 
 # The fast top-k sorts about this many seen entries per block of users.
@@ -30,6 +31,9 @@ class Popular(Recommender):
     seen items along it: the cost is the seen items plus ``k`` per user, not
     ``users x items`` scores (the same lists as scoring every item;
     ``benchmarks/results/scale.md`` has the times).
+
+    :meth:`explain` reports the score as one term, ``popularity``: no part of
+    it depends on the user.
 
     Parameters
     ----------
@@ -131,3 +135,13 @@ class Popular(Recommender):
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
         return np.asarray(self.popularity_, dtype=np.float32)
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        # nothing of the user's is in the score: one term, the item's (decayed) interaction count
+        pop = float(self.popularity_[item_idx])
+        return Explanation("item", np.empty(0, np.int64), np.empty(0), pop, terms={"popularity": pop})
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        return self._explain(0, target)

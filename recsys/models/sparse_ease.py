@@ -19,7 +19,7 @@ from recsys.data import Interactions
 from recsys.errors import ParameterError, RecsysError
 from recsys.models._similarity import sparse_product
 from recsys.models.base import Recommender
-from recsys.models.ease import _gram
+from recsys.models.ease import ItemWeightsExplanations, _gram
 
 Selection = Literal["cooccurrence", "cosine"]
 
@@ -59,7 +59,7 @@ def top_m(d: NDArray[np.float32], m: int) -> tuple[NDArray[np.int32], NDArray[np
     return cols.astype(np.int32).reshape(n_rows, m), d[rows, cols].reshape(n_rows, m)
 
 
-class SparseEASE(Recommender):
+class SparseEASE(ItemWeightsExplanations, Recommender):
     """EASE with each item's weights restricted to its ``n_neighbours`` strongest co-occurring items.
 
     Exact EASE (:class:`~recsys.models.EASE`) solves, for every item ``j``, the
@@ -194,6 +194,10 @@ class SparseEASE(Recommender):
         x = np.bincount(item_idx, minlength=self.n_items_).astype(np.float32)
         nz = np.flatnonzero(x)
         return np.asarray(x[nz] @ self.weights_[nz], dtype=np.float32).ravel()
+
+    def _weights_to(self, target: int) -> NDArray[np.float64]:
+        # 0 outside the target's neighbourhood: those history items contribute nothing
+        return np.asarray(self.weights_[:, [target]].toarray(), dtype=np.float64).ravel()
 
     def _similar_items(self, item_idx: NDArray[np.int32]) -> NDArray[np.float32]:
         # Only items whose neighbourhood holds the item have a weight; the rest are never similar.

@@ -25,6 +25,7 @@ from recsys._utils.params import check_bool, check_float, check_int, check_seed
 from recsys.data import IdMap, Interactions
 from recsys.errors import DataError
 from recsys.models._embedding import EmbeddingRecommender
+from recsys.models._explain import Explanation
 from recsys.models._svdpp_train import _Trainer
 
 # Prediction and user solves work on blocks of about this many entries.
@@ -104,6 +105,11 @@ class SVDpp(EmbeddingRecommender):
     least squares with the item parameters fixed (the same per-rating
     penalties as training). :meth:`partial_fit_users` does the same for new
     ratings of known or new users.
+
+    :meth:`explain` splits a score along the formula: the term ``baseline``
+    (``μ + b_u + b_i``), the term ``user_factor`` (``q_i · p_u``, learned, so
+    it belongs to no single item) and one part per history item,
+    ``q_i · y_j / sqrt(|N(u)|)``.
 
     Examples
     --------
@@ -354,6 +360,33 @@ class SVDpp(EmbeddingRecommender):
         self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None
     ) -> NDArray[np.float32]:
         return (self._item_vec @ self._history_vector(item_idx, ratings, timestamps)).astype(np.float32)
+
+    # -- explanations ------------------------------------------------------------------------
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        hist = self.seen_[user_idx].indices
+        return self._explain_parts(hist, float(self.user_bias_[user_idx]), self.user_factors_[user_idx], item_idx)
+
+    def _explain_history(
+        self, item_idx: NDArray[np.int32], ratings: NDArray[np.float32] | None, timestamps: NDArray[Any] | None, target: int
+    ) -> Explanation:
+        vec = self._history_vector(item_idx, ratings, timestamps)
+        distinct = np.unique(item_idx)
+        z = self._implicit(sp.csr_matrix((np.ones(len(distinct), np.float32), distinct, [0, len(distinct)]), shape=(1, self.n_items_)))[0]
+        return self._explain_parts(distinct, float(vec[0] - self.global_mean_), vec[2:] - z, target)
+
+    def _explain_parts(self, hist: NDArray[Any], user_bias: float, user_factor: NDArray[Any], target: int) -> Explanation:
+        """``μ + b_u + b_i`` (term ``baseline``) + ``q_i · p_u`` (term ``user_factor``) + one part per
+        history item ``j``: ``q_i · y_j / sqrt(|N(u)|)`` (the implicit-feedback sum)."""
+        idx = np.asarray(hist, dtype=np.int64)
+        q = self.item_factors_[target].astype(np.float64)
+        part = (np.asarray(self.implicit_factors_, dtype=np.float64)[idx] @ q) / np.sqrt(max(len(idx), 1))
+        terms = {
+            "baseline": float(self.global_mean_ + user_bias + float(self.item_bias_[target])),
+            "user_factor": float(np.asarray(user_factor, dtype=np.float64) @ q),
+        }
+        score = float(part.sum()) + terms["baseline"] + terms["user_factor"]
+        return Explanation("item", idx, part, score, terms=terms)
 
     def _interaction_values(self, data: Interactions, where: str) -> NDArray[np.float32]:
         if data.ratings is None:

@@ -9,7 +9,9 @@ Start a service (``recsys serve --model ROOT`` calls the same function)::
 Endpoints: ``GET /recommend?user=..&k=..&exclude_seen=..&items=..&exclude_items=..``,
 ``POST /recommend`` (an item history, for users unseen at training),
 ``POST /recommend/batch``, ``GET /similar?item=..&k=..``, ``GET /health``,
-``GET /ready``, ``GET /model`` and the OpenAPI docs at ``/docs``.
+``GET /ready``, ``GET /model`` and the OpenAPI docs at ``/docs``; the explorer
+page at ``/explore`` and its endpoints (see :mod:`recsys.serving._explorer`;
+:func:`keep_explorer_data` stores titles and history times with a model).
 
 **Model root layout and hot reload.** The service points at a model root::
 
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys._utils.params import check_int
 from recsys.errors import ParameterError
+from recsys.serving._catalog import keep_explorer_data
 from recsys.serving._config import ENV_CONFIG, ServeConfig
 from recsys.serving._ids import IdParser
 from recsys.serving._layout import CURRENT, VERSIONS, activate, current_version, publish, resolve_artifact
@@ -194,6 +197,7 @@ __all__ = [
     "activate",
     "create_app",
     "current_version",
+    "keep_explorer_data",
     "load_version",
     "publish",
     "resolve_artifact",

@@ -34,6 +34,7 @@ from recsys.serving._errors import (
     install_error_handling,
     require_json,
 )
+from recsys.serving._explorer import install_explorer
 from recsys.serving._ids import to_json_ids
 from recsys.serving._schemas import (
     DIGITS,
@@ -355,6 +356,7 @@ def create_app(model: str | os.PathLike[str] | ModelStore, **options: Any) -> Fa
             "on_unknown": cfg.on_unknown,
         }
 
+    install_explorer(app, cfg, current, answer)  # the page at /explore and the endpoints it reads (tag "explore")
     return app
 
 

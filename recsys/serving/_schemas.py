@@ -96,7 +96,7 @@ class ErrorBody(BaseModel):
 
     error: str = Field(
         description="Machine-readable code: unknown_id, invalid_request, invalid_value, malformed_json, "
-        "not_supported, not_found, method_not_allowed, body_too_large, too_many_ids, "
+        "not_supported, not_found, unknown_version, method_not_allowed, body_too_large, too_many_ids, "
         "batch_too_large, unsupported_media_type, model_unavailable, internal_error."
     )
     detail: str = Field(description="What was wrong, naming the parameter or field, and what is expected.")

@@ -23,11 +23,13 @@ from recsys.models import (
     Blend,
     ContentBased,
     DeepFM,
+    GRU4Rec,
     Hybrid,
     ItemKNN,
     MMoE,
     Pipeline,
     Popular,
+    SASRec,
     SessionEASE,
     SharedBottom,
     SparseEASE,
@@ -39,6 +41,9 @@ from recsys.testing.contract import ContractCase
 
 # Deep models: small networks, fixed epochs (no validation split), one thread: fast and deterministic.
 _DEEP = dict(hidden_units=[32], epochs=30, learning_rate=0.01, validation_fraction=0.0, num_threads=1, show_progress=False)
+
+# Sequential models: small networks, fixed epochs (no validation users), one thread.
+_SEQ = dict(max_len=16, dim=16, epochs=100, batch_size=20, learning_rate=0.006, dropout=0.5, validation_users=0, num_threads=1, show_progress=False)
 
 
 def _shuffled_time_interactions() -> Interactions:
@@ -80,5 +85,8 @@ CONTRACT_CASES: dict[str, ContractCase] = {
     "Blend": ContractCase(
         lambda: Blend([ALS(n_factors=4, reg=1.0, num_threads=1, show_progress=False), EASE(reg=10.0)], weights=[0.6, 0.4])
     ),
+    # sequential models, as DIN: in id order the next item is the next id, whatever the group
+    "SASRec": ContractCase(lambda: SASRec(**_SEQ), data=_shuffled_time_interactions, fold_in_reproduces_fit=True),  # type: ignore[arg-type]
+    "GRU4Rec": ContractCase(lambda: GRU4Rec(**_SEQ), data=_shuffled_time_interactions, fold_in_reproduces_fit=True),  # type: ignore[arg-type]
     "SVDpp": ContractCase(lambda: SVDpp(n_factors=4, n_epochs=30, batch_size=32, lr_item=0.05, show_progress=False)),
 }

@@ -275,6 +275,54 @@ def check_predict(case: ContractCase) -> None:
             assert unknown in str(err), "UnknownIdError should name the unknown id"
 
 
+def check_explain(case: ContractCase) -> None:
+    """``explain`` / ``explain_history``, for models that explain their scores.
+
+    The frame starts with the columns ``kind, id, contribution``, lists at most
+    ``top`` sources plus one ``rest`` row for the others, and, when ``attrs["exact"]``,
+    its contributions sum to the score that :meth:`~recsys.models.Recommender.score`
+    reports (an independent path) and that ``attrs["score"]`` holds, to 1e-5.
+    Folded-in histories likewise against ``recommend_history``'s scores. A model
+    that cannot explain must raise ``NotSupportedError`` naming it; the check
+    is then skipped with the reason.
+    """
+    model, data = _fitted(case)
+    name = type(model).__name__
+    for u in data.users.ids[:3]:
+        ids, _ = model.recommend_one(u, k=3)
+        for item in ids:
+            try:
+                frame = model.explain(u, item, top=2)
+            except NotSupportedError as e:
+                assert name in str(e), "NotSupportedError should name the model"
+                raise unittest.SkipTest(f"{name} does not explain its scores: {e}") from None
+            assert list(frame.columns[:3]) == ["kind", "id", "contribution"], list(frame.columns)
+            assert frame.attrs["model"] == name
+            n_sources = frame.attrs["n_sources"]
+            listed = frame["kind"].isin(["item", "user", "attention"])
+            assert listed.sum() == min(2, n_sources) and frame.loc[listed, "id"].notna().all()
+            assert (frame["kind"] == "rest").sum() == int(n_sources > 2), "the sources beyond top make one rest row"
+            score = float(model.score([u], [item])[0])
+            if frame.attrs["exact"]:
+                np.testing.assert_allclose(frame["contribution"].sum(), score, rtol=1e-5, atol=1e-5, err_msg=f"{name}: parts of ({u!r}, {item!r})")
+            np.testing.assert_allclose(frame.attrs["score"], score, rtol=1e-5, atol=1e-5)
+    frame_all = data.to_frame()
+    u = data.users.ids[0]
+    mine = frame_all[frame_all["user"] == u]
+    kw: dict[str, Any] = {
+        "ratings": mine["rating"].to_numpy() if "rating" in mine else None,
+        "timestamps": mine["timestamp"].to_numpy() if "timestamp" in mine else None,
+    }
+    try:
+        ids, scores = model.recommend_history(mine["item"].to_numpy(), k=3, **kw)
+    except NotSupportedError:
+        return  # no fold-in: nothing to explain
+    for item, score in zip(ids, scores):
+        frame = model.explain_history(mine["item"].to_numpy(), item, top=2, **kw)
+        if frame.attrs["exact"]:
+            np.testing.assert_allclose(frame["contribution"].sum(), float(score), rtol=1e-5, atol=1e-5, err_msg=f"{name}: parts of a folded-in history")
+
+
 def check_learns_preferences(case: ContractCase) -> None:
     if not case.learns_preferences:
         name = type(case.factory()).__name__
@@ -299,6 +347,7 @@ CHECKS: dict[str, Callable[[ContractCase], None]] = {
         check_save_load,
         check_fold_in,
         check_predict,
+        check_explain,
         check_learns_preferences,
     )
 }

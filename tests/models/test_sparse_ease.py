@@ -158,3 +158,14 @@ def test_similar_items_are_the_items_whose_neighbourhood_holds_it(rng: np.random
 def test_invalid_parameters(params: dict, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         SparseEASE(**params).fit(tiny_interactions())
+
+
+def test_registry_pipelines_retrieve_with_sparse_ease_beyond_the_ease_limit() -> None:
+    from recsys.models import EASE, Pipeline, SparseEASE
+    from recsys.models._registry import build
+
+    limit = EASE().max_items
+    small, large = build("deepfm", n_items=limit), build("deepfm", n_items=limit + 1)
+    assert isinstance(small, Pipeline) and isinstance(large, Pipeline)
+    assert type(small.retriever) is EASE
+    assert type(large.retriever) is SparseEASE

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -612,6 +614,57 @@ class DeepRecommender(Recommender):
                     + f"; got {'datetimes' if unit == 'ns' else 'numbers'}"
                 )
         return uidx, iidx, ts
+
+    # -- ONNX export ------------------------------------------------------------------------------
+
+    def export_onnx(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write the model as a self-contained ONNX graph to ``path`` and its input contract to ``<path>.json``.
+
+        The graph holds the weights and the user / item feature tables; its
+        inputs are row indices (``user``, ``item``; DIN adds ``history`` and
+        ``history_length``; a Pipeline ranker ``prior``), its outputs float32
+        logits (probability = sigmoid). The JSON file holds the id maps, the
+        inputs' names, dtypes and shapes, the outputs, the history rule and
+        each user's training history: see the README, "Serving deep models
+        without Python (ONNX)". Both files are written atomically; the graph
+        is checked against the torch network on sample rows first.
+
+        Returns
+        -------
+        (graph path, JSON path)
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        ParameterError
+            ``path`` cannot be written.
+        MissingDependencyError
+            ``onnx`` / ``onnxruntime`` are missing (``pip install "recsys[onnx]"``).
+
+        Examples
+        --------
+        >>> import json, pathlib, tempfile
+        >>> from recsys.models import DeepFM
+        >>> from recsys.testing import tiny_interactions
+        >>> model = DeepFM(label_threshold=4, epochs=1, hidden_units=[8], show_progress=False).fit(tiny_interactions())
+        >>> graph, spec = model.export_onnx(pathlib.Path(tempfile.mkdtemp()) / "deepfm.onnx")
+        >>> graph.name, spec.name, [i["name"] for i in json.loads(spec.read_text())["inputs"]]
+        ('deepfm.onnx', 'deepfm.onnx.json', ['user', 'item'])
+        """
+        from recsys.models.deep._onnx import export_onnx
+
+        return export_onnx(self, path)
+
+    def _onnx_network(self) -> Any:
+        """The float32 CPU module exported: forward takes the graph inputs in order, returns (B,) or (B, T) logits."""
+        from recsys.models.deep._onnx import export_network
+
+        return export_network(self)
+
+    def _onnx_outputs(self) -> dict[str, str]:
+        """Graph output names (one per column of the network's logits, in order) and what each means."""
+        return {"logit": "the click logit of the (user, item) pair; probability = sigmoid(logit)"}
 
     @property
     def train_result_(self) -> dict[str, Any]:

@@ -180,6 +180,9 @@ class DeepFM(DeepRecommender):
     ((2,), True)
     """
 
+    _no_explanation: ClassVar[str] = (
+        "its score is a neural network of user, item and feature embeddings; no part of it belongs to one history item"
+    )
     _state_spec: ClassVar[dict[str, Spec]] = {}  # nothing beyond its base's state
 
     def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> DeepFMNet:

@@ -11,9 +11,12 @@ from torch import nn
 
 from recsys._state_spec import Spec
 from recsys._utils.params import check_bool, check_choice, check_int
+from recsys.errors import NotSupportedError
+from recsys.models._explain import Explanation
 from recsys.models.deep._base import DeepRecommender, _check_units
 from recsys.models.deep._layers import FieldEmbedding, activation, dnn_decay_groups, fm_term, mlp
 from recsys.models.deep.features import FieldTables
+from recsys.models.deep.trainer import torch_threads
 
 
 def packed_positions(end: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,6 +110,13 @@ class DINNet(nn.Module):
         pooled = target.new_zeros(target.shape)
         if len(row) == 0:
             return pooled
+        score, keys = self.attention_weights(target, reps, hist, row)
+        return pooled.index_add_(0, row, score.unsqueeze(-1) * keys)
+
+    def attention_weights(
+        self, target: torch.Tensor, reps: torch.Tensor, hist: torch.Tensor, row: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight of every history entry ``p`` (row ``row[p]``, item ``hist[p]``) and its representation."""
         d = self.item_dim
         w = self.att_first.weight
         wq, wk, wd, wp = w[:, :d], w[:, d : 2 * d], w[:, 2 * d : 3 * d], w[:, 3 * d :]
@@ -124,7 +134,18 @@ class DINNet(nn.Module):
             e = torch.exp(score - top.index_select(0, row))
             den = e.new_zeros(len(target)).index_add_(0, row, e)
             score = e / den.index_select(0, row)
-        return pooled.index_add_(0, row, score.unsqueeze(-1) * keys)
+        return score, keys
+
+    def history_attention(self, item: torch.Tensor, end: torch.Tensor, length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For rows of target ``item`` and histories (``end``, ``length``): every history entry's item
+        and its attention weight, rows one after the other."""
+        row, pos = packed_positions(end, length)
+        hist = self.hist_items.index_select(0, pos)
+        reps, _ = self.item_reps(None)
+        if len(row) == 0:
+            return hist, reps.new_zeros(0)
+        weights, _ = self.attention_weights(reps.index_select(0, item), reps, hist, row)
+        return hist, weights
 
     def item_reps(self, items: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(len(items), D) item representations and their first-order weights (every item's for ``None``)."""
@@ -320,6 +341,27 @@ class DIN(DeepRecommender):
         check_choice(owner, "attention_activation", self.attention_activation, ("dice", "prelu", "relu", "sigmoid"))
         for name in ("first_order", "fm", "attention_softmax"):
             check_bool(owner, name, getattr(self, name))
+
+    def _explain(self, user_idx: int, item_idx: int) -> Explanation:
+        """The attention weight of each history item for this target (kind ``"attention"``, not exact):
+        where the network looked. The score is a neural network of the attention-pooled history, the
+        user and the target; no part of it belongs to one history item, so the weights do not sum to it."""
+        if getattr(self, "uses_prior_", False):
+            raise NotSupportedError(
+                f"{type(self).__name__} cannot explain its scores: it was trained as a Pipeline's ranker, "
+                "whose scores need the retriever's"
+            )
+        u = np.array([user_idx], dtype=np.int64)
+        i = np.array([item_idx], dtype=np.int64)
+        end, length = self._history(u, None)
+        module = self._inference_module()
+        with torch_threads(self.num_threads), torch.inference_mode():
+            hist, weights = module.history_attention(
+                torch.from_numpy(i).to(self._device), torch.from_numpy(end).to(self._device), torch.from_numpy(length).to(self._device)
+            )
+        score = float(self._logits(u, i)[0])
+        w = weights.double().cpu().numpy()
+        return Explanation("attention", hist.cpu().numpy().astype(np.int64), w, score, exact=False)
 
     def _build_module(self, tables: FieldTables, history_items: NDArray[np.int64] | None, prior: bool = False) -> DINNet:
         assert history_items is not None

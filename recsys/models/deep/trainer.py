@@ -10,7 +10,13 @@ A model hands the trainer
   every other array a keyword input of ``forward``),
 * optionally fixed validation rows (either form), for early stopping on validation AUC.
 
-A module may instead define its own objective: ``training_loss(logits, labels)``
+Two generic hooks serve models that are not click-through rankers. Rows
+without a ``"label"`` array are self-supervised: the module computes its own
+loss and ``forward(**inputs)`` returns ``(loss, penalty)`` (the sequential
+models' softmax losses). ``fit(..., score=f)`` replaces the validation AUC by
+``f(module)``, any validation score where higher is better (NDCG@10 of a
+held-out next item), logged per epoch under ``score_name``. A module with
+labelled rows may define its own objective: ``training_loss(logits, labels)``
 (a scalar tensor, used in place of the binary cross-entropy; the penalty is still
 added) and ``validation_metrics(labels, logits)`` (a dict of floats whose
 ``"val_score"``, higher is better, replaces the validation AUC for early
@@ -52,6 +58,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -395,9 +402,21 @@ class Trainer:
     # -- training -------------------------------------------------------------------
 
     def fit(
-        self, module: nn.Module, source: EpochSource, valid: RowBatches | dict[str, NDArray[Any]] | None = None
+        self,
+        module: nn.Module,
+        source: EpochSource,
+        valid: RowBatches | dict[str, NDArray[Any]] | None = None,
+        *,
+        score: Callable[[nn.Module], float] | None = None,
+        score_name: str = "val_score",
     ) -> tuple[nn.Module, TrainResult]:
-        """Train ``module`` and return it (unwrapped, on the training device, best validation state) and the log."""
+        """Train ``module`` and return it (unwrapped, on the training device, best validation state) and the log.
+
+        ``score``, when given, is the validation score of early stopping
+        instead of the AUC of ``valid`` (higher is better; called with the
+        unwrapped module after every epoch, on every process; logged as
+        ``score_name``, its best value in ``best_auc``).
+        """
         import torch
         import torch.distributed as dist
 
@@ -413,7 +432,7 @@ class Trainer:
         # seeding inside must not change the caller's random state
         rng_devices = [device.index or 0] if device.type == "cuda" else []
         with torch_threads(cfg.num_threads), torch.random.fork_rng(devices=rng_devices):
-            return self._fit(module, source, valid, device, rank, world)
+            return self._fit(module, source, valid, device, rank, world, score, score_name)
 
     def _fit(
         self,
@@ -423,6 +442,8 @@ class Trainer:
         device: torch.device,
         rank: int,
         world: int,
+        score: Callable[[nn.Module], float] | None = None,
+        score_name: str = "val_score",
     ) -> tuple[nn.Module, TrainResult]:
         import torch
         import torch.distributed as dist
@@ -473,14 +494,17 @@ class Trainer:
                     tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
                     if cuda:
                         tensors = {k: v.pin_memory() for k, v in tensors.items()}
-                    y = tensors.pop("label").float().to(device, non_blocking=cuda)
+                    y = tensors.pop("label").float().to(device, non_blocking=cuda) if "label" in tensors else None
                     batch = {k: v.to(device, non_blocking=cuda) for k, v in tensors.items()}
+                    n_rows = len(next(iter(arrays.values())))
                     with self._autocast(device):
                         logits, penalty = net(**batch)
-                        if loss_fn is None:
-                            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
-                        else:
+                        if y is None:  # self-supervised rows: the module returned its loss
+                            loss = logits.float() + penalty
+                        elif loss_fn is not None:  # the module's own objective (multi-task)
                             loss = loss_fn(logits.float(), y) + penalty
+                        else:
+                            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), y) + penalty
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     if scaler is not None:
@@ -492,7 +516,7 @@ class Trainer:
                         loss.backward()
                         for opt in opts:
                             opt.step()
-                    loss_sum += loss.detach() * len(y)
+                    loss_sum += loss.detach() * n_rows
                     if cfg.time_budget is not None and step % 16 == 15:
                         timed_out = self._agree(time.perf_counter() - start > cfg.time_budget, world, device)
                         if timed_out:
@@ -513,16 +537,19 @@ class Trainer:
                     "prepare_seconds": prepare_time,
                     "samples": float(m * world),
                 }
-                if valid is not None:
-                    assert valid_labels is not None
-                    logits_v = self.predict(module, valid, device, rank=rank, world=world)
-                    if metrics_fn is None:
-                        stats["val_auc"] = roc_auc(valid_labels, logits_v)
-                        stats["val_logloss"] = log_loss(valid_labels, logits_v)
-                        auc = stats["val_auc"]
+                if valid is not None or score is not None:
+                    if score is not None:
+                        auc = stats[score_name] = float(score(module))
                     else:
-                        stats.update(metrics_fn(valid_labels, logits_v))
-                        auc = stats["val_score"]
+                        assert valid is not None and valid_labels is not None
+                        logits_v = self.predict(module, valid, device, rank=rank, world=world)
+                        if metrics_fn is None:
+                            stats["val_auc"] = roc_auc(valid_labels, logits_v)
+                            stats["val_logloss"] = log_loss(valid_labels, logits_v)
+                            auc = stats["val_auc"]
+                        else:
+                            stats.update(metrics_fn(valid_labels, logits_v))
+                            auc = stats["val_score"]
                     if best_state is None or (not math.isnan(auc) and (math.isnan(result.best_auc) or auc > result.best_auc + 1e-6)):
                         result.best_auc, result.best_epoch = auc, epoch + 1
                         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -533,11 +560,11 @@ class Trainer:
                     result.best_epoch = epoch + 1
                 result.epochs.append(stats)
                 bar.update(1)
-                bar.set_postfix({k: round(v, 4) for k, v in stats.items() if k in ("loss", "val_auc", "val_score")})
+                bar.set_postfix({k: round(v, 4) for k, v in stats.items() if k in ("loss", "val_auc", "val_score", score_name)})
                 if timed_out:
                     stop_reason = "time_budget"
                     break
-                if valid is not None and bad_epochs >= cfg.patience:
+                if (valid is not None or score is not None) and bad_epochs >= cfg.patience:
                     stop_reason = "early_stopping"
                     break
                 if cfg.time_budget is not None and self._agree(time.perf_counter() - start > cfg.time_budget, world, device):
