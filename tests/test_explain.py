@@ -96,6 +96,7 @@ EXPLAINS: dict[str, bool | str] = {
     "SVDpp": True, "SessionEASE": True, "SparseEASE": True, "UserKNN": True,
     "DIN": "attention",
     "BPR": False, "DeepFM": False, "Pipeline": False, "SASRec": False, "GRU4Rec": False,
+    "SharedBottom": False, "MMoE": False, "PLE": False, "ESMM": False,
 }
 
 

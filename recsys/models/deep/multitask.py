@@ -49,6 +49,10 @@ class MultiTaskRecommender(DeepRecommender):
 
     structure: ClassVar[str] = "shared_bottom"
     esmm: ClassVar[bool] = False
+    _no_explanation: ClassVar[str] = (
+        "its score is a combination of neural network heads over user, item, feature (and, with the DIN bottom, "
+        "attention-pooled history) embeddings; no part of it belongs to one history item"
+    )
 
     _state_spec: ClassVar[dict[str, Spec]] = {"tasks_": Json(types=(list,))}
 
