@@ -17,7 +17,7 @@ import torch
 from recsys import Interactions
 from recsys.datasets import synthetic
 from recsys.errors import MissingDependencyError, NotFittedError, ParameterError, RecsysError
-from recsys.models import DIN, EASE, DeepFM, Pipeline
+from recsys.models import DIN, EASE, ESMM, PLE, DeepFM, MMoE, Pipeline, SharedBottom
 from recsys.models.deep import _onnx
 from tests.conftest import require
 
@@ -330,3 +330,35 @@ def test_output_names_must_match_the_networks_columns(data: Interactions, tmp_pa
     with pytest.raises(RecsysError, match=r"shape \(4, 2\).*3 output"):
         ThreeNames(**FAST).fit(data).export_onnx(tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+MULTITASK = {
+    "sharedbottom": lambda: SharedBottom(tasks={"click": "binary", "like": "binary", "rating": "regression"}, **FAST),
+    "mmoe": lambda: MMoE(**FAST),
+    "ple-din": lambda: PLE(bottom="din", levels=2, **FAST, **DIN_FAST),
+    "esmm": lambda: ESMM(**FAST),
+}
+
+
+@pytest.mark.parametrize("name", list(MULTITASK))
+def test_multitask_models_export_one_output_per_task(data: Interactions, tmp_path: Path, name: str) -> None:
+    model = MULTITASK[name]().fit(data)
+    graph, spec_file = model.export_onnx(tmp_path / "mtl.onnx")
+    spec = json.loads(spec_file.read_text())
+    assert [o["name"] for o in spec["outputs"]] == model.tasks_
+    sess = _onnx.session(graph, threads=1)
+    rng = np.random.default_rng(11)
+    rows = rng.choice(data.nnz, 300, replace=False)
+    users, items = data.user_index[rows].astype(np.int64), data.item_index[rows].astype(np.int64)
+    ts = data.timestamps[rows] if model.uses_history else None
+    feed = {"user": users, "item": items}
+    if model.uses_history:
+        feed["history"], feed["history_length"] = _onnx.padded_history(model, users, ts)
+    got = dict(zip(model.tasks_, sess.run(model.tasks_, feed)))
+    uid, iid = data.users.to_ids(users), data.items.to_ids(items)
+    for task, values in got.items():
+        if task == "rating":
+            np.testing.assert_allclose(values, model.predict(uid, iid, timestamps=ts, task="rating"), rtol=0, atol=TOL)
+        else:
+            proba = model.predict_proba(uid, iid, timestamps=ts, task=task)
+            np.testing.assert_allclose(1 / (1 + np.exp(-values.astype(np.float64))), proba, rtol=0, atol=TOL)

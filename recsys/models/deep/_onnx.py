@@ -113,18 +113,14 @@ class PaddedHistoryDIN(nn.Module):
             self.register_buffer("first", first.clone())
             self.register_buffer("key_part", reps @ (w[:, d : 2 * d] - w[:, 2 * d : 3 * d]).T)
 
-    def forward(
-        self,
-        user: torch.Tensor,
-        item: torch.Tensor,
-        history: torch.Tensor,
-        history_length: torch.Tensor,
-        prior: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def represent(
+        self, user: torch.Tensor, item: torch.Tensor, history: torch.Tensor, history_length: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[Any, ...]]:
+        """As :meth:`DINNet.represent <recsys.models.deep.din.DINNet.represent>` (the same DNN input and
+        state for ``finish``), from a padded history."""
         net: Any = self.net
-        b = user.shape[0]
-        fu, first_u, _ = net.emb.side("user", user)
-        target, first_t = self.reps.index_select(0, item), self.first.index_select(0, item)
+        fu, first_u, sq_u = net.emb.side("user", user)
+        target = self.reps.index_select(0, item)
         # lengths past the history axis count only the entries sent; one padding column (never read)
         # keeps the shapes non-empty, so a batch whose users have no history may send L = 0
         length = torch.minimum(history_length, torch.full_like(history_length, history.shape[1])).unsqueeze(1)
@@ -147,16 +143,42 @@ class PaddedHistoryDIN(nn.Module):
         parts = [fu.flatten(1), target, interest]
         if net.emb.n_num:
             parts.append(net.emb.numeric(user, item).to(fu.dtype))
-        logit = net.out(net.dnn(torch.cat(parts, 1))).squeeze(-1)
-        if net.fm:
-            e = torch.cat([fu, target.reshape(b, -1, fu.shape[2]), interest.reshape(b, -1, fu.shape[2])], 1)
-            s = e.sum(1)
-            logit = logit + 0.5 * (s * s - (e * e).sum(1)).sum(1)
-        if net.linear:
-            logit = logit + net.bias + first_u + first_t
-        if prior is not None:
-            logit = logit + net.prior_weight * prior.to(logit.dtype)
-        return logit
+        return torch.cat(parts, 1), (fu, first_u, sq_u, self.first, item, target, interest, item)
+
+    def forward(
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        history: torch.Tensor,
+        history_length: torch.Tensor,
+        prior: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        net: Any = self.net
+        x, state = self.represent(user, item, history, history_length)
+        logit, _ = net.finish(net.out(net.dnn(x)).squeeze(-1), state, prior)
+        return logit  # type: ignore[no-any-return]
+
+
+class PaddedHistoryMultiTask(nn.Module):
+    """A multi-task network with a DIN bottom over a padded history (see :class:`PaddedHistoryDIN`)."""
+
+    def __init__(self, net: nn.Module, max_len: int) -> None:
+        super().__init__()
+        self.net = net
+        self.din = PaddedHistoryDIN(net.bottom, max_len, False)  # type: ignore[arg-type]
+
+    def forward(
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        history: torch.Tensor,
+        history_length: torch.Tensor,
+        prior: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        net: Any = self.net
+        x, state = self.din.represent(user, item, history, history_length)
+        wide, _ = net.bottom.finish(torch.zeros_like(x[:, 0]), state)
+        return net.logits_from_heads(net.heads_from(x, wide, prior))  # type: ignore[no-any-return]
 
 
 class _Outputs(nn.Module):
@@ -191,6 +213,8 @@ def export_network(model: Any) -> nn.Module:
     prior = bool(getattr(model, "uses_prior_", False))
     if isinstance(net, DINNet):
         return PaddedHistoryDIN(net, model.max_history_len, prior)
+    if model.uses_history and isinstance(getattr(net, "bottom", None), DINNet):
+        return PaddedHistoryMultiTask(net, model.max_history_len)
     if model.uses_history:
         raise RecsysError(f"{type(model).__name__} reads a behaviour history: override _onnx_network to export it")
     return IndexNetwork(net, prior)
@@ -439,6 +463,7 @@ __all__ = [
     "EXTRA_HINT",
     "IndexNetwork",
     "PaddedHistoryDIN",
+    "PaddedHistoryMultiTask",
     "export_network",
     "export_onnx",
     "import_onnx",

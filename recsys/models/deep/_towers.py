@@ -164,6 +164,10 @@ class MultiTaskNet(nn.Module):
 
     def _heads(self, inputs: dict[str, torch.Tensor], prior: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         x, wide, penalty = self._represent(inputs)
+        return self.heads_from(x, wide, prior), penalty
+
+    def heads_from(self, x: torch.Tensor, wide: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+        """The towers' outputs (B, T) from the representation and the wide term (see :meth:`heads`)."""
         n_tasks = len(self.towers)
         if self.shared is not None:
             xs = [self.shared(x)] * n_tasks
@@ -177,7 +181,7 @@ class MultiTaskNet(nn.Module):
         heads = heads + wide.unsqueeze(1) * self.wide_scale
         if prior is not None:
             heads = heads + prior.to(heads.dtype).unsqueeze(1) * self.prior_weight
-        return heads, penalty
+        return heads
 
     def heads(
         self,
@@ -199,11 +203,15 @@ class MultiTaskNet(nn.Module):
         prior: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         heads, penalty = self._heads(_inputs(user, item, end, length), prior)
+        return self.logits_from_heads(heads), penalty
+
+    def logits_from_heads(self, heads: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward`'s logits from the towers' outputs (ESMM: the ``like`` column becomes pCTCVR's logit)."""
         if not self.esmm:
-            return heads, penalty
+            return heads
         ctcvr = esmm_logit(heads[:, self.click], heads[:, self.like])
         cols = [ctcvr if t == self.like else heads[:, t] for t in range(heads.shape[1])]
-        return torch.stack(cols, 1), penalty
+        return torch.stack(cols, 1)
 
     # -- the objective the trainer calls -----------------------------------------------------
 
@@ -262,10 +270,9 @@ def esmm_logit(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     >>> torch.allclose(torch.sigmoid(esmm_logit(a, b)), torch.sigmoid(a) * torch.sigmoid(b))
     True
     """
-    # log p < 0 strictly, so log(1 - p) is finite (p = 1 in float would give an infinite logit)
-    logp = (F.logsigmoid(a) + F.logsigmoid(b)).clamp(max=-1e-7)
-    log1m = torch.where(logp > -math.log(2.0), torch.log(-torch.expm1(logp)), torch.log1p(-torch.exp(logp)))
-    return logp - log1m
+    # p = 1 / ((1 + e^-a)(1 + e^-b)), so p / (1 - p) = 1 / (e^-a + e^-b + e^-(a+b)): finite for all a, b and
+    # made of operators every ONNX runtime has (no expm1)
+    return -torch.logsumexp(torch.stack([-a, -b, -(a + b)]), 0)
 
 
 __all__ = ["GatedExperts", "MultiTaskNet", "esmm_logit"]

@@ -184,7 +184,7 @@ class DINNet(nn.Module):
         """``(logit + FM term + first-order terms + prior term, embedding penalty)`` (the terms ``fm``,
         ``linear`` and ``prior`` switch on)."""
         fu, first_u, sq_u, first_i, t_idx, target, interest, item = state
-        b = len(item)
+        b = item.shape[0]  # a traced size (ONNX export), not a constant
         if self.fm:
             # FM over the user fields, the target's fields and the interest vector cut into the same fields
             logit = logit + fm_term(torch.cat([fu, target.view(b, -1, fu.shape[2]), interest.view(b, -1, fu.shape[2])], 1))

@@ -444,6 +444,18 @@ class MultiTaskRecommender(DeepRecommender):
         uidx, iidx, ts = self._timed_pairs(users, items, timestamps)
         return self._head_values(self._head_logits(uidx, iidx, ts), task).astype(np.float32)
 
+    def _onnx_outputs(self) -> dict[str, str]:
+        kinds = self._task_dict()
+        out = {}
+        for name in self.tasks_:
+            if kinds[name] == "regression":
+                out[name] = f"the {name} head's prediction (as predict(task={name!r}))"
+            elif self.esmm and name == "like":
+                out[name] = "the logit of pCTCVR = pCTR x pCVR over the entire space; probability = sigmoid (as predict_proba(task='like'))"
+            else:
+                out[name] = f"the {name} logit; probability = sigmoid (as predict_proba(task={name!r}))"
+        return out
+
 
 def heads_kind(tasks: dict[str, str], name: str) -> str:
     """The kind of a head (ESMM's ``cvr`` is binary)."""
