@@ -281,7 +281,8 @@ def test_gbce_loss_value_by_hand() -> None:
     loss, _ = net(seq)
     torch.manual_seed(0)
     neg = torch.randint(1, 6, (1, 2))
-    h = net.encode(seq[:, :-1])[0, -1]
+    # the query: the network's encoding plus sqrt(dim) times the mean of the items read (item row 1 only)
+    h = net.encode(seq[:, :-1])[0, -1] + FAST["dim"] ** 0.5 * net.item_emb.weight[1]
     table = net.item_table()
     s_pos, s_neg = h @ table[2], table[neg[0]] @ h
     sp = torch.nn.functional.softplus
@@ -327,3 +328,32 @@ def test_synthetic_sequential_follows_a_category_chain() -> None:
     np.testing.assert_array_equal(plain.frame["timestamp"], seq.frame["timestamp"])
     pd.testing.assert_frame_equal(plain.item_features, seq.item_features)
     assert not seq.frame.duplicated(["user", "item"]).any()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_history_mean_adds_the_scaled_running_mean_of_the_items_read(cls: type) -> None:
+    """With history_mean the query at each position is the network's encoding plus sqrt(dim) times the
+    mean of the embeddings of the items up to it (padding left out), worked out here in numpy."""
+    net = cls(**{**FAST, "dropout": 0.0})._build_module(6, np.zeros((6, 0), np.int64), {"fields": [], "n_rows": 1}).eval()
+    seq = torch.tensor([[0, 0, 3, 1, 5], [2, 4, 4, 6, 1]])
+    with torch.no_grad():
+        got = (net.represent(seq) - net.encode(seq)).numpy()
+    emb = net.item_emb.weight.detach().numpy()
+    want = np.zeros_like(got)
+    for b, row in enumerate(seq.tolist()):
+        read = []
+        for t, r in enumerate(row):
+            if r > 0:
+                read.append(emb[r])
+            if read:
+                want[b, t] = np.sqrt(FAST["dim"]) * np.mean(read, axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    plain = cls(**{**FAST, "dropout": 0.0, "history_mean": False})._build_module(6, np.zeros((6, 0), np.int64), {"fields": [], "n_rows": 1}).eval()
+    assert "history_scale" in net.state_dict() and "history_scale" not in plain.state_dict()
+    with torch.no_grad():
+        torch.testing.assert_close(plain.represent(seq), plain.encode(seq))
+
+
+def test_history_mean_must_be_a_bool(small: Interactions) -> None:
+    with pytest.raises(ParameterError, match="history_mean"):
+        SASRec(**{**FAST, "history_mean": "yes"}).fit(small)

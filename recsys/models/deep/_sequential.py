@@ -4,7 +4,10 @@ A sequential model reads each user's history as a sequence ordered in time
 and learns to predict the next item at every position. The network encodes a
 sequence of item indices into one vector per position; the score of an item
 is the dot product of that vector with the item's vector (the input item
-embedding, tied, plus the item's feature embeddings). A user's vector is the
+embedding, tied, plus the item's feature embeddings). With ``history_mean``
+(the default) the vector at each position also holds ``sqrt(dim)`` times the
+mean of the input embeddings read so far, an order-free summary of the
+history. A user's vector is the
 encoding at the last position of their whole training history, so a fitted
 model is an :class:`~recsys.models._embedding.EmbeddingRecommender`:
 retrieval goes through the shared :class:`~recsys.index.ItemIndex` and a new
@@ -188,6 +191,7 @@ def _torch_net_base() -> Any:
             gbce_t: float,
             feature_rows: NDArray[np.int64],
             feature_layout: dict[str, Any],
+            history_mean: bool = False,
         ) -> None:
             super().__init__()
             self.n_items, self.dim, self.loss_kind, self.n_negatives = n_items, dim, loss, n_negatives
@@ -207,6 +211,8 @@ def _torch_net_base() -> Any:
             # gSASRec's beta: the positive's log-probability weight for the sampling rate of the negatives
             alpha = min(1.0, n_negatives / max(1, n_items - 1))
             self.beta = alpha * (gbce_t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+            if history_mean:  # a buffer, so that a saved network without the term refuses to load with it
+                self.register_buffer("history_scale", torch.tensor([float(dim) ** 0.5]))  # 1-d: artifacts keep no 0-d arrays
 
         def item_table(self) -> torch.Tensor:
             """(n_items + 1, dim): row r is item r - 1 (row 0 padding): id embedding plus feature embeddings."""
@@ -231,14 +237,25 @@ def _torch_net_base() -> Any:
             """(batch, length, dim) encodings of left-padded sequences of table rows."""
             raise NotImplementedError
 
+        def represent(self, seq: torch.Tensor) -> torch.Tensor:
+            """``encode(seq)`` plus, with ``history_mean``, the running mean of the input embeddings
+            (items read so far, padding left out) times ``sqrt(dim)``: (batch, length, dim)."""
+            h = self.encode(seq)
+            scale: Any = getattr(self, "history_scale", None)
+            if scale is None:
+                return h
+            e = self.embed(seq)
+            n = (seq > 0).to(e.dtype).cumsum(1).clamp(min=1.0)[..., None]
+            return h + scale.to(e.dtype) * e.cumsum(1) / n
+
         def last(self, seq: torch.Tensor) -> torch.Tensor:
             """The encoding at the last position (the sequence's next-item query), (batch, dim)."""
-            return self.encode(seq)[:, -1, :]
+            return self.represent(seq)[:, -1, :]
 
         def forward(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             """Mean next-item loss of sequences of ``max_len + 1`` rows: inputs ``seq[:, :-1]``, targets ``seq[:, 1:]``."""
             inputs, targets = seq[:, :-1], seq[:, 1:]
-            h = self.encode(inputs)
+            h = self.represent(inputs)
             mask = (targets > 0) & (inputs > 0)
             h, pos = h[mask], targets[mask]  # only positions with an item and a next item
             zero = torch.zeros((), device=seq.device)
@@ -337,6 +354,7 @@ class SequentialRecommender(EmbeddingRecommender):
         n_negatives: int = 256,
         gbce_t: float = 0.75,
         item_features: list[str] | None = None,
+        history_mean: bool = True,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 128,
@@ -358,6 +376,7 @@ class SequentialRecommender(EmbeddingRecommender):
         self.n_negatives = n_negatives
         self.gbce_t = gbce_t
         self.item_features = item_features
+        self.history_mean = history_mean
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -381,7 +400,7 @@ class SequentialRecommender(EmbeddingRecommender):
         """The keyword arguments of the shared network base."""
         return dict(
             n_items=n_items, dim=self.dim, loss=self.loss, n_negatives=self.n_negatives, gbce_t=self.gbce_t,
-            feature_rows=feature_rows, feature_layout=layout,
+            feature_rows=feature_rows, feature_layout=layout, history_mean=self.history_mean,
         )  # fmt: skip
 
     # -- parameters ----------------------------------------------------------------------------
@@ -405,6 +424,7 @@ class SequentialRecommender(EmbeddingRecommender):
                 f"The 'item_features' parameter of {owner} must be None or a list of distinct item feature "
                 f"column names such as ['genres']. Got {self.item_features!r} instead."
             )
+        check_bool(owner, "history_mean", self.history_mean)
         check_float(owner, "learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_float(owner, "weight_decay", self.weight_decay, low=0.0)
         check_int(owner, "batch_size", self.batch_size, low=1)

@@ -104,6 +104,14 @@ class SASRec(SequentialRecommender):
     item_features : list of str, optional
         Item feature columns (categorical or lists, such as ``["genres"]``)
         whose embeddings are added to the item embedding.
+    history_mean : bool, default True
+        Add to the encoding at every position the mean of the embeddings
+        of the items read so far, times ``sqrt(dim)``: an order-free summary
+        of the whole history (as in FISM) next to the order-aware one. On
+        data whose order carries nothing the next-item network alone loses to
+        set models such as EASE, and this term closes most of that gap
+        without losing on ordered data (benchmarks/results/sequential.md).
+        False gives the plain SASRec / GRU4Rec network.
     learning_rate, weight_decay : float
         Adam's step size and L2 penalty.
     batch_size : int, default 128
@@ -150,6 +158,7 @@ class SASRec(SequentialRecommender):
         n_negatives: int = 256,
         gbce_t: float = 0.75,
         item_features: list[str] | None = None,
+        history_mean: bool = True,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 128,
@@ -166,7 +175,7 @@ class SASRec(SequentialRecommender):
         self.n_heads = n_heads
         super().__init__(
             max_len=max_len, dim=dim, n_layers=n_layers, dropout=dropout, loss=loss, n_negatives=n_negatives,
-            gbce_t=gbce_t, item_features=item_features, learning_rate=learning_rate, weight_decay=weight_decay,
+            gbce_t=gbce_t, item_features=item_features, history_mean=history_mean, learning_rate=learning_rate, weight_decay=weight_decay,
             batch_size=batch_size, epochs=epochs, patience=patience, validation_users=validation_users, refit=refit,
             time_budget=time_budget, seed=seed, device=device, num_threads=num_threads, show_progress=show_progress,
         )  # fmt: skip
