@@ -195,6 +195,11 @@ class _Outputs(nn.Module):
         return tuple(out.unbind(1))
 
 
+def cpu_copy(model: Any) -> nn.Module:
+    """A float32 CPU copy of a fitted model's network in eval mode (the model's own module stays where it is)."""
+    return copy.deepcopy(model.module_).cpu().float().eval()
+
+
 def export_network(model: Any) -> nn.Module:
     """The float32 module a fitted DeepFM / DIN exports: forward takes the graph inputs (see :func:`input_spec`)
     in order and returns the logits, (B,) or (B, T) for T outputs.
@@ -209,12 +214,10 @@ def export_network(model: Any) -> nn.Module:
     """
     from recsys.models.deep.din import DINNet
 
-    net = copy.deepcopy(model.module_).cpu().float().eval()  # the model's own module stays where it is
+    net = cpu_copy(model)
     prior = bool(getattr(model, "uses_prior_", False))
     if isinstance(net, DINNet):
         return PaddedHistoryDIN(net, model.max_history_len, prior)
-    if model.uses_history and isinstance(getattr(net, "bottom", None), DINNet):
-        return PaddedHistoryMultiTask(net, model.max_history_len)
     if model.uses_history:
         raise RecsysError(f"{type(model).__name__} reads a behaviour history: override _onnx_network to export it")
     return IndexNetwork(net, prior)
@@ -464,6 +467,7 @@ __all__ = [
     "IndexNetwork",
     "PaddedHistoryDIN",
     "PaddedHistoryMultiTask",
+    "cpu_copy",
     "export_network",
     "export_onnx",
     "import_onnx",

@@ -444,6 +444,13 @@ class MultiTaskRecommender(DeepRecommender):
         uidx, iidx, ts = self._timed_pairs(users, items, timestamps)
         return self._head_values(self._head_logits(uidx, iidx, ts), task).astype(np.float32)
 
+    def _onnx_network(self) -> Any:
+        if not self.uses_history:
+            return super()._onnx_network()
+        from recsys.models.deep._onnx import PaddedHistoryMultiTask, cpu_copy
+
+        return PaddedHistoryMultiTask(cpu_copy(self), self.max_history_len)
+
     def _onnx_outputs(self) -> dict[str, str]:
         kinds = self._task_dict()
         out = {}
