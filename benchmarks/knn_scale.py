@@ -6,6 +6,10 @@ row is timed in this one process with the library defaults for threads:
 * ``ItemKNN(weighting='bm25', k=K)`` against implicit's ``BM25Recommender(K=K)``;
 * ``ItemKNN(weighting='none', similarity='cosine', shrinkage=0, k=K)`` against
   implicit's ``CosineRecommender(K=K)``;
+* each ItemKNN also with ``neighbours_of='history'`` (implicit's definition of
+  the item-item score: every history item spreads its own ``K`` neighbours),
+  against the same peer fit; and both modes' NDCG@10 on ML-100K next to
+  implicit's BM25 (when ML-100K is under ``RECSYS_DATA_DIR``);
 * ``UserKNN()`` (defaults): fit, then top-10 for all users (no peer: implicit
   has no user-user model), against the 5-minute target for the two together;
   with ``--userknn-exact`` also ``UserKNN(max_candidates=None)`` (every pair of
@@ -70,19 +74,43 @@ def timed_cpu(what: str, fn: Callable[[], Any]) -> tuple[float, float, float, An
     return secs, cpu, pm.peak_above_start / 2**20, out
 
 
-def pair(data: Interactions, name: str, ours: Any, peer_name: str, peer: Any) -> list[str]:
-    """Fit and top-10-for-all of ``ours`` and ``peer``: one table row each and the ratio row."""
+def pair(data: Interactions, ours: list[tuple[str, Any]], peer_name: str, peer: Any) -> list[str]:
+    """Fit and top-10-for-all of the peer, then of each of ``ours``: one table row each and a ratio row per model."""
     users = data.users.ids
     rows = []
     res: dict[str, tuple[float, float, float, float]] = {}
-    for label, model in ((peer_name, peer), (name, ours)):
+    for label, model in [(peer_name, peer), *ours]:
         fit_s, fit_mb, _ = timed(f"{label} fit", lambda m=model: m.fit(data))
         rec_s, rec_mb, _ = timed(f"{label} top-10 for all", lambda m=model: m.recommend(users, k=10))
         res[label] = (fit_s, fit_mb, rec_s, rec_mb)
         rows.append(f"| {label} | {fit_s:.1f} | {fit_mb:.0f} | {rec_s:.1f} | {rec_mb:.0f} |")
+        if label != peer_name:
+            o, p = res[label], res[peer_name]
+            rows.append(f"| ratio ours / implicit | {o[0] / p[0]:.2f}x | | {o[2] / p[2]:.2f}x | |")
         del model
-    o, p = res[name], res[peer_name]
-    rows.append(f"| ratio ours / implicit | {o[0] / p[0]:.2f}x | | {o[2] / p[2]:.2f}x | |")
+    ours.clear()  # one fitted model in memory at a time
+    return section(*rows)
+
+
+def modes_accuracy() -> list[str]:
+    """NDCG@10 of both ``neighbours_of`` modes and implicit's BM25 on ML-100K (the neighbourhood protocol)."""
+    from benchmarks._common import ml100k_split
+    from recsys.evaluation import Evaluator
+
+    try:
+        train, test = ml100k_split()
+    except Exception as e:  # noqa: BLE001 - the data set is optional
+        return section(f"ML-100K accuracy of the two modes skipped: {e}")
+    evaluator = Evaluator(train, test, k=10, metrics=["ndcg"])
+    rows = ["| model (ML-100K, `stratified_split(0.75, by='user', seed=42)`) | NDCG@10 |", "|---|---|"]
+    for label, model in (
+        ("ItemKNN(weighting='bm25', k=200)", ItemKNN(weighting="bm25", k=200, shrinkage=0.0)),
+        ("ItemKNN(weighting='bm25', k=200, neighbours_of='history')",
+         ItemKNN(weighting="bm25", k=200, shrinkage=0.0, neighbours_of="history")),
+        ("implicit BM25Recommender(K=200)", ImplicitBM25({"K": 200}, seed=0)),
+    ):  # fmt: skip
+        model.fit(train)
+        rows.append(f"| {label} | {evaluator.evaluate(model).summary['ndcg@10']:.4f} |")
     return section(*rows)
 
 
@@ -170,18 +198,26 @@ def main() -> None:
         )
         lines += pair(
             data,
-            f"ItemKNN(weighting='bm25', k={k})",
-            ItemKNN(weighting="bm25", k=k),
+            [
+                (f"ItemKNN(weighting='bm25', k={k})", ItemKNN(weighting="bm25", k=k)),
+                (f"ItemKNN(weighting='bm25', k={k}, neighbours_of='history')",
+                 ItemKNN(weighting="bm25", k=k, neighbours_of="history")),
+            ],  # fmt: skip
             f"implicit BM25Recommender(K={k})",
             ImplicitBM25({"K": k}, seed=0),
         )
         lines += pair(
             data,
-            f"ItemKNN(weighting='none', shrinkage=0, k={k})",
-            ItemKNN(weighting="none", similarity="cosine", shrinkage=0.0, k=k),
+            [
+                (f"ItemKNN(weighting='none', shrinkage=0, k={k})",
+                 ItemKNN(weighting="none", similarity="cosine", shrinkage=0.0, k=k)),
+                (f"ItemKNN(weighting='none', shrinkage=0, k={k}, neighbours_of='history')",
+                 ItemKNN(weighting="none", similarity="cosine", shrinkage=0.0, k=k, neighbours_of="history")),
+            ],  # fmt: skip
             f"implicit CosineRecommender(K={k})",
             ImplicitCosine({"K": k}, seed=0),
         )
+        lines += modes_accuracy()
     if not args.skip_userknn:
         users = data.users.ids
         variants: list[tuple[str, Callable[[], UserKNN]]] = [("UserKNN()", UserKNN)]

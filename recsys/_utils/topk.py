@@ -36,13 +36,16 @@ def topk(scores: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArra
     if n_rows == 0 or kk == 0:
         return np.empty((n_rows, kk), np.int64), np.empty((n_rows, kk), np.float32)
     if kk < n_cols:
-        # the kk-th largest value per row (values only: no index array, no negated copy)
-        kth = np.partition(scores, n_cols - kk, axis=1)[:, n_cols - kk]
-        mask = scores >= kth[:, None]
+        # Candidates: every entry >= a lower bound of the kk-th largest value of its row (the bound
+        # keeps all ties at the boundary, so the selection below is exact).
+        low = _kth_lower_bound(scores, kk)
+        mask = scores >= low[:, None]
+        if np.isneginf(low).any():
+            mask &= scores > -np.inf
     else:
-        mask = np.ones(scores.shape, dtype=bool)
-    mask &= scores > -np.inf
-    rows, cols = np.nonzero(mask)  # row-major: columns ascending within a row
+        mask = scores > -np.inf
+    # row-major, columns ascending within a row (flat indices: several times faster than 2-D nonzero)
+    rows, cols = np.divmod(np.flatnonzero(mask), n_cols)
     vals = scores[rows, cols]
     order = np.lexsort((cols, -vals, rows))
     rows, cols, vals = rows[order], cols[order], vals[order]
@@ -54,3 +57,23 @@ def topk(scores: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], NDArra
     out_c[rows[keep], pos[keep]] = cols[keep]
     out_v[rows[keep], pos[keep]] = vals[keep]
     return out_c, out_v
+
+
+# Rows sampled at this stride for the bound; the candidates are then about this many times k.
+_STRIDE = 4
+
+
+def _kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]:
+    """Per row, a value <= its ``k``-th largest entry, close to it for unordered rows.
+
+    The ``k``-th largest of every ``_STRIDE``-th column is a lower bound of the row's (those
+    columns hold ``k`` entries at least as large), and about ``_STRIDE k`` entries of an
+    unordered row reach it. Partitioning that sample instead of the whole row makes the
+    selection over whole catalogues several times faster; short rows use their own ``k``-th.
+    """
+    n_cols = scores.shape[1]
+    m = -(-n_cols // _STRIDE)
+    if m < 4 * k:
+        return np.partition(scores, n_cols - k, axis=1)[:, n_cols - k]
+    sample = scores[:, ::_STRIDE]
+    return np.partition(sample, m - k, axis=1)[:, m - k]

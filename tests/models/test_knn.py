@@ -231,6 +231,35 @@ def test_itemknn_reference_holds_at_every_seed(seed: int, k: int) -> None:
     np.testing.assert_allclose(model._score(np.arange(data.n_users, dtype=np.int32), None), x @ graph.T, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("weighting", ["none", "bm25"])
+def test_itemknn_history_neighbours_spread_each_history_items_own_list(weighting: str, rng: np.random.Generator) -> None:
+    m = random_binary(rng)
+    data = frame_data(m)
+    x = internal_dense(data, m)
+    model = ItemKNN(k=3, weighting=weighting, neighbours_of="history").fit(data)  # type: ignore[arg-type]
+    graph = ref_graph(ref_weight(x.T, weighting), 3, 50.0)  # row i: the neighbours of item i
+    expected = x @ graph  # score(u, j) = sum over history items i of sim(i, j), j among i's neighbours
+    users = np.arange(data.n_users, dtype=np.int32)
+    np.testing.assert_allclose(model._score(users, None), expected, rtol=1e-4, atol=1e-5)
+    # fold-in and known users agree, as in the default mode
+    csr = data.matrix()
+    hist = data.items.ids[csr.indices[csr.indptr[3] : csr.indptr[4]]]
+    assert_rankings_equal(*model.recommend_history(hist, k=5), *model.recommend_one(data.users.ids[3], k=5), rtol=1e-6)
+
+
+def test_itemknn_both_neighbour_modes_agree_when_every_item_keeps_every_neighbour(rng: np.random.Generator) -> None:
+    # Symmetric cosines and k >= n_items: each item's list is the other's transpose, so the sums coincide.
+    data = frame_data(random_binary(rng))
+    users = np.arange(data.n_users, dtype=np.int32)
+    a = ItemKNN(k=data.n_items, weighting="none", shrinkage=0.0).fit(data)._score(users, None)
+    b = ItemKNN(k=data.n_items, weighting="none", shrinkage=0.0, neighbours_of="history").fit(data)._score(users, None)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # with few neighbours they differ (otherwise the parameter would do nothing)
+    c = ItemKNN(k=1, weighting="none", shrinkage=0.0).fit(data)._score(users, None)
+    d = ItemKNN(k=1, weighting="none", shrinkage=0.0, neighbours_of="history").fit(data)._score(users, None)
+    assert not np.allclose(c, d)
+
+
 def test_itemknn_fold_in_equals_known_user_and_similar_items_lists_neighbours(rng: np.random.Generator) -> None:
     m = random_binary(rng)
     data = frame_data(m)
@@ -399,6 +428,11 @@ def test_data_errors(cls: type) -> None:
         explicit.predict([0, 1], [0])
     with pytest.raises(UnknownIdError):
         explicit.predict(["nobody"], [0])
+
+
+def test_itemknn_neighbours_of_is_checked() -> None:
+    with pytest.raises(ParameterError, match="'neighbours_of' parameter of ItemKNN must be one of 'candidate', 'history'"):
+        ItemKNN(neighbours_of="target").fit(tiny_interactions())  # type: ignore[arg-type]
 
 
 def test_similar_items_not_supported_by_userknn() -> None:

@@ -1,0 +1,53 @@
+"""``topk`` against a full sort of every row (an independent reference)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys._utils.topk import topk
+
+
+def reference(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    n_rows, n_cols = scores.shape
+    kk = min(k, n_cols)
+    cols = np.full((n_rows, kk), -1, dtype=np.int64)
+    vals = np.full((n_rows, kk), -np.inf, dtype=np.float32)
+    for r in range(n_rows):
+        order = sorted((c for c in range(n_cols) if scores[r, c] > -np.inf), key=lambda c: (-scores[r, c], c))[:kk]
+        cols[r, : len(order)] = order
+        vals[r, : len(order)] = scores[r, order]
+    return cols, vals
+
+
+def matrices(rng: np.random.Generator) -> list[np.ndarray]:
+    out = []
+    for n_cols in (1, 7, 40, 130, 1000):
+        x = rng.random((6, n_cols)).astype(np.float32)
+        out.append(x)
+        out.append(rng.integers(0, 3, (6, n_cols)).astype(np.float32))  # many ties
+        y = x.copy()
+        y[rng.random(y.shape) < 0.8] = -np.inf
+        y[0] = -np.inf  # a row with nothing to return
+        out.append(y)
+        out.append(np.sort(x, axis=1))  # ascending rows: the strided sample holds the row's smallest values
+        out.append(np.sort(x, axis=1)[:, ::-1].copy())
+        z = np.zeros((6, n_cols), np.float32)
+        z[:, -1] = 1.0  # one positive per row and zeros tied everywhere else
+        out.append(z)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 60])
+def test_topk_equals_a_full_sort_with_ties_to_the_lower_column(k: int) -> None:
+    for scores in matrices(np.random.default_rng(k)):
+        cols, vals = topk(scores, k)
+        ref_cols, ref_vals = reference(scores, k)
+        np.testing.assert_array_equal(cols, ref_cols)
+        np.testing.assert_array_equal(vals, ref_vals)
+
+
+def test_topk_of_a_non_contiguous_view() -> None:
+    scores = np.random.default_rng(0).random((8, 600)).astype(np.float32)
+    view = scores[::2, ::3]
+    np.testing.assert_array_equal(topk(view, 5)[0], reference(np.ascontiguousarray(view), 5)[0])
