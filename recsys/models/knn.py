@@ -62,6 +62,8 @@ _DAMPING = 5.0
 
 # Scoring keeps a dense copy of the right-hand matrix up to this many entries (64 MiB).
 _DENSE_CACHE_ENTRIES = 1 << 24
+# Cost of one entry of a sparse product relative to one multiply-add into a dense row.
+_SPARSE_ENTRY_COST = 9
 
 # UserKNN(max_candidates="auto") compares every pair of co-raters while that is at most this many
 # multiply-adds (sum over items of raters**2; ML-1M: 7e8, ML-10M: 5.6e10), and bounds the candidates above.
@@ -234,7 +236,12 @@ class _Neighbourhood(Recommender):
 
     def _product(self, left: sp.csr_matrix, right: sp.csr_matrix, dense: NDArray[np.float32] | None, item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
         """``left @ right[:, item_idx]`` as a dense float32 array (via ``dense``, the cached dense ``right``, when given)."""
-        if dense is not None:
+        # The dense copy costs a row of ``right`` per stored entry of ``left``; the sparse product only the
+        # stored entries of those rows, at about 9x the cost per entry (measured on ML-100K and ML-1M sizes).
+        # Both add the same products in the same order, so the choice never changes a score.
+        if dense is not None and (
+            item_idx is not None or left.nnz * right.shape[1] <= _SPARSE_ENTRY_COST * np.diff(right.indptr)[left.indices].sum()
+        ):
             d = dense if item_idx is None else dense[:, item_idx]
             return np.asarray(left @ d, dtype=np.float32)
         r = right if item_idx is None else right[:, item_idx]

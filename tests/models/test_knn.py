@@ -438,3 +438,20 @@ def test_itemknn_neighbours_of_is_checked() -> None:
 def test_similar_items_not_supported_by_userknn() -> None:
     with pytest.raises(NotSupportedError, match="UserKNN has no item similarity"):
         UserKNN(k=3).fit(tiny_interactions()).similar_items([0])
+
+
+@pytest.mark.parametrize("feedback", ["implicit", "explicit"])
+@pytest.mark.parametrize("cls", [ItemKNN, UserKNN])
+def test_dense_and_sparse_scoring_paths_give_identical_scores(
+    cls: type, feedback: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cost rule picks the dense copy or the sparse product per block: the scores must not depend on it.
+    import recsys.models.knn as knn
+
+    data = tiny_interactions()
+    model = cls(k=5, feedback=feedback).fit(data)
+    users = np.arange(data.n_users, dtype=np.int32)
+    monkeypatch.setattr(knn, "_SPARSE_ENTRY_COST", 10**9)  # always dense
+    dense = model._score(users, None)
+    monkeypatch.setattr(knn, "_SPARSE_ENTRY_COST", 0)  # always sparse
+    np.testing.assert_array_equal(model._score(users, None), dense)
