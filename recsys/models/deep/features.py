@@ -261,7 +261,8 @@ def _vectors(values: Any, name: str, side: str, ids: NDArray[Any]) -> NDArray[np
         if a.ndim != 1:
             raise bad(r, f"holds an array of shape {a.shape}; expected a 1-D vector")
         if a.dtype.kind not in "iuf":
-            odd = next((x for x in a.ravel().tolist() if not isinstance(x, (int, float)) or isinstance(x, bool)), a.dtype)
+            raw = list(v) if not isinstance(v, np.ndarray) else v.tolist()
+            odd = next((x for x in raw if not isinstance(x, (int, float, np.number)) or isinstance(x, (bool, np.bool_))), a.dtype)
             raise bad(r, f"holds the non-numeric value {odd!r:.40}; vectors must hold numbers")
         if dim < 0:
             dim, first = len(a), r
@@ -271,7 +272,7 @@ def _vectors(values: Any, name: str, side: str, ids: NDArray[Any]) -> NDArray[np
             raise bad(r, f"has {len(a)} values but {side} {_py(ids[first])!r} (row {first}) has {dim}; every vector needs the same length")
         if not np.isfinite(a).all():
             j = int(np.flatnonzero(~np.isfinite(a))[0])
-            raise bad(r, f"holds {a[j]!r} at position {j}; vectors must be finite (None marks a missing vector)")
+            raise bad(r, f"holds {float(a[j])!r} at position {j}; vectors must be finite (None marks a missing vector)")
         rows.append(r)
         parts.append(a.astype(np.float64))
     if dim < 0:
