@@ -288,6 +288,8 @@ def test_onnx_graph_with_a_vector_field_equals_the_torch_network(name: str, tmp_
     contract = json.loads(spec.read_text())
     assert {"name": "item.emb" if name != "din" else "item.emb:vector", "side": "item", "kind": "vector", "dim": 5,
             "start": 0, "stop": 5} in contract["features"]["fields"]
+    assert "no input carries them" in contract["features"]["vectors"]
+    assert [i["name"] for i in contract["inputs"]] == (["user", "item", "history", "history_length"] if model.uses_history else ["user", "item"])
     sess = _onnx.session(graph, threads=1)
     rng = np.random.default_rng(1)
     users = rng.integers(0, data.n_users, 300).astype(np.int64)
