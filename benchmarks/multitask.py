@@ -414,6 +414,7 @@ def text_embeddings(seeds: list[int]) -> list[str]:
     assert np.array_equal(train.item_index, train_t.item_index) and np.array_equal(test.user_index, test_t.user_index)
     clicks = click_rows(train, test)
     load = os.getloadavg()[0]
+    print(f"encoded {data.n_items} titles in {enc_s:.1f} s; machine load {load:.1f}", flush=True)
     variants = {
         "without (section-1 fields)": (train, test, FEATURES),
         "with BERT title embeddings": (train_t, test_t, [*FEATURES, "item.title_emb"]),
@@ -424,6 +425,12 @@ def text_embeddings(seeds: list[int]) -> list[str]:
             r = fit_multitask(MODELS[TEXT_MODEL], tr, te, clicks, seed, features=feats)
             runs[name].append(r)
             print(f"seed {seed} {name:28s} {_fmt(r)}", flush=True)
+    return text_section(runs, seeds, load, enc_s, data.n_items)
+
+
+def text_section(runs: dict[str, list[dict[str, Any]]], seeds: list[int], load: float, enc_s: float | None,
+                 n_items: int, note: str = "") -> list[str]:
+    """The lines of section 5 from its runs (variant -> one result per seed)."""
     a, b = runs["with BERT title embeddings"], runs["without (section-1 fields)"]
     notes = []
     for key, label in (("like_auc", "like AUC"), ("click_auc", "click AUC"), ("rmse", "rating RMSE")):
@@ -434,7 +441,8 @@ def text_embeddings(seeds: list[int]) -> list[str]:
             f"(per seed {', '.join(f'{d:+.4f}' for d in diffs)})"
         )
         print(notes[-1], flush=True)
-    lines = [
+    encoding = "" if enc_s is None else f" Encoding the {n_items:,} titles took {enc_s:.1f} s (the embedding cache may have held them)."
+    return [
         "## 5. Item text embeddings as a vector field (ML-100K, the section-1 split)",
         "",
         f"Command: `python -m benchmarks.multitask --text-embeddings --seeds {' '.join(map(str, seeds))}`; "
@@ -443,17 +451,16 @@ def text_embeddings(seeds: list[int]) -> list[str]:
         f"{TEXT_MODEL} with the section-1 settings and fields, with and without one more item field: the "
         "all-MiniLM-L6-v2 sentence embedding (384 dimensions, `BertEncoder()`, the bundled model, offline) of each "
         "movie's title (`with_text_vectors(data, BertEncoder(), text=\"{title}\", column=\"title_emb\")`, "
-        f"features `[..., \"item.title_emb\"]`: L2-normalised, projected to the 8-dimensional embedding by a learned "
-        f"linear map, used for the target and the history items). Encoding the {data.n_items:,} titles took "
-        f"{enc_s:.1f} s (the embedding cache may have held them). Seeds {', '.join(map(str, seeds))}"
-        + (" (1 seed only: the machine was shared and time was short)." if len(seeds) == 1 else "."),
+        "features `[..., \"item.title_emb\"]`: L2-normalised, projected to the 8-dimensional embedding by a learned "
+        f"linear map, used for the target and the history items).{encoding} Seeds {', '.join(str(r) for r in seeds[: len(a)])}"
+        + (" (1 seed only: the machine was shared and time was short)." if len(a) == 1 else ".")
+        + note,
         "",
         *table(runs),
         "",
         *notes,
         "",
     ]
-    return lines
 
 
 def write_section(key: str, lines: list[str]) -> None:
