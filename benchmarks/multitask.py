@@ -19,10 +19,14 @@ metric against the single-task models of the same run, speed, and as the ranker 
 2. The same table on synthetic data the defaults were not tuned on (``recsys.datasets.synthetic``).
 3. ``Pipeline(EASE, MMoE)`` against EASE alone on the neighbourhood protocol (stratified 75/25 by
    user, seed 42, k=10), ``Evaluator.compare``.
+5. ``--text-embeddings``: the best multi-task configuration of section 1 (MMoE, DIN bottom) on the
+   section-1 split with and without one more item field, the BERT (all-MiniLM-L6-v2) embedding of
+   each movie's title as a vector field (``"item.title_emb"``); paired by seed. Runs only this
+   section and writes it into the results file, leaving the others as they are.
 
 Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.multitask`` (``--seeds 42 43 44``,
 ``--skip-ml100k``, ``--skip-synthetic``, ``--skip-pipeline``, ``--rechub-site <site-packages of a
-venv with torch-rechub>``). Writes ``benchmarks/results/multitask.md``.
+venv with torch-rechub>``, ``--text-embeddings``). Writes ``benchmarks/results/multitask.md``.
 """
 
 from __future__ import annotations
@@ -392,6 +396,85 @@ def pipeline(n_candidates: int) -> list[str]:
     return lines + [""]
 
 
+TEXT_MODEL = "MMoE (DIN bottom)"  # the best like AUC of section 1
+
+
+def text_embeddings(seeds: list[int]) -> list[str]:
+    """Section 5: the section-1 split, ``TEXT_MODEL`` with and without the BERT title embeddings as an item vector field."""
+    from recsys.content import BertEncoder
+    from recsys.models.deep.features import with_text_vectors
+
+    data = ml100k()
+    t0 = time.perf_counter()
+    encoder = BertEncoder()
+    data_t = with_text_vectors(data, encoder, text="{title}", column="title_emb", show_progress=False)
+    enc_s = time.perf_counter() - t0
+    train, test = temporal_split(data, by="user", test_fraction=0.2)
+    train_t, test_t = temporal_split(data_t, by="user", test_fraction=0.2)
+    assert np.array_equal(train.item_index, train_t.item_index) and np.array_equal(test.user_index, test_t.user_index)
+    clicks = click_rows(train, test)
+    load = os.getloadavg()[0]
+    print(f"encoded {data.n_items} titles in {enc_s:.1f} s; machine load {load:.1f}", flush=True)
+    variants = {
+        "without (section-1 fields)": (train, test, FEATURES),
+        "with BERT title embeddings": (train_t, test_t, [*FEATURES, "item.title_emb"]),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in variants}
+    for seed in seeds:
+        for name, (tr, te, feats) in variants.items():
+            r = fit_multitask(MODELS[TEXT_MODEL], tr, te, clicks, seed, features=feats)
+            runs[name].append(r)
+            print(f"seed {seed} {name:28s} {_fmt(r)}", flush=True)
+    return text_section(runs, seeds, load, enc_s, data.n_items)
+
+
+def text_section(runs: dict[str, list[dict[str, Any]]], seeds: list[int], load: float, enc_s: float | None,
+                 n_items: int, note: str = "") -> list[str]:
+    """The lines of section 5 from its runs (variant -> one result per seed)."""
+    a, b = runs["with BERT title embeddings"], runs["without (section-1 fields)"]
+    notes = []
+    for key, label in (("like_auc", "like AUC"), ("click_auc", "click AUC"), ("rmse", "rating RMSE")):
+        diffs = [x[key] - y[key] for x, y in zip(a, b)]
+        sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        notes.append(
+            f"- {label}, with − without, paired by seed: {statistics.fmean(diffs):+.4f} ± {sd:.4f} "
+            f"(per seed {', '.join(f'{d:+.4f}' for d in diffs)})"
+        )
+        print(notes[-1], flush=True)
+    encoding = "" if enc_s is None else f" Encoding the {n_items:,} titles took {enc_s:.1f} s (the embedding cache may have held them)."
+    return [
+        "## 5. Item text embeddings as a vector field (ML-100K, the section-1 split)",
+        "",
+        f"Command: `python -m benchmarks.multitask --text-embeddings --seeds {' '.join(map(str, seeds))}`; "
+        f"machine load at start: {load:.1f} (shared machine: compare speeds within this table only)",
+        "",
+        f"{TEXT_MODEL} with the section-1 settings and fields, with and without one more item field: the "
+        "all-MiniLM-L6-v2 sentence embedding (384 dimensions, `BertEncoder()`, the bundled model, offline) of each "
+        "movie's title (`with_text_vectors(data, BertEncoder(), text=\"{title}\", column=\"title_emb\")`, "
+        "features `[..., \"item.title_emb\"]`: L2-normalised, projected to the 8-dimensional embedding by a learned "
+        f"linear map, used for the target and the history items).{encoding} Seeds {', '.join(str(r) for r in seeds[: len(a)])}"
+        + (" (1 seed only: the machine was shared and time was short)." if len(a) == 1 else ".")
+        + note,
+        "",
+        *table(runs),
+        "",
+        *notes,
+        "",
+    ]
+
+
+def write_section(key: str, lines: list[str]) -> None:
+    """Replace (or add, before the hand-written notes) section ``key`` of the results file, keeping the others."""
+    old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    text = RESULTS.read_text().splitlines() if RESULTS.exists() else ["# Multi-task rankers: SharedBottom, MMoE, PLE, ESMM", ""]
+    first = next((i for i, line in enumerate(text) if line.startswith("## ")), len(text))
+    old[key] = lines
+    numbered = sorted(k for k in old if k.isdigit())
+    body = [line for k in numbered for line in old[k]] + [line for k in old if not k.isdigit() for line in old[k]]
+    RESULTS.write_text("\n".join(text[:first] + body) + "\n")
+    print(f"wrote section {key} of {RESULTS}", flush=True)
+
+
 def write(one: list[str], two: list[str], three: list[str]) -> None:
     """The results file: sections 1-3, then any other section of the previous file (hand-written notes)."""
     head = ["# Multi-task rankers: SharedBottom, MMoE, PLE, ESMM", "", f"Machine: {machine()}", ""]
@@ -415,10 +498,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file (default benchmarks/results/multitask.md)")
     ap.add_argument("--rechub-models", nargs="+", choices=["mmoe", "ple"], default=["mmoe", "ple"])
     ap.add_argument("--rechub-site", default=None, help="site-packages of a venv with torch-rechub (its own deps are the main venv's)")
+    ap.add_argument("--text-embeddings", action="store_true", help="run only section 5 (BERT title embeddings as an item field)")
     args = ap.parse_args()
     globals()["RESULTS"] = args.out  # write() and the previous sections read it
     torch.set_num_threads(THREADS)
     print(machine(), flush=True)
+    if args.text_embeddings:
+        write_section("5", text_embeddings(args.seeds))
+        return
     old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
     rechub = rechub_available(args.rechub_site)
     settings = (

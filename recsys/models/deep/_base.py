@@ -31,10 +31,13 @@ _INFER_PAIRS = 16384
 # pass over the whole table per batch (about 4x a batch's own work at ML-20M size, 165,000 rows).
 LAZY_ROWS = 20_000
 _TABLES = ("user_cat", "item_cat", "user_multi", "item_multi", "user_num", "item_num")
+# Tables kept (and saved) only by a model with vector fields: the artifacts of the others stay as they were.
+_VECTOR_TABLES = ("user_vec", "item_vec")
 _FIELD_KEYS = {
     "categorical": {"name", "side", "kind", "size", "offset"},
     "multi": {"name", "side", "kind", "size", "offset", "start", "stop"},
     "numeric": {"name", "side", "kind"},
+    "vector": {"name", "side", "kind", "dim", "start", "stop"},
 }
 
 
@@ -50,15 +53,22 @@ def _check_fields(fields: Any, fail: Callable[[str], ArtifactError]) -> dict[str
     n_rows = fields["n_rows"]
     if type(n_rows) is not int or not 1 <= n_rows < 2**31:
         raise fail(f"has n_rows={n_rows!r:.40}; expected an int in [1, 2**31)")
-    dims = {"n_rows": n_rows, "user_cat": 0, "item_cat": 0, "user_multi": 0, "item_multi": 0, "user_num": 0, "item_num": 0}
+    dims = {"n_rows": n_rows, "user_cat": 0, "item_cat": 0, "user_multi": 0, "item_multi": 0, "user_num": 0, "item_num": 0,
+            "user_vec": 0, "item_vec": 0}
     for f in fields["fields"]:
         kind = f.get("kind") if isinstance(f, dict) else None
         if kind not in _FIELD_KEYS or set(f) != _FIELD_KEYS[kind] or f["side"] not in ("user", "item") or not isinstance(f["name"], str):
             raise fail(f"holds a malformed field {f!r:.120}")
+        side = f["side"]
+        if kind == "vector":  # columns of the side's vector table, tiled in order
+            ints = [f[k] for k in ("dim", "start", "stop")]
+            if any(type(v) is not int for v in ints) or f["start"] != dims[side + "_vec"] or not 0 < f["dim"] == f["stop"] - f["start"]:
+                raise fail(f"holds vector field {f['name']!r:.60} with dim {f['dim']!r:.20} and columns [{f['start']!r:.20}, {f['stop']!r:.20}); expected to start at {dims[side + '_vec']}")
+            dims[side + "_vec"] = f["stop"]
+            continue
         ints = [f[k] for k in ("size", "offset", "start", "stop") if k in f]
         if any(type(v) is not int or not 0 <= v <= n_rows for v in ints):
             raise fail(f"holds a field with sizes or offsets outside [0, n_rows={n_rows}]: {f!r:.120}")
-        side = f["side"]
         if kind == "categorical":
             dims[side + "_cat"] += 1
         elif kind == "numeric":
@@ -156,6 +166,9 @@ class DeepRecommender(Recommender):
         "item_multi_": Array(shape=("n_items", "item_multi"), dtype=("int64",), bounds=(0, "n_rows")),
         "user_num_": Array(shape=("n_users", "user_num")),
         "item_num_": Array(shape=("n_items", "item_num")),
+        # L2-normalised vector fields: present when fields_ declares some (checked in _check_loaded_state)
+        "user_vec_": Array(shape=("n_users", "user_vec"), optional=True),
+        "item_vec_": Array(shape=("n_items", "item_vec"), optional=True),
         "fields_": Json(types=(dict,)),  # checked by _check_fields
         "history_indptr_": Array(shape=(None,), dtype=("int64",), nondecreasing=True, ends="n_history", when=_uses_history),
         "history_items_": Array(shape=("n_history",), dtype=INDEX_DTYPES, bounds=(0, "n_items"), when=_uses_history),
@@ -348,6 +361,11 @@ class DeepRecommender(Recommender):
         module, log = self._train(tables, train_items, source, valid, full_source)
         for name in _TABLES:
             setattr(self, name + "_", getattr(tables, name))
+        for name in _VECTOR_TABLES:
+            if getattr(tables, name).shape[1]:
+                setattr(self, name + "_", getattr(tables, name))
+            else:
+                self.__dict__.pop(name + "_", None)  # from an earlier fit with vector fields
         self.fields_: dict[str, Any] = {"fields": tables.fields, "n_rows": tables.n_rows}
         if store is not None:
             self.history_indptr_ = store.indptr
@@ -417,6 +435,7 @@ class DeepRecommender(Recommender):
     def _tables(self) -> FieldTables:
         return FieldTables(
             **{name: np.asarray(getattr(self, name + "_")) for name in _TABLES},
+            **{name: np.asarray(getattr(self, name + "_")) for name in _VECTOR_TABLES if hasattr(self, name + "_")},
             fields=list(self.fields_["fields"]),
             n_rows=int(self.fields_["n_rows"]),
         )
@@ -432,7 +451,11 @@ class DeepRecommender(Recommender):
         def fail(msg: str) -> ArtifactError:
             return ArtifactError(f"{where('fields_')}: field 'fields_' {msg}")
 
-        bound = super()._check_loaded_state(state, where, {**(dims or {}), **_check_fields(state.get("fields_"), fail)})
+        declared = _check_fields(state.get("fields_"), fail)
+        for name in _VECTOR_TABLES:
+            if declared[name] and name + "_" not in state:
+                raise ArtifactError(f"{where(name + '_')}: field {name + '_'!r} is missing; fields_ declares {declared[name]} vector columns")
+        bound = super()._check_loaded_state(state, where, {**(dims or {}), **declared})
         if "history_indptr_" in state and len(state["history_indptr_"]) != bound["n_users"] + 1:
             raise ArtifactError(
                 f"{where('history_indptr_')}: field 'history_indptr_' has {len(state['history_indptr_'])} entries; "

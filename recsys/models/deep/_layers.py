@@ -174,7 +174,12 @@ class FieldEmbedding(nn.Module):
     has one extra column holding each row's first-order weight. With
     ``numeric_vectors`` each numeric field has a learned vector (scaled by its
     value) and a first-order weight. Row 0 of the
-    table is padding (always zero, no gradient).
+    table is padding (always zero, no gradient). Each vector field (an
+    L2-normalised dense vector per user / item, see
+    :mod:`recsys.models.deep.features`) is one more field of its side, after
+    the multi-valued ones: a learned linear map without bias (``dim`` outputs,
+    plus the first-order weight with ``first_order``) of the vector, so a
+    cold entry's zero vector gives a zero field.
     """
 
     user_idx: torch.Tensor
@@ -183,6 +188,8 @@ class FieldEmbedding(nn.Module):
     item_w: torch.Tensor
     user_num: torch.Tensor
     item_num: torch.Tensor
+    user_vec: torch.Tensor
+    item_vec: torch.Tensor
 
     def __init__(
         self, tables: FieldTables, dim: int, *, first_order: bool, numeric_vectors: bool = True, init_std: float = 1e-2
@@ -191,6 +198,7 @@ class FieldEmbedding(nn.Module):
         self.dim = dim
         self.first_order = first_order
         self.multi_slices: dict[str, list[tuple[int, int]]] = {}
+        self.vec_slices: dict[str, list[tuple[int, int]]] = {}
         self.n_cat: dict[str, int] = {}
         for side in ("user", "item"):
             cat = np.asarray(getattr(tables, side + "_cat"))
@@ -206,6 +214,8 @@ class FieldEmbedding(nn.Module):
             self.register_buffer(side + "_num", _float(getattr(tables, side + "_num")), persistent=False)
             self.multi_slices[side] = [(cat.shape[1] + a, cat.shape[1] + b) for a, b in slices]
             self.n_cat[side] = cat.shape[1]
+            self.register_buffer(side + "_vec", _float(getattr(tables, side + "_vec")), persistent=False)
+            self.vec_slices[side] = [(int(f["start"]), int(f["stop"])) for f in tables.side_fields(side, "vector")]  # type: ignore[arg-type]
         self.table = nn.Embedding(tables.n_rows, dim + int(first_order), padding_idx=0)
         with torch.no_grad():
             nn.init.normal_(self.table.weight, std=init_std)
@@ -217,6 +227,15 @@ class FieldEmbedding(nn.Module):
         if self.n_num and numeric_vectors:
             self.num_vectors = nn.Parameter(torch.randn(self.n_num, dim) * init_std)
             self.num_weight = nn.Parameter(torch.zeros(self.n_num))
+        # created last: a network without vector fields draws the same random numbers as before they existed
+        for side in ("user", "item"):
+            if self.vec_slices[side]:
+                # std init_std per weight: an L2-normalised input gives outputs of std init_std, like the table's rows
+                projections = [nn.Linear(b - a, dim + int(first_order), bias=False) for a, b in self.vec_slices[side]]
+                with torch.no_grad():
+                    for lin in projections:
+                        nn.init.normal_(lin.weight, std=init_std)
+                setattr(self, side + "_proj", nn.ModuleList(projections))
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()  # type: ignore[misc]
@@ -224,11 +243,23 @@ class FieldEmbedding(nn.Module):
 
     @property
     def n_user_fields(self) -> int:
-        return self.n_cat["user"] + len(self.multi_slices["user"])
+        return self.n_cat["user"] + len(self.multi_slices["user"]) + len(self.vec_slices["user"])
 
     @property
     def n_item_fields(self) -> int:
-        return self.n_cat["item"] + len(self.multi_slices["item"])
+        return self.n_cat["item"] + len(self.multi_slices["item"]) + len(self.vec_slices["item"])
+
+    def _with_vectors(self, side: str, fields: torch.Tensor, first: torch.Tensor, vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``fields`` (B, F, dim) and ``first`` (B,) with the side's vector fields of the rows ``vec`` (B, total) appended."""
+        if not self.vec_slices[side]:
+            return fields, first
+        d = self.dim
+        vec = vec.to(fields.dtype)
+        proj = [lin(vec[:, a:b]) for lin, (a, b) in zip(getattr(self, side + "_proj"), self.vec_slices[side])]
+        out = torch.cat([fields] + [p[:, None, :d] for p in proj], 1)
+        if self.first_order:
+            first = first + sum(p[:, d] for p in proj)
+        return out, first
 
     def side(self, side: str, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(fields (B, F, dim), first_order (B,), squared_norm (B,))`` of one side's categorical and
@@ -250,6 +281,8 @@ class FieldEmbedding(nn.Module):
         else:
             fields = vecs[:, :, :d]
             first = vecs[:, :, d].sum(1) if self.first_order else vecs.new_zeros(len(index))
+        if self.vec_slices[side]:
+            fields, first = self._with_vectors(side, fields, first, (self.user_vec if side == "user" else self.item_vec)[index])
         return fields, first, sq
 
     def catalogue(self, side: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -282,6 +315,8 @@ class FieldEmbedding(nn.Module):
         out = _SparseRows.apply(w, *maps).view(n, n_fields, -1)
         d = self.dim
         first = out[:, :, d].sum(1) if self.first_order else out.new_zeros(n)
+        if self.vec_slices[side]:
+            return self._with_vectors(side, out[:, :, :d], first, self.user_vec if side == "user" else self.item_vec)
         return out[:, :, :d], first
 
     def squared_norm(self, side: str, index: torch.Tensor) -> torch.Tensor:

@@ -317,6 +317,11 @@ def contract(model: Any, outputs: dict[str, str], graph_name: str, graph_bytes: 
         },
         "history": None,
     }
+    if any(f["kind"] == "vector" for f in model.fields_["fields"]):
+        out["features"]["vectors"] = (
+            "vector fields (kind 'vector', e.g. text embeddings) are L2-normalised vectors per user / item, stored in "
+            "the graph with their learned projection and looked up by the row like every other feature: no input carries them"
+        )
     if model.uses_history:
         threshold = model.label_threshold
         out["history"] = {
