@@ -54,7 +54,8 @@ def _net(**kwargs: Any) -> Any:
             # causal, never attending to padding; a padding position attends to itself (no empty softmax row)
             idx = torch.arange(n, device=seq.device)
             causal = idx[None, :] <= idx[:, None]
-            allowed = (causal[None] & (real[:, None, :] | torch.eye(n, dtype=torch.bool, device=seq.device)[None]))[:, None]
+            itself = idx[None, :] == idx[:, None]  # (not torch.eye: onnxruntime has no boolean EyeLike)
+            allowed = (causal[None] & (real[:, None, :] | itself[None]))[:, None]
             for block in self.blocks:
                 x = block(x, allowed) * real[..., None]
             return self.norm(x)
