@@ -23,7 +23,8 @@ histories through the model's own truncation, and against the scores
 scored per second on 2 threads, onnxruntime (prepared feed, and with the
 right-aligned feed built from the sequences) against the float32 torch network
 (padding + network + scores) and the float64 fold-in path of
-``recommend_history``, with the ratios of the same run.
+``recommend_history``, and onnxruntime against torch on 1 thread each, with the
+ratios of the same run (to the 2-thread torch network).
 
 Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.onnx_parity [--epochs 2] [--runs 5]``
 """
@@ -145,8 +146,8 @@ def run_sequential(cls: type, epochs: int, runs: int, out: Path) -> list[str]:
     got = sess.run(["scores"], feed)[0]
     net = model.module_  # the float32 network as trained
 
-    def torch32() -> np.ndarray:
-        with torch_threads(THREADS), torch.inference_mode():
+    def torch32(threads: int = THREADS) -> np.ndarray:
+        with torch_threads(threads), torch.inference_mode():
             seq = torch.from_numpy(padded(items, indptr[1:], np.minimum(lengths, model.max_len), model.max_len))
             return np.asarray((net.last(seq) @ net.item_table()[1:].T).numpy())
 
@@ -155,12 +156,16 @@ def run_sequential(cls: type, epochs: int, runs: int, out: Path) -> list[str]:
 
     f32 = torch32()
     f64 = model._score(users.astype(np.int32), None)  # what recommend ranks by: the fitted user vectors
+    one = _onnx.session(graph, threads=1)
     t = _median_times(
         {
             "onnxruntime": lambda: sess.run(["scores"], feed),
             "onnxruntime + feed": lambda: sess.run(["scores"], feed_of()),
             "torch float32 network": torch32,
             "float64 fold-in (recommend_history's path)": fold_in,
+            # one thread each: torch's recurrence waits at a thread barrier per step, which a loaded machine stalls
+            "onnxruntime, 1 thread": lambda: one.run(["scores"], feed),
+            "torch float32 network, 1 thread": lambda: torch32(1),
         },
         runs,
     )
@@ -174,7 +179,7 @@ def run_sequential(cls: type, epochs: int, runs: int, out: Path) -> list[str]:
         f"max |onnx - torch float32 network| = {np.max(np.abs(got - f32)):.3g} (scores; max |score| {np.max(np.abs(f32)):.2f})",
         f"max |onnx - recommend's float64 scores| = {np.max(np.abs(got - f64)):.3g}",
         "",
-        f"| inference, {THREADS} threads, every user's whole-catalogue scores in one call | users/s | vs torch float32 |",
+        f"| inference, {THREADS} threads unless said, every user's whole-catalogue scores in one call | users/s | vs torch float32 |",
         "|---|---|---|",
     ]
     lines += [f"| {k} | {n / v:,.0f} | {base / v:.2f}x |" for k, v in t.items()]
