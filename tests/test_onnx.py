@@ -1,4 +1,5 @@
-"""ONNX export of DeepFM / DIN: onnxruntime against the torch networks, the JSON contract, bad input."""
+"""ONNX export of DeepFM / DIN / multi-task / SASRec / GRU4Rec: onnxruntime against the torch networks, the JSON
+contract, bad input."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import torch
 from recsys import Interactions
 from recsys.datasets import synthetic
 from recsys.errors import MissingDependencyError, NotFittedError, ParameterError, RecsysError
-from recsys.models import DIN, EASE, ESMM, PLE, DeepFM, MMoE, Pipeline, SharedBottom
+from recsys.models import DIN, EASE, ESMM, PLE, DeepFM, GRU4Rec, MMoE, Pipeline, SASRec, SharedBottom
 from recsys.models.deep import _onnx
+from recsys.models.deep._sequential import padded
 from tests.conftest import require
 
 ort = require("onnxruntime")
@@ -362,3 +364,147 @@ def test_multitask_models_export_one_output_per_task(data: Interactions, tmp_pat
         else:
             proba = model.predict_proba(uid, iid, timestamps=ts, task=task)
             np.testing.assert_allclose(1 / (1 + np.exp(-values.astype(np.float64))), proba, rtol=0, atol=TOL)
+
+
+# -- sequential models (SASRec, GRU4Rec) ------------------------------------------------------------
+
+SEQ_FAST: dict[str, Any] = dict(max_len=12, dim=16, epochs=2, batch_size=32, num_threads=1, show_progress=False, seed=3)
+SEQUENTIAL = {
+    "sasrec": lambda: SASRec(**SEQ_FAST),
+    "sasrec-genres": lambda: SASRec(item_features=["genres"], n_layers=1, **SEQ_FAST),
+    "gru4rec": lambda: GRU4Rec(**SEQ_FAST),
+    "gru4rec-plain": lambda: GRU4Rec(n_layers=2, history_mean=False, **SEQ_FAST),
+}
+
+
+@pytest.fixture(scope="module")
+def seq_data() -> Interactions:
+    # next items follow a Markov chain; 4 to 40 interactions per user, most longer than max_len
+    return synthetic(200, 100, 4_000, seed=1, sequential=0.8)
+
+
+@pytest.fixture(scope="module")
+def seq_exported(seq_data: Interactions, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, Any, dict[str, Any]]]:
+    out = {}
+    for name, make in SEQUENTIAL.items():
+        model = make().fit(seq_data)
+        graph, spec = model.export_onnx(tmp_path_factory.mktemp(name) / "model.onnx")
+        out[name] = (model, _onnx.session(graph, threads=1), json.loads(spec.read_text()))
+    return out
+
+
+def _sequence_reference(model: Any, hist: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The float32 torch network fed each row's real entries (the last ``length`` of the right-aligned row)
+    through the model's own truncation (``padded``: the newest ``max_len``): independent of the export module."""
+    net = copy.deepcopy(model.module_).float().eval()
+    n = np.minimum(length, hist.shape[1])
+    ends = np.arange(len(hist)) * hist.shape[1] + hist.shape[1]  # rows laid end to end: each ends at its last column
+    seq = padded(hist.reshape(-1), ends, n, model.max_len)
+    with torch.no_grad():
+        query = net.last(torch.from_numpy(seq)) * torch.from_numpy(n > 0)[:, None]
+        return (query @ net.item_table()[1:].T).numpy()
+
+
+@pytest.mark.parametrize("name", list(SEQUENTIAL))
+@pytest.mark.parametrize("batch", [1, 257])
+def test_sequential_graph_equals_the_torch_network_on_random_histories(seq_exported: dict[str, Any], name: str, batch: int) -> None:
+    model, sess, _ = seq_exported[name]
+    rng = np.random.default_rng(batch)
+    width = 2 * model.max_len + 3
+    hist = rng.integers(0, model.n_items_, (batch, width)).astype(np.int64)  # garbage before each row's length
+    length = rng.integers(1, width + 1, batch).astype(np.int64)  # 1 .. longer than max_len (truncated)
+    if batch > 1:
+        length[:4] = [1, width, model.max_len, model.max_len + 1]
+        assert (length > model.max_len).sum() > 50
+    got = sess.run(["scores"], {"history": hist, "history_length": length})[0]
+    want = _sequence_reference(model, hist, length)
+    assert got.shape == (batch, model.n_items_) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+    assert np.std(want) > 1e-2  # the scores really differ: the comparison can fail
+    # what lies before a row's real entries is never read, even an invalid item row
+    junk = np.where(np.arange(width) >= width - length[:, None], hist, -7)
+    np.testing.assert_array_equal(sess.run(["scores"], {"history": junk, "history_length": length})[0], got)
+    # only the newest max_len entries are read: the older ones may change freely
+    older = np.where(np.arange(width) < width - model.max_len, (hist + 1) % model.n_items_, hist)
+    np.testing.assert_array_equal(sess.run(["scores"], {"history": older, "history_length": length})[0], got)
+
+
+def test_sequential_history_axis_may_be_empty_short_or_past_the_lengths(seq_exported: dict[str, Any]) -> None:
+    model, sess, _ = seq_exported["sasrec"]
+    none = sess.run(["scores"], {"history": np.zeros((2, 0), np.int64), "history_length": np.array([0, 3])})[0]
+    np.testing.assert_array_equal(none, np.zeros((2, model.n_items_), np.float32))  # an empty history's vector is 0
+    hist = np.array([[4, 5], [6, 7]])
+    over = sess.run(["scores"], {"history": hist, "history_length": np.array([9, 1])})[0]
+    exact = sess.run(["scores"], {"history": hist, "history_length": np.array([2, 1])})[0]
+    np.testing.assert_array_equal(over, exact)
+    # right-aligned: a row [x, 7] of length 1 is the history [7]
+    np.testing.assert_array_equal(over[1], sess.run(["scores"], {"history": np.array([[7]]), "history_length": np.array([1])})[0][0])
+    np.testing.assert_allclose(over, _sequence_reference(model, hist, np.array([2, 1])), rtol=0, atol=TOL)
+
+
+def _right_aligned(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(r) for r in rows)
+    hist = np.zeros((len(rows), width), np.int64)
+    for b, r in enumerate(rows):
+        hist[b, width - len(r) :] = r
+    return hist, np.array([len(r) for r in rows], np.int64)
+
+
+@pytest.mark.parametrize("name", list(SEQUENTIAL))
+def test_sequential_graph_matches_recommend_history_and_recommend(seq_exported: dict[str, Any], seq_data: Interactions, name: str) -> None:
+    """A service's view: each user's sequence in time order as item rows, scored by the graph, against
+    ``recommend_history`` (the float64 fold-in) and, for training users, ``recommend_one`` (their fitted vector)."""
+    model, sess, spec = seq_exported[name]
+    f = seq_data.to_frame()
+    users = seq_data.users.ids[[0, 3, 17, 42, 99]]
+    rows, expected = [], []
+    for user in users:
+        mine = f[f["user"] == user]
+        order = np.argsort(mine["timestamp"].to_numpy(), kind="stable")
+        ids = mine["item"].to_numpy()[order]
+        rows.append(np.array([spec["item_ids"].index(i) for i in ids.tolist()], np.int64))
+        expected.append((model.recommend_history(ids, timestamps=mine["timestamp"].to_numpy()[order], k=10), model.recommend_one(user, k=10)))
+    assert max(len(r) for r in rows) > model.max_len and min(len(r) for r in rows) <= model.max_len
+    hist, length = _right_aligned(rows)
+    scores = sess.run(["scores"], {"history": hist, "history_length": length})[0]
+    for b, ((h_ids, h_scores), (r_ids, r_scores)) in enumerate(expected):
+        col = {iid: j for j, iid in enumerate(spec["item_ids"])}
+        np.testing.assert_allclose(scores[b, [col[i] for i in h_ids.tolist()]], h_scores, rtol=0, atol=TOL)
+        np.testing.assert_allclose(scores[b, [col[i] for i in r_ids.tolist()]], r_scores, rtol=0, atol=TOL)
+        # the graph's own top 10 over the unseen items is recommend_history's (up to float noise)
+        s = scores[b].copy()
+        s[rows[b]] = -np.inf
+        top = np.argsort(-s, kind="stable")[:10]
+        gaps = np.diff(h_scores) < -2 * TOL
+        keep = np.r_[gaps, True]
+        assert [spec["item_ids"][j] for j in top[keep]] == h_ids[keep].tolist()
+
+
+def test_sequential_contract_describes_the_graph(seq_exported: dict[str, Any], seq_data: Interactions) -> None:
+    model, sess, spec = seq_exported["gru4rec"]
+    assert spec["model_class"] == "GRU4Rec" and spec["format"] == "recsys-onnx"
+    assert [i["name"] for i in spec["inputs"]] == [i.name for i in sess.get_inputs()] == ["history", "history_length"]
+    assert [(i["dtype"], i["shape"]) for i in spec["inputs"]] == [("int64", ["batch", "history"]), ("int64", ["batch"])]
+    assert [(o["name"], o["shape"]) for o in spec["outputs"]] == [("scores", ["batch", seq_data.n_items])]
+    assert [o.name for o in sess.get_outputs()] == ["scores"]
+    assert spec["item_ids"] == seq_data.items.ids.tolist() and "user_ids" not in spec
+    assert spec["history"]["max_length"] == 12 and spec["history"]["alignment"] == "right"
+    assert spec["never_recommended_items"] == np.flatnonzero(seq_data.item_counts == 0).tolist()
+    assert seq_exported["sasrec-genres"][2]["features"]["item_features"] == ["genres"]
+
+
+def test_sequential_unfitted_model_is_refused(tmp_path: Path) -> None:
+    for cls in (SASRec, GRU4Rec):
+        with pytest.raises(NotFittedError, match=rf"This {cls.__name__} is not fitted yet.*export_onnx"):
+            cls().export_onnx(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sequential_loaded_model_exports_the_same_answers(seq_exported: dict[str, Any], tmp_path: Path) -> None:
+    from recsys import load_model
+
+    model, sess, _ = seq_exported["sasrec-genres"]
+    model.save(tmp_path / "saved")
+    graph, _ = load_model(tmp_path / "saved").export_onnx(tmp_path / "loaded.onnx")
+    feed = _onnx.sequence_sample(model, 64)
+    np.testing.assert_array_equal(_onnx.session(graph, threads=1).run(["scores"], feed)[0], sess.run(["scores"], feed)[0])

@@ -689,6 +689,27 @@ class DeepRecommender(Recommender):
         """Graph output names (one per column of the network's logits, in order) and what each means."""
         return {"logit": "the click logit of the (user, item) pair; probability = sigmoid(logit)"}
 
+    # True: a (B, T) network output gives T graph outputs of shape (B,), one per name of _onnx_outputs
+    _onnx_column_outputs: ClassVar[bool] = True
+
+    def _onnx_inputs(self) -> list[dict[str, Any]]:
+        """The graph's inputs in order: name, dtype, shape and meaning (the JSON contract's ``inputs``)."""
+        from recsys.models.deep._onnx import input_spec
+
+        return input_spec(self)
+
+    def _onnx_sample(self, n: int) -> dict[str, NDArray[Any]]:
+        """Graph inputs for ``n`` rows, on which the export checks the graph against torch."""
+        from recsys.models.deep._onnx import _sample_feed
+
+        return _sample_feed(self, n)
+
+    def _onnx_contract(self) -> dict[str, Any]:
+        """The model's part of the JSON contract: id maps, features, history rule."""
+        from recsys.models.deep._onnx import click_contract
+
+        return click_contract(self)
+
     @property
     def train_result_(self) -> dict[str, Any]:
         """The training log: per-epoch loss / validation AUC, best epoch, stop reason, samples/s."""

@@ -1,14 +1,25 @@
-"""ONNX export of the torch CTR models: a self-contained graph and the JSON contract a service builds its inputs from.
+"""ONNX export of the torch models: a self-contained graph and the JSON contract a service builds its inputs from.
 
 The graph holds everything learned (the embedding table, the networks' weights)
 and the per-user / per-item feature tables as constants, so a service sends
-only row indices: ``user[B]`` and ``item[B]``, for models with a behaviour
-history (DIN) ``history[B, L]`` and ``history_length[B]`` (padded item rows,
-any ``L``), and for a :class:`~recsys.models.Pipeline` ranker ``prior[B]``.
-It answers one float32 logit per row and output (probability =
-``sigmoid(logit)``). The JSON file beside it (``<path>.json``) says how to
-build those inputs from external ids: the id maps, the inputs' names, dtypes
-and shapes, the outputs, the history rule and each user's training history.
+only row indices. The click models (DeepFM, DIN, the multi-task models) take
+``user[B]`` and ``item[B]``, for models with a behaviour history (DIN)
+``history[B, L]`` and ``history_length[B]`` (padded item rows, any ``L``), and
+for a :class:`~recsys.models.Pipeline` ranker ``prior[B]``; they answer one
+float32 logit per row and output (probability = ``sigmoid(logit)``). The
+sequential models (SASRec, GRU4Rec) take ``history[B, L]`` and
+``history_length[B]`` (right-aligned, see :class:`PaddedSequence`) and answer
+``scores[B, n_items]``, the next-item score of every item. The JSON file beside
+it (``<path>.json``) says how to build those inputs from external ids: the id
+maps, the inputs' names, dtypes and shapes, the outputs, the history rule and,
+for DIN, each user's training history.
+
+A model takes part through its hooks: ``_onnx_network()`` (the module
+exported), ``_onnx_outputs()`` (output names and meanings),
+``_onnx_inputs()`` (the input contract), ``_onnx_sample(n)`` (inputs the
+export checks the graph on), ``_onnx_contract()`` (its part of the JSON:
+id maps, features, history) and ``_onnx_column_outputs`` (True: a (B, T)
+network output gives T outputs of shape (B,); False: one output, returned whole).
 
 Nothing here is imported by ``import recsys``; ``onnx`` and ``onnxruntime``
 come with the ``recsys[onnx]`` extra.
@@ -181,15 +192,57 @@ class PaddedHistoryMultiTask(nn.Module):
         return net.logits_from_heads(net.heads_from(x, wide, prior))  # type: ignore[no-any-return]
 
 
-class _Outputs(nn.Module):
-    """One graph output per column of a (B, T) logit matrix; a (B,) vector stays one output."""
+class PaddedSequence(nn.Module):
+    """A sequential network (SASRec, GRU4Rec) scoring every item as the next one of a padded history.
 
-    def __init__(self, net: nn.Module, n_outputs: int) -> None:
+    Row ``b``'s history is right-aligned, as the network reads it: its
+    ``history_length[b]`` real entries are the *last* ones of
+    ``history[b]``, oldest first, the newest item in the last column; the
+    entries before them are padding and never read. Entries are item row
+    indices (positions in the id map). Only the newest ``max_len`` are read
+    (the model's truncation: older items are dropped); a length past the
+    history axis counts the entries sent, a length of 0 scores every item 0
+    (the vector of an empty history). The history is laid into the network's
+    own window of ``max_len`` positions, so the graph computes what the model
+    computes for the same sequence; the output is ``(B, n_items)``, the dot
+    product of the sequence's vector with every item's vector.
+    """
+
+    items: torch.Tensor
+
+    def __init__(self, net: nn.Module, max_len: int) -> None:
         super().__init__()
-        self.net, self.n_outputs = net, n_outputs
+        self.net, self.max_len = net, int(max_len)
+        m: Any = net
+        with torch.no_grad():
+            self.register_buffer("items", m.item_table()[1:].clone())  # (n_items, dim), features included
+
+    def forward(self, history: torch.Tensor, history_length: torch.Tensor) -> torch.Tensor:
+        net: Any = self.net
+        w = self.max_len
+        sent = torch.minimum(history_length, torch.full_like(history_length, history.shape[1]))
+        n = torch.clamp(sent, 0, w).unsqueeze(1)
+        # the newest w columns, padded on the left when fewer were sent (any L, 0 included)
+        pad = torch.zeros_like(history_length).unsqueeze(1).expand(-1, w)
+        window = torch.cat([pad, history], 1)[:, -w:]
+        valid = torch.arange(w, device=history.device).unsqueeze(0) >= w - n
+        seq = torch.where(valid, window + 1, torch.zeros_like(window))  # table rows: item i is row i + 1, 0 padding
+        query = net.last(seq) * (n > 0).to(self.items.dtype)
+        return query @ self.items.T
+
+
+class _Outputs(nn.Module):
+    """One graph output per column of a (B, T) logit matrix; a (B,) vector stays one output; with
+    ``split=False`` the network's one output is returned whole (a (B, n_items) score matrix)."""
+
+    def __init__(self, net: nn.Module, n_outputs: int, split: bool = True) -> None:
+        super().__init__()
+        self.net, self.n_outputs, self.split = net, n_outputs, split
 
     def forward(self, *inputs: torch.Tensor) -> Any:
         out = self.net(*inputs)
+        if not self.split:
+            return out
         if self.n_outputs == 1:
             return out.reshape(-1)
         return tuple(out.unbind(1))
@@ -261,8 +314,9 @@ def input_spec(model: Any) -> list[dict[str, Any]]:
     return spec
 
 
-def output_spec(outputs: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"name": k, "dtype": "float32", "shape": ["batch"], "meaning": v} for k, v in outputs.items()]
+def output_spec(outputs: dict[str, str], shape: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The outputs' JSON entries: each of ``shape`` (default ``["batch"]``)."""
+    return [{"name": k, "dtype": "float32", "shape": list(shape or ["batch"]), "meaning": v} for k, v in outputs.items()]
 
 
 def _ids(ids: NDArray[Any]) -> tuple[list[Any], str]:
@@ -291,11 +345,12 @@ def training_histories(model: Any) -> dict[str, Any]:
     }
 
 
-def contract(model: Any, outputs: dict[str, str], graph_name: str, graph_bytes: bytes) -> dict[str, Any]:
-    """The JSON description of an exported graph (see the README, "Serving deep models without Python")."""
-    users, user_kind = _ids(model.users_.ids)
-    items, item_kind = _ids(model.items_.ids)
-    out: dict[str, Any] = {
+def contract(
+    model: Any, outputs: dict[str, str], graph_name: str, graph_bytes: bytes, output_shape: list[Any] | None = None
+) -> dict[str, Any]:
+    """The JSON description of an exported graph (see the README, "Serving deep models without Python"):
+    what every export writes, then the model's own part (``model._onnx_contract()``)."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "recsys_version": __version__,
@@ -304,8 +359,17 @@ def contract(model: Any, outputs: dict[str, str], graph_name: str, graph_bytes: 
         "graph": graph_name,
         "graph_sha256": hashlib.sha256(graph_bytes).hexdigest(),
         "opset": OPSET,
-        "inputs": input_spec(model),
-        "outputs": output_spec(outputs),
+        "inputs": model._onnx_inputs(),
+        "outputs": output_spec(outputs, output_shape),
+        **model._onnx_contract(),
+    }
+
+
+def click_contract(model: Any) -> dict[str, Any]:
+    """A click model's part of the contract: id maps, features, the history rule and training histories."""
+    users, user_kind = _ids(model.users_.ids)
+    items, item_kind = _ids(model.items_.ids)
+    out: dict[str, Any] = {
         "user_ids": users,
         "item_ids": items,
         "id_types": {"user": user_kind, "item": item_kind},
@@ -333,6 +397,63 @@ def contract(model: Any, outputs: dict[str, str], graph_name: str, graph_bytes: 
             "training": training_histories(model),
         }
     return out
+
+
+def sequence_inputs(model: Any) -> list[dict[str, Any]]:
+    """A sequential model's graph inputs: a right-aligned padded history and its lengths."""
+    return [
+        {
+            "name": "history",
+            "dtype": "int64",
+            "shape": ["batch", "history"],
+            "meaning": "the user's sequence as item row indices (positions in item_ids) in time order, "
+            "RIGHT-aligned: the history_length real entries are the last ones of the row, the newest item in the "
+            "last column; the entries before them are padding, never read (send 0); the history axis may have any "
+            "size, 0 included",
+        },
+        {
+            "name": "history_length",
+            "dtype": "int64",
+            "shape": ["batch"],
+            "meaning": "number of real entries at the end of each history row (0: no history, every score 0; more "
+            "than the history axis counts as all of it); only the newest history.max_length of them are read",
+        },
+    ]
+
+
+def sequence_contract(model: Any) -> dict[str, Any]:
+    """A sequential model's part of the contract: the item id map, its features and the history rule."""
+    items, item_kind = _ids(model.items_.ids)
+    return {
+        "item_ids": items,
+        "id_types": {"item": item_kind},
+        "never_recommended_items": np.asarray(model.cold_items_, dtype=np.int64).tolist(),
+        "features": {
+            "item_features": list(model.item_features or []),
+            "encoding": "none at serving time: the item feature embeddings are added to the item table inside the "
+            "graph; items absent from item_ids cannot be sent or scored",
+        },
+        "history": {
+            "max_length": int(model.max_len),
+            "alignment": "right",
+            "padding": "history[b, :L - history_length[b]] is padding (any value, never read); the real entries "
+            "history[b, L - history_length[b]:] hold the sequence, oldest first",
+            "rule": "the user's interactions in time order (equal times in the order they happened, or as "
+            "recorded), every interaction an entry (ratings are not used), items in never_recommended_items "
+            "left out (they have no trained embedding); of a longer sequence only the newest max_length entries "
+            "are read, as the model truncates; the graph keeps no per-user state",
+        },
+    }
+
+
+def sequence_sample(model: Any, n: int) -> dict[str, NDArray[Any]]:
+    """Random right-aligned histories of ``n`` rows, lengths from 0 to past ``max_len`` (and past the axis)."""
+    rng = np.random.default_rng(0)
+    width = model.max_len + 3
+    history = rng.integers(0, model.n_items_, (n, width)).astype(np.int64)
+    length = rng.integers(0, width + 2, n).astype(np.int64)
+    length[: min(n, 3)] = [1, width, 0][: min(n, 3)]
+    return {"history": history, "history_length": length}
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -378,9 +499,10 @@ def padded_history(model: Any, users: NDArray[np.int64], timestamps: NDArray[Any
 
 
 def torch_logits(model: Any, feed: dict[str, NDArray[Any]]) -> NDArray[np.float32]:
-    """The float32 torch network's logits for a graph feed (the export module run in torch), (B,) or (B, T)."""
+    """The float32 torch network's output for a graph feed (the export module run in torch): (B,) or (B, T)
+    logits, a sequential model's (B, n_items) scores."""
     net = model._onnx_network()
-    names = [s["name"] for s in input_spec(model)]
+    names = [s["name"] for s in model._onnx_inputs()]
     with torch.inference_mode():
         out = net(*(torch.from_numpy(np.ascontiguousarray(feed[k])) for k in names))
     return np.asarray(out.float().cpu().numpy())
@@ -396,23 +518,33 @@ def export_onnx(model: Any, path: Any, *, check: bool = True) -> tuple[Path, Pat
     outputs = dict(model._onnx_outputs())
     if not outputs or not all(isinstance(k, str) and k for k in outputs):
         raise RecsysError(f"{type(model).__name__}._onnx_outputs must name at least one output; got {list(outputs)}")
-    names = [s["name"] for s in input_spec(model)]
+    inputs = model._onnx_inputs()
+    names = [s["name"] for s in inputs]
     clash = set(names) & set(outputs)
     if clash:
         raise RecsysError(f"{type(model).__name__}._onnx_outputs names {sorted(clash)}, which are input names")
-    net = _Outputs(model._onnx_network(), len(outputs)).eval()
-    feed = _sample_feed(model, 4)
+    split = bool(model._onnx_column_outputs)
+    net = _Outputs(model._onnx_network(), len(outputs), split).eval()
+    feed = model._onnx_sample(4)
     args = tuple(torch.from_numpy(feed[k]) for k in names)
     with torch.no_grad():
         shape = tuple(net.net(*args).shape)
-    if shape not in ([(4,), (4, 1)] if len(outputs) == 1 else [(4, len(outputs))]):
+    if split and shape not in ([(4,), (4, 1)] if len(outputs) == 1 else [(4, len(outputs))]):
         raise RecsysError(
             f"{type(model).__name__}'s export network returns logits of shape {shape} for 4 rows; "
             f"_onnx_outputs names {len(outputs)} output(s): expected (4,) or (4, {len(outputs)})"
         )
-    axes: dict[str, dict[int, str]] = {k: {0: "batch"} for k in [*names, *outputs]}
-    if "history" in axes:
-        axes["history"] = {0: "batch", 1: "history"}
+    if not split and (len(outputs) != 1 or not shape or shape[0] != 4):
+        raise RecsysError(
+            f"{type(model).__name__}'s export network returns shape {shape} for 4 rows as one whole output; "
+            f"_onnx_outputs names {len(outputs)} output(s): expected one, and 4 rows"
+        )
+    out_shape: list[Any] = ["batch"] if split else ["batch", *shape[1:]]
+    # every input axis named in the contract ("batch", "history") is dynamic
+    axes: dict[str, dict[int, str]] = {
+        s["name"]: {a: d for a, d in enumerate(s["shape"]) if isinstance(d, str)} for s in inputs
+    }
+    axes.update({k: {0: "batch"} for k in outputs})
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
@@ -432,8 +564,8 @@ def export_onnx(model: Any, path: Any, *, check: bool = True) -> tuple[Path, Pat
     graph.doc_string = f"recsys {__version__} {type(model).__name__}; inputs and id maps: {target.name}.json"
     data = graph.SerializeToString()
     if check:
-        _check_parity(model, data, ort, list(outputs))
-    meta = contract(model, outputs, target.name, data)
+        _check_parity(model, data, ort, list(outputs), split)
+    meta = contract(model, outputs, target.name, data, out_shape)
     json_path = target.with_name(target.name + ".json")
     try:
         write_text_atomic(target, data)
@@ -454,13 +586,16 @@ def session(data: bytes | str | os.PathLike[str], threads: int | None = None) ->
     return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _check_parity(model: Any, data: bytes, ort: Any, outputs: list[str]) -> None:
+def _check_parity(model: Any, data: bytes, ort: Any, outputs: list[str], split: bool = True) -> None:
     """Run the graph on sample rows and compare with the float32 torch network: an exporter fault fails here."""
-    feed = _sample_feed(model, min(CHECK_ROWS, max(1, len(model.users_) * 4)))
-    got = np.stack(session(data, threads=1).run(outputs, feed), 1)
-    want = torch_logits(model, feed).reshape(len(feed["user"]), -1)
+    feed = model._onnx_sample(min(CHECK_ROWS, max(1, len(model.users_) * 4)))
+    answers = session(data, threads=1).run(outputs, feed)
+    got = np.stack(answers, 1) if split else answers[0]
+    want = torch_logits(model, feed).reshape(got.shape)
     diff = float(np.max(np.abs(got - want)))
-    if not diff <= CHECK_TOLERANCE:
+    # float32 rounding grows with the size of the values compared: whole-catalogue scores are relative to the largest
+    scale = 1.0 if split else max(1.0, float(np.max(np.abs(want), initial=0.0)))
+    if not diff <= CHECK_TOLERANCE * scale:
         raise RecsysError(
             f"the exported graph of this {type(model).__name__} differs from the torch network by {diff:.3g} "
             f"(> {CHECK_TOLERANCE}) on {len(want)} sample rows; please report this"
@@ -472,12 +607,16 @@ __all__ = [
     "IndexNetwork",
     "PaddedHistoryDIN",
     "PaddedHistoryMultiTask",
+    "PaddedSequence",
     "cpu_copy",
     "export_network",
     "export_onnx",
     "import_onnx",
     "input_spec",
     "padded_history",
+    "sequence_contract",
+    "sequence_inputs",
+    "sequence_sample",
     "session",
     "torch_logits",
 ]

@@ -55,6 +55,7 @@ import os
 import time
 import warnings
 from abc import abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -259,20 +260,43 @@ def _torch_net_base() -> Any:
             mask = (targets > 0) & (inputs > 0)
             h, pos = h[mask], targets[mask]  # only positions with an item and a next item
             zero = torch.zeros((), device=seq.device)
+            share = self._process_share(len(pos), seq.device)
             if len(pos) == 0:
                 return h.sum() * 0.0, zero
+            loss, penalty = self._loss(h, pos, seq.device)
+            return (loss if share is None else loss * share), penalty
+
+        def _process_share(self, n: int, device: torch.device) -> torch.Tensor | None:
+            """Under torchrun, the weight of this process' mean loss: ``world * n / (positions of all processes)``.
+
+            The processes' batches hold different numbers of positions, and DDP
+            averages their gradients: so weighted, that average is the gradient
+            of the mean over all positions of the global batch, as in one
+            process. None (no weight) outside a distributed training step.
+            """
+            import torch.distributed as dist
+
+            if not self.training or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() < 2:
+                return None
+            total = torch.tensor([float(n)], dtype=torch.float64, device=device)
+            dist.all_reduce(total)
+            return (dist.get_world_size() * n / total.clamp(min=1.0)).float()[0]
+
+        def _loss(self, h: torch.Tensor, pos: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+            """Mean next-item loss of the encodings ``h`` of positions whose next items are ``pos``."""
+            zero = torch.zeros((), device=device)
             table = self.item_table()
             if self.loss_kind == "softmax":
                 logits = h @ table.T
                 logits[:, 0] = float("-inf")  # the padding row is never a next item
                 return torch.nn.functional.cross_entropy(logits.float(), pos), zero
-            neg = torch.randint(1, self.n_items + 1, (len(pos), self.n_negatives), device=seq.device)
+            neg = torch.randint(1, self.n_items + 1, (len(pos), self.n_negatives), device=device)
             pos_logit = (h * table[pos]).sum(-1, keepdim=True)
             neg_logit = torch.einsum("nd,nkd->nk", h, table[neg])
             hit = neg == pos[:, None]  # an accidental draw of the next item is not a negative
             if self.loss_kind == "sampled":
                 logits = torch.cat([pos_logit, neg_logit.masked_fill(hit, float("-inf"))], 1).float()
-                return torch.nn.functional.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=seq.device)), zero
+                return torch.nn.functional.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=device)), zero
             # gBCE: -beta * log sigmoid(s+) - sum log(1 - sigmoid(s-)), averaged like BCE over the 1 + k logits
             sp = torch.nn.functional.softplus
             neg_loss = (sp(neg_logit.float()) * (~hit)).sum(1)
@@ -661,6 +685,83 @@ class SequentialRecommender(EmbeddingRecommender):
         if self._infer is None:
             self._infer = copy.deepcopy(self._module).double().eval() if self._device.type == "cpu" else self._module.eval()
         return self._infer
+
+    # -- ONNX export ------------------------------------------------------------------------------
+
+    # one (B, n_items) output, not one output per column
+    _onnx_column_outputs: ClassVar[bool] = False
+
+    def export_onnx(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write the model as a self-contained ONNX graph to ``path`` and its input contract to ``<path>.json``.
+
+        The graph scores every item as the next one of a history: inputs
+        ``history`` (int64, batch x any length: item row indices, RIGHT-aligned,
+        the newest item in the last column, padding before it) and
+        ``history_length`` (int64, batch), output ``scores`` (float32, batch x
+        n_items), the scores :meth:`recommend_history` ranks by. Only the
+        newest ``max_len`` items of a history are read, as the model truncates.
+        The weights and item feature tables are constants inside the graph; it
+        keeps no per-user state. The JSON file holds the item id map, the
+        padding convention, ``max_length``, the inputs and outputs and the
+        items never to recommend: see the README, "Serving deep models without
+        Python (ONNX)". Both files are written atomically, after the graph is
+        checked against the torch network on random histories.
+
+        Returns
+        -------
+        (graph path, JSON path)
+
+        Raises
+        ------
+        NotFittedError
+            The model is not fitted.
+        ParameterError
+            ``path`` cannot be written.
+        MissingDependencyError
+            ``onnx`` / ``onnxruntime`` are missing (``pip install "recsys[onnx]"``).
+
+        Examples
+        --------
+        >>> import json, pathlib, tempfile
+        >>> from recsys.datasets import synthetic
+        >>> from recsys.models import GRU4Rec
+        >>> model = GRU4Rec(max_len=10, dim=8, epochs=1, num_threads=1, show_progress=False).fit(synthetic(50, 30, 600, seed=1))
+        >>> graph, spec = model.export_onnx(pathlib.Path(tempfile.mkdtemp()) / "gru4rec.onnx")
+        >>> meta = json.loads(spec.read_text())
+        >>> [i["name"] for i in meta["inputs"]], meta["outputs"][0]["shape"], meta["history"]["alignment"]
+        (['history', 'history_length'], ['batch', 30], 'right')
+        """
+        from recsys.models.deep._onnx import export_onnx
+
+        return export_onnx(self, path)
+
+    def _onnx_network(self) -> Any:
+        """The float32 CPU module exported: ``(history, history_length) -> (B, n_items)`` scores."""
+        from recsys.models.deep._onnx import PaddedSequence, cpu_copy
+
+        return PaddedSequence(cpu_copy(self), self.max_len)
+
+    def _onnx_outputs(self) -> dict[str, str]:
+        return {
+            "scores": "the next-item score of every item (column j: item_ids[j]) for the history, the dot product "
+            "of the sequence's vector with the item's; higher is better: leave out the user's seen items and "
+            "never_recommended_items, then take the top k"
+        }
+
+    def _onnx_inputs(self) -> list[dict[str, Any]]:
+        from recsys.models.deep._onnx import sequence_inputs
+
+        return sequence_inputs(self)
+
+    def _onnx_sample(self, n: int) -> dict[str, NDArray[Any]]:
+        from recsys.models.deep._onnx import sequence_sample
+
+        return sequence_sample(self, n)
+
+    def _onnx_contract(self) -> dict[str, Any]:
+        from recsys.models.deep._onnx import sequence_contract
+
+        return sequence_contract(self)
 
     # -- vectors ----------------------------------------------------------------------------------
 

@@ -48,6 +48,9 @@ class GRU4Rec(SequentialRecommender):
     Known users are recommended from their whole training history; a new
     user's sequence is scored by :meth:`recommend_history` without refitting
     (natural for a recurrent model: the user's state is the sequence read).
+    :meth:`export_onnx` writes an ONNX graph scoring the whole catalogue for
+    right-aligned padded histories, and ``fit`` under ``torchrun`` trains with
+    distributed data parallel, both as :class:`~recsys.models.SASRec`.
 
     Parameters
     ----------

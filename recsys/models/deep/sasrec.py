@@ -54,7 +54,8 @@ def _net(**kwargs: Any) -> Any:
             # causal, never attending to padding; a padding position attends to itself (no empty softmax row)
             idx = torch.arange(n, device=seq.device)
             causal = idx[None, :] <= idx[:, None]
-            allowed = (causal[None] & (real[:, None, :] | torch.eye(n, dtype=torch.bool, device=seq.device)[None]))[:, None]
+            itself = idx[None, :] == idx[:, None]  # (not torch.eye: onnxruntime has no boolean EyeLike)
+            allowed = (causal[None] & (real[:, None, :] | itself[None]))[:, None]
             for block in self.blocks:
                 x = block(x, allowed) * real[..., None]
             return self.norm(x)
@@ -80,6 +81,17 @@ class SASRec(SequentialRecommender):
     model: the user *is* the sequence, there is no per-user parameter.
     :meth:`similar_items` compares the item vectors (cosine). Retrieval goes
     through the shared FAISS index (exact below 50,000 items).
+
+    :meth:`export_onnx` writes the network as an ONNX graph for serving
+    without Python: a batch of right-aligned padded histories in, the scores
+    of the whole catalogue out (see the README, "Serving deep models without
+    Python"). Under ``torchrun`` (``--nproc_per_node N``) ``fit`` trains with
+    distributed data parallel through the shared trainer: ``batch_size`` stays
+    the global batch, each process' loss is weighted by its share of the
+    batch's positions so that the averaged gradient is the one-process one
+    (without dropout the run follows the one-process path up to float
+    rounding), every process ends with the same parameters; save on the main
+    process only (:func:`recsys.models.deep.is_main_process`).
 
     Parameters
     ----------
