@@ -42,6 +42,15 @@ class Formula(Recommender):
         return s
 
 
+class Infinite(Formula):
+    """Formula with item 0 at +inf and item 1 at -inf: a block's sum is NaN, its scores are not."""
+
+    def _score(self, user_idx: NDArray[np.int32], item_idx: NDArray[np.int32] | None) -> NDArray[np.float32]:
+        s = super()._score(user_idx, None)
+        s[:, 0], s[:, 1] = np.inf, -np.inf
+        return s if item_idx is None else s[:, item_idx]
+
+
 def formula_expected(u: int, n_items: int, k: int, banned: set[int]) -> list[int]:
     cands = [i for i in range(n_items) if i not in banned]
     return sorted(cands, key=lambda i: (-((7 * i + 3 * u) % 5), i))[:k]
@@ -148,6 +157,16 @@ def test_unknown_users(data: Interactions) -> None:
 def test_nan_scores_are_an_error(data: Interactions) -> None:
     with pytest.raises(RecsysError, match="NaN scores"):
         Formula(nan=True).fit(data).recommend(["u0"])
+    with pytest.raises(RecsysError, match="NaN scores"):
+        Formula(nan=True).fit(data).recommend(list(data.users.ids))
+
+
+def test_infinite_scores_are_not_mistaken_for_nan(data: Interactions) -> None:
+    m = Infinite().fit(data)
+    rec = m.recommend(list(data.users.ids), k=3, exclude_seen=False)
+    first = rec[rec["rank"] == 1]
+    assert (first["item"] == data.items.ids[0]).all() and np.isinf(first["score"]).all()
+    assert data.items.ids[1] not in set(rec["item"])  # -inf is never recommended
 
 
 def test_not_fitted_and_not_supported(data: Interactions) -> None:
