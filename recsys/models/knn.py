@@ -353,6 +353,11 @@ class ItemKNN(_Neighbourhood):
         self.bm25_b = bm25_b
         self.neighbours_of = neighbours_of
 
+    @classmethod
+    def _upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        # saved before `neighbours_of` existed: every earlier version scored candidates from their own lists
+        return params if "neighbours_of" in params else {**params, "neighbours_of": "candidate"}
+
     def _validate_params(self) -> None:
         super()._validate_params()
         check_choice(type(self).__name__, "neighbours_of", self.neighbours_of, ("candidate", "history"))
