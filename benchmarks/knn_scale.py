@@ -87,8 +87,6 @@ def pair(data: Interactions, ours: list[tuple[str, Any]], peer_name: str, peer: 
         if label != peer_name:
             o, p = res[label], res[peer_name]
             rows.append(f"| ratio ours / implicit | {o[0] / p[0]:.2f}x | | {o[2] / p[2]:.2f}x | |")
-        del model
-    ours.clear()  # one fitted model in memory at a time
     return section(*rows)
 
 
@@ -104,8 +102,8 @@ def modes_accuracy() -> list[str]:
     evaluator = Evaluator(train, test, k=10, metrics=["ndcg"])
     rows = ["| model (ML-100K, `stratified_split(0.75, by='user', seed=42)`) | NDCG@10 |", "|---|---|"]
     for label, model in (
-        ("ItemKNN(weighting='bm25', k=200)", ItemKNN(weighting="bm25", k=200, shrinkage=0.0)),
-        ("ItemKNN(weighting='bm25', k=200, neighbours_of='history')",
+        ("ItemKNN(weighting='bm25', k=200, shrinkage=0)", ItemKNN(weighting="bm25", k=200, shrinkage=0.0)),
+        ("ItemKNN(weighting='bm25', k=200, shrinkage=0, neighbours_of='history')",
          ItemKNN(weighting="bm25", k=200, shrinkage=0.0, neighbours_of="history")),
         ("implicit BM25Recommender(K=200)", ImplicitBM25({"K": 200}, seed=0)),
     ):  # fmt: skip
