@@ -32,7 +32,10 @@ ratios separate the cost of data size from the cost of the optimiser.
 Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.deep_scale``
 (``--large ml20m`` (default) or ml1m / ml10m, ``--budget`` seconds per
 measurement, ``--rounds``, ``--threads``, ``--models DeepFM DIN``, ``--out``).
-Writes ``benchmarks/results/deep_scale.md``.
+Writes ``benchmarks/results/deep_scale.md``. ``--profile`` instead prints where DIN's
+training step spends its time (torch profiler, lazy updates, 1 thread) on ML-100K and on
+``synthetic(6_925, 26_744, 1_000_000, seed=1)`` (ML-20M's catalogue and rows per user at a
+twentieth of its users, which is quick to build), with the distinct items per batch.
 """
 
 from __future__ import annotations
@@ -86,6 +89,47 @@ def measure(cls: type, data: Interactions, features: list[str], budget: float, t
     }
 
 
+def profile_din(budget: float) -> None:
+    """Print DIN's time per training step by operator, and the distinct items per batch, at both catalogue sizes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from recsys.models.deep.din import DINNet
+
+    distinct: list[int] = []
+    original = DINNet.item_reps
+
+    def counting(self: Any, items: Any) -> Any:
+        if items is not None and self.training:
+            distinct.append(len(items))
+        return original(self, items)
+
+    per_step: dict[str, dict[str, float]] = {}
+    DINNet.item_reps = counting  # type: ignore[method-assign]
+    try:
+        for label, data, feats in (
+            ("ml100k", movielens("ml-100k").interactions(), FEATURES["ml100k"]),
+            ("26,744 items", synthetic(6_925, 26_744, 1_000_000, seed=1), FEATURES["synthetic"]),
+        ):
+            distinct.clear()
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                m = measure(DIN, data, feats, budget, 1, True)
+            steps = m["samples"] / COMMON["batch_size"]
+            ops = {e.key: e.self_cpu_time_total / steps / 1000 for e in prof.key_averages()}
+            ops = {k: v for k, v in ops.items() if not k.startswith("ProfilerStep")}
+            per_step[label] = ops
+            print(
+                f"{label}: {m['rate']:,.0f} samples/s under the profiler, {sum(ops.values()):.1f} ms of operators per step,"
+                f" {statistics.fmean(distinct):,.0f} distinct items per batch (targets + histories)",
+                flush=True,
+            )
+    finally:
+        DINNet.item_reps = original  # type: ignore[method-assign]
+    small, large = per_step.values()
+    print("operator: ms per step (ml100k -> 26,744 items), largest growth first")
+    for k in sorted(large, key=lambda k: small.get(k, 0.0) - large[k])[:15]:
+        print(f"  {k}: {small.get(k, 0.0):.2f} -> {large[k]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--large", choices=sorted(SIZES), default="ml20m")
@@ -94,7 +138,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads of every fit")
     ap.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["DeepFM", "DIN"])
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file ('-' to write none)")
+    ap.add_argument("--profile", action="store_true", help="print DIN's time per step by operator at both catalogue sizes (writes nothing)")
     args = ap.parse_args()
+    if args.profile:
+        profile_din(args.budget)
+        return
     lines = header(f"DeepFM and DIN training throughput: ML-100K against {args.large} size")
     small = movielens("ml-100k").interactions()
     n_users, n_items, n = SIZES[args.large]
