@@ -17,8 +17,9 @@ metric against the single-task models of the same run, speed, and as the ranker 
      inference rows/s (all heads of every test row, 2 threads).
    - torch-rechub's MMoE / PLE on the same split, when importable (``--rechub-site``).
 2. The same table on synthetic data the defaults were not tuned on (``recsys.datasets.synthetic``).
-3. ``Pipeline(EASE, MMoE)`` against EASE alone on the neighbourhood protocol (stratified 75/25 by
-   user, seed 42, k=10), ``Evaluator.compare``.
+3. ``Pipeline(EASE, ranker)`` against EASE alone on the neighbourhood protocol (stratified 75/25 by
+   user, seed 42, k=10), ``Evaluator.compare``: MMoE ranking by pCTR x pLike or by its click head (DeepFM
+   or DIN bottom), and DeepFM, each with 1 holdout fold and with 5 cross-fitted folds (``--folds``).
 5. ``--text-embeddings``: the best multi-task configuration of section 1 (MMoE, DIN bottom) on the
    section-1 split with and without one more item field, the BERT (all-MiniLM-L6-v2) embedding of
    each movie's title as a vector field (``"item.title_emb"``); paired by seed. Runs only this
@@ -26,7 +27,8 @@ metric against the single-task models of the same run, speed, and as the ranker 
 
 Run: ``RECSYS_DATA_DIR=<datasets dir> python -m benchmarks.multitask`` (``--seeds 42 43 44``,
 ``--skip-ml100k``, ``--skip-synthetic``, ``--skip-pipeline``, ``--rechub-site <site-packages of a
-venv with torch-rechub>``, ``--text-embeddings``). Writes ``benchmarks/results/multitask.md``.
+venv with torch-rechub>``, ``--text-embeddings``, the budget ``--epochs 15 --patience 3`` and
+``--no-refit``). Writes ``benchmarks/results/multitask.md``.
 """
 
 from __future__ import annotations
@@ -55,11 +57,11 @@ from recsys.split import stratified_split, temporal_split
 
 RESULTS = Path(__file__).parent / "results" / "multitask.md"
 TASKS = {"click": "binary", "like": "binary", "rating": "regression"}
-# Modest settings for a shared, loaded 2-core machine: one sampled negative per interaction, at most 4
-# epochs, no refit; the single-task models of the same run get the same budget.
+# One sampled negative per interaction; the training budget (``--epochs``, ``--patience``, ``--no-refit``) is the
+# same for the single-task models of the run. The defaults are the deep benchmark's: early stopping on each
+# user's latest 10% of train, then a refit on all of train for the chosen number of epochs.
 NEG = 1
-EPOCHS = 4
-BUDGET: dict[str, Any] = dict(epochs=EPOCHS, patience=2, refit=False)
+BUDGET: dict[str, Any] = dict(epochs=15, patience=3, refit=True)
 MT: dict[str, Any] = dict(
     tasks=TASKS, label_threshold=4, negative_ratio=NEG, embedding_dim=8, learning_rate=1e-3,
     batch_size=256, num_threads=THREADS, show_progress=False, device="cpu", **BUDGET,
@@ -356,42 +358,53 @@ def _fmt(r: dict[str, Any]) -> str:
     return " ".join(f"{k} {v:.4f}" if isinstance(v, float) and v < 100 else f"{k} {v:,.0f}" for k, v in r.items())
 
 
-def pipeline(n_candidates: int) -> list[str]:
+def pipeline(n_candidates: int, flags: str = "", folds: tuple[int, ...] = (1, 5)) -> list[str]:
     data = ml100k()
     train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
     ev = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
     t0 = time.perf_counter()
     base = ev.evaluate(EASE().fit(train))
     base_s = time.perf_counter() - t0
-    rows = [("EASE alone", base, base_s, None)]
-    for name, ranker in (
-        ("Pipeline(EASE, MMoE)", MMoE(seed=42, **{**MT, "features": FEATURES})),
-        ("Pipeline(EASE, DeepFM)", DeepFM(seed=42, **COMMON, **BUDGET)),
-    ):
-        t0 = time.perf_counter()
-        pipe = Pipeline(retriever=EASE(), ranker=ranker, n_candidates=n_candidates, n_folds=1).fit(train)
-        fit_s = time.perf_counter() - t0
-        res = ev.evaluate(pipe)
-        rows.append((name, res, fit_s, compare(res, base).loc["ndcg@10"]))
+    rows: list[tuple[str, str, Any, float, Any]] = [("EASE alone", "—", base, base_s, None)]
+    by_click = dict(rank_by="click", monitor="click")
+    rankers: tuple[tuple[str, Callable[[], Any]], ...] = (
+        ("MMoE (pCTR x pLike)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES})),
+        ("MMoE (click head)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES, **by_click})),
+        ("MMoE, DIN bottom (click head)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES, "bottom": "din", **by_click})),
+        ("DeepFM (click logit)", lambda: DeepFM(seed=42, **COMMON, **BUDGET)),
+    )
+    for n_folds in folds:
+        for name, make in rankers:
+            t0 = time.perf_counter()
+            pipe = Pipeline(retriever=EASE(), ranker=make(), n_candidates=n_candidates, n_folds=n_folds).fit(train)
+            fit_s = time.perf_counter() - t0
+            res = ev.evaluate(pipe)
+            rows.append((f"Pipeline(EASE, {name})", str(n_folds), res, fit_s, compare(res, base).loc["ndcg@10"]))
+            print(rows[-1][0], n_folds, f"{res.summary['ndcg@10']:.4f}", flush=True)
     lines = [
         "## 3. Ranker of a Pipeline on ML-100K (stratified 75/25 by user, seed 42, k=10)",
         "",
-        f"Command: `python -m benchmarks.multitask --skip-ml100k --skip-synthetic --candidates {n_candidates}`",
+        f"Command: `python -m benchmarks.multitask --skip-ml100k --skip-synthetic --candidates {n_candidates} --folds {' '.join(map(str, folds))}{flags}`",
         "",
-        f"EASE (defaults) retrieves {n_candidates} candidates; the ranker is trained on the candidates of a copy of "
-        "EASE fitted on 80% of each user's train rows, labelled by the other 20% (`n_folds=1`, as the CLI registry): "
-        "click = held-out interaction, like and rating from its rating. MMoE (DeepFM bottom, the section-1 settings) "
-        "ranks by pCTR x P(like | click); DeepFM (the deep benchmark's DNN, the section-1 budget) by its click logit.",
+        f"EASE (defaults) retrieves {n_candidates} candidates; the ranker is trained on the retriever's candidates, "
+        "cross-fitted: with 1 fold, a copy of EASE fitted on 80% of each user's train rows proposes them and the other 20% "
+        "label them (as the CLI registry); with 5 folds (Pipeline's default), 5 copies each fitted on 4 folds of the train "
+        "rows, labelled by the fifth. Click = held-out interaction, like and rating from its rating. The MMoE rankers have "
+        "the section-1 settings (tasks click + like + rating); they rank by pCTR x pLike, pLike = P(like | click) (the default "
+        "combination, early stopping on the like AUC) or by the click head alone (`rank_by=\"click\"`, early stopping on "
+        "the click AUC). DeepFM: the deep benchmark's DNN and the section-1 budget, ranking by its click logit.",
         "",
-        "| model | NDCG@10 | P@10 | R@10 | ΔNDCG@10 vs EASE [95% CI] | p (t-test) | p (Wilcoxon) | fit s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | folds | NDCG@10 | P@10 | R@10 | ΔNDCG@10 vs EASE [95% CI] | p (t-test) | p (Wilcoxon) | fit s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, res, secs, row in rows:
+    for name, n_folds_s, res, secs, row in rows:
         s = res.summary
         delta = "— | — | —" if row is None else (
             f"{row['diff']:+.4f} [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}] | {row['p_ttest']:.2g} | {row['p_wilcoxon']:.2g}"
         )
-        lines.append(f"| {name} | {s['ndcg@10']:.4f} | {s['precision@10']:.4f} | {s['recall@10']:.4f} | {delta} | {secs:.0f} |")
+        lines.append(
+            f"| {name} | {n_folds_s} | {s['ndcg@10']:.4f} | {s['precision@10']:.4f} | {s['recall@10']:.4f} | {delta} | {secs:.0f} |"
+        )
         print(lines[-1], flush=True)
     return lines + [""]
 
@@ -493,13 +506,23 @@ def main() -> None:
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--skip-pipeline", action="store_true")
     ap.add_argument("--candidates", type=int, default=50)
+    ap.add_argument("--folds", type=int, nargs="+", default=[1, 5], help="Pipeline's cross-fitting folds of section 3 (1: one holdout)")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--rechub-epochs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file (default benchmarks/results/multitask.md)")
     ap.add_argument("--rechub-models", nargs="+", choices=["mmoe", "ple"], default=["mmoe", "ple"])
     ap.add_argument("--rechub-site", default=None, help="site-packages of a venv with torch-rechub (its own deps are the main venv's)")
     ap.add_argument("--text-embeddings", action="store_true", help="run only section 5 (BERT title embeddings as an item field)")
+    ap.add_argument("--epochs", type=int, default=BUDGET["epochs"], help="at most this many epochs (every deep model of the run)")
+    ap.add_argument("--patience", type=int, default=BUDGET["patience"], help="early-stopping patience in epochs")
+    ap.add_argument("--no-refit", action="store_true", help="keep the early-stopped model (no refit on all of train)")
     args = ap.parse_args()
+    BUDGET.update(epochs=args.epochs, patience=args.patience, refit=not args.no_refit)
+    MT.update(BUDGET)
+    budget_flags = "" if (args.epochs, args.patience, args.no_refit) == (15, 3, False) else (
+        f" --epochs {args.epochs} --patience {args.patience}" + (" --no-refit" if args.no_refit else "")
+    )
+    refit = "no refit" if args.no_refit else "then refit on all of train for the chosen number of epochs"
     globals()["RESULTS"] = args.out  # write() and the previous sections read it
     torch.set_num_threads(THREADS)
     print(machine(), flush=True)
@@ -509,11 +532,12 @@ def main() -> None:
     old = _sections(RESULTS.read_text()) if RESULTS.exists() else {}
     rechub = rechub_available(args.rechub_site)
     settings = (
-        f"Tasks click + like + rating; {NEG} sampled negative per interaction (re-drawn each epoch), at most {EPOCHS} "
-        "epochs, patience 2, early stopping on the like AUC, no refit (the machine was shared and loaded); embedding 8, experts / shared bottom (128, 64), "
+        f"Tasks click + like + rating; {NEG} sampled negative per interaction (re-drawn each epoch), at most {args.epochs} "
+        f"epochs, patience {args.patience}, early stopping on the like AUC of each user's latest 10% of train, {refit}; "
+        "embedding 8, experts / shared bottom (128, 64), "
         "towers (32,), MMoE 4 experts, PLE 2 levels of 2 shared + 1 per-task experts, Adam 1e-3, batch 256, "
         f"{THREADS} threads. Single-task DIN and DeepFM: the deep benchmark's settings (DNN (256, 128)) with the same "
-        f"budget (at most {EPOCHS} epochs, no refit: the deep benchmark's DIN reads 0.7971 with 10 epochs and refit); "
+        f"budget (at most {args.epochs} epochs, patience {args.patience}, {'no refit' if args.no_refit else 'refit'}); "
         f"DeepFM (click) in implicit mode with the same {NEG} negative per interaction. torch-rechub: "
         + (f"same run, its MMOE / PLE networks (same sizes) on the interacted rows (like + rating), {args.rechub_epochs} "
            "epoch(s) of a plain loop (its networks train at a few hundred rows/s here); its own MTLTrainer timed once."
@@ -528,7 +552,7 @@ def main() -> None:
         one = [
             "## 1. ML-100K (per-user temporal split 80/20, like = rating >= 4)",
             "",
-            f"Command: `python -m benchmarks.multitask --skip-synthetic --skip-pipeline --seeds {' '.join(map(str, args.seeds))}"
+            f"Command: `python -m benchmarks.multitask --skip-synthetic --skip-pipeline --seeds {' '.join(map(str, args.seeds))}{budget_flags}"
             + ("" if args.models == list(MODELS) else f" --models {' '.join(repr(m) for m in args.models)}")
             + (f" --rechub-site <venv site-packages> --rechub-models {' '.join(args.rechub_models)}`" if rechub is None else "`")
             + f"; machine load at start: {load:.1f} (shared machine: compare speeds within this table only)",
@@ -552,7 +576,7 @@ def main() -> None:
             "## 2. Synthetic data (recsys.datasets.synthetic(1000, 600, 30000, seed=1), per-user temporal split 80/20)",
             "",
             f"Command: `python -m benchmarks.multitask --skip-ml100k --skip-pipeline --synthetic-seeds "
-            f"{' '.join(map(str, args.synthetic_seeds))}"
+            f"{' '.join(map(str, args.synthetic_seeds))}{budget_flags}"
             + ("" if args.models == list(MODELS) else f" --models {' '.join(repr(m) for m in args.models)}")
             + f"`; machine load at start: {load:.1f}",
             "",
@@ -565,7 +589,7 @@ def main() -> None:
             "",
         ]
         write(one, two, old.get("3", []))
-    three = old.get("3", []) if args.skip_pipeline else pipeline(args.candidates)
+    three = old.get("3", []) if args.skip_pipeline else pipeline(args.candidates, budget_flags, tuple(args.folds))
     write(one, two, three)
 
 
