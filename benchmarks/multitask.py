@@ -540,7 +540,7 @@ def main() -> None:
         f"budget (at most {args.epochs} epochs, patience {args.patience}, {'no refit' if args.no_refit else 'refit'}); "
         f"DeepFM (click) in implicit mode with the same {NEG} negative per interaction. torch-rechub: "
         + (f"same run, its MMOE / PLE networks (same sizes) on the interacted rows (like + rating), {args.rechub_epochs} "
-           "epoch(s) of a plain loop (its networks train at a few hundred rows/s here); its own MTLTrainer timed once."
+           "epoch(s) of a plain loop; its own MTLTrainer timed once."
            if rechub is None else f"not run: {rechub}.")
     )
     one = old.get("1", [])
