@@ -114,9 +114,7 @@ def profile_din(budget: float) -> None:
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 m = measure(DIN, data, feats, budget, 1, True)
             steps = m["samples"] / COMMON["batch_size"]
-            ops = {e.key: e.self_cpu_time_total / steps / 1000 for e in prof.key_averages()}
-            ops = {k: v for k, v in ops.items() if not k.startswith("ProfilerStep")}
-            per_step[label] = ops
+            per_step[label] = ops = {e.key: e.self_cpu_time_total / steps / 1000 for e in prof.key_averages()}
             print(
                 f"{label}: {m['rate']:,.0f} samples/s under the profiler, {sum(ops.values()):.1f} ms of operators per step,"
                 f" {statistics.fmean(distinct):,.0f} distinct items per batch (targets + histories)",

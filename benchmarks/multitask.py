@@ -517,9 +517,10 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=BUDGET["patience"], help="early-stopping patience in epochs")
     ap.add_argument("--no-refit", action="store_true", help="keep the early-stopped model (no refit on all of train)")
     args = ap.parse_args()
+    default_budget = dict(BUDGET)
     BUDGET.update(epochs=args.epochs, patience=args.patience, refit=not args.no_refit)
     MT.update(BUDGET)
-    budget_flags = "" if (args.epochs, args.patience, args.no_refit) == (15, 3, False) else (
+    budget_flags = "" if BUDGET == default_budget else (
         f" --epochs {args.epochs} --patience {args.patience}" + (" --no-refit" if args.no_refit else "")
     )
     refit = "no refit" if args.no_refit else "then refit on all of train for the chosen number of epochs"
