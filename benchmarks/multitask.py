@@ -19,7 +19,8 @@ metric against the single-task models of the same run, speed, and as the ranker 
 2. The same table on synthetic data the defaults were not tuned on (``recsys.datasets.synthetic``).
 3. ``Pipeline(EASE, ranker)`` against EASE alone on the neighbourhood protocol (stratified 75/25 by
    user, seed 42, k=10), ``Evaluator.compare``: MMoE ranking by pCTR x pLike or by its click head (DeepFM
-   or DIN bottom), and DeepFM, each with 1 holdout fold and with 5 cross-fitted folds (``--folds``).
+   or DIN bottom), and DeepFM, each with 1 holdout fold and with 5 cross-fitted folds (``--folds``);
+   ``--rankers`` picks among them and single-task DIN with the settings of deep.md's two-stage table.
 5. ``--text-embeddings``: the best multi-task configuration of section 1 (MMoE, DIN bottom) on the
    section-1 split with and without one more item field, the BERT (all-MiniLM-L6-v2) embedding of
    each movie's title as a vector field (``"item.title_emb"``); paired by seed. Runs only this
@@ -358,7 +359,23 @@ def _fmt(r: dict[str, Any]) -> str:
     return " ".join(f"{k} {v:.4f}" if isinstance(v, float) and v < 100 else f"{k} {v:,.0f}" for k, v in r.items())
 
 
-def pipeline(n_candidates: int, flags: str = "", folds: tuple[int, ...] = (1, 5)) -> list[str]:
+BY_CLICK: dict[str, Any] = dict(rank_by="click", monitor="click")
+# Section 3's rankers: key (``--rankers``) -> (label, factory).
+RANKERS: dict[str, tuple[str, Callable[[], Any]]] = {
+    "mmoe": ("MMoE (pCTR x pLike)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES})),
+    "mmoe-click": ("MMoE (click head)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES, **BY_CLICK})),
+    "mmoe-din-click": (
+        "MMoE, DIN bottom (click head)",
+        lambda: MMoE(seed=42, **{**MT, "features": FEATURES, "bottom": "din", **BY_CLICK}),
+    ),
+    "deepfm": ("DeepFM (click logit)", lambda: DeepFM(seed=42, **COMMON, **BUDGET)),
+    # the ranker of deep.md's two-stage table, as it is there (DIN's own epochs and early stopping)
+    "din": ("DIN (click logit, deep.md's settings)", lambda: DIN(seed=42, **COMMON)),
+}
+DEFAULT_RANKERS = ["mmoe", "mmoe-click", "mmoe-din-click", "deepfm"]
+
+
+def pipeline(n_candidates: int, flags: str = "", folds: tuple[int, ...] = (1, 5), keys: tuple[str, ...] = tuple(DEFAULT_RANKERS)) -> list[str]:
     data = ml100k()
     train, test = stratified_split(data, ratio=0.75, by="user", seed=42)
     ev = Evaluator(train, test, k=10, metrics=["ndcg", "precision", "recall"])
@@ -366,13 +383,9 @@ def pipeline(n_candidates: int, flags: str = "", folds: tuple[int, ...] = (1, 5)
     base = ev.evaluate(EASE().fit(train))
     base_s = time.perf_counter() - t0
     rows: list[tuple[str, str, Any, float, Any]] = [("EASE alone", "—", base, base_s, None)]
-    by_click = dict(rank_by="click", monitor="click")
-    rankers: tuple[tuple[str, Callable[[], Any]], ...] = (
-        ("MMoE (pCTR x pLike)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES})),
-        ("MMoE (click head)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES, **by_click})),
-        ("MMoE, DIN bottom (click head)", lambda: MMoE(seed=42, **{**MT, "features": FEATURES, "bottom": "din", **by_click})),
-        ("DeepFM (click logit)", lambda: DeepFM(seed=42, **COMMON, **BUDGET)),
-    )
+    rankers = [RANKERS[k] for k in keys]
+    if list(keys) != DEFAULT_RANKERS:
+        flags += f" --rankers {' '.join(keys)}"
     for n_folds in folds:
         for name, make in rankers:
             t0 = time.perf_counter()
@@ -508,6 +521,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=50)
     ap.add_argument("--folds", type=int, nargs="+", default=[1, 5], help="Pipeline's cross-fitting folds of section 3 (1: one holdout)")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    ap.add_argument("--rankers", nargs="+", choices=list(RANKERS), default=DEFAULT_RANKERS, help="section 3's rankers")
     ap.add_argument("--rechub-epochs", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file (default benchmarks/results/multitask.md)")
     ap.add_argument("--rechub-models", nargs="+", choices=["mmoe", "ple"], default=["mmoe", "ple"])
@@ -590,7 +604,7 @@ def main() -> None:
             "",
         ]
         write(one, two, old.get("3", []))
-    three = old.get("3", []) if args.skip_pipeline else pipeline(args.candidates, budget_flags, tuple(args.folds))
+    three = old.get("3", []) if args.skip_pipeline else pipeline(args.candidates, budget_flags, tuple(args.folds), tuple(args.rankers))
     write(one, two, three)
 
 
