@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from recsys._utils.blocks import map_blocks
 from recsys._utils.progress import progress
+from recsys._utils.topk import topk
 from recsys.models._weighting import Weighting
 
 try:  # scipy's sparse kernels, called without their checks and counting pass (see sparse_product)
@@ -236,19 +237,17 @@ def _select_dense(d: NDArray[np.float32], k: int) -> tuple[NDArray[np.int64], ND
     """Entries kept from a dense block: the k largest positive per row, ties to the lower column."""
     n_rows, n_cols = d.shape
     if k < n_cols:
-        t = np.partition(d, n_cols - k, axis=1)[:, n_cols - k]  # the k-th largest per row
-        keep = d >= t[:, None]
-        keep &= d > 0
-        # Rows whose k-th value is tied keep too many: drop the excess ties, highest columns first.
-        over = np.flatnonzero(keep.sum(axis=1) > k)
-        if len(over):
-            sub = d[over]
-            above = sub > t[over, None]
-            ties = (sub == t[over, None]) & (sub > 0)
-            room = k - above.sum(axis=1)
-            keep[over] = above | (ties & (np.cumsum(ties, axis=1) <= room[:, None]))
-    else:
-        keep = d > 0
+        # the shared top-k (ties to the lower column; a bound partitioned instead of whole rows, which numpy
+        # partitions slowly when they hold many equal values), then the positive ones in column order
+        cols, vals = topk(d, k)
+        keep = vals > 0
+        cols = np.where(keep, cols, n_cols)
+        cols.sort(axis=1)
+        counts = keep.sum(axis=1)
+        cols = cols[np.arange(cols.shape[1])[None, :] < counts[:, None]]
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+        return rows, cols.astype(np.int64), d[rows, cols]
+    keep = d > 0
     rows, cols = np.nonzero(keep)  # row-major: sorted by row then column
     return rows.astype(np.int64), cols.astype(np.int64), d[rows, cols]
 

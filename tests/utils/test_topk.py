@@ -51,3 +51,25 @@ def test_topk_of_a_non_contiguous_view() -> None:
     scores = np.random.default_rng(0).random((8, 600)).astype(np.float32)
     view = scores[::2, ::3]
     np.testing.assert_array_equal(topk(view, 5)[0], reference(np.ascontiguousarray(view), 5)[0])
+
+
+@pytest.mark.parametrize("k", [1, 10, 20])
+def test_topk_of_wide_sparse_rows(k: int) -> None:
+    # rows wide enough for the chunk-maxima bound (with a remainder of one-column chunks): mostly zeros
+    # like sparse scores, the largest entries adjacent, in the remainder, tied, or nothing but -inf
+    rng = np.random.default_rng(k)
+    n_cols = 3_001 + 37 * k
+    x = np.zeros((8, n_cols), np.float32)
+    hit = rng.random(x.shape) < 0.03
+    x[hit] = rng.integers(1, 5, hit.sum())  # few distinct values: ties among the positives too
+    x[1, 100 : 100 + 3 * k] = 9.0  # the top entries in adjacent columns (one chunk-row apart at most)
+    x[2, -5:] = 7.0  # in the remainder
+    x[3] = 0.0  # all tied
+    x[4] = -np.inf
+    x[5, rng.random(n_cols) < 0.5] = -np.inf
+    x[6, :k] = -1.0  # negatives and zeros only
+    x[6, k:] = -2.0
+    cols, vals = topk(x, k)
+    ref_cols, ref_vals = reference(x, k)
+    np.testing.assert_array_equal(cols, ref_cols)
+    np.testing.assert_array_equal(vals, ref_vals)
