@@ -18,7 +18,8 @@ Rows:
   ``--repeats`` times each; each side's fit and top-10 show their fastest run): ALS (64 factors, 15
   iterations) and BPR (64 factors; per epoch) against implicit, ItemKNN with
   bm25 / cosine weighting and ``k=100`` against implicit's BM25 / cosine
-  item-item models.
+  item-item models, in the default ``neighbours_of="candidate"`` mode and (``-history`` rows) in
+  implicit's own scoring rule, ``neighbours_of="history"``.
 
 A model gets ``--budget`` minutes (default 30) for fit and top-10 together;
 past it the row says so. A model that refuses the data (EASE above its
@@ -70,6 +71,12 @@ PAIRS: dict[str, tuple[str, str]] = {
     "pair-bpr": ("BPR 64 factors, 5 epochs", "implicit BayesianPersonalizedRanking, 64 factors, 5 epochs"),
     "pair-bm25": ("ItemKNN bm25, k=100", "implicit BM25Recommender(K=100)"),
     "pair-cosine": ("ItemKNN cosine, no shrinkage, k=100", "implicit CosineRecommender(K=100)"),
+    # implicit's own scoring rule: each history item passes its similarity to its k neighbours
+    "pair-bm25-history": ("ItemKNN bm25, k=100, neighbours_of='history'", "implicit BM25Recommender(K=100)"),
+    "pair-cosine-history": (
+        "ItemKNN cosine, no shrinkage, k=100, neighbours_of='history'",
+        "implicit CosineRecommender(K=100)",
+    ),
 }
 PAIR_EPOCHS = 5
 
@@ -94,11 +101,13 @@ def _build(row: str, side: str, n_items: int) -> Any:
         if side == "ours":
             return BPR(n_factors=64, n_epochs=PAIR_EPOCHS, seed=0)
         return ImplicitBPR({"factors": 64, "iterations": PAIR_EPOCHS}, 0)
-    if row == "pair-bm25":
-        return ItemKNN(weighting="bm25", k=100) if side == "ours" else ImplicitBM25({"K": 100}, 0)
-    if row == "pair-cosine":
+    history = row.endswith("-history")
+    mode = "history" if history else "candidate"
+    if row in ("pair-bm25", "pair-bm25-history"):
+        return ItemKNN(weighting="bm25", k=100, neighbours_of=mode) if side == "ours" else ImplicitBM25({"K": 100}, 0)
+    if row in ("pair-cosine", "pair-cosine-history"):
         if side == "ours":
-            return ItemKNN(weighting="none", similarity="cosine", shrinkage=0.0, k=100)
+            return ItemKNN(weighting="none", similarity="cosine", shrinkage=0.0, k=100, neighbours_of=mode)
         return ImplicitCosine({"K": 100}, 0)
     return build(row, n_items)
 
