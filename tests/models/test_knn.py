@@ -142,6 +142,31 @@ def test_knn_graph_without_shrinkage_keeps_the_exact_neighbours(seed: int, n: in
     np.testing.assert_allclose(g.toarray(), ref_graph(m, n) * (g.toarray() > 0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("top", [1, 3])
+@pytest.mark.parametrize("k", [1, 4, 12])
+@pytest.mark.parametrize("block", [1 << 20, 1])
+def test_knn_graph_long_rows_keep_the_exact_neighbours(top: int, k: int, block: int) -> None:
+    # Rows of the product far longer than k: the sparse path prunes them by a chunk-maxima bound and the
+    # dense path by float32 keys before the exact cosine; the kept sets must still be the exact ones,
+    # ties (many, with binary profiles) to the lower index.
+    rng = np.random.default_rng(100 * top + k)
+    m = rng.integers(1, top + 1, (160, 24)).astype(np.float32) * (rng.random((160, 24)) < 0.3)
+    g = knn_graph(sp.csr_matrix(m), k, 0.0, block_entries=block)
+    got = [g.indices[g.indptr[a] : g.indptr[a + 1]].tolist() for a in range(len(m))]
+    assert got == exact_neighbours(m, k)
+    assert max(len(r) for r in got) == k
+
+
+@pytest.mark.parametrize("block", [1 << 20, 1])
+def test_knn_graph_long_rows_with_shrinkage_match_brute_force(block: int) -> None:
+    rng = np.random.default_rng(7)
+    m = rng.random((150, 20)).astype(np.float32) * (rng.random((150, 20)) < 0.4)
+    g = knn_graph(sp.csr_matrix(m), 5, 3.0, block_entries=block).toarray()
+    ref = ref_graph(m, 5, 3.0)
+    np.testing.assert_array_equal(g > 0, ref > 0)
+    np.testing.assert_allclose(g, ref, rtol=1e-6)
+
+
 def test_knn_graph_ties_go_to_lower_index_in_dense_and_sparse_paths() -> None:
     # Rows 1, 2 and 3 are identical, so each is equally similar to row 0.
     m = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 0, 1]], dtype=np.float32)
