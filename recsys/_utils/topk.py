@@ -1,4 +1,4 @@
-"""Top-k selection with deterministic ties (lower column first), shared by models and metrics."""
+"""Top-k selection with deterministic ties (lower column first) and a fast 2-d nonzero, shared by models and metrics."""
 
 from __future__ import annotations
 

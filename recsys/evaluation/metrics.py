@@ -18,6 +18,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recsys._utils.topk import nonzero2d
+
 __all__ = [
     "RANKING_METRICS",
     "bootstrap_estimates",
@@ -170,7 +172,7 @@ def ranking_metrics(
     ideal = np.cumsum(disc)
     for s, e in _chunks(n, kmax):
         # Hits are few: work on their coordinates (row-major, so ranks ascend within a row).
-        rows, cols = np.nonzero(rel[s:e])
+        rows, cols = nonzero2d(rel[s:e])
         m = e - s
         nrel = n_relevant[s:e].astype(np.int64)
         first = np.ones(len(rows), dtype=bool)

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from recsys._utils.params import check_choice, check_int
 from recsys._utils.progress import progress_bar
 from recsys._utils.threads import limit_threads
+from recsys._utils.topk import nonzero2d
 from recsys.errors import DataError, ParameterError
 from recsys.index import _kernels as K
 from recsys.index._checks import (
@@ -501,7 +502,7 @@ class ItemIndex:
     def _rescore(self, Qt: NDArray[np.float32], ids: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """Exact scores of ``ids`` (-1 = empty), rows sorted by score then id."""
         scores = np.full(ids.shape, -np.inf, dtype=F32)
-        r, c = np.nonzero(ids >= 0)
+        r, c = nonzero2d(ids >= 0)
         if r.size:
             scores[r, c] = K.score_pairs(Qt, self._matrix, r.astype(I64), ids[r, c], self._score_fn())
         return K.sort_rows(ids, scores)

@@ -59,6 +59,7 @@ import torch
 from numpy.typing import NDArray
 
 from recsys._utils.progress import progress
+from recsys._utils.topk import nonzero2d
 
 # Rows (users or items) solved together in one padded block of a fixed-side solve.
 _SOLVE_BLOCK = 512
@@ -453,7 +454,7 @@ def solve_users(
         # pool items in the user's history are not negatives
         nmask_np = np.ones((len(sel), M), dtype=bool)
         hit = in_pool[P]
-        r, c = np.nonzero((hit >= 0) & pmask_np)
+        r, c = nonzero2d((hit >= 0) & pmask_np)
         nmask_np[r, hit[r, c]] = False
         pm = torch.from_numpy(pmask_np).float()
         nm = torch.from_numpy(nmask_np).float()

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from recsys._state_spec import Model, Spec
 from recsys._utils.params import check_choice, check_float, check_int
 from recsys._utils.registry import as_component
-from recsys._utils.topk import topk
+from recsys._utils.topk import nonzero2d, topk
 from recsys.data import Interactions
 from recsys.errors import NotSupportedError, ParameterError
 from recsys.models.base import Recommender
@@ -233,7 +233,7 @@ class Pipeline(Recommender):
             users = np.unique(held.user_index).astype(np.int32)
             cand, scores = retriever._topk_users(users, int(self.n_candidates), True, None)
             mean, sd = score_stats(scores)
-            rows, cols = np.nonzero(cand >= 0)
+            rows, cols = nonzero2d(cand >= 0)
             u = users[rows].astype(np.int64)
             i = cand[rows, cols].astype(np.int64)
             parts["fold"].append(np.full(len(u), f, np.int64))
@@ -290,7 +290,7 @@ class Pipeline(Recommender):
             mean, sd = score_stats(raw)  # the lists the statistics are defined on
         else:
             mean, sd = self._user_stats(uidx)
-        rows, cols = np.nonzero(valid)
+        rows, cols = nonzero2d(valid)
         scores = np.full(cand.shape, -np.inf, dtype=np.float32)
         if len(rows):
             prior = _standardised(raw[rows, cols], mean[rows], sd[rows])
