@@ -82,7 +82,7 @@ def rss_bytes() -> int:
 
 
 class PeakMemory(_PeakMemory):
-    """Peak RSS above the RSS at entry (:class:`recsys._utils.measure.PeakMemory`, sampled every ``interval`` s).
+    """Peak RSS above the RSS at entry (:class:`recsys._utils.measure.PeakMemory`: the kernel's high-water mark, else sampled every ``interval`` s).
 
     >>> with PeakMemory() as pm:
     ...     x = bytearray(50_000_000)
