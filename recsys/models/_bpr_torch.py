@@ -34,7 +34,9 @@ than in visiting order, and the next epoch's samples are drawn on a second
 thread while the current epoch's steps run. The draws come from one generator
 in one order whatever the overlap, and the updates run on one torch thread, so
 a fit is deterministic for a seed (bit for bit the same as the straightforward
-loop, tests/models/test_bpr_sampling.py).
+loop, tests/models/test_bpr_sampling.py). Two torch threads for the steps (and
+the samples drawn between epochs) measured slower: 10.4 s per epoch at ML-20M
+size on 2 cores against 8.7 s (benchmarks/results/bpr_scale.md).
 
 Fixed-side solves minimise that expected objective of one side with the other
 side fixed. It is smooth and strictly convex in the solved vector (for
@@ -173,14 +175,15 @@ def epoch_triples(
     # the seen-check runs in CSR order (cache-friendly searches), then follows the permutation
     in_csr = np.empty(nnz, dtype=np.int32)
     in_csr[order] = neg
-    ok = unseen_mask(indptr, indices, in_csr)[order]
+    ok = torch.from_numpy(unseen_mask(indptr, indices, in_csr)[order])
     del in_csr
-    kept = order[ok]
-    out = np.empty((3, len(kept)), dtype=np.int32)
-    np.take(rows, kept, out=out[0])
-    np.take(indices, kept, out=out[1])
-    np.compress(ok, neg, out=out[2])
-    return out
+    # torch's gathers take the int32 positions as they are (np.take first copies them to int64: 2-3x slower)
+    kept = torch.masked_select(order_t, ok)
+    out = torch.empty((3, len(kept)), dtype=torch.int32)
+    torch.index_select(torch.from_numpy(np.asarray(rows, dtype=np.int32)), 0, kept, out=out[0])
+    torch.index_select(torch.from_numpy(np.asarray(indices, dtype=np.int32)), 0, kept, out=out[1])
+    torch.masked_select(neg_t.to(torch.int32), ok, out=out[2])
+    return out.numpy()
 
 
 def fit_bpr(
