@@ -1,16 +1,18 @@
 """BPR time per epoch at MovieLens sizes: recsys's BPR next to implicit's and Cornac's in the same process.
 
 On ``recsys.datasets.synthetic`` data of a MovieLens size (``--sizes``), each
-library fits BPR with 64 factors for ``--epochs`` epochs with its defaults for
-threads (recsys: one torch thread for the updates, a second drawing the next
-epoch's samples; implicit: all cores; Cornac: one thread, as it runs whenever
-it is seeded). Time per epoch is the fit's wall time divided by the epochs
-(set-up included: converting the data, initial vectors, and for recsys the
-first epoch's samples, drawn before any update); CPU time is the process's,
-all threads, over the same span; peak RSS is the process's peak during the
-fit, above its RSS at the start, and the process's peak itself. Ratios are
-recsys's / the peer's; the machine is shared, so only the ratios of one run
-compare.
+library fits BPR with 64 factors with its defaults for threads (recsys: one
+torch thread for the steps, a second drawing the next epoch's samples
+meanwhile; implicit: all cores; Cornac: one thread, as it runs whenever it
+is seeded). Each is fitted twice, for 1 epoch and for ``--epochs`` epochs:
+the time per epoch is the
+difference over the extra epochs (the steady rate), the set-up what the
+1-epoch fit took beyond one epoch (converting the data, initial vectors, and
+for recsys the first epoch's samples). CPU time is the process's, all
+threads, over the longer fit, per epoch; peak RSS is the process's peak
+during the longer fit, above its RSS at the start, and the process's peak
+itself. Ratios are recsys's time per epoch over the other's; only the
+ratios of one run compare.
 
 The three solve the same problem differently: recsys and Cornac draw
 negatives uniformly among the items (recsys skips a pair whose negative the
@@ -19,7 +21,7 @@ implicit runs lock-free (Hogwild) SGD over its threads, Cornac single-sample
 SGD, recsys mini-batches of summed SGD steps.
 
 Run: ``python -m benchmarks.bpr_scale --sizes ml10m`` (``--sizes`` a comma
-list of ml1m, ml10m, ml20m; ``--epochs``; ``--peers``; ``--out``).
+list of ml1m, ml10m, ml20m, ml25m; ``--epochs``; ``--peers``; ``--out``).
 """
 
 from __future__ import annotations
@@ -34,14 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import PeakMemory, header, section, write_results
-from benchmarks.knn_scale import SIZES
+from benchmarks._common import PeakMemory, header, section, sizes, write_results
 from recsys import Interactions
 from recsys._peers import ImplicitBPR
 from recsys.datasets.synthetic import synthetic
 from recsys.models import BPR
 
 RESULTS = Path(__file__).parent / "results" / "bpr_scale.md"
+SIZES = sizes()
 FACTORS = 64
 
 
@@ -93,27 +95,27 @@ def one_size(size: str, epochs: int, peers: list[str]) -> list[str]:
         f"## {size} size: `synthetic({n_users:_}, {n_items:_}, {n:_}, seed=1)`",
         "",
         f"{data.n_users:,} users x {data.n_items:,} items, {data.nnz:,} interactions (built in "
-        f"{time.perf_counter() - t0:.0f} s); {FACTORS} factors, {epochs} epochs per fit.",
+        f"{time.perf_counter() - t0:.0f} s); {FACTORS} factors, fits of 1 and {epochs} epochs.",
         "",
-        "| model | threads | fit s | s / epoch | CPU s / epoch | fit peak RSS MiB above start | process peak RSS MiB"
-        " | recsys s/epoch / this |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | threads | fit s | s / epoch | set-up s | CPU s / epoch | fit peak RSS MiB above start"
+        " | process peak RSS MiB | recsys s/epoch / this |",
+        "|---|---|---|---|---|---|---|---|---|",
     )
-    res: dict[str, tuple[str, str, float, float, float, float]] = {}
-    contestants: list[tuple[str, str, str, Callable[[], Any]]] = [
+    res: dict[str, tuple[str, str, float, float, float, float, float, float]] = {}
+    contestants: list[tuple[str, str, str, Callable[[int], Any]]] = [
         (
             "recsys",
             "recsys BPR()",
             "1 torch thread (+1 sampling the next epoch)",
-            lambda: BPR(n_factors=FACTORS, n_epochs=epochs, seed=0, show_progress=False).fit(data),
+            lambda e: BPR(n_factors=FACTORS, n_epochs=e, seed=0, show_progress=False).fit(data),
         ),
         (
             "implicit",
             "implicit BayesianPersonalizedRanking",
-            "2 (its default: all cores)",
-            lambda: ImplicitBPR({"factors": FACTORS, "iterations": epochs}, seed=0).fit(data),
+            "all cores (its default)",
+            lambda e: ImplicitBPR({"factors": FACTORS, "iterations": e}, seed=0).fit(data),
         ),
-        ("cornac", "Cornac BPR (seeded)", "1 (Cornac's when seeded)", lambda: fit_cornac(data, epochs)),
+        ("cornac", "Cornac BPR (seeded)", "1 (Cornac's when seeded)", lambda e: fit_cornac(data, e)),
     ]
     for key, label, threads, fit in contestants:
         if key != "recsys" and key not in peers:
@@ -121,13 +123,15 @@ def one_size(size: str, epochs: int, peers: list[str]) -> list[str]:
         if importlib.util.find_spec(key) is None:
             lines += section("", f"{label}: not installed (pip install {key})")
             continue
-        res[key] = (label, threads, *timed(label, fit))
-    ours_epoch = res["recsys"][2] / epochs
+        one, _, _, _ = timed(f"{label}, 1 epoch", lambda: fit(1))
+        s, cpu, above, peak = timed(f"{label}, {epochs} epochs", lambda: fit(epochs))
+        per = (s - one) / (epochs - 1)
+        res[key] = (label, threads, s, per, one - per, cpu / epochs, above, peak)
+    ours_epoch = res["recsys"][3]
     rows = []
-    for label, threads, s, cpu, above, peak in res.values():
-        per = s / epochs
+    for label, threads, s, per, setup, cpu, above, peak in res.values():
         rows.append(
-            f"| {label} | {threads} | {s:.1f} | {per:.2f} | {cpu / epochs:.2f} | {above:.0f} | {peak:.0f} | {ours_epoch / per:.2f} |"
+            f"| {label} | {threads} | {s:.1f} | {per:.2f} | {setup:.1f} | {cpu:.2f} | {above:.0f} | {peak:.0f} | {ours_epoch / per:.2f} |"
         )
     return lines + section(*rows)
 
@@ -135,7 +139,7 @@ def one_size(size: str, epochs: int, peers: list[str]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="ml10m", help="comma list of " + ", ".join(sorted(SIZES)))
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=3, help="epochs of the longer fit (>= 2)")
     ap.add_argument("--peers", default="implicit,cornac", help="comma list of implicit, cornac (or '')")
     ap.add_argument("--out", type=Path, default=RESULTS, help="results file ('-' to write none)")
     args = ap.parse_args()
@@ -143,6 +147,8 @@ def main() -> None:
     for s in sizes:
         if s not in SIZES:
             ap.error(f"--sizes: unknown size {s!r}; expected a comma list of {', '.join(sorted(SIZES))}")
+    if args.epochs < 2:
+        ap.error(f"--epochs: expected at least 2 (the time per epoch is the difference to a 1-epoch fit), got {args.epochs}")
     peers = [p for p in args.peers.split(",") if p]
     lines = header("BPR time per epoch at MovieLens sizes: recsys vs implicit and Cornac")
     for size in sizes:
