@@ -84,8 +84,12 @@ def rss_bytes() -> int:
 class PeakMemory(_PeakMemory):
     """Peak RSS above the RSS at entry (:class:`recsys._utils.measure.PeakMemory`: the kernel's high-water mark, else sampled every ``interval`` s).
 
-    >>> with PeakMemory() as pm:
-    ...     x = bytearray(50_000_000)
+    >>> import mmap
+    >>> with PeakMemory() as pm:  # fresh pages (a reused heap would not raise the RSS)
+    ...     m = mmap.mmap(-1, 50_000_000)
+    ...     m.write(b"x" * 50_000_000)
+    ...     m.close()
+    50000000
     >>> pm.peak_above_start > 40_000_000
     True
     """

@@ -113,8 +113,12 @@ class PeakMemory:
 
     Examples
     --------
-    >>> with PeakMemory() as pm:
-    ...     x = bytearray(50_000_000)
+    >>> import mmap
+    >>> with PeakMemory() as pm:  # fresh pages (a reused heap would not raise the RSS)
+    ...     m = mmap.mmap(-1, 50_000_000)
+    ...     m.write(b"x" * 50_000_000)
+    ...     m.close()
+    50000000
     >>> pm.above_start > 40_000_000
     True
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import sys
 import time
 
@@ -17,8 +18,11 @@ MB = 2**20
 
 
 def _touch(n_bytes: int) -> None:
-    a = np.ones(n_bytes, dtype=np.uint8)  # written, so resident
-    del a
+    # fresh anonymous pages, written so resident, then unmapped: malloc's heap could reuse memory
+    # already resident from earlier tests, and the RSS would not grow
+    m = mmap.mmap(-1, n_bytes)
+    np.frombuffer(m, dtype=np.uint8)[:] = 1
+    m.close()
 
 
 @linux
@@ -43,8 +47,11 @@ def test_an_inner_block_does_not_hide_the_outer_peak() -> None:
 def test_falls_back_to_sampling_when_the_mark_cannot_be_reset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(measure, "_reset_hwm", lambda: False)
     with PeakMemory(interval=0.001) as pm:
-        a = np.ones(200 * MB, dtype=np.uint8)
+        m = mmap.mmap(-1, 200 * MB)
+        a = np.frombuffer(m, dtype=np.uint8)
+        a[:] = 1
         time.sleep(0.05)  # the sampler sees it
         del a
+        m.close()
     assert pm._thread is not None and not pm._kernel
     assert pm.above_start > 180 * MB
