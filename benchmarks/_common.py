@@ -82,16 +82,9 @@ def rss_bytes() -> int:
 
 
 class PeakMemory(_PeakMemory):
-    """Peak RSS above the RSS at entry (:class:`recsys._utils.measure.PeakMemory`: the kernel's high-water mark, else sampled every ``interval`` s).
+    """:class:`recsys._utils.measure.PeakMemory` (example there) with ``peak_above_start``, the name benchmarks use.
 
-    >>> import mmap
-    >>> with PeakMemory() as pm:  # fresh pages (a reused heap would not raise the RSS)
-    ...     m = mmap.mmap(-1, 50_000_000)
-    ...     m.write(b"x" * 50_000_000)
-    ...     m.close()
-    50000000
-    >>> pm.peak_above_start > 40_000_000
-    True
+    The kernel's high-water mark where it can be reset, else RSS sampled every ``interval`` s.
     """
 
     def __init__(self, interval: float = 0.002) -> None:
