@@ -10,7 +10,7 @@ accessors and the partial-fit bookkeeping are shared with BPR
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +27,52 @@ from recsys.models._explain import Explanation
 from recsys.models._factorization import _Factorization
 from recsys.models._similarity import idf_of, mean_length_of, weight_profiles
 from recsys.models._weighting import VALUES, WEIGHTINGS, Values, Weighting
+
+AUTO_REG_FRACTION = 0.1
+
+
+def top_singular_value(matrix: sp.csr_matrix, rtol: float = 1e-4, max_iter: int = 300) -> float:
+    """The largest singular value of a sparse matrix, by power iteration on ``MᵀM`` from the all-ones vector.
+
+    Deterministic (no random start); for a non-negative matrix the all-ones
+    vector is never orthogonal to the top singular vector.
+
+    >>> import scipy.sparse as sp
+    >>> round(top_singular_value(sp.csr_matrix(np.array([[3.0, 0.0], [0.0, 4.0]]))), 6)
+    4.0
+    """
+    m = matrix.tocsr().astype(np.float32, copy=False)
+    if m.nnz == 0:
+        return 0.0
+    x = np.ones(m.shape[1], dtype=np.float32)
+    sigma = 0.0
+    for _ in range(max_iter):
+        y = m @ (x / np.linalg.norm(x))
+        previous, sigma = sigma, float(np.linalg.norm(y))
+        x = m.T @ y
+        if abs(sigma - previous) <= rtol * sigma:
+            break
+    return sigma
+
+
+def auto_reg(confidence: sp.csr_matrix) -> float:
+    """ALS's ``reg="auto"``: a tenth of the largest singular value of the confidence matrix ``M``.
+
+    ``M`` holds ``c_ui = 1 + alpha * w_ui`` on the stored pairs and 0
+    elsewhere. Near zero factors the objective is
+    ``const - 2 tr(Xᵀ M Y) + reg (|X|² + |Y|²)`` plus fourth-order terms, so
+    every factor collapses to zero once ``reg >= σ₁(M)``, and in general only
+    directions whose singular value exceeds ``reg`` survive: the penalty is a
+    spectral cut-off, and its right value moves with ``σ₁`` (the data's size
+    and density, the weighting, ``alpha``). A tenth of ``σ₁`` is the fraction
+    that a validation grid over seven data sets supports
+    (``benchmarks/defaults.py``, ``benchmarks/results/defaults.md``).
+
+    >>> import scipy.sparse as sp
+    >>> round(auto_reg(sp.csr_matrix(np.array([[3.0, 0.0], [0.0, 4.0]]))), 6)
+    0.4
+    """
+    return AUTO_REG_FRACTION * top_singular_value(confidence)
 
 
 # artifacts and configs name it by the module it was first saved from
@@ -56,17 +102,22 @@ class ALS(_Factorization):
     ``L_u = 1 - b + b |u| / mean |u|``: rare items and short histories weigh
     more.
 
-    The defaults come from the search in ``benchmarks/tune_mf.py`` (the most
-    robust values over ML-100K and a synthetic dataset, validation splits
-    only; ``benchmarks/results/mf_tuning.md``): strong regularisation and
-    few factors. Scale ``reg`` with the data: it is not scaled by counts.
+    The best ``reg`` grows with the data (about 30 on ML-100K, 300 on
+    ML-20M-sized data), so the default ``reg="auto"`` sets it from the data's
+    shape: a tenth of the largest singular value of the confidence matrix
+    (:func:`auto_reg`). With it, 16 factors come within 1.3% of the best
+    validation NDCG@10 of a reg grid on each of eight data sets from
+    ML-100K to ML-20M size (``benchmarks/results/defaults.md``).
 
     Parameters
     ----------
     n_factors : int >= 1, default 16
         Dimension of the vectors (implicit's ``factors``).
-    reg : float >= 0, default 30.0
+    reg : float >= 0 or "auto", default "auto"
         L2 penalty (implicit's ``regularization``; not scaled by counts).
+        ``"auto"``: ``0.1 σ₁`` of the fit's confidences (:func:`auto_reg`);
+        more factors want a little more (about ``0.12 σ₁`` at 64 factors).
+        The value used is ``reg_``.
     alpha : float >= 0, default 1.0
         Confidence slope. implicit's ``alpha=a`` on binary data is
         ``alpha=a - 1`` here (implicit uses ``c = a * w``).
@@ -104,6 +155,8 @@ class ALS(_Factorization):
         Per-item idf of the fit (bm25/tfidf), extended for items added later.
     mean_length_ : float
         Mean user length of the fit (bm25).
+    reg_ : float
+        The penalty of the fit, fold-in and partial fits (``reg`` resolved).
 
     Notes
     -----
@@ -140,12 +193,14 @@ class ALS(_Factorization):
         "user_items_": Sparse(shape=("n_users", "n_items")),
         "idf_": Array(shape=("n_items",), dtype=FLOATS),
         "mean_length_": Number(low=0),
+        # the penalty used (``reg`` resolved); artifacts saved before ``reg="auto"`` have none
+        "reg_": Number(low=0, optional=True),
     }
 
     def __init__(
         self,
         n_factors: int = 16,
-        reg: float = 30.0,
+        reg: float | Literal["auto"] = "auto",
         alpha: float = 1.0,
         n_iterations: int = 15,
         weighting: Weighting = "tfidf",
@@ -183,7 +238,10 @@ class ALS(_Factorization):
     def _validate_params(self) -> None:
         name = "ALS"
         check_int(name, "n_factors", self.n_factors, low=1)
-        check_float(name, "reg", self.reg, low=0.0)
+        if not (isinstance(self.reg, str) and self.reg == "auto"):
+            if isinstance(self.reg, str):
+                raise ParameterError(f"The 'reg' parameter of ALS must be a float >= 0.0 or 'auto'. Got {self.reg!r} instead.")
+            check_float(name, "reg", self.reg, low=0.0)
         check_float(name, "alpha", self.alpha, low=0.0)
         check_int(name, "n_iterations", self.n_iterations, low=1)
         if isinstance(self.weighting, str) and self.weighting in VALUES:
@@ -242,7 +300,7 @@ class ALS(_Factorization):
         with limit_threads(1, blas=True):  # implicit warns about threaded BLAS once, on construction
             return AlternatingLeastSquares(
                 factors=int(self.n_factors),
-                regularization=float(self.reg),
+                regularization=self._penalty(),
                 alpha=1.0,  # confidences are passed in already
                 dtype=np.float32,
                 use_cg=bool(self.use_cg),
@@ -260,6 +318,7 @@ class ALS(_Factorization):
         self.idf_ = idf_of(raw)
         self.mean_length_ = mean_length_of(raw)
         conf = self._confidence(raw)
+        self.reg_ = auto_reg(conf) if self.reg == "auto" else float(self.reg)
         model = self._implicit_model()
         # implicit's solver threads do the work; a threaded BLAS underneath only slows it down
         with limit_threads(1, blas=True):
@@ -271,8 +330,15 @@ class ALS(_Factorization):
         self.user_factors_ = users
         self.item_factors_ = items
 
+    def _penalty(self) -> float:
+        """The L2 penalty of the fit, fold-in and partial fits: ``reg`` resolved (``reg_``)."""
+        reg = getattr(self, "reg_", None)
+        return float(self.reg if reg is None else reg)
+
     def _prepare(self) -> None:
         super()._prepare()
+        if getattr(self, "reg_", None) is None:  # saved before reg="auto" existed: reg was a number
+            self.reg_ = float(self.reg)
         self._solver: Any = None  # built on the first fold-in (caches YᵀY)
 
     def _user_solver(self) -> Any:
@@ -372,7 +438,7 @@ class ALS(_Factorization):
         c = conf.data.astype(np.float64)
         y = np.asarray(self.item_factors_, dtype=np.float64)
         yj = y[idx]
-        a = y.T @ y + (yj.T * (c - 1.0)) @ yj + float(self.reg) * np.eye(y.shape[1])
+        a = y.T @ y + (yj.T * (c - 1.0)) @ yj + self._penalty() * np.eye(y.shape[1])
         weighted = np.linalg.solve(a, y[target])  # W_u y_i (W_u is symmetric)
         sim = yj @ weighted
         part = c * sim
@@ -396,4 +462,4 @@ class ALS(_Factorization):
         return row
 
 
-__all__ = ["ALS"]
+__all__ = ["ALS", "auto_reg", "top_singular_value"]

@@ -17,6 +17,7 @@ from recsys.datasets import synthetic
 from recsys.errors import DataError, DataTypeError, ParameterError, UnknownIdError
 from recsys.models import ALS, BPR
 from recsys.models._bpr_torch import fit_bpr, negative_pool, solve_items, solve_users, stable_sample
+from recsys.models.als import top_singular_value
 from recsys.testing import assert_rankings_equal, assert_recommendations_equal, assert_top_k
 
 FAST_ALS = dict(n_factors=16, n_iterations=10, values="binary", weighting="none", alpha=4.0, reg=0.1, num_threads=1, show_progress=False)
@@ -469,3 +470,77 @@ def test_artifacts_and_configs_keep_naming_the_models_by_recsys_models_mf(tmp_pa
         pass
 
     assert MyALS().get_config()["class"].endswith("MyALS")
+
+
+# -- reg="auto" -------------------------------------------------------------------------------------
+
+
+def test_top_singular_value_is_numpys() -> None:
+
+    rng = np.random.default_rng(0)
+    m = sp.random(50, 30, density=0.2, random_state=rng, format="csr", dtype=np.float64)
+    m.data = 1.0 + 3.0 * m.data
+    expected = np.linalg.svd(m.toarray(), compute_uv=False)[0]
+    assert top_singular_value(m) == pytest.approx(expected, rel=1e-3)
+    assert top_singular_value(sp.csr_matrix((4, 3))) == 0.0
+
+
+def test_als_auto_reg_is_a_tenth_of_the_confidences_top_singular_value(data: Interactions) -> None:
+    """Binary values, no weighting, alpha 4: every stored confidence is 5, so reg_ = 0.1 * 5 * sigma_1(binary),
+    sigma_1 from numpy's SVD; the fit, fold-in and explanations then use exactly that penalty."""
+    params = {**FAST_ALS, "reg": "auto"}
+    auto = ALS(**params).fit(data)  # type: ignore[arg-type]
+    sigma = np.linalg.svd(data.matrix("csr", "binary").toarray(), compute_uv=False)[0]
+    assert auto.reg_ == pytest.approx(0.1 * 5.0 * sigma, rel=1e-3)
+    explicit = ALS(**{**params, "reg": auto.reg_}).fit(data)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(auto.user_factors_, explicit.user_factors_)
+    np.testing.assert_array_equal(auto.item_factors_, explicit.item_factors_)
+    hist = data.items.ids[:5]
+    np.testing.assert_array_equal(auto.recommend_history(hist, k=10)[1], explicit.recommend_history(hist, k=10)[1])
+    e1, e2 = auto.explain(data.users.ids[0], data.items.ids[7]), explicit.explain(data.users.ids[0], data.items.ids[7])
+    pd.testing.assert_frame_equal(e1, e2)
+
+
+def test_als_auto_reg_grows_with_the_data() -> None:
+    """Four copies of every user double the top singular value (sqrt of 4), and so the penalty."""
+    small = _binary(synthetic(n_users=80, n_items=50, n_interactions=1200, seed=4))
+    rows = small.to_frame()
+    big = Interactions.from_frame(
+        pd.concat([rows.assign(user=rows["user"].astype(str) + f"-{c}") for c in range(4)]), user_col="user", item_col="item"
+    )
+    a = ALS(n_factors=4, num_threads=1, show_progress=False).fit(small).reg_
+    b = ALS(n_factors=4, num_threads=1, show_progress=False).fit(big).reg_
+    assert b / a == pytest.approx(2.0, rel=0.02)  # tfidf's idf is unchanged: the same users in four copies
+
+
+def test_als_reg_must_be_a_number_or_auto() -> None:
+    d = _binary(synthetic(n_users=20, n_items=10, n_interactions=60, seed=0))
+    with pytest.raises(ParameterError, match=r"'reg' parameter of ALS must be a float >= 0\.0 or 'auto'\. Got 'big'"):
+        ALS(reg="big").fit(d)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="'reg' parameter of ALS"):
+        ALS(reg=-1.0).fit(d)
+
+
+def test_als_artifacts_saved_before_auto_reg_load_with_their_number(tmp_path: Path) -> None:
+    """A state without reg_ (saved before reg="auto") uses the params' reg for fold-in and updates."""
+    import hashlib
+    import json
+
+    from recsys import load_model
+
+    d = synthetic(n_users=60, n_items=40, n_interactions=700, seed=2)
+    model = ALS(n_factors=4, reg=30.0, num_threads=1, show_progress=False).fit(d)
+    model.save(tmp_path / "m")
+    state_path = tmp_path / "m" / "state.json"
+    state = json.loads(state_path.read_text())
+    assert "reg_" in json.dumps(state)
+    text = json.dumps(state).replace('"reg_": 30.0, ', "").replace(', "reg_": 30.0', "")
+    assert "reg_" not in text
+    state_path.write_text(text)
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    manifest["files"]["state.json"] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "size": len(text.encode())}
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_model(tmp_path / "m")
+    assert loaded.reg_ == 30.0
+    hist = d.items.ids[:4]
+    np.testing.assert_array_equal(loaded.recommend_history(hist, k=5)[1], model.recommend_history(hist, k=5)[1])
