@@ -354,6 +354,34 @@ def test_history_mean_adds_the_scaled_running_mean_of_the_items_read(cls: type) 
         torch.testing.assert_close(plain.represent(seq), plain.encode(seq))
 
 
+@pytest.mark.parametrize("cls", MODELS)
+def test_set_loss_predicts_each_item_from_the_mean_of_the_others(cls: type) -> None:
+    """In training the loss is the next-item loss plus set_loss times the cross-entropy of every item of a
+    row against sqrt(dim) times the mean embedding of the row's other items (worked out here in numpy)."""
+    net = cls(**{**FAST, "dropout": 0.0, "set_loss": 0.5})._build_module(6, np.zeros((6, 0), np.int64), {"fields": [], "n_rows": 1})
+    seq = torch.tensor([[0, 0, 3, 1, 5], [2, 4, 6, 6, 1], [0, 0, 0, 0, 4]])
+    with torch.no_grad():
+        total = net.train()(seq)[0]
+        next_item = net.eval()(seq)[0]  # dropout 0: the same network, without the set term
+    emb = net.item_emb.weight.detach().double().numpy()
+    terms = []
+    for row in seq.tolist():
+        items = [r for r in row if r > 0]
+        if len(items) < 2:  # a single item has no others to be predicted from
+            continue
+        for j, target in enumerate(items):
+            q = np.sqrt(FAST["dim"]) * np.mean([emb[r] for k, r in enumerate(items) if k != j], axis=0)
+            logits = emb[1:] @ q  # the padding row is never a target
+            terms.append(np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[target - 1])
+    assert len(terms) == 8
+    torch.testing.assert_close(total.double(), next_item.double() + 0.5 * float(np.mean(terms)), rtol=1e-5, atol=1e-6)
+
+
+def test_set_loss_must_be_a_non_negative_float(small: Interactions) -> None:
+    with pytest.raises(ParameterError, match="'set_loss' parameter of SASRec must be a float >= 0.0"):
+        SASRec(**{**FAST, "set_loss": -1.0}).fit(small)
+
+
 def test_history_mean_must_be_a_bool(small: Interactions) -> None:
     with pytest.raises(ParameterError, match="history_mean"):
         SASRec(**{**FAST, "history_mean": "yes"}).fit(small)

@@ -7,7 +7,8 @@ is the dot product of that vector with the item's vector (the input item
 embedding, tied, plus the item's feature embeddings). With ``history_mean``
 (the default) the vector at each position also holds ``sqrt(dim)`` times the
 mean of the input embeddings read so far, an order-free summary of the
-history. A user's vector is the
+history; ``set_loss`` adds a training loss that predicts every item of a
+sequence from the mean of the others. A user's vector is the
 encoding at the last position of their whole training history, so a fitted
 model is an :class:`~recsys.models._embedding.EmbeddingRecommender`:
 retrieval goes through the shared :class:`~recsys.index.ItemIndex` and a new
@@ -193,9 +194,11 @@ def _torch_net_base() -> Any:
             feature_rows: NDArray[np.int64],
             feature_layout: dict[str, Any],
             history_mean: bool = False,
+            set_loss: float = 0.0,
         ) -> None:
             super().__init__()
             self.n_items, self.dim, self.loss_kind, self.n_negatives = n_items, dim, loss, n_negatives
+            self.set_loss = float(set_loss)
             self.item_emb = nn.Embedding(n_items + 1, dim, padding_idx=0)
             nn.init.normal_(self.item_emb.weight, std=dim**-0.5)
             with torch.no_grad():
@@ -254,7 +257,8 @@ def _torch_net_base() -> Any:
             return self.represent(seq)[:, -1, :]
 
         def forward(self, seq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """Mean next-item loss of sequences of ``max_len + 1`` rows: inputs ``seq[:, :-1]``, targets ``seq[:, 1:]``."""
+            """Mean next-item loss of sequences of ``max_len + 1`` rows: inputs ``seq[:, :-1]``, targets
+            ``seq[:, 1:]``; in training, plus ``set_loss`` times the set-completion loss of the rows."""
             inputs, targets = seq[:, :-1], seq[:, 1:]
             h = self.represent(inputs)
             mask = (targets > 0) & (inputs > 0)
@@ -262,9 +266,28 @@ def _torch_net_base() -> Any:
             zero = torch.zeros((), device=seq.device)
             share = self._process_share(len(pos), seq.device)
             if len(pos) == 0:
-                return h.sum() * 0.0, zero
-            loss, penalty = self._loss(h, pos, seq.device)
-            return (loss if share is None else loss * share), penalty
+                loss, penalty = h.sum() * 0.0, zero
+            else:
+                loss, penalty = self._loss(h, pos, seq.device)
+                loss = loss if share is None else loss * share
+            if self.training and self.set_loss > 0:  # every process of a DDP step gets here (its all-reduce)
+                loss = loss + self.set_loss * self._set_completion_loss(seq)
+            return loss, penalty
+
+        def _set_completion_loss(self, seq: torch.Tensor) -> torch.Tensor:
+            """Every item of the sequences predicted from ``sqrt(dim)`` times the mean embedding of the
+            other items of its sequence (leave-one-out over the set, order ignored), with the model's loss."""
+            e = self.embed(seq)
+            real = seq > 0
+            n = real.sum(1, keepdim=True)
+            others = (e.sum(1, keepdim=True) - e) / (n - 1).clamp(min=1).to(e.dtype)[..., None]
+            keep = real & (n > 1)
+            query, target = float(self.dim) ** 0.5 * others[keep], seq[keep]
+            share = self._process_share(len(target), seq.device)
+            if len(target) == 0:
+                return e.sum() * 0.0
+            loss = self._loss(query, target, seq.device)[0]
+            return loss if share is None else loss * share
 
         def _process_share(self, n: int, device: torch.device) -> torch.Tensor | None:
             """Under torchrun, the weight of this process' mean loss: ``world * n / (positions of all processes)``.
@@ -379,6 +402,7 @@ class SequentialRecommender(EmbeddingRecommender):
         gbce_t: float = 0.75,
         item_features: list[str] | None = None,
         history_mean: bool = True,
+        set_loss: float = 0.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 128,
@@ -401,6 +425,7 @@ class SequentialRecommender(EmbeddingRecommender):
         self.gbce_t = gbce_t
         self.item_features = item_features
         self.history_mean = history_mean
+        self.set_loss = set_loss
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -424,7 +449,7 @@ class SequentialRecommender(EmbeddingRecommender):
         """The keyword arguments of the shared network base."""
         return dict(
             n_items=n_items, dim=self.dim, loss=self.loss, n_negatives=self.n_negatives, gbce_t=self.gbce_t,
-            feature_rows=feature_rows, feature_layout=layout, history_mean=self.history_mean,
+            feature_rows=feature_rows, feature_layout=layout, history_mean=self.history_mean, set_loss=self.set_loss,
         )  # fmt: skip
 
     # -- parameters ----------------------------------------------------------------------------
@@ -449,6 +474,7 @@ class SequentialRecommender(EmbeddingRecommender):
                 f"column names such as ['genres']. Got {self.item_features!r} instead."
             )
         check_bool(owner, "history_mean", self.history_mean)
+        check_float(owner, "set_loss", self.set_loss, low=0.0)
         check_float(owner, "learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_float(owner, "weight_decay", self.weight_decay, low=0.0)
         check_int(owner, "batch_size", self.batch_size, low=1)

@@ -61,7 +61,7 @@ class GRU4Rec(SequentialRecommender):
         Stacked GRU layers.
     dropout : float in [0, 1), default 0.2
         On the input embeddings, between layers and on the output.
-    loss, n_negatives, gbce_t, item_features, history_mean, learning_rate, weight_decay, batch_size, epochs, patience,
+    loss, n_negatives, gbce_t, item_features, history_mean, set_loss, learning_rate, weight_decay, batch_size, epochs, patience,
     validation_users, refit, time_budget, seed, device, num_threads, show_progress
         As :class:`~recsys.models.SASRec`.
 
@@ -85,6 +85,7 @@ class GRU4Rec(SequentialRecommender):
         gbce_t: float = 0.75,
         item_features: list[str] | None = None,
         history_mean: bool = True,
+        set_loss: float = 0.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 128,
@@ -100,7 +101,7 @@ class GRU4Rec(SequentialRecommender):
     ) -> None:
         super().__init__(
             max_len=max_len, dim=dim, n_layers=n_layers, dropout=dropout, loss=loss, n_negatives=n_negatives,
-            gbce_t=gbce_t, item_features=item_features, history_mean=history_mean, learning_rate=learning_rate, weight_decay=weight_decay,
+            gbce_t=gbce_t, item_features=item_features, history_mean=history_mean, set_loss=set_loss, learning_rate=learning_rate, weight_decay=weight_decay,
             batch_size=batch_size, epochs=epochs, patience=patience, validation_users=validation_users, refit=refit,
             time_budget=time_budget, seed=seed, device=device, num_threads=num_threads, show_progress=show_progress,
         )  # fmt: skip

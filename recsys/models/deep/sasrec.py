@@ -124,6 +124,17 @@ class SASRec(SequentialRecommender):
         set models such as EASE, and this term closes most of that gap
         without losing on ordered data (benchmarks/results/sequential.md).
         False gives the plain SASRec / GRU4Rec network.
+    set_loss : float >= 0, default 0.0
+        Weight of a second training loss next to the next-item one: every
+        item of a training sequence is predicted from ``sqrt(dim)`` times the
+        mean embedding of the *other* items of the sequence (the set with one
+        item left out, order ignored: the objective of FISM and, in closed
+        form, EASE), with the model's ``loss``. It trains the order-free
+        summary of ``history_mean`` on whole histories rather than on
+        prefixes only: worth trying (1.0) where the order carries little, as
+        on synthetic data without an order signal; on strongly ordered data
+        it slows the next-item fit (benchmarks/results/sequential.md tunes it
+        on the validation position). 0 trains on the next-item loss alone.
     learning_rate, weight_decay : float
         Adam's step size and L2 penalty.
     batch_size : int, default 128
@@ -171,6 +182,7 @@ class SASRec(SequentialRecommender):
         gbce_t: float = 0.75,
         item_features: list[str] | None = None,
         history_mean: bool = True,
+        set_loss: float = 0.0,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
         batch_size: int = 128,
@@ -187,7 +199,7 @@ class SASRec(SequentialRecommender):
         self.n_heads = n_heads
         super().__init__(
             max_len=max_len, dim=dim, n_layers=n_layers, dropout=dropout, loss=loss, n_negatives=n_negatives,
-            gbce_t=gbce_t, item_features=item_features, history_mean=history_mean, learning_rate=learning_rate, weight_decay=weight_decay,
+            gbce_t=gbce_t, item_features=item_features, history_mean=history_mean, set_loss=set_loss, learning_rate=learning_rate, weight_decay=weight_decay,
             batch_size=batch_size, epochs=epochs, patience=patience, validation_users=validation_users, refit=refit,
             time_budget=time_budget, seed=seed, device=device, num_threads=num_threads, show_progress=show_progress,
         )  # fmt: skip

@@ -40,6 +40,8 @@ MODELS: dict[str, Any] = {
     "din": (DIN, {**COMMON, "attention_units": [16]}, "auc"),
     "sasrec": (SASRec, SEQUENTIAL, "ndcg"),
     "gru4rec": (GRU4Rec, SEQUENTIAL, "ndcg"),
+    # the set-completion loss has its own share of each process' positions
+    "sasrec-set": (SASRec, {**SEQUENTIAL, "set_loss": 1.0}, "ndcg"),
 }
 
 

@@ -82,7 +82,7 @@ def test_distributed_metric_matches_single_process(runs: tuple[Path, dict[str, f
     assert abs(ddp - single[name]) <= 0.02, f"{name}: DDP {ddp:.4f} vs one process {single[name]:.4f}"
 
 
-@pytest.mark.parametrize("name", ["sasrec", "gru4rec"])
+@pytest.mark.parametrize("name", ["sasrec", "gru4rec", "sasrec-set"])
 def test_sequential_ddp_follows_the_one_process_path(runs: tuple[Path, dict[str, float], Path], name: str) -> None:
     """Without dropout both runs take the same steps: the processes' batches hold different numbers of
     positions, and each process' mean loss is weighted so that DDP's average gradient is the one of the
