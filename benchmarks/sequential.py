@@ -64,8 +64,8 @@ GRIDS: dict[str, tuple[type[Recommender], dict[str, Any], dict[str, list[Any]]]]
     "ALS": (ALS, {"num_threads": 1, "show_progress": False}, {"n_factors": [32, 64], "reg": [10.0, 30.0, 100.0]}),
 }
 SEQ: dict[str, tuple[type[Recommender], dict[str, list[Any]]]] = {
-    "SASRec": (SASRec, {"dropout": [0.2, 0.5]}),
-    "GRU4Rec": (GRU4Rec, {"dropout": [0.2, 0.5]}),
+    "SASRec": (SASRec, {"dropout": [0.2, 0.5], "set_loss": [0.0, 1.0]}),
+    "GRU4Rec": (GRU4Rec, {"dropout": [0.2, 0.5], "set_loss": [0.0, 1.0]}),
 }
 
 # Runs in the peer's own environment: argv[1] is a folder with rest.csv, users.csv and params.json.
@@ -294,7 +294,7 @@ def main() -> None:
         f"Command: `RECSYS_DATA_DIR=<datasets dir> {cmd} --rectools-python <python of a rectools[torch] venv>`",
         "",
         f"Sequential models: max_len {args.max_len}, dim {args.dim}, 2 layers (GRU4Rec 1), SASRec {args.n_heads} heads, "
-        f"full softmax, history_mean on (the default; RecTools' SASRec has no such term), Adam lr {args.lr:g}, batch {args.batch_size}, at most {args.epochs} epochs, patience {args.patience}, "
+        f"full softmax, history_mean on (the default; RecTools' SASRec has no such term), set_loss tuned with dropout, Adam lr {args.lr:g}, batch {args.batch_size}, at most {args.epochs} epochs, patience {args.patience}, "
         f"{'no time budget' if args.time_budget is None else f'at most {args.time_budget:.0f} s of training per fit'}, {args.threads} torch thread(s). The machine was shared with other jobs: seconds are indicative, the ratios "
         "come from the same run.",
         "",
