@@ -65,8 +65,8 @@ def auto_reg(confidence: sp.csr_matrix) -> float:
     directions whose singular value exceeds ``reg`` survive: the penalty is a
     spectral cut-off, and its right value moves with ``σ₁`` (the data's size
     and density, the weighting, ``alpha``). A tenth of ``σ₁`` is the fraction
-    that a validation grid over seven data sets supports
-    (``benchmarks/defaults.py``, ``benchmarks/results/defaults.md``).
+    that a validation grid over seven data sets supports at 16 factors
+    (``benchmarks/als_reg_rule.py``, ``benchmarks/results/als_reg_rule.md``).
 
     >>> import scipy.sparse as sp
     >>> round(auto_reg(sp.csr_matrix(np.array([[3.0, 0.0], [0.0, 4.0]]))), 6)
@@ -105,7 +105,7 @@ class ALS(_Factorization):
     The best ``reg`` grows with the data (about 30 on ML-100K, 300 on
     ML-20M-sized data), so the default ``reg="auto"`` sets it from the data's
     shape: a tenth of the largest singular value of the confidence matrix
-    (:func:`auto_reg`). With it, 16 factors come within 1.3% of the best
+    (:func:`auto_reg`). With it, 16 factors come within 1.5% of the best
     validation NDCG@10 of a reg grid on each of eight data sets from
     ML-100K to ML-20M size (``benchmarks/results/defaults.md``).
 
