@@ -118,7 +118,7 @@ def overhead(train: Interactions) -> tuple[Timing, Timing, float]:
     def theirs() -> None:
         with limit_threads(1, blas=True):
             m = AlternatingLeastSquares(
-                factors=p["n_factors"], regularization=p["reg"], alpha=1.0, iterations=p["n_iterations"],
+                factors=p["n_factors"], regularization=model.reg_, alpha=1.0, iterations=p["n_iterations"],
                 num_threads=THREADS, random_state=p["seed"],
             )
             m.fit(conf, show_progress=False)
@@ -155,7 +155,7 @@ def latency(models: dict[str, Any], train: Interactions) -> list[str]:
     p = als.get_params()
     with limit_threads(1, blas=True):
         peer = AlternatingLeastSquares(
-            factors=p["n_factors"], regularization=p["reg"], alpha=1.0, iterations=p["n_iterations"],
+            factors=p["n_factors"], regularization=als.reg_, alpha=1.0, iterations=p["n_iterations"],
             num_threads=THREADS, random_state=p["seed"],
         )
         conf = als._confidence(als.user_items_)
