@@ -156,7 +156,8 @@ class ALS(_Factorization):
     mean_length_ : float
         Mean user length of the fit (bm25).
     reg_ : float
-        The penalty of the fit, fold-in and partial fits (``reg`` resolved).
+        The penalty of the fit, fold-in and partial fits (``reg`` resolved;
+        absent on models saved before ``reg="auto"``, whose ``reg`` is it).
 
     Notes
     -----
@@ -331,14 +332,13 @@ class ALS(_Factorization):
         self.item_factors_ = items
 
     def _penalty(self) -> float:
-        """The L2 penalty of the fit, fold-in and partial fits: ``reg`` resolved (``reg_``)."""
+        """The L2 penalty of the fit, fold-in and partial fits: ``reg_``, or ``reg`` for a model saved
+        before ``reg="auto"`` (no ``reg_``: its state is left as it was, so it saves again unchanged)."""
         reg = getattr(self, "reg_", None)
         return float(self.reg if reg is None else reg)
 
     def _prepare(self) -> None:
         super()._prepare()
-        if getattr(self, "reg_", None) is None:  # saved before reg="auto" existed: reg was a number
-            self.reg_ = float(self.reg)
         self._solver: Any = None  # built on the first fold-in (caches YᵀY)
 
     def _user_solver(self) -> Any:
