@@ -262,17 +262,19 @@ def _torch_net_base() -> Any:
             inputs, targets = seq[:, :-1], seq[:, 1:]
             h = self.represent(inputs)
             mask = (targets > 0) & (inputs > 0)
-            h, pos = h[mask], targets[mask]  # only positions with an item and a next item
-            zero = torch.zeros((), device=seq.device)
-            share = self._process_share(len(pos), seq.device)
-            if len(pos) == 0:
-                loss, penalty = h.sum() * 0.0, zero
-            else:
-                loss, penalty = self._loss(h, pos, seq.device)
-                loss = loss if share is None else loss * share
+            loss, penalty = self._weighted_loss(h[mask], targets[mask])  # positions with an item and a next item
             if self.training and self.set_loss > 0:  # every process of a DDP step gets here (its all-reduce)
                 loss = loss + self.set_loss * self._set_completion_loss(seq)
             return loss, penalty
+
+        def _weighted_loss(self, h: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """``_loss`` of queries ``h`` and targets ``pos`` weighted by this process' share (torchrun);
+            0 (still joined to the graph) when there are none."""
+            share = self._process_share(len(pos), h.device)  # every process calls it: an all-reduce
+            if len(pos) == 0:
+                return h.sum() * 0.0, torch.zeros((), device=h.device)
+            loss, penalty = self._loss(h, pos, h.device)
+            return (loss if share is None else loss * share), penalty
 
         def _set_completion_loss(self, seq: torch.Tensor) -> torch.Tensor:
             """Every item of the sequences predicted from ``sqrt(dim)`` times the mean embedding of the
@@ -282,12 +284,7 @@ def _torch_net_base() -> Any:
             n = real.sum(1, keepdim=True)
             others = (e.sum(1, keepdim=True) - e) / (n - 1).clamp(min=1).to(e.dtype)[..., None]
             keep = real & (n > 1)
-            query, target = float(self.dim) ** 0.5 * others[keep], seq[keep]
-            share = self._process_share(len(target), seq.device)
-            if len(target) == 0:
-                return e.sum() * 0.0
-            loss = self._loss(query, target, seq.device)[0]
-            return loss if share is None else loss * share
+            return self._weighted_loss(float(self.dim) ** 0.5 * others[keep], seq[keep])[0]
 
         def _process_share(self, n: int, device: torch.device) -> torch.Tensor | None:
             """Under torchrun, the weight of this process' mean loss: ``world * n / (positions of all processes)``.
