@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import grid_scores, machine, write_results
-from benchmarks.defaults import _data
+from benchmarks.defaults import split
 
 RESULTS = Path(__file__).parent / "results" / "als_reg_rule.md"
 STORE = Path(__file__).parent / "results" / "als_reg_rule.json"
@@ -51,19 +51,16 @@ def _shortfalls(store: dict[str, Any], factors: int, fraction: float) -> dict[st
 
 def main() -> None:
     from recsys.models import ALS
-    from recsys.models.als import AUTO_REG_FRACTION, top_singular_value
-    from recsys.split import stratified_split, train_validation_split
+    from recsys.models.als import AUTO_REG_FRACTION
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default=DEFAULT_SETS)
     args = ap.parse_args()
     store: dict[str, Any] = json.loads(STORE.read_text()) if STORE.exists() else {}
     for name in args.sets.split(","):
-        data = _data(name)
-        train, _ = stratified_split(data, ratio=0.75, seed=42)
-        fit, valid = train_validation_split(train, ratio=0.75, seed=1234)
-        probe = ALS(show_progress=False).fit(fit)  # its confidences are the ones every setting solves with
-        sigma = top_singular_value(probe._confidence(probe.user_items_))
+        fit, valid = split(name)
+        # reg="auto" is AUTO_REG_FRACTION * sigma_1 of the confidences every setting solves with
+        sigma = ALS(show_progress=False).fit(fit).reg_ / AUTO_REG_FRACTION
         rec = store.setdefault(name, {"grid": {}})
         rec.update(sigma=sigma, users=fit.n_users, items=fit.n_items, interactions=fit.nnz)
         missing = [(f, r) for f in FACTORS for r in REGS if f"{f}/{r:g}" not in rec["grid"]]

@@ -81,10 +81,17 @@ def _data(name: str) -> Any:
     return synthetic(*SETS[name], seed=2, n_factors=32)  # type: ignore[misc]
 
 
+def split(name: str) -> tuple[Any, Any]:
+    """The (fit, validation) interactions of a set: ``train_validation_split`` of ``stratified_split(0.75)``'s train."""
+    from recsys.split import stratified_split, train_validation_split
+
+    train, _ = stratified_split(_data(name), ratio=0.75, seed=42)
+    return train_validation_split(train, ratio=0.75, seed=1234)
+
+
 def main() -> None:
     import recsys.models as models
     from recsys.evaluation import Evaluator
-    from recsys.split import stratified_split, train_validation_split
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sets", default="ml100k,ml1m,ml1m-sparse")
@@ -92,9 +99,7 @@ def main() -> None:
     args = ap.parse_args()
     store: dict[str, Any] = json.loads(STORE.read_text()) if STORE.exists() else {}
     for set_name in args.sets.split(","):
-        data = _data(set_name)
-        train, _ = stratified_split(data, ratio=0.75, seed=42)
-        fit, valid = train_validation_split(train, ratio=0.75, seed=1234)
+        fit, valid = split(set_name)
         for name in args.models.split(","):
             cls = getattr(models, name)
             fixed = FIXED.get(name, {})
