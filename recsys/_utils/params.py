@@ -70,6 +70,21 @@ def check_float(
     return v
 
 
+def check_float_or_auto(owner: str, name: str, value: Any, *, low: float, low_open: bool = False) -> float | str:
+    """``"auto"`` (a value the model derives from the data at fit time) or a finite float above ``low``.
+
+    >>> check_float_or_auto("EASE", "reg", "big", low=0.0, low_open=True)
+    Traceback (most recent call last):
+    ...
+    recsys.errors.ParameterError: The 'reg' parameter of EASE must be a float > 0.0 or 'auto'. Got 'big' instead.
+    """
+    if isinstance(value, str) and value == "auto":
+        return value
+    if isinstance(value, str):
+        raise _fail(owner, name, f"a float {'>' if low_open else '>='} {low} or 'auto'", value)
+    return check_float(owner, name, value, low=low, low_open=low_open)  # any other value: the numeric rule
+
+
 def check_choice(owner: str, name: str, value: Any, choices: Collection[Any]) -> Any:
     """One of ``choices``.
 

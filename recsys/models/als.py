@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from recsys._state_spec import FLOAT_DTYPES as FLOATS
 from recsys._state_spec import Array, Number, Sparse, Spec
-from recsys._utils.params import check_bool, check_choice, check_float, check_int, check_seed
+from recsys._utils.params import check_bool, check_choice, check_float, check_float_or_auto, check_int, check_seed
 from recsys._utils.registry import stored_as
 from recsys._utils.threads import limit_threads
 from recsys.data import Interactions
@@ -239,10 +239,7 @@ class ALS(_Factorization):
     def _validate_params(self) -> None:
         name = "ALS"
         check_int(name, "n_factors", self.n_factors, low=1)
-        if not (isinstance(self.reg, str) and self.reg == "auto"):
-            if isinstance(self.reg, str):
-                raise ParameterError(f"The 'reg' parameter of ALS must be a float >= 0.0 or 'auto'. Got {self.reg!r} instead.")
-            check_float(name, "reg", self.reg, low=0.0)
+        check_float_or_auto(name, "reg", self.reg, low=0.0)
         check_float(name, "alpha", self.alpha, low=0.0)
         check_int(name, "n_iterations", self.n_iterations, low=1)
         if isinstance(self.weighting, str) and self.weighting in VALUES:

@@ -10,9 +10,9 @@ import scipy.sparse as sp
 import torch
 from numpy.typing import NDArray
 
-from recsys._state_spec import Sparse, Spec
+from recsys._state_spec import Number, Sparse, Spec
 from recsys._utils.blocks import map_blocks
-from recsys._utils.params import check_choice, check_float, check_int
+from recsys._utils.params import check_choice, check_float_or_auto, check_int
 from recsys._utils.progress import progress
 from recsys._utils.threads import torch_threads
 from recsys._utils.topk import nonzero2d
@@ -20,7 +20,7 @@ from recsys.data import Interactions
 from recsys.errors import ParameterError, RecsysError
 from recsys.models._similarity import sparse_product
 from recsys.models.base import Recommender
-from recsys.models.ease import ItemWeightsExplanations, _gram
+from recsys.models.ease import ItemWeightsExplanations, _gram, auto_reg
 
 Selection = Literal["cooccurrence", "cosine"]
 
@@ -83,8 +83,11 @@ class SparseEASE(ItemWeightsExplanations, Recommender):
     ----------
     n_neighbours : int >= 1, default 256
         ``m``, the neighbourhood size of every item (capped at ``n_items - 1``).
-    reg : float > 0, default 300.0
-        L2 regularisation (lambda) of every regression, as EASE's ``reg``.
+    reg : float > 0 or "auto", default "auto"
+        L2 regularisation (lambda) of every regression, as EASE's ``reg``;
+        ``"auto"`` is EASE's rule (:func:`recsys.models.ease.auto_reg`) on the
+        same Gram diagonal, so both models regularise a data set alike. The
+        value used is ``reg_``.
     selection : {"cooccurrence", "cosine"}, default "cooccurrence"
         How neighbours are ranked: by the co-occurrence ``G[j, i]``, or by the
         cosine ``G[j, i] / sqrt(G[i, i] G[j, j])`` (the systems are the same
@@ -141,13 +144,15 @@ class SparseEASE(ItemWeightsExplanations, Recommender):
     _state_spec: ClassVar[dict[str, Spec]] = {
         "user_items_": Sparse(shape=("n_users", "n_items")),
         "weights_": Sparse(shape=("n_items", "n_items")),
+        # the lambda used (``reg`` resolved); artifacts saved before ``reg="auto"`` have none
+        "reg_": Number(low=0, optional=True),
     }
 
     # scoring is sparse products and top-k selections (GIL-free, single-threaded kernels)
     _threaded_blocks: ClassVar[bool] = True
 
     def __init__(
-        self, n_neighbours: int = 256, reg: float = 300.0, selection: Selection = "cooccurrence", max_dense_items: int = 16_384
+        self, n_neighbours: int = 256, reg: float | Literal["auto"] = "auto", selection: Selection = "cooccurrence", max_dense_items: int = 16_384
     ) -> None:
         self.n_neighbours = n_neighbours
         self.reg = reg
@@ -156,7 +161,7 @@ class SparseEASE(ItemWeightsExplanations, Recommender):
 
     def _validate_params(self) -> None:
         check_int("SparseEASE", "n_neighbours", self.n_neighbours, low=1)
-        check_float("SparseEASE", "reg", self.reg, low=0.0, low_open=True)
+        check_float_or_auto("SparseEASE", "reg", self.reg, low=0.0, low_open=True)
         check_choice("SparseEASE", "selection", self.selection, ("cooccurrence", "cosine"))
         check_int("SparseEASE", "max_dense_items", self.max_dense_items, low=2)
 
@@ -171,11 +176,15 @@ class SparseEASE(ItemWeightsExplanations, Recommender):
                 f"n_neighbours={self.n_neighbours} capped at n_items - 1 = {n - 1}). Got {self.max_dense_items!r} instead."
             )
         cols, rhs = neighbours(x, m, self.selection)
+        if self.reg == "auto":
+            self.reg_ = auto_reg(np.asarray(x.multiply(x).sum(axis=0)).ravel(), int(np.count_nonzero(np.diff(x.indptr))))
+        else:
+            self.reg_ = float(self.reg)
         w = np.zeros((n, m), dtype=np.float32)
         for items, union in _groups(cols, self.max_dense_items):
             g = _gram(x[:, union])
             local = np.searchsorted(union, cols[items]).astype(np.int64)
-            w[items] = _solve(g, local, rhs[items], float(self.reg))
+            w[items] = _solve(g, local, rhs[items], self.reg_)
             del g
         # column j of B holds the weights of its neighbours: a CSC matrix, stored as CSR (rows are what scoring reads)
         b = sp.csc_matrix((w.ravel(), cols.ravel(), np.arange(n + 1, dtype=np.int64) * m), shape=(n, n))

@@ -84,7 +84,7 @@ def test_memory_guard_names_the_size() -> None:
     ("params", "match"),
     [
         ({"reg": 0.0}, "'reg' parameter of EASE must be a float > 0.0. Got 0.0 instead"),
-        ({"reg": "big"}, "'reg' parameter of EASE"),
+        ({"reg": "big"}, "'reg' parameter of EASE must be a float > 0.0 or 'auto'. Got 'big' instead"),
         ({"max_items": 0}, "'max_items' parameter of EASE must be an int >= 1. Got 0 instead"),
     ],
 )
@@ -104,3 +104,41 @@ def test_auto_reg_follows_users_and_interactions_per_item() -> None:
     np.testing.assert_allclose(auto.weights_, explicit.weights_, rtol=1e-6, atol=1e-7)
     with pytest.raises(ParameterError, match="reg"):
         EASE(reg="big").fit(data)
+
+
+def test_default_reg_is_the_auto_rule_and_is_recorded() -> None:
+    """EASE() resolves reg="auto" at fit time and records the lambda it used in reg_ (the rule by hand)."""
+    # 4 users, 3 items, per-item counts 3, 1, 2: 2 * sqrt(4 * 2) = 4 sqrt(2)
+    data = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 2, 2, 3], "item": [0, 1, 0, 0, 2, 2]}))
+    model = EASE().fit(data)
+    assert model.get_params()["reg"] == "auto"
+    assert model.reg_ == pytest.approx(4.0 * np.sqrt(2.0), rel=1e-12)
+    assert EASE(reg=7.5).fit(data).reg_ == 7.5
+    # the closed form with that lambda, in float64
+    x = data.matrix("csr", "weight").toarray().astype(np.float64)
+    p = np.linalg.inv(x.T @ x + 4.0 * np.sqrt(2.0) * np.eye(3))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model.weights_, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_state_without_reg_loads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Artifacts saved before reg="auto" have no reg_: they load and score as saved."""
+    import hashlib
+    import json
+
+    from recsys import load_model
+
+    model = EASE(reg=10.0).fit(tiny_interactions())
+    model.save(tmp_path / "m")
+    state_path = tmp_path / "m" / "state.json"
+    text = state_path.read_text().replace('"reg_": 10.0, ', "").replace(', "reg_": 10.0', "")
+    assert "reg_" not in text
+    state_path.write_text(text)
+    manifest_path = tmp_path / "m" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["state.json"] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "size": len(text.encode())}
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = load_model(tmp_path / "m")
+    assert "reg_" not in vars(loaded)
+    pd.testing.assert_frame_equal(loaded.recommend(model.users_.ids[:3], k=5), model.recommend(model.users_.ids[:3], k=5))

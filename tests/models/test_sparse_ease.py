@@ -48,6 +48,21 @@ def test_all_items_as_neighbours_is_exact_ease(reg: float, rng: np.random.Genera
     np.testing.assert_allclose(EASE(reg=reg).fit(data)._score(users, None), model._score(users, None), rtol=2e-3, atol=1e-4)
 
 
+def test_auto_reg_is_eases_rule_and_exact_with_every_neighbour(rng: np.random.Generator) -> None:
+    """SparseEASE() takes EASE's reg="auto" (the same lambda from the same Gram diagonal) and, with every
+    other item a neighbour, EASE's weights; the lambda is recorded in reg_."""
+    data, x = random_data(rng)
+    n = data.n_items
+    sparse = SparseEASE(n_neighbours=n - 1).fit(data)
+    users = len(np.unique(data.user_index))
+    d = (x * x).sum(axis=0)
+    expected = 2.0 * np.sqrt(users * d[d > 0].mean())
+    assert sparse.get_params()["reg"] == "auto"
+    assert sparse.reg_ == pytest.approx(expected, rel=1e-6)
+    assert EASE().fit(data).reg_ == pytest.approx(sparse.reg_, rel=1e-6)
+    np.testing.assert_allclose(sparse.weights_.toarray(), dense_ease(x, expected), rtol=1e-3, atol=1e-5)
+
+
 # users x items, co-occurrences off the diagonal worked out by hand:
 # G01 = 3 (u0, u1, u4), G13 = 2 (u2, u4), G02 = G03 = G12 = G23 = 1
 HAND = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [0, 1, 0, 1], [0, 0, 1, 1], [1, 1, 0, 1]], dtype=np.float32)
@@ -148,6 +163,7 @@ def test_similar_items_are_the_items_whose_neighbourhood_holds_it(rng: np.random
         ({"n_neighbours": 2.5}, "'n_neighbours' parameter of SparseEASE"),
         ({"reg": 0.0}, "The 'reg' parameter of SparseEASE must be a float > 0.0. Got 0.0 instead"),
         ({"reg": float("nan")}, "'reg' parameter of SparseEASE must be a finite float"),
+        ({"reg": "large"}, "The 'reg' parameter of SparseEASE must be a float > 0.0 or 'auto'. Got 'large' instead"),
         ({"selection": "jaccard"}, "The 'selection' parameter of SparseEASE must be one of 'cooccurrence', 'cosine'. Got 'jaccard' instead"),
         ({"max_dense_items": 1}, "The 'max_dense_items' parameter of SparseEASE must be an int >= 2. Got 1 instead"),
         # tiny_interactions has 32 items: n_neighbours is capped at 31, so the union must hold 32
