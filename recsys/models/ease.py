@@ -31,8 +31,9 @@ def auto_reg(gram_diagonal: NDArray[np.floating[Any]], n_users: int) -> float:
     """EASE's ``reg="auto"``: ``2 * sqrt(n_users * d)``, ``d`` the mean Gram diagonal over items with interactions.
 
     For binary data ``d`` is the mean number of interactions per item. The
-    rule matches the best ``reg`` of a validation grid on ML-100K and on
-    synthetic data of ML-1M size at two densities (``benchmarks/defaults.py``).
+    rule was fitted to the best ``reg`` of a validation grid on ML-100K and on
+    synthetic data of ML-1M size at two densities, and held on three more
+    sets (``benchmarks/results/defaults.md``); SparseEASE uses it too.
 
     >>> auto_reg(np.array([4.0, 0.0, 8.0]), n_users=24)  # 2 * sqrt(24 * 6)
     24.0
@@ -81,11 +82,11 @@ class EASE(ItemWeightsExplanations, Recommender):
         ``"auto"`` sets it to ``2 * sqrt(n_users * d)`` (:func:`auto_reg`),
         ``d`` the mean diagonal of ``X^T X`` over the items with interactions
         (for binary data, the mean interactions per item): within 0.6% of the
-        best value of a validation grid on ML-100K and on synthetic data of
-        ML-1M size at two densities and of ml-latest-small's shape, where a
-        fixed 300 (the default until this version, ML-100K's best) was up to
-        5.8% below (``benchmarks/results/defaults.md``). The value used is
-        ``reg_``.
+        best value of a validation grid on six data sets (ML-100K; synthetic
+        data of ML-1M size at three densities, of ml-latest-small's shape and
+        20,000 x 8,000), where a fixed 300 (the default until this version,
+        ML-100K's best) was up to 6.5% below (``benchmarks/results/defaults.md``).
+        The value used is ``reg_``.
     max_items : int >= 1, default 20000
         Memory guard: a catalogue larger than this raises ParameterError
         before anything is allocated. At 20,000 items the dense matrix is
