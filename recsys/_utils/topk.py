@@ -65,6 +65,26 @@ _STRIDE = 4
 _CHUNKS_PER_K = 32
 
 
+def kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]:
+    """Per row, a value at most its ``k``-th largest entry (``-inf`` when ``k`` exceeds the row length).
+
+    Exact for rows narrower than about ``4 * _STRIDE * k`` columns; for wider rows a bound from chunk
+    maxima or a strided sample (see ``_kth_lower_bound``), without ranking the row. For a selection
+    that only needs a threshold (keep every entry >= it), this is :func:`topk`'s work without the sort.
+
+    Examples
+    --------
+    >>> kth_lower_bound(np.array([[3, 1, 2, 5], [0, 0, 1, 0]], dtype=np.float32), 2).tolist()
+    [3.0, 0.0]
+    >>> kth_lower_bound(np.ones((1, 2), dtype=np.float32), 3).tolist()
+    [-inf]
+    """
+    n_rows, n_cols = scores.shape
+    if k > n_cols:
+        return np.full(n_rows, -np.inf, dtype=np.float32)
+    return _kth_lower_bound(scores, k)
+
+
 def _kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]:
     """Per row, a value <= its ``k``-th largest entry, close to it for unordered rows.
 
