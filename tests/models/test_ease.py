@@ -93,30 +93,27 @@ def test_invalid_parameters(params: dict, match: str) -> None:
         EASE(**params).fit(tiny_interactions())
 
 
-def test_auto_reg_follows_users_and_interactions_per_item() -> None:
-    """reg="auto" equals the explicit reg 2 * sqrt(users * mean interactions per item) (binary data, by hand)."""
-    data = tiny_interactions()
-    counts = np.bincount(data.item_index, minlength=data.n_items)
-    users = len(np.unique(data.user_index))
-    expected = 2.0 * np.sqrt(users * counts[counts > 0].mean())
+def test_auto_reg_is_twice_the_frobenius_norm() -> None:
+    """reg="auto" equals the explicit reg 2 * sqrt(sum of squared weights) (ratings as weights, by hand)."""
+    frame = pd.DataFrame({"user": [0, 0, 1, 2], "item": [0, 1, 1, 2], "rating": [3.0, 1.0, 2.0, 1.0]})
+    data = Interactions.from_frame(frame, weight_col="rating")
     auto = EASE(reg="auto").fit(data)
-    explicit = EASE(reg=float(expected)).fit(data)
+    assert auto.reg_ == pytest.approx(2.0 * np.sqrt(9.0 + 1.0 + 4.0 + 1.0), rel=1e-6)
+    explicit = EASE(reg=auto.reg_).fit(data)
     np.testing.assert_allclose(auto.weights_, explicit.weights_, rtol=1e-6, atol=1e-7)
-    with pytest.raises(ParameterError, match="reg"):
-        EASE(reg="big").fit(data)
 
 
 def test_default_reg_is_the_auto_rule_and_is_recorded() -> None:
     """EASE() resolves reg="auto" at fit time and records the lambda it used in reg_ (the rule by hand)."""
-    # 4 users, 3 items, per-item counts 3, 1, 2: 2 * sqrt(4 * 2) = 4 sqrt(2)
+    # 6 interactions, binary: 2 * sqrt(6)
     data = Interactions.from_frame(pd.DataFrame({"user": [0, 0, 1, 2, 2, 3], "item": [0, 1, 0, 0, 2, 2]}))
     model = EASE().fit(data)
     assert model.get_params()["reg"] == "auto"
-    assert model.reg_ == pytest.approx(4.0 * np.sqrt(2.0), rel=1e-12)
+    assert model.reg_ == pytest.approx(2.0 * np.sqrt(6.0), rel=1e-12)
     assert EASE(reg=7.5).fit(data).reg_ == 7.5
     # the closed form with that lambda, in float64
     x = data.matrix("csr", "weight").toarray().astype(np.float64)
-    p = np.linalg.inv(x.T @ x + 4.0 * np.sqrt(2.0) * np.eye(3))
+    p = np.linalg.inv(x.T @ x + 2.0 * np.sqrt(6.0) * np.eye(3))
     b = -p / np.diag(p)[None, :]
     np.fill_diagonal(b, 0.0)
     np.testing.assert_allclose(model.weights_, b, rtol=1e-5, atol=1e-6)
