@@ -7,7 +7,7 @@ forked child, so its peak RSS is its own (data included: the child inherits
 the data's pages) and a model that runs out of time is killed without
 disturbing the others. In the child:
 
-* ``fit`` on all interactions, timed, peak RSS sampled by a thread;
+* ``fit`` on all interactions, timed, with the process's peak RSS (the kernel's high-water mark);
 * ``recommend`` of the top-10 for every user (train items excluded), timed.
 
 Rows:
