@@ -65,24 +65,37 @@ _STRIDE = 4
 _CHUNKS_PER_K = 32
 
 
-def kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]:
-    """Per row, a value at most its ``k``-th largest entry (``-inf`` when ``k`` exceeds the row length).
+def kth_largest(scores: NDArray[np.float32], k: int, *, positive_only: bool = False) -> NDArray[np.float32]:
+    """Per row, its ``k``-th largest entry (``-inf`` when ``k`` exceeds the row length).
 
-    Exact for rows narrower than about ``4 * _STRIDE * k`` columns; for wider rows a bound from chunk
-    maxima or a strided sample (see ``_kth_lower_bound``), without ranking the row. For a selection
-    that only needs a threshold (keep every entry >= it), this is :func:`topk`'s work without the sort.
+    Narrow rows are partitioned; wide rows go through :func:`topk`'s bounded
+    selection (numpy's partition of a whole wide row is slower, and much
+    slower on rows of equal values). With ``positive_only`` the caller keeps
+    only positive entries: the result is exact when positive, and otherwise
+    some value ``<= 0`` (the non-positive entries of narrow rows are made
+    distinct before the partition, which the many zeros of sparse scores
+    would otherwise slow several times).
 
     Examples
     --------
-    >>> kth_lower_bound(np.array([[3, 1, 2, 5], [0, 0, 1, 0]], dtype=np.float32), 2).tolist()
+    >>> kth_largest(np.array([[3, 1, 2, 5], [0, 0, 1, 0]], dtype=np.float32), 2).tolist()
     [3.0, 0.0]
-    >>> kth_lower_bound(np.ones((1, 2), dtype=np.float32), 3).tolist()
+    >>> kth_largest(np.ones((1, 2), dtype=np.float32), 3).tolist()
     [-inf]
     """
     n_rows, n_cols = scores.shape
     if k > n_cols:
         return np.full(n_rows, -np.inf, dtype=np.float32)
-    return _kth_lower_bound(scores, k)
+    if not _narrow(n_cols, k):
+        return topk(scores, k)[1][:, -1]
+    if positive_only:
+        scores = np.where(scores > 0, scores, -np.arange(1, n_cols + 1, dtype=np.float32)[None, :])
+    return _kth_lower_bound(scores, k)  # exact on narrow rows
+
+
+def _narrow(n_cols: int, k: int) -> bool:
+    """Rows short enough that :func:`_kth_lower_bound` partitions them whole (its bound is then exact)."""
+    return -(-n_cols // _STRIDE) < 4 * k
 
 
 def _kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]:
@@ -103,9 +116,9 @@ def _kth_lower_bound(scores: NDArray[np.float32], k: int) -> NDArray[np.float32]
         body = scores[:, : width * m].reshape(n_rows, width, m).max(axis=1)
         maxima = np.concatenate([body, scores[:, width * m :]], axis=1)  # the rest: one-column chunks
         return np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
-    m = -(-n_cols // _STRIDE)
-    if m < 4 * k:
+    if _narrow(n_cols, k):
         return np.partition(scores, n_cols - k, axis=1)[:, n_cols - k]
+    m = -(-n_cols // _STRIDE)
     sample = scores[:, ::_STRIDE]
     return np.partition(sample, m - k, axis=1)[:, m - k]
 

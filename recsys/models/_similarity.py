@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 
 from recsys._utils.blocks import map_blocks
 from recsys._utils.progress import progress
-from recsys._utils.topk import kth_lower_bound, nonzero2d
+from recsys._utils.topk import kth_largest, nonzero2d
 from recsys.models._weighting import Weighting
 
 try:  # scipy's sparse kernels, called without their checks and counting pass (see sparse_product)
@@ -265,7 +265,6 @@ def _dense_candidates(
     norm_cols = np.sqrt(sq_cols).astype(np.float32)
     inv_cols = np.divide(np.float32(1), norm_cols, out=np.zeros_like(norm_cols), where=norm_cols > 0)
     step = max(1, (1 << 20) // max(n_cols, 1))
-    distinct_negatives = -np.arange(1, n_cols + 1, dtype=np.float32)
     rows_out: list[NDArray[np.int64]] = []
     cols_out: list[NDArray[np.int64]] = []
     for a in range(0, n_rows, step):
@@ -276,10 +275,7 @@ def _dense_candidates(
             key = d[a:b] / (np.sqrt(sq_rows[a:b]).astype(np.float32)[:, None] * norm_cols[None, :] + np.float32(shrinkage))
         keep = key > 0
         if k < n_cols:
-            # A lower bound of the row's k-th key is enough: entries below it still have k keys above them.
-            # Only positive keys count, so the others become distinct negatives: numpy's partition is
-            # several times slower on the many equal zeros of a co-occurrence row.
-            kth = kth_lower_bound(np.where(keep, key, distinct_negatives[None, :]), k)
+            kth = kth_largest(key, k, positive_only=True)  # only positive keys are kept
             keep &= key >= (kth * np.float32(1.0 - _KEY_MARGIN))[:, None]
         r, c = nonzero2d(keep)  # row-major: rows in order
         rows_out.append(r + a)

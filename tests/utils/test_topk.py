@@ -1,11 +1,11 @@
-"""``topk`` and ``kth_lower_bound`` against a full sort of every row (an independent reference)."""
+"""``topk`` and ``kth_largest`` against a full sort of every row (an independent reference)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from recsys._utils.topk import kth_lower_bound, topk
+from recsys._utils.topk import kth_largest, topk
 
 
 def reference(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +77,9 @@ def test_topk_of_wide_sparse_rows(k: int) -> None:
 
 @pytest.mark.parametrize("n_cols", [5, 60, 900, 5_000])
 @pytest.mark.parametrize("k", [1, 3, 10])
-def test_kth_lower_bound_never_exceeds_the_kth_largest(n_cols: int, k: int) -> None:
-    """A lower bound of each row's k-th largest entry (sorted rows as the reference), exact on narrow rows;
-    rows of ties (zeros) and rows with the largest values side by side included."""
+def test_kth_largest_is_the_kth_of_the_sorted_row(n_cols: int, k: int) -> None:
+    """Each row's k-th largest entry (sorted rows as the reference), narrow and wide rows, rows of ties
+    (zeros), rows with the largest values side by side and rows with -inf entries included."""
     rng = np.random.default_rng(n_cols * 31 + k)
     s = rng.standard_normal((6, n_cols)).astype(np.float32)
     s[1] = 0.0
@@ -88,8 +88,9 @@ def test_kth_lower_bound_never_exceeds_the_kth_largest(n_cols: int, k: int) -> N
     s[4, rng.integers(0, n_cols, n_cols // 3)] = -np.inf
     # fewer than k entries: no k-th, -inf
     exact = -np.sort(-s, axis=1)[:, k - 1] if k <= n_cols else np.full(6, -np.inf, dtype=np.float32)
-    bound = kth_lower_bound(s, k)
-    assert (bound <= exact).all()
-    if n_cols < 16 * k:  # narrow rows: the k-th itself
-        np.testing.assert_array_equal(bound, exact)
-    assert (kth_lower_bound(s[:, :2], 3) == -np.inf).all()
+    np.testing.assert_array_equal(kth_largest(s, k), exact)
+    # positive_only: exact where the k-th is positive, some value <= 0 elsewhere
+    pos = kth_largest(s, k, positive_only=True)
+    np.testing.assert_array_equal(pos[exact > 0], exact[exact > 0])
+    assert (pos[~(exact > 0)] <= 0).all()
+    assert (kth_largest(s[:, :2], 3) == -np.inf).all()
