@@ -30,10 +30,10 @@ def ease_bytes(n_items: int) -> int:
 def auto_reg(gram_diagonal: NDArray[np.floating[Any]]) -> float:
     """EASE's ``reg="auto"``: ``2 * sqrt(trace(X^T X))``, twice the Frobenius norm of the interaction matrix.
 
-    For binary data ``trace(X^T X)`` is the number of interactions. Chosen on
-    the validation grids of ``benchmarks/results/defaults.md`` (ML-100K and
-    synthetic sets from 610 x 9,742 to 138,493 x 26,744): within 0.4% of the
-    best ``reg`` of each set for EASE and SparseEASE.
+    For binary data ``trace(X^T X)`` is the number of interactions. The factor
+    2 was chosen on the validation grids of ``benchmarks/results/ease_reg_rule.md``
+    (ML-100K and synthetic sets from 610 x 9,742 to 138,493 x 26,744): within
+    0.4% of the best ``reg`` of each set for EASE and SparseEASE.
 
     >>> auto_reg(np.array([4.0, 0.0, 12.0]))  # 2 * sqrt(16)
     8.0

@@ -177,7 +177,7 @@ class SparseEASE(ItemWeightsExplanations, Recommender):
             )
         cols, rhs = neighbours(x, m, self.selection)
         if self.reg == "auto":
-            self.reg_ = auto_reg(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+            self.reg_ = auto_reg(np.square(x.data))  # the Gram diagonal's sum, as EASE's
         else:
             self.reg_ = float(self.reg)
         w = np.zeros((n, m), dtype=np.float32)
