@@ -176,10 +176,8 @@ class SparseEASE(ItemWeightsExplanations, Recommender):
                 f"n_neighbours={self.n_neighbours} capped at n_items - 1 = {n - 1}). Got {self.max_dense_items!r} instead."
             )
         cols, rhs = neighbours(x, m, self.selection)
-        if self.reg == "auto":
-            self.reg_ = auto_reg(np.square(x.data))  # the Gram diagonal's sum, as EASE's
-        else:
-            self.reg_ = float(self.reg)
+        # x has no duplicates, so its squared entries sum to the Gram diagonal's: EASE's rule
+        self.reg_ = auto_reg(np.square(x.data)) if self.reg == "auto" else float(self.reg)
         w = np.zeros((n, m), dtype=np.float32)
         for items, union in _groups(cols, self.max_dense_items):
             g = _gram(x[:, union])
